@@ -1,0 +1,209 @@
+"""Shared fixtures for the integration tests.
+
+The oracle for every CPython rule is CPython itself: these tests drive the
+built `pycache` binary against trees made by real interpreters and compare its
+answers with what each interpreter says.
+
+Interpreters are discovered, in this order (duplicates by real path dropped):
+  1. $PYCACHE_PYTHONS: a colon-separated list of interpreter paths;
+  2. every `$(pyenv root)/versions/*/bin/python` (pyenv root from $PYENV_ROOT,
+     else ~/.pyenv);
+  3. python2.7, python3 and python3.N found on $PATH, and /usr/bin/python3.
+Each is asked for its version, cache tag and magic number once per session.
+
+Set PYCACHE_REQUIRE_PYTHONS=3.6,3.7,... to make a missing version an error
+instead of a skip (CI sets nothing: on this machine none is missing).
+"""
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+# Asked of every interpreter; works from 2.7 to the newest 3.x.
+_PROBE = r"""
+import sys, json
+try:
+    import importlib.util as u
+    magic = u.MAGIC_NUMBER
+except Exception:
+    import imp
+    magic = imp.get_magic()
+tag = getattr(getattr(sys, 'implementation', None), 'cache_tag', None)
+impl = getattr(getattr(sys, 'implementation', None), 'name', 'cpython')
+out = {
+    'version': '%d.%d.%d' % sys.version_info[:3],
+    'major': sys.version_info[0], 'minor': sys.version_info[1],
+    'tag': tag, 'implementation': impl,
+    'magic_hex': ''.join('%02x' % c for c in bytearray(magic)),
+}
+sys.stdout.write(json.dumps(out))
+"""
+
+
+class Interpreter(object):
+    """One real Python interpreter found on this machine."""
+
+    def __init__(self, path, info):
+        self.path = path
+        self.version = info["version"]          # "3.11.7"
+        self.major = info["major"]
+        self.minor = info["minor"]
+        self.short = "%d.%d" % (self.major, self.minor)  # "3.11"
+        self.tag = info["tag"]                  # "cpython-311" (None on 2.7)
+        self.implementation = info["implementation"]
+        self.magic_bytes = bytes.fromhex(info["magic_hex"])
+        self.magic = int.from_bytes(self.magic_bytes[:2], "little")
+
+    @property
+    def id(self):
+        where = "debian" if self.path.startswith("/usr/") else "pyenv"
+        return "%s-%s" % (self.version, where)
+
+    def run(self, code, *args, **kw):
+        """Runs CODE with this interpreter (isolated from the user's env)."""
+        env = dict(os.environ)
+        for k in ("PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE",
+                  "PYTHONOPTIMIZE", "PYTHONPATH", "PYTHONHOME"):
+            env.pop(k, None)
+        env.update(kw.pop("env", {}))
+        flags = kw.pop("flags", [])
+        return subprocess.run([self.path] + flags + ["-c", code] + list(args),
+                              env=env, check=kw.pop("check", True),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              **kw)
+
+    def eval_json(self, code, *args, **kw):
+        """Runs CODE, which must print one JSON document; returns it."""
+        r = self.run(code, *args, **kw)
+        return json.loads(r.stdout.decode("utf-8"))
+
+    def __repr__(self):
+        return "<Interpreter %s %s>" % (self.version, self.path)
+
+
+def _candidates():
+    env = os.environ.get("PYCACHE_PYTHONS")
+    if env:
+        for p in env.split(":"):
+            if p:
+                yield p
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    for p in sorted(glob.glob(os.path.join(root, "versions", "*", "bin", "python"))):
+        yield p
+    for name in ["python2.7"] + ["python3.%d" % n for n in range(0, 20)] + ["python3"]:
+        p = shutil.which(name)
+        if p:
+            yield p
+    yield "/usr/bin/python3"
+
+
+def _version_key(interp):
+    return (interp.major, interp.minor, interp.version, interp.path)
+
+
+_cache = None
+
+
+def discover_interpreters():
+    """All interpreters on this machine, oldest first (cached)."""
+    global _cache
+    if _cache is not None:
+        return _cache
+    seen, found = set(), []
+    for path in _candidates():
+        if not os.path.exists(path):
+            continue
+        real = os.path.realpath(path)
+        # pyenv shims are scripts that pick a version: skip them, the versions
+        # themselves are listed.
+        if "/shims/" in real or real in seen:
+            continue
+        try:
+            out = subprocess.run([path, "-c", _PROBE], stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, timeout=60, check=True)
+            info = json.loads(out.stdout.decode("utf-8"))
+        except Exception:
+            continue
+        seen.add(real)
+        found.append(Interpreter(path, info))
+    found.sort(key=_version_key)
+    _cache = found
+    required = os.environ.get("PYCACHE_REQUIRE_PYTHONS")
+    if required:
+        have = {i.short for i in found}
+        missing = [v for v in required.split(",") if v and v not in have]
+        if missing:
+            raise RuntimeError("required interpreters missing: %s" % ", ".join(missing))
+    return found
+
+
+def pytest_generate_tests(metafunc):
+    """`interp` parametrises a test over every interpreter; `interp3` over the
+    3.x ones; `interp37` over those with hash-based pycs (3.7+); `interp38`
+    over those with PYTHONPYCACHEPREFIX (3.8+); `interp2` over 2.x."""
+    all_ = discover_interpreters()
+    groups = {
+        "interp": all_,
+        "interp3": [i for i in all_ if i.major == 3],
+        "interp37": [i for i in all_ if (i.major, i.minor) >= (3, 7)],
+        "interp38": [i for i in all_ if (i.major, i.minor) >= (3, 8)],
+        "interp2": [i for i in all_ if i.major == 2],
+    }
+    for name, values in groups.items():
+        if name in metafunc.fixturenames:
+            if values:
+                metafunc.parametrize(name, values, ids=[i.id for i in values])
+            else:
+                metafunc.parametrize(name, [pytest.param(None, marks=pytest.mark.skip(
+                    reason="no such interpreter on this machine"))])
+
+
+@pytest.fixture(scope="session")
+def interpreters():
+    return discover_interpreters()
+
+
+@pytest.fixture(scope="session")
+def pycache_bin():
+    """Path of the built pycache binary ($PYCACHE_BIN, else build/pycache)."""
+    path = os.environ.get("PYCACHE_BIN") or os.path.join(ROOT, "build", "pycache")
+    if not os.access(path, os.X_OK):
+        pytest.fail("pycache binary not built: %s (run `make`)" % path)
+    return path
+
+
+class Result(object):
+    def __init__(self, proc):
+        self.returncode = proc.returncode
+        self.stdout_bytes = proc.stdout
+        self.stderr_bytes = proc.stderr
+        self.stdout = proc.stdout.decode("utf-8", "surrogateescape")
+        self.stderr = proc.stderr.decode("utf-8", "surrogateescape")
+
+    def json(self):
+        """The JSON Lines output as a list of objects."""
+        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def pycache(pycache_bin):
+    """pycache(*args, cwd=..., env=..., input=...) -> Result (never raises on
+    a non-zero exit; tests assert the status they expect)."""
+    def run(*args, **kw):
+        env = dict(os.environ)
+        env.pop("PYTHONPYCACHEPREFIX", None)
+        env["NO_COLOR"] = "1"
+        env.update(kw.pop("env", {}))
+        proc = subprocess.run([pycache_bin] + [os.fsdecode(a) if isinstance(a, bytes) else str(a) for a in args],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=env, timeout=kw.pop("timeout", 300), **kw)
+        return Result(proc)
+    return run
