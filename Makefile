@@ -51,16 +51,18 @@ endif
 LIB_SRC  := $(sort $(wildcard src/lib/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 PIC_OBJ  := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 SONAME = libpycache.so.0
 
-.PHONY: deps all check check-unit check-integration install uninstall clean bench fuzz \
+.PHONY: deps tools all check check-unit check-integration install uninstall clean bench fuzz \
         unit-bins
 
 all: $(BUILD)/pycache $(BUILD)/libpycache.a $(BUILD)/libpycache.so $(BUILD)/libpycache.pc
@@ -102,12 +104,20 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libpycache.a
 
 unit-bins: $(UNIT_BIN)
 
+# Small C programs the integration tests drive to reach library functions the
+# CLI does not expose (tests/tools/*.c).
+$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libpycache.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libpycache.a $(ALL_LDFLAGS) $(LIBS)
+
+tools: $(TOOL_BIN)
+
 check-unit: $(UNIT_BIN)
 	@fail=0; for t in $(UNIT_BIN); do \
 	    PYCACHE_REFERENCE=$(CURDIR)/tests/reference $$t || fail=1; \
 	done; exit $$fail
 
-check-integration: all
+check-integration: all $(TOOL_BIN)
 	PYCACHE_BIN=$(CURDIR)/$(BUILD)/pycache PYCACHE_BUILD=$(CURDIR)/$(BUILD) \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
 
