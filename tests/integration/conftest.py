@@ -207,3 +207,30 @@ def pycache(pycache_bin):
                               env=env, timeout=kw.pop("timeout", 300), **kw)
         return Result(proc)
     return run
+
+
+def build_dir():
+    """The build directory ($PYCACHE_BUILD, else build/)."""
+    return os.environ.get("PYCACHE_BUILD") or os.path.join(ROOT, "build")
+
+
+@pytest.fixture(scope="session")
+def tool():
+    """tool(name) -> path of tests/tools/NAME.c built into BUILD/tools/."""
+    def find(name):
+        path = os.path.join(build_dir(), "tools", name)
+        if not os.access(path, os.X_OK):
+            pytest.fail("test tool not built: %s (run `make tools`)" % path)
+        return path
+    return find
+
+
+@pytest.fixture(scope="session")
+def libpycache():
+    """The shared library, loaded with ctypes, for tests that call library
+    functions directly (declare argtypes/restype in the test)."""
+    import ctypes
+    path = os.path.join(build_dir(), "libpycache.so")
+    if not os.path.exists(path):
+        pytest.fail("libpycache.so not built: %s" % path)
+    return ctypes.CDLL(path)
