@@ -414,18 +414,25 @@ typedef struct pyc_verdict {
     int64_t source_mtime;           /* seconds, unknown: INT64_MIN */
     int error;                      /* errno of a failed read, else 0 */
     const char *error_op;           /* "open", "read", "stat"... or NULL */
+    const char *cache_name;         /* the CACHE_NAME judged (borrowed) */
 } pyc_verdict;
 
-/* Judges the cache file CACHE_NAME in directory CACHE_DIRFD.
- * SOURCE_DIRFD is the directory its source (if any) lives in: for a
- * __pycache__ entry, the parent of __pycache__; for a legacy file, the same
- * directory. SRC may be NULL (the verdict stats the source itself); a
- * non-NULL SRC with state -1 is filled in so the caller can reuse it.
+/* Judges the cache file CACHE_NAME in directory CACHE_DIRFD, whose name was
+ * classified by pyc_cache_name_parse into NAME (NULL: classify it here as an
+ * entry outside __pycache__ and any prefix tree). SOURCE_DIRFD is the
+ * directory its source (if any) lives in: for a __pycache__ entry, the
+ * parent of __pycache__; for a legacy file, the same directory; for a prefix
+ * entry, the source directory the prefix path maps to (-1 when that
+ * directory does not exist). SRC may be NULL (the verdict stats NAME.py
+ * itself); a caller that judges several files sharing one source passes the
+ * same SRC (name set, state -1 the first time) and the verdict fills it in.
  * Returns 0 with OUT filled; an unreadable file is still a verdict (status
- * by what could be learnt, error set). -1 only for invalid arguments. */
+ * by what could be learnt, error and error_op set). -1 with errno = EINVAL
+ * only for invalid arguments, ENAMETOOLONG for a source name too long. */
 int pyc_verdict_judge(int cache_dirfd, const char *cache_name,
-                      int source_dirfd, pyc_source *src,
-                      const pyc_verdict_options *options, pyc_verdict *out);
+                      const pyc_cache_name *name, int source_dirfd,
+                      pyc_source *src, const pyc_verdict_options *options,
+                      pyc_verdict *out);
 
 /* Judges a cache file given by path (for `inspect`): finds the directory,
  * the kind and the source itself. PREFIX: a PYTHONPYCACHEPREFIX root if the

@@ -1,0 +1,800 @@
+/*
+ * verdict.c — what CPython's import system would do with one cache file.
+ *
+ * Given a cache file and the directory its source would be in, decide the
+ * status the interpreter the file belongs to would act on (DESIGN.md's
+ * vocabulary: fresh, stale, stale-used, orphan, sourceless, shadowed,
+ * corrupt, temp, foreign) and the first reason, in CPython's own order of
+ * checks. The rules mirrored, by kind of file:
+ *
+ * __pycache__ and prefix-tree files (3.2+): importlib._bootstrap_external
+ *   SourceLoader.get_code — the cache is read only when FileFinder found the
+ *   source (_path_isfile: stat through symlinks, S_ISREG); then
+ *   _classify_pyc (magic, length >= 16, flags & ~0b11), then either
+ *   _validate_hash_pyc (when the pyc is checked, or check_hash_based_pycs is
+ *   'always'; never when it is 'never') or _validate_timestamp_pyc (mtime,
+ *   then size); a header that passes leads to _compile_bytecode:
+ *   marshal.loads + "Non-code object", which *fail the import* rather than
+ *   fall back to the source. 3.2-3.6 use _validate_bytecode_header (magic,
+ *   mtime, size from 3.3).
+ *
+ * Legacy files beside the sources: 2.x and 3.0-3.1 keep their cache there
+ *   (Python/import.c load_source_module + check_compiled_module: magic,
+ *   then the mtime; a sourceless NAME.pyc is imported by
+ *   load_compiled_module). From 3.2 the FileFinder tries, in order, a
+ *   package directory NAME/ with an __init__ file, then NAME + each of
+ *   EXTENSION_SUFFIXES, SOURCE_SUFFIXES (.py), BYTECODE_SUFFIXES (.pyc; .pyo
+ *   under -O in 3.2-3.4; .pyo is never read from 3.5, PEP 488). So a legacy
+ *   pyc is the module only when nothing earlier in that order exists.
+ *
+ * The judge is the interpreter named by the file's tag (__pycache__), else by
+ * its magic (legacy files carry no tag).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "pycache.h"
+
+/* ---- names -------------------------------------------------------------------- */
+
+static const char *const status_names[PYC_STATUS_COUNT] = {
+    [PYC_FRESH] = "fresh",           [PYC_STALE] = "stale",
+    [PYC_STALE_USED] = "stale-used", [PYC_ORPHAN] = "orphan",
+    [PYC_SOURCELESS] = "sourceless", [PYC_SHADOWED] = "shadowed",
+    [PYC_CORRUPT] = "corrupt",       [PYC_TEMP] = "temp",
+    [PYC_MISSING] = "missing",       [PYC_FOREIGN] = "foreign",
+};
+
+static const char *const reason_names[PYC_REASON_COUNT] = {
+    [PYC_REASON_NONE] = "",
+    [PYC_REASON_MTIME] = "mtime",
+    [PYC_REASON_SIZE] = "size",
+    [PYC_REASON_HASH] = "hash",
+    [PYC_REASON_MAGIC] = "magic",
+    [PYC_REASON_TAG_MISMATCH] = "tag-mismatch",
+    [PYC_REASON_FLAGS] = "flags",
+    [PYC_REASON_TRUNCATED] = "truncated",
+    [PYC_REASON_EMPTY] = "empty",
+    [PYC_REASON_BODY] = "body",
+    [PYC_REASON_NO_SOURCE] = "no-source",
+    [PYC_REASON_SOURCE] = "source",
+    [PYC_REASON_PACKAGE] = "package",
+    [PYC_REASON_EXTENSION] = "extension",
+    [PYC_REASON_PYO] = "pyo",
+    [PYC_REASON_UNCHECKED] = "unchecked",
+    [PYC_REASON_NOT_CHECKED] = "not-checked",
+    [PYC_REASON_UNREADABLE] = "unreadable",
+    [PYC_REASON_NOT_BYTECODE] = "not-bytecode",
+    [PYC_REASON_INTERRUPTED] = "interrupted",
+    [PYC_REASON_NO_CACHE] = "no-cache",
+};
+
+const char *pyc_status_name(pyc_status status)
+{
+    if ((unsigned)status >= PYC_STATUS_COUNT)
+        return "unknown";
+    return status_names[status];
+}
+
+const char *pyc_reason_name(pyc_reason reason)
+{
+    if ((unsigned)reason >= PYC_REASON_COUNT)
+        return "unknown";
+    return reason_names[reason];
+}
+
+int pyc_status_parse(const char *name, pyc_status *out)
+{
+    for (int i = 0; i < PYC_STATUS_COUNT; i++) {
+        if (strcmp(name, status_names[i]) == 0) {
+            *out = (pyc_status)i;
+            return 0;
+        }
+    }
+    errno = EINVAL;
+    return -1;
+}
+
+/* ---- small helpers ---------------------------------------------------------------- */
+
+/* Interpreters that keep their cache beside the source, not in __pycache__:
+ * 2.x and 3.0-3.1 (PEP 3147 arrived in 3.2). */
+static bool keeps_legacy_cache(const pyc_magic *m)
+{
+    return m->major < 3 || (m->major == 3 && m->minor < 2);
+}
+
+static bool at_least(const pyc_magic *m, int major, int minor)
+{
+    return m->major > major || (m->major == major && m->minor >= minor);
+}
+
+/* importlib's _path_isfile / 2.x's stat + S_ISREG: stat through symlinks. */
+static int stat_regular(int dirfd, const char *name, struct stat *st)
+{
+    if (fstatat(dirfd, name, st, 0) != 0)
+        return -1;
+    if (!S_ISREG(st->st_mode)) {
+        errno = S_ISDIR(st->st_mode) ? EISDIR : EINVAL;
+        return -1;
+    }
+    return 0;
+}
+
+static bool exists_regular(int dirfd, const char *name)
+{
+    struct stat st;
+    return stat_regular(dirfd, name, &st) == 0;
+}
+
+/* Fills SRC (state -1) by stat'ing it relative to its dirfd. */
+static void source_lookup(pyc_source *src)
+{
+    if (src->state != -1)
+        return;
+    if (src->dirfd < 0 && src->dirfd != AT_FDCWD) {
+        src->state = 0;
+        src->errno_ = ENOENT;
+        return;
+    }
+    int saved = errno;
+    if (stat_regular(src->dirfd, src->name, &src->st) == 0) {
+        src->state = 1;
+        src->errno_ = 0;
+    } else {
+        src->state = 0;
+        src->errno_ = errno;
+    }
+    errno = saved;
+}
+
+static bool benign_absence(int err)
+{
+    return err == ENOENT || err == ENOTDIR || err == EISDIR || err == EINVAL ||
+           err == ELOOP || err == ENAMETOOLONG;
+}
+
+/* Builds "STEM" + SUFFIX into BUF; false when it would not fit. */
+static bool join_name(char *buf, size_t cap, const char *stem, size_t stem_len,
+                      const char *suffix)
+{
+    size_t n = strlen(suffix);
+    if (stem_len + n + 1 > cap)
+        return false;
+    memcpy(buf, stem, stem_len);
+    memcpy(buf + stem_len, suffix, n + 1);
+    return true;
+}
+
+/* The platform part of CPython's extension-module suffix
+ * (EXTENSION_SUFFIXES[0] == ".cpython-311-x86_64-linux-gnu.so"). */
+#if defined(__x86_64__) && defined(__linux__)
+#define MULTIARCH "-x86_64-linux-gnu"
+#elif defined(__aarch64__) && defined(__linux__)
+#define MULTIARCH "-aarch64-linux-gnu"
+#elif defined(__i386__) && defined(__linux__)
+#define MULTIARCH "-i386-linux-gnu"
+#else
+#define MULTIARCH ""
+#endif
+
+/* Whether an extension module STEM exists for interpreter M:
+ * importlib.machinery.EXTENSION_SUFFIXES, which on Linux are
+ * '.cpython-3X{ABIFLAGS}{-MULTIARCH}.so', '.abi3.so', '.so' (PEP 3149: the
+ * 'm' pymalloc flag 3.2-3.7, the multiarch triplet from 3.5 — checked
+ * against 3.6/3.7/3.11's EXTENSION_SUFFIXES), and for 2.x
+ * Python/dynload_shlib.c's _PyImport_DynLoadFiletab ('.so', 'module.so'). */
+static bool extension_exists(int dirfd, const char *stem, size_t stem_len,
+                             const pyc_magic *m)
+{
+    char name[NAME_MAX + 1];
+    if (m->major < 3) {
+        return (join_name(name, sizeof name, stem, stem_len, ".so") &&
+                exists_regular(dirfd, name)) ||
+               (join_name(name, sizeof name, stem, stem_len, "module.so") &&
+                exists_regular(dirfd, name));
+    }
+    if (m->minor >= 2) {
+        char suffix[64];
+        const char *abi = m->minor <= 7 ? "m" : "";
+        const char *arch = m->minor >= 5 ? MULTIARCH : "";
+        snprintf(suffix, sizeof suffix, ".cpython-%d%d%s%s.so", m->major, m->minor,
+                 abi, arch);
+        if (join_name(name, sizeof name, stem, stem_len, suffix) &&
+            exists_regular(dirfd, name))
+            return true;
+        if (join_name(name, sizeof name, stem, stem_len, ".abi3.so") &&
+            exists_regular(dirfd, name))
+            return true;
+    }
+    return join_name(name, sizeof name, stem, stem_len, ".so") &&
+           exists_regular(dirfd, name);
+}
+
+/* Whether STEM/ is a regular package for interpreter M: FileFinder.find_spec
+ * (3.x) / find_init_module (2.x) look for __init__ + any loader suffix. */
+static bool package_exists(int dirfd, const char *stem, size_t stem_len,
+                           const pyc_magic *m)
+{
+    char dir[NAME_MAX + 1];
+    if (stem_len > NAME_MAX)
+        return false;
+    memcpy(dir, stem, stem_len);
+    dir[stem_len] = '\0';
+    int fd = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    bool found = exists_regular(fd, "__init__.py") ||
+                 exists_regular(fd, "__init__.pyc") ||
+                 extension_exists(fd, "__init__", 8, m);
+    if (!found && m->major == 3 && m->minor >= 2 && m->minor <= 4)
+        found = exists_regular(fd, "__init__.pyo");
+    if (!found && m->major < 3)
+        found = exists_regular(fd, "__init__.pyo");
+    close(fd);
+    return found;
+}
+
+/* ---- reading the cache file -------------------------------------------------------- */
+
+/* Reads the whole file into a malloc'd buffer (for --deep). */
+static unsigned char *read_all(int fd, size_t size_hint, size_t *len)
+{
+    size_t cap = size_hint + 1, n = 0;
+    unsigned char *buf = malloc(cap);
+    if (!buf)
+        return NULL;
+    for (;;) {
+        if (n == cap) {
+            size_t ncap = cap * 2;
+            unsigned char *nbuf = realloc(buf, ncap);
+            if (!nbuf) {
+                free(buf);
+                return NULL;
+            }
+            buf = nbuf;
+            cap = ncap;
+        }
+        ssize_t r = pread(fd, buf + n, cap - n, (off_t)n);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            free(buf);
+            errno = e;
+            return NULL;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    *len = n;
+    return buf;
+}
+
+/* What was read of the cache file. */
+struct cache_data {
+    unsigned char head[PYC_HEADER_MAX + 1]; /* header + one body byte */
+    size_t head_len;
+    unsigned char *all; /* whole file, --deep only */
+    size_t all_len;
+};
+
+/* Opens and reads the cache file. CPython reads it with open() through
+ * symlinks (FileLoader.get_data); so do we, but only regular files
+ * (O_NONBLOCK so a FIFO planted in __pycache__ cannot hang the walk). */
+static int read_cache(int dirfd, const char *name, bool deep,
+                      struct cache_data *cd, pyc_verdict *out)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        out->error = errno;
+        out->error_op = "open";
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        out->error = errno;
+        out->error_op = "stat";
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        out->error = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+        out->error_op = "read";
+        close(fd);
+        return -1;
+    }
+    out->file_size = (int64_t)st.st_size;
+    out->file_blocks = (int64_t)st.st_blocks * 512;
+    if (deep) {
+        cd->all = read_all(fd, (size_t)st.st_size, &cd->all_len);
+        if (!cd->all) {
+            out->error = errno;
+            out->error_op = "read";
+            close(fd);
+            return -1;
+        }
+        cd->head_len = cd->all_len < sizeof cd->head ? cd->all_len : sizeof cd->head;
+        memcpy(cd->head, cd->all, cd->head_len);
+    } else {
+        size_t n = 0;
+        while (n < sizeof cd->head) {
+            ssize_t r = pread(fd, cd->head + n, sizeof cd->head - n, (off_t)n);
+            if (r < 0) {
+                if (errno == EINTR)
+                    continue;
+                out->error = errno;
+                out->error_op = "read";
+                close(fd);
+                return -1;
+            }
+            if (r == 0)
+                break;
+            n += (size_t)r;
+        }
+        cd->head_len = n;
+    }
+    close(fd);
+    out->header_read = true;
+    return 0;
+}
+
+/* The header passed; now what _compile_bytecode (3.x) or
+ * read_compiled_module (2.x) does with the body: marshal.loads, which fails
+ * the import on damage. Returns true when the body is known bad (and sets
+ * the verdict to corrupt). */
+static bool body_is_bad(const struct cache_data *cd, const pyc_magic *judge,
+                        bool deep, pyc_verdict *out)
+{
+    size_t hlen = out->header.length;
+    if (cd->head_len <= hlen) {
+        out->status = PYC_CORRUPT;
+        out->reason = PYC_REASON_EMPTY;
+        return true;
+    }
+    if (deep && cd->all) {
+        pyc_marshal_status ms =
+            pyc_marshal_validate(judge, cd->all + hlen, cd->all_len - hlen, NULL);
+        if (ms != PYC_MARSHAL_OK) {
+            out->status = PYC_CORRUPT;
+            out->reason = PYC_REASON_BODY;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Checks the header against the judge's expectations: magic, length, flags.
+ * Returns true when the header would be accepted (then the caller compares
+ * it with the source); else sets a reason. */
+static bool header_acceptable(const pyc_verdict *v, const pyc_magic *judge,
+                              pyc_reason *reason)
+{
+    switch (v->header_status) {
+    case PYC_HEADER_TRUNCATED:
+        /* Fewer than 4 bytes: no magic at all. */
+        if (!v->header.magic) {
+            *reason = PYC_REASON_TRUNCATED;
+            return false;
+        }
+        break;
+    case PYC_HEADER_UNKNOWN_MAGIC:
+        *reason = PYC_REASON_MAGIC;
+        return false;
+    default:
+        break;
+    }
+    /* _classify_pyc / check_compiled_module: the magic first. */
+    if (v->header.magic_word != judge->word) {
+        const pyc_magic *m = v->header.magic;
+        *reason = (m && (m->implementation != judge->implementation ||
+                         m->major != judge->major || m->minor != judge->minor))
+                      ? PYC_REASON_TAG_MISMATCH
+                      : PYC_REASON_MAGIC;
+        return false;
+    }
+    if (v->header_status == PYC_HEADER_TRUNCATED) {
+        *reason = PYC_REASON_TRUNCATED;
+        return false;
+    }
+    if (v->header_status == PYC_HEADER_BAD_FLAGS) {
+        *reason = PYC_REASON_FLAGS;
+        return false;
+    }
+    return true;
+}
+
+/* ---- the verdict ----------------------------------------------------------------- */
+
+static void verdict_init(pyc_verdict *out)
+{
+    memset(out, 0, sizeof *out);
+    out->file_size = -1;
+    out->file_blocks = -1;
+    out->source_size = -1;
+    out->source_mtime = INT64_MIN;
+}
+
+static void note_source(pyc_verdict *out, const pyc_source *src)
+{
+    out->source_exists = src->state == 1;
+    if (src->state == 1) {
+        out->source_size = (int64_t)src->st.st_size;
+        out->source_mtime = (int64_t)src->st.st_mtim.tv_sec;
+    } else if (src->state == 0 && !benign_absence(src->errno_)) {
+        /* The source exists but could not be looked at: CPython's
+         * FileFinder would not find it either, but say why. */
+        out->error = src->errno_;
+        out->error_op = "stat";
+    }
+}
+
+/* Compares an accepted header with the source, by the judge's rules, and
+ * sets fresh / stale / stale-used. */
+static void compare_with_source(const pyc_magic *judge, const pyc_source *src,
+                                const pyc_verdict_options *opt, pyc_verdict *out)
+{
+    const pyc_header *h = &out->header;
+    if (h->mode == PYC_MODE_TIMESTAMP) {
+        /* _validate_timestamp_pyc (3.7+), _validate_bytecode_header
+         * (3.2-3.6), check_compiled_module (2.x): mtime, then size. */
+        pyc_stamp stamp;
+        pyc_stamp_from_stat(judge, &src->st, &stamp);
+        if (!stamp.mtime_matchable || h->mtime != stamp.mtime) {
+            out->status = PYC_STALE;
+            out->reason = PYC_REASON_MTIME;
+        } else if (stamp.size_checked && h->source_size != stamp.size) {
+            out->status = PYC_STALE;
+            out->reason = PYC_REASON_SIZE;
+        } else {
+            out->status = PYC_FRESH;
+        }
+        return;
+    }
+    /* Hash-based (3.7+): SourceLoader.get_code checks the hash when the pyc
+     * is checked or check_hash_based_pycs is 'always', never when 'never'.
+     * Unchecked, it is loaded as it is; we still hash the source to tell
+     * whether what is loaded is what the source says (stale-used). */
+    bool checked = h->mode == PYC_MODE_CHECKED_HASH;
+    bool validated = opt->check_hash != PYC_CHECK_HASH_NEVER &&
+                     (checked || opt->check_hash == PYC_CHECK_HASH_ALWAYS);
+    uint8_t hash[8];
+    if (pyc_source_hash_file(judge, src->dirfd, src->name, hash) != 0) {
+        /* get_data(source_path) raising OSError propagates out of get_code
+         * when the hash is validated; otherwise the pyc is used unseen. */
+        out->error = errno;
+        out->error_op = "read";
+        out->status = validated ? PYC_STALE : PYC_FRESH;
+        out->reason = validated ? PYC_REASON_UNREADABLE : PYC_REASON_NOT_CHECKED;
+        return;
+    }
+    bool same = memcmp(hash, h->source_hash, 8) == 0;
+    if (validated) {
+        out->status = same ? PYC_FRESH : PYC_STALE;
+        out->reason = same ? PYC_REASON_NONE : PYC_REASON_HASH;
+    } else {
+        out->status = same ? PYC_FRESH : PYC_STALE_USED;
+        out->reason = same ? PYC_REASON_UNCHECKED : PYC_REASON_HASH;
+    }
+}
+
+/* The tag as written in the cache file's name. */
+static const char *src_tag(const pyc_verdict *v)
+{
+    return v->cache_name + v->name.tag_off;
+}
+
+/* A cache file in __pycache__ or in a prefix tree. */
+static void judge_pycache(const struct cache_data *cd, pyc_source *src,
+                          const pyc_verdict_options *opt, pyc_verdict *out)
+{
+    source_lookup(src);
+    note_source(out, src);
+    if (src->state != 1) {
+        /* The finder only reads __pycache__ for a source it found. */
+        out->status = PYC_ORPHAN;
+        out->reason = PYC_REASON_NO_SOURCE;
+        return;
+    }
+    if (!out->header_read) {
+        out->status = PYC_STALE;
+        out->reason = PYC_REASON_UNREADABLE;
+        return;
+    }
+    const pyc_magic *judge = out->judge;
+    pyc_reason reason;
+    if (judge && out->name.tag_len > 0 &&
+        !(judge->tag && strlen(judge->tag) == out->name.tag_len &&
+          memcmp(judge->tag, src_tag(out), out->name.tag_len) == 0)) {
+        /* The tag names no interpreter we know, and the magic belongs to
+         * one that would look for another name (or, 2.x, never reads
+         * __pycache__ at all): nothing will ever load it under this name. */
+        out->status = PYC_STALE;
+        out->reason = PYC_REASON_TAG_MISMATCH;
+        return;
+    }
+    if (!judge) {
+        /* Neither the tag nor the magic is known: no interpreter we know
+         * of would accept it, and the one the tag names would replace it. */
+        out->status = PYC_STALE;
+        out->reason = out->header_status == PYC_HEADER_TRUNCATED
+                          ? PYC_REASON_TRUNCATED
+                          : PYC_REASON_MAGIC;
+        return;
+    }
+    if (!header_acceptable(out, judge, &reason)) {
+        out->status = PYC_STALE;
+        out->reason = reason;
+        return;
+    }
+    /* A .pyo in __pycache__ is read only by 3.2-3.4 under -O (PEP 488
+     * dropped it in 3.5); cache_name_parse only accepts such names then. */
+    compare_with_source(judge, src, opt, out);
+    if (out->status == PYC_FRESH || out->status == PYC_STALE_USED) {
+        pyc_reason kept = out->reason;
+        pyc_status kept_status = out->status;
+        if (!body_is_bad(cd, judge, opt->deep, out)) {
+            out->status = kept_status;
+            out->reason = kept;
+        }
+    }
+}
+
+/* A legacy NAME.pyc / NAME.pyo beside the sources. */
+static void judge_legacy(const struct cache_data *cd, int dirfd, pyc_source *src,
+                         const pyc_verdict_options *opt, pyc_verdict *out)
+{
+    source_lookup(src);
+    note_source(out, src);
+    const pyc_magic *judge = out->judge;
+    const char *stem = src->name;
+    size_t stem_len = out->name.stem_len;
+
+    if (!out->header_read) {
+        out->status = src->state == 1 ? PYC_STALE : PYC_CORRUPT;
+        out->reason = PYC_REASON_UNREADABLE;
+        return;
+    }
+    if (!judge) {
+        /* No known interpreter writes this: with a source beside it,
+         * a 2.x would replace it and 3.x ignores it; without one, importing
+         * it fails whatever the interpreter. */
+        out->status = src->state == 1 ? PYC_STALE : PYC_CORRUPT;
+        out->reason = out->header_status == PYC_HEADER_TRUNCATED
+                          ? PYC_REASON_TRUNCATED
+                          : PYC_REASON_MAGIC;
+        return;
+    }
+    /* PEP 488: from 3.5 no interpreter reads .pyo. */
+    if (out->name.pyo && !keeps_legacy_cache(judge) && at_least(judge, 3, 5)) {
+        out->status = PYC_SHADOWED;
+        out->reason = PYC_REASON_PYO;
+        return;
+    }
+    /* The finder's order: package, extension, source, bytecode. */
+    if (package_exists(dirfd, stem, stem_len, judge)) {
+        out->status = PYC_SHADOWED;
+        out->reason = PYC_REASON_PACKAGE;
+        return;
+    }
+    if (extension_exists(dirfd, stem, stem_len, judge)) {
+        out->status = PYC_SHADOWED;
+        out->reason = PYC_REASON_EXTENSION;
+        return;
+    }
+    pyc_reason reason;
+    if (src->state == 1) {
+        if (!keeps_legacy_cache(judge)) {
+            /* 3.2+: the source loader wins and reads __pycache__. */
+            out->status = PYC_SHADOWED;
+            out->reason = PYC_REASON_SOURCE;
+            return;
+        }
+        /* 2.x / 3.0-3.1: this *is* the cache of NAME.py. */
+        if (!header_acceptable(out, judge, &reason)) {
+            out->status = PYC_STALE;
+            out->reason = reason;
+            return;
+        }
+        compare_with_source(judge, src, opt, out);
+        if (out->status == PYC_FRESH)
+            body_is_bad(cd, judge, opt->deep, out);
+        return;
+    }
+    /* No source: the sourceless loader imports it. Its header must pass
+     * _classify_pyc (3.x) / the magic check (2.x), else the import fails. */
+    if (!header_acceptable(out, judge, &reason)) {
+        out->status = PYC_CORRUPT;
+        out->reason = reason;
+        return;
+    }
+    out->status = PYC_SOURCELESS;
+    out->reason = PYC_REASON_NO_SOURCE;
+    body_is_bad(cd, judge, opt->deep, out);
+}
+
+int pyc_verdict_judge(int cache_dirfd, const char *cache_name,
+                      const pyc_cache_name *name, int source_dirfd,
+                      pyc_source *src, const pyc_verdict_options *options,
+                      pyc_verdict *out)
+{
+    static const pyc_verdict_options defaults;
+    if (!cache_name || !out) {
+        errno = EINVAL;
+        return -1;
+    }
+    const pyc_verdict_options *opt = options ? options : &defaults;
+    verdict_init(out);
+    out->cache_name = cache_name;
+    if (name)
+        out->name = *name;
+    else
+        pyc_cache_name_parse(cache_name, false, false, &out->name);
+
+    /* The source NAME.py, unless the caller tracks it. */
+    pyc_source local;
+    char source_name[NAME_MAX + 1];
+    if (!src) {
+        if (out->name.stem_len + 3 + 1 > sizeof source_name) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        memcpy(source_name, cache_name, out->name.stem_len);
+        memcpy(source_name + out->name.stem_len, ".py", 4);
+        local.dirfd = source_dirfd;
+        local.name = source_name;
+        local.state = -1;
+        local.errno_ = 0;
+        src = &local;
+    }
+
+    struct cache_data cd = {0};
+    bool deep = opt->deep && (out->name.kind == PYC_KIND_PYCACHE ||
+                              out->name.kind == PYC_KIND_PREFIX ||
+                              out->name.kind == PYC_KIND_LEGACY);
+    if (read_cache(cache_dirfd, cache_name, deep, &cd, out) == 0) {
+        out->header_status = pyc_header_parse(cd.head, cd.head_len, &out->header);
+    }
+
+    /* Whose rules: the tag in the name, else the magic in the file. */
+    if (out->name.tag_len > 0)
+        out->judge = pyc_magic_for_tag(cache_name + out->name.tag_off,
+                                       out->name.tag_len);
+    if (!out->judge && out->header_read)
+        out->judge = out->header.magic;
+
+    switch (out->name.kind) {
+    case PYC_KIND_NONE:
+        out->status = PYC_FOREIGN;
+        out->reason = PYC_REASON_NOT_BYTECODE;
+        break;
+    case PYC_KIND_TEMP:
+        out->status = PYC_TEMP;
+        out->reason = PYC_REASON_INTERRUPTED;
+        break;
+    case PYC_KIND_PYCACHE:
+    case PYC_KIND_PREFIX:
+        judge_pycache(&cd, src, opt, out);
+        break;
+    case PYC_KIND_LEGACY:
+        judge_legacy(&cd, source_dirfd, src, opt, out);
+        break;
+    }
+    free(cd.all);
+    return 0;
+}
+
+/* Splits PATH into a malloc'd directory part ("." when there is none) and a
+ * pointer to its last component. Trailing slashes are not stripped: a
+ * cache file name never ends in one. */
+static char *split_path(const char *path, const char **base)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        *base = path;
+        return strdup(".");
+    }
+    *base = slash + 1;
+    if (slash == path)
+        return strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+/* The last component of DIR, ignoring trailing slashes. */
+static bool last_component_is(const char *dir, const char *want)
+{
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    size_t start = n;
+    while (start > 0 && dir[start - 1] != '/')
+        start--;
+    return n - start == strlen(want) && memcmp(dir + start, want, n - start) == 0;
+}
+
+/* DIR without its last component (the parent of __pycache__), as
+ * source_from_cache's _path_split does it. */
+static char *parent_dir(const char *dir)
+{
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    while (n > 0 && dir[n - 1] != '/')
+        n--;
+    if (n == 0)
+        return strdup(".");
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    return strndup(dir, n);
+}
+
+int pyc_verdict_judge_path(const char *path, const char *prefix,
+                           const pyc_verdict_options *options,
+                           pyc_verdict *out)
+{
+    if (!path || !*path || !out) {
+        errno = EINVAL;
+        return -1;
+    }
+    const char *base;
+    char *dir = split_path(path, &base);
+    if (!dir)
+        return -1;
+    char *source_dir = NULL;
+    int rc = -1, cache_fd = -1, source_fd = -1;
+
+    bool in_pycache = last_component_is(dir, "__pycache__");
+    bool in_prefix = false;
+    if (prefix && *prefix) {
+        /* source_from_cache (3.8+): a cache under sys.pycache_prefix maps to
+         * the absolute source directory that follows the prefix. */
+        size_t plen = strlen(prefix);
+        while (plen > 1 && prefix[plen - 1] == '/')
+            plen--;
+        if (strncmp(dir, prefix, plen) == 0 && dir[plen] == '/') {
+            in_prefix = true;
+            source_dir = strdup(dir + plen);
+        } else if (strncmp(dir, prefix, plen) == 0 && dir[plen] == '\0') {
+            in_prefix = true;
+            source_dir = strdup("/");
+        }
+    }
+    if (!in_prefix)
+        source_dir = in_pycache ? parent_dir(dir) : strdup(dir);
+    if (!source_dir)
+        goto out;
+
+    pyc_cache_name name;
+    pyc_cache_name_parse(base, in_pycache && !in_prefix, in_prefix, &name);
+
+    cache_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (cache_fd < 0) {
+        verdict_init(out);
+        out->name = name;
+        out->error = errno;
+        out->error_op = "open";
+        out->status = name.kind == PYC_KIND_NONE ? PYC_FOREIGN : PYC_STALE;
+        out->reason = PYC_REASON_UNREADABLE;
+        rc = 0;
+        goto out;
+    }
+    source_fd = open(source_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    rc = pyc_verdict_judge(cache_fd, base, &name, source_fd, NULL, options, out);
+
+out:
+    if (source_fd >= 0)
+        close(source_fd);
+    if (cache_fd >= 0)
+        close(cache_fd);
+    free(source_dir);
+    free(dir);
+    return rc;
+}
