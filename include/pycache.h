@@ -239,6 +239,15 @@ void pyc_stamp_from_stat(const pyc_magic *m, const struct stat *st,
 char *pyc_cache_from_source(const pyc_magic *m, const char *source, int opt,
                             const char *prefix, const char *cwd);
 
+/* The same, and when it fails with EINVAL, *WHY (if WHY is not NULL) is a
+ * static message: CPython's own when M's cache_from_source raises (with a
+ * prefix, 3.8+ index the absolute head's second character: an absolute head
+ * shorter than 2 characters raises IndexError "string index out of range"),
+ * else which argument was refused. */
+char *pyc_cache_from_source_why(const pyc_magic *m, const char *source,
+                                int opt, const char *prefix, const char *cwd,
+                                const char **why);
+
 /* The source of the cache file CACHE as interpreter M's source_from_cache
  * computes it (for 2.x: NAME.pyc -> NAME.py). Returns a malloc'd path, or
  * NULL with errno = EINVAL when M's source_from_cache raises ValueError; then
@@ -259,6 +268,8 @@ typedef enum pyc_cache_kind {
 /* "pycache", "legacy", "prefix", "temp". */
 const char *pyc_cache_kind_name(pyc_cache_kind kind);
 
+#define PYC_OPT_UNREAD (-2) /* pyc_cache_name.opt: see there */
+
 typedef struct pyc_cache_name {
     pyc_cache_kind kind;
     size_t stem_len;  /* NAME is name[0 .. stem_len): the source is NAME.py */
@@ -266,7 +277,10 @@ typedef struct pyc_cache_name {
     size_t tag_len;   /* 0 for legacy files (no tag in the name) */
     int opt;          /* optimization level: 0, 1, 2 from ".opt-N";
                          -1 for a .pyo (optimized, level unknown);
-                         other N are kept as written */
+                         other N are kept as written (-OOO writes
+                         opt-3); PYC_OPT_UNREAD for a level no
+                         interpreter writes at import ("opt-0",
+                         "opt-01", "opt-x", beyond INT_MAX) */
     bool pyo;         /* the suffix is .pyo */
     size_t cache_len; /* for TEMP: length of the cache name it would have
                          been renamed to; else strlen(name) */
