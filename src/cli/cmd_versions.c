@@ -1,0 +1,164 @@
+/*
+ * cmd_versions.c — `pycache versions`: the magic-number table.
+ *
+ * Prints what libpycache knows of each interpreter's bytecode caches: the
+ * magic number its files start with, the Python version, the release that
+ * introduced it, the cache tag in file names, the header size and whether
+ * final releases write it. By default one row per version (its final value,
+ * or the newest for a version still in alpha); --all lists every entry,
+ * alphas, betas, 2.x -U variants and other implementations included.
+ * The table itself is the library's (src/lib/magic.c).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+enum { OPT_JSON = 256, OPT_ALL };
+
+static const cli_option options[] = {
+    {OPT_JSON, "json", NULL, "JSON Lines: one object per magic number"},
+    {OPT_ALL, "all", NULL, "every magic number, not only each version's final one"},
+    {0, NULL, NULL, NULL},
+};
+
+/* Whether the default listing shows M: the final (else newest) value of its
+ * version. */
+static bool is_version_row(const pyc_magic *m)
+{
+    return pyc_magic_final(m->implementation, m->major, m->minor) == m;
+}
+
+/* "3.11" for CPython, "pypy 3.10" for the others. */
+static void format_version(const pyc_magic *m, char *buf, size_t cap)
+{
+    if (m->implementation == PYC_IMPL_CPYTHON)
+        snprintf(buf, cap, "%d.%d", m->major, m->minor);
+    else
+        snprintf(buf, cap, "%s %d.%d", pyc_implementation_name(m->implementation),
+                 m->major, m->minor);
+}
+
+static void write_json(const pyc_magic *m)
+{
+    unsigned char bytes[4];
+    char python[16];
+    cli_json j;
+
+    /* The 4 bytes as they stand in the file: the word is little-endian. */
+    bytes[0] = (unsigned char)m->word;
+    bytes[1] = (unsigned char)(m->word >> 8);
+    bytes[2] = (unsigned char)(m->word >> 16);
+    bytes[3] = (unsigned char)(m->word >> 24);
+    snprintf(python, sizeof python, "%d.%d", m->major, m->minor);
+
+    cli_json_begin(&j, stdout);
+    cli_json_int(&j, "magic", m->number);
+    cli_json_hex(&j, "magic_hex", bytes, sizeof bytes);
+    cli_json_str(&j, "implementation", pyc_implementation_name(m->implementation));
+    cli_json_str(&j, "python", python);
+    cli_json_str(&j, "release", m->release);
+    cli_json_str(&j, "tag", m->tag); /* NULL -> null */
+    cli_json_int(&j, "header_size", (int64_t)m->layout);
+    cli_json_bool(&j, "final", m->final);
+    cli_json_str(&j, "note", m->note);
+    cli_json_end(&j);
+}
+
+static void write_human(bool all)
+{
+    static const char *const heads[] = {"MAGIC", "PYTHON", "RELEASE", "TAG",
+                                        "HEADER", "FINAL"};
+    size_t w_magic = strlen(heads[0]), w_version = strlen(heads[1]);
+    size_t w_release = strlen(heads[2]), w_tag = strlen(heads[3]);
+    size_t i, n = pyc_magic_count();
+    bool color = cli_color_enabled(CLI_COLOR_AUTO, stdout);
+    char version[32], number[8];
+
+    /* Column widths from the rows shown. */
+    for (i = 0; i < n; i++) {
+        const pyc_magic *m = pyc_magic_at(i);
+        size_t len;
+        if (!all && !is_version_row(m))
+            continue;
+        format_version(m, version, sizeof version);
+        len = (size_t)snprintf(number, sizeof number, "%u", m->number);
+        if (len > w_magic)
+            w_magic = len;
+        if (strlen(version) > w_version)
+            w_version = strlen(version);
+        if (strlen(m->release) > w_release)
+            w_release = strlen(m->release);
+        if (m->tag && strlen(m->tag) > w_tag)
+            w_tag = strlen(m->tag);
+    }
+
+    printf("%s%*s  %-*s  %-*s  %-*s  %s  %s%s\n", color ? CLI_SGR_BOLD : "",
+           (int)w_magic, heads[0], (int)w_version, heads[1], (int)w_release,
+           heads[2], (int)w_tag, heads[3], heads[4], heads[5],
+           color ? CLI_SGR_RESET : "");
+    for (i = 0; i < n; i++) {
+        const pyc_magic *m = pyc_magic_at(i);
+        if (!all && !is_version_row(m))
+            continue;
+        format_version(m, version, sizeof version);
+        printf("%*u  %-*s  %-*s  %-*s  %*d  %s\n", (int)w_magic, m->number,
+               (int)w_version, version, (int)w_release, m->release, (int)w_tag,
+               m->tag ? m->tag : "-", (int)strlen(heads[4]), (int)m->layout,
+               m->final ? "yes" : "no");
+    }
+}
+
+int cmd_versions(int argc, char **argv)
+{
+    cli_parser p = {
+        .command = "versions",
+        .usage = "[--json] [--all]",
+        .description =
+            "List the magic numbers pycache knows: the first bytes of a cache "
+            "file, which say which interpreter wrote it. By default one row per "
+            "Python version, with the value its final releases write (the newest "
+            "value for a version still in development); --all lists every "
+            "value, alphas and betas, 2.x -U variants, PyPy and GraalPy "
+            "included. HEADER is the header size in bytes (8: magic and mtime; "
+            "12: and source size; 16: flags first, PEP 552).",
+        .options = options,
+        .epilog = "Examples:\n"
+                  "  pycache versions\n"
+                  "  pycache versions --all --json | jq 'select(.python == \"3.11\")'\n",
+    };
+    bool json = false, all = false;
+    size_t i, n;
+    int opt;
+
+    cli_parser_init(&p, argc, argv);
+    while ((opt = cli_next_option(&p)) != 0) {
+        switch (opt) {
+        case 'h':
+            return CLI_EXIT_OK;
+        case OPT_JSON:
+            json = true;
+            break;
+        case OPT_ALL:
+            all = true;
+            break;
+        default:
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (CLI_NOPERANDS(&p) > 0)
+        return cli_usage_error("versions", "unexpected argument '%s'",
+                               CLI_OPERANDS(&p)[0]);
+
+    if (!json) {
+        write_human(all);
+        return CLI_EXIT_OK;
+    }
+    n = pyc_magic_count();
+    for (i = 0; i < n; i++) {
+        const pyc_magic *m = pyc_magic_at(i);
+        if (all || is_version_row(m))
+            write_json(m);
+    }
+    return CLI_EXIT_OK;
+}
