@@ -90,7 +90,8 @@ typedef struct pyc_magic {
     const char *release; /* release(s) that wrote it: "3.11b4", "2.7a0",
                             "1.5-1.5.2", "pypy 7.3.x (3.9)" */
     const char *tag;     /* sys.implementation.cache_tag of that interpreter,
-                            "cpython-311", "pypy39"; NULL before 3.2 */
+                            "cpython-311", "pypy39"; NULL before 3.2,
+                           and where it is not known (old PyPy3) */
     pyc_layout layout;
     bool final;          /* the value the version's final releases use */
     const char *note;    /* CPython's own comment for the bump, or "" */
@@ -110,8 +111,12 @@ const pyc_magic *pyc_magic_final(pyc_implementation impl, int major, int minor);
 const pyc_magic *pyc_magic_for_tag(const char *tag, size_t tag_len);
 
 /* Parses a version the way users write it: "3.11", "2.7", "311",
- * "cpython-311", "pypy3.10", "pypy310". Returns the final magic, or NULL
- * with errno = EINVAL (malformed) or ENOENT (well-formed but unknown). */
+ * "cpython-311", "pypy3.10", "pypy310". Precisely: an optional prefix
+ * "cpython", "python", "pypy", "graalpy" or "graalpython" (any case), an
+ * optional '-', then MAJOR.MINOR[.MICRO] (micro ignored) or the compact
+ * MAJOR digit + MINOR ("311", "27"); a bare "3" names no single format and
+ * is malformed. Returns the final magic, or NULL with errno = EINVAL
+ * (malformed) or ENOENT (well-formed but unknown). */
 const pyc_magic *pyc_magic_parse_version(const char *text);
 
 /* Iteration over the whole table, in table order (by implementation, then
