@@ -62,11 +62,12 @@ static double python_st_mtime(const struct stat *st)
     return (double)st->st_mtim.tv_sec + frac;
 }
 
-/* Whether M is a 2.7 or 3.2 magic: Python/import.c masks the mtime to 32
- * bits there instead of raising OverflowError. */
+/* Whether M is a 2.7 or 3.2 magic (or a 3.3 alpha from before the 12-byte
+ * header, still on import.c): Python/import.c masks the mtime to 32 bits
+ * there instead of raising OverflowError. */
 static bool import_c_masks(const pyc_magic *m)
 {
-    return (m->major == 2 && m->minor >= 7) || (m->major == 3 && m->minor == 2);
+    return (m->major == 2 && m->minor >= 7) || (m->major == 3 && m->minor >= 2);
 }
 
 void pyc_stamp_from_stat(const pyc_magic *m, const struct stat *st,
