@@ -1,0 +1,307 @@
+/*
+ * output.c — how the command line writes: JSON Lines, escaped paths for
+ * humans, colour, byte counts and dates, and the final check that stdout
+ * really received what was written.
+ *
+ * File names are bytes. In JSON they are written as Python's os.fsdecode
+ * would decode them (UTF-8 with the surrogateescape error handler), so
+ *   os.fsencode(json.loads(line)["path"])
+ * gives the original bytes back; in human output and messages, bytes that
+ * would break a line or a terminal are escaped (\n, \xNN).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+/* ---- UTF-8, as CPython decodes it ---------------------------------------------- */
+
+static bool continuation(unsigned char c)
+{
+    return (c & 0xC0) == 0x80;
+}
+
+/* Mirrors Objects/stringlib/codecs.h utf8_decode (3.x; unchanged since 3.3)
+ * and the callers' error ranges in unicode_decode_utf8: a sequence is valid
+ * when it is RFC 3629 UTF-8 (no overlongs: C0, C1, E0 80-9F, F0 80-8F; no
+ * surrogates: ED A0-BF; nothing above U+10FFFF: F4 90-BF, F5-FF). On error
+ * CPython escapes the start byte and whichever continuation bytes it had
+ * accepted, then resumes; since a continuation byte can never start a
+ * sequence, resuming one byte later and escaping each rejected byte on its
+ * own gives exactly the same result, including for truncated sequences at
+ * the end ("unexpected end of data": every remaining byte escaped). */
+size_t cli_utf8_sequence(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    if (c < 0xC2)
+        return 0; /* a continuation byte, or an overlong C0/C1 lead */
+    if (c < 0xE0)
+        return n >= 2 && continuation(s[1]) ? 2 : 0;
+    if (c < 0xF0) {
+        if (n < 3 || !continuation(s[1]) || !continuation(s[2]))
+            return 0;
+        if (c == 0xE0 && s[1] < 0xA0)
+            return 0; /* overlong */
+        if (c == 0xED && s[1] >= 0xA0)
+            return 0; /* a surrogate, U+D800-U+DFFF */
+        return 3;
+    }
+    if (c < 0xF5) {
+        if (n < 4 || !continuation(s[1]) || !continuation(s[2]) || !continuation(s[3]))
+            return 0;
+        if (c == 0xF0 && s[1] < 0x90)
+            return 0; /* overlong */
+        if (c == 0xF4 && s[1] >= 0x90)
+            return 0; /* above U+10FFFF */
+        return 4;
+    }
+    return 0;
+}
+
+/* ---- paths for humans ---------------------------------------------------------------- */
+
+void cli_print_path(FILE *f, const char *path)
+{
+    const unsigned char *s = (const unsigned char *)path;
+    size_t n = strlen(path);
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        size_t len = cli_utf8_sequence(s + i, n - i);
+        if (len == 1 && c >= 0x20 && c != 0x7F && c != '\\') {
+            fputc(c, f);
+        } else if (c == '\\') {
+            fputs("\\\\", f);
+        } else if (c == '\n') {
+            fputs("\\n", f);
+        } else if (c == '\t') {
+            fputs("\\t", f);
+        } else if (c == '\r') {
+            fputs("\\r", f);
+        } else if (len == 2 && c == 0xC2 && s[i + 1] < 0xA0) {
+            /* C1 controls U+0080-U+009F: some terminals obey them. */
+            fprintf(f, "\\x%02x\\x%02x", c, s[i + 1]);
+        } else if (len > 1) {
+            fwrite(s + i, 1, len, f);
+        } else {
+            fprintf(f, "\\x%02x", c);
+            len = 1;
+        }
+        i += len ? len : 1;
+    }
+}
+
+/* ---- JSON --------------------------------------------------------------------------- */
+
+void cli_json_write_string(FILE *f, const char *str, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    fputc('"', f);
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t n = cli_utf8_sequence(s + i, len - i);
+        if (n == 0) {
+            /* surrogateescape: the byte 0xXY decodes to U+DCXY. */
+            fprintf(f, "\\udc%c%c", hex[c >> 4], hex[c & 15]);
+            i++;
+            continue;
+        }
+        if (n > 1) {
+            fwrite(s + i, 1, n, f);
+            i += n;
+            continue;
+        }
+        switch (c) {
+        case '"': fputs("\\\"", f); break;
+        case '\\': fputs("\\\\", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        case '\t': fputs("\\t", f); break;
+        case '\b': fputs("\\b", f); break;
+        case '\f': fputs("\\f", f); break;
+        default:
+            if (c < 0x20 || c == 0x7F)
+                fprintf(f, "\\u00%c%c", hex[c >> 4], hex[c & 15]);
+            else
+                fputc(c, f);
+        }
+        i++;
+    }
+    fputc('"', f);
+}
+
+void cli_json_begin(cli_json *j, FILE *f)
+{
+    j->f = f;
+    j->fields = 0;
+    fputc('{', f);
+}
+
+static void json_key(cli_json *j, const char *key)
+{
+    if (j->fields++)
+        fputs(", ", j->f);
+    cli_json_write_string(j->f, key, strlen(key));
+    fputs(": ", j->f);
+}
+
+void cli_json_str(cli_json *j, const char *key, const char *value)
+{
+    if (!value) {
+        cli_json_null(j, key);
+        return;
+    }
+    cli_json_strn(j, key, value, strlen(value));
+}
+
+void cli_json_strn(cli_json *j, const char *key, const char *value, size_t len)
+{
+    if (!value) {
+        cli_json_null(j, key);
+        return;
+    }
+    json_key(j, key);
+    cli_json_write_string(j->f, value, len);
+}
+
+void cli_json_int(cli_json *j, const char *key, int64_t value)
+{
+    json_key(j, key);
+    fprintf(j->f, "%lld", (long long)value);
+}
+
+void cli_json_bool(cli_json *j, const char *key, bool value)
+{
+    json_key(j, key);
+    fputs(value ? "true" : "false", j->f);
+}
+
+void cli_json_null(cli_json *j, const char *key)
+{
+    json_key(j, key);
+    fputs("null", j->f);
+}
+
+void cli_json_raw(cli_json *j, const char *key, const char *json)
+{
+    json_key(j, key);
+    fputs(json ? json : "null", j->f);
+}
+
+void cli_json_hex(cli_json *j, const char *key, const void *bytes, size_t len)
+{
+    if (!bytes) {
+        cli_json_null(j, key);
+        return;
+    }
+    json_key(j, key);
+    fputc('"', j->f);
+    for (size_t i = 0; i < len; i++)
+        fprintf(j->f, "%02x", ((const unsigned char *)bytes)[i]);
+    fputc('"', j->f);
+}
+
+void cli_json_end(cli_json *j)
+{
+    fputs("}\n", j->f);
+}
+
+/* ---- colour ----------------------------------------------------------------------- */
+
+bool cli_color_enabled(cli_color_mode mode, FILE *f)
+{
+    if (mode == CLI_COLOR_ALWAYS)
+        return true;
+    if (mode == CLI_COLOR_NEVER)
+        return false;
+    /* https://no-color.org: present and not empty disables colour. */
+    const char *no_color = getenv("NO_COLOR");
+    if (no_color && *no_color)
+        return false;
+    const char *term = getenv("TERM");
+    if (term && strcmp(term, "dumb") == 0)
+        return false;
+    return isatty(fileno(f));
+}
+
+const char *cli_status_sgr(pyc_status status)
+{
+    switch (status) {
+    case PYC_FRESH: return "\033[32m";
+    case PYC_STALE: return "\033[33m";
+    case PYC_STALE_USED: return "\033[1;31m";
+    case PYC_CORRUPT: return "\033[31m";
+    case PYC_ORPHAN:
+    case PYC_SOURCELESS: return "\033[35m";
+    default: return "\033[2m";
+    }
+}
+
+/* ---- numbers and dates ------------------------------------------------------------ */
+
+void cli_format_bytes(char *buf, size_t cap, uint64_t bytes)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (bytes < 1024) {
+        snprintf(buf, cap, "%llu B", (unsigned long long)bytes);
+        return;
+    }
+    double v = (double)bytes / 1024;
+    size_t u = 0;
+    /* Round first, so 1048575 bytes is "1.0 MiB", not "1024.0 KiB". */
+    while (u + 1 < sizeof units / sizeof units[0] && v >= 1023.95) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, cap, "%.1f %s", v, units[u]);
+}
+
+void cli_format_time_utc(char *buf, size_t cap, int64_t seconds)
+{
+    time_t t = (time_t)seconds;
+    struct tm tm;
+    if ((int64_t)t != seconds || !gmtime_r(&t, &tm) ||
+        strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+        snprintf(buf, cap, "%lld", (long long)seconds);
+    }
+}
+
+/* ---- the end of stdout ------------------------------------------------------------ */
+
+bool cli_stdout_failed(void)
+{
+    return ferror(stdout) != 0;
+}
+
+int cli_finish_stdout(void)
+{
+    errno = 0;
+    int failed = fflush(stdout) != 0;
+    int err = errno;
+    if (!failed && ferror(stdout)) {
+        /* An earlier write failed and its errno is gone. */
+        failed = 1;
+        err = 0;
+    }
+    if (!failed && fclose(stdout) != 0) {
+        failed = 1;
+        err = errno;
+    }
+    if (!failed)
+        return CLI_EXIT_OK;
+    if (err == EPIPE)
+        return CLI_EXIT_OK; /* the reader went away: not ours to report */
+    if (err)
+        cli_error("cannot write to standard output: %s", strerror(err));
+    else
+        cli_error("cannot write to standard output");
+    return CLI_EXIT_IO;
+}
