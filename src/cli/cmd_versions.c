@@ -115,13 +115,14 @@ int cmd_versions(int argc, char **argv)
         .command = "versions",
         .usage = "[--json] [--all]",
         .description =
-            "List the magic numbers pycache knows: the first bytes of a cache "
-            "file, which say which interpreter wrote it. By default one row per "
-            "Python version, with the value its final releases write (the newest "
-            "value for a version still in development); --all lists every "
-            "value, alphas and betas, 2.x -U variants, PyPy and GraalPy "
-            "included. HEADER is the header size in bytes (8: magic and mtime; "
-            "12: and source size; 16: flags first, PEP 552).",
+            "Lists the magic numbers pycache knows: the first bytes of a cache\n"
+            "file, which say which interpreter wrote it. By default one row per\n"
+            "Python version, with the value its final releases write (the newest\n"
+            "value for a version still in development); --all lists every value:\n"
+            "alphas and betas, Python 2 -U variants, PyPy and GraalPy.\n"
+            "HEADER is the header size in bytes: 8 (magic, mtime), 12 (magic,\n"
+            "mtime, source size), 16 (magic, flags, then mtime and size or the\n"
+            "source hash: PEP 552).\n",
         .options = options,
         .epilog = "Examples:\n"
                   "  pycache versions\n"
