@@ -21,9 +21,8 @@
  *     CPython's own, with two exceptions said where they occur (62011,
  *     3351). Values before 1.5 are not in CPython's comment: 1.0 (39170),
  *     1.1/1.2 (39171), 1.3 (11913) and 1.4 (5892) come from
- *     rocky/python-xdis xdis/magics.py, which also records that 1.0 and 1.1
- *     wrote b"\x99\x00" instead of b"\r\n" after the number (their import.c
- *     wrote MAGIC = 0x999902 / 0x999903 as a 4-byte little-endian long).
+ *     rocky/python-xdis xdis/magics.py, which also records (int2magic) that
+ *     1.0 and 1.1 wrote b"\x99\x00" instead of b"\r\n" after the number.
  *   - Python 2.x -U: with Py_UnicodeFlag set, Python/import.c's
  *     _PyImport_Init does `pyc_magic = MAGIC + 1` (2.0 to 2.7; CPython keeps
  *     its 2.x magics odd and 2 apart for this reason). Those words are in the
