@@ -317,10 +317,16 @@ typedef enum pyc_marshal_status {
     PYC_MARSHAL_NOT_CODE,  /* valid marshal data, but not a code object:
                               import raises ImportError */
     PYC_MARSHAL_TRAILING,  /* unused; reserved */
+    PYC_MARSHAL_UNCHECKED, /* not judged: errno EINVAL (M is NULL), ENOTSUP
+                              (a version whose marshal format is not
+                              modelled: CPython before 2.7 and 3.0-3.5,
+                              PyPy, GraalPy) or ENOMEM. Not a verdict on
+                              the body: callers must not call it bad. */
 } pyc_marshal_status;
 
 /* Checks BODY (LEN bytes after the header) as M's marshal.loads would.
- * *OFFSET (if not NULL) receives where the problem was found. */
+ * *OFFSET (if not NULL) receives where the problem was found (0 for OK,
+ * NOT_CODE and UNCHECKED). */
 pyc_marshal_status pyc_marshal_validate(const pyc_magic *m, const void *body,
                                         size_t len, size_t *offset);
 

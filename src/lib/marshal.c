@@ -1,0 +1,1173 @@
+/*
+ * marshal.c — would marshal.loads accept this cache file's body?
+ *
+ * A pyc whose header is valid but whose body is damaged makes the import
+ * fail: importlib's _compile_bytecode (3.x) and import.c's
+ * read_compiled_module (2.7) call marshal.loads(body) and raise when it
+ * fails or when the result is not a code object ("Non-code object"); there
+ * is no fallback to the source. `check --deep` must know that without
+ * running Python, so this module walks the byte stream the way
+ * Python/marshal.c r_object() of interpreter M reads it, and accepts exactly
+ * what that r_object() would turn into a code object.
+ *
+ * It builds no objects. Each object read is summarised by a `struct obj`
+ * (its type and the few facts the readers of its enclosing objects look at:
+ * a length, whether it is hashable, whether a tuple holds only exact str,
+ * ...). The stream is walked with an explicit stack bounded by the
+ * version's MAX_MARSHAL_STACK_DEPTH, so there is no recursion; the ref table
+ * of 3.4+ (r_ref / r_ref_reserve / r_ref_insert) keeps one summary per slot.
+ * Time is linear in the body and memory is O(number of refs).
+ *
+ * What r_object() of each version checks, and this file mirrors:
+ *   - type codes: 2.7 knows 0 N F T S . i I f g x y l s t R u ( [ { < > c,
+ *     reading the whole byte as the code (bytes >= 0x80 are unknown);
+ *     3.4+ drops R, adds a A z Z ) r and FLAG_REF (0x80) on any code;
+ *     3.14+ adds TYPE_SLICE ':' (marshal version 5). Anything else is
+ *     "bad marshal data (unknown type code)".
+ *   - EOF: 3.4+ r_string/r_long raise "marshal data too short"; 2.7's r_long
+ *     and r_short read EOF as 0xFF bytes and go on (rs_byte), so only
+ *     r_byte/r_string/the type byte fail there.
+ *   - sizes: 32-bit signed, negative ones rejected ("... size out of range");
+ *     long digits in 0..0x7FFF and the top one non-zero (r_PyLong).
+ *   - float strings (TYPE_FLOAT, TYPE_COMPLEX): PyOS_string_to_double on the
+ *     bytes up to the first NUL; unicode: strict UTF-8 (2.7, which accepts
+ *     encoded surrogates) or UTF-8 with "surrogatepass" (3.x).
+ *   - NULL ('0'): an error inside tuples, lists, sets and at the top
+ *     (read_object); the end of a dict as a key; as a dict value it ends the
+ *     dict (3.x) or drops the pair (2.7); as a code field (or slice part) it
+ *     makes that object a silent NULL, which its container treats the same.
+ *   - hashability: dict keys and set items go through PyDict_SetItem /
+ *     PySet_Add, which raise TypeError for lists, dicts, sets and tuples or
+ *     code objects containing them.
+ *   - refs (3.4+): TYPE_REF n must name a filled slot: a code object,
+ *     frozenset or slice is only inserted once complete (r_ref_reserve), a
+ *     tuple, list, dict or set is registered before its items (so a tuple
+ *     can be referenced while still holding NULL items: any use that looks
+ *     at its items crashes the real interpreter — counted as a failure).
+ *   - code objects: the fields of the version's TYPE_CODE reader, then the
+ *     argument checks of PyCode_New (2.7-3.7), PyCode_NewWithPosOnlyArgs
+ *     (3.8-3.10) or _PyCode_Validate (3.11+) and intern_strings ("non-string
+ *     found in code slot").
+ *   - depth: MAX_MARSHAL_STACK_DEPTH is 2000 for every version on POSIX.
+ * The rules were read from each version's Python/marshal.c and
+ * Objects/codeobject.c and checked against the real interpreters 2.7 and
+ * 3.6-3.13 (tests/integration/test_marshal.py).
+ *
+ * Versions whose marshal format this file does not model (CPython before
+ * 2.7, 3.0-3.5, other implementations) give PYC_MARSHAL_UNCHECKED.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pycache.h"
+#include "lib/internal.h"
+
+/* Python/marshal.c: MAX_MARSHAL_STACK_DEPTH (2000 outside Windows, in 2.7
+ * and every 3.x). */
+#define MAX_DEPTH 2000
+
+/* Object kinds, as r_object() produces them. */
+enum kind {
+    K_NULL = 0,   /* TYPE_NULL, or a code object / slice with a NULL part */
+    K_NONE, K_BOOL, K_ELLIPSIS, K_STOPITER,
+    K_INT, K_FLOAT, K_COMPLEX,
+    K_BYTES,      /* 3.x bytes ('s'); 2.7 str ('s', 't', 'R') */
+    K_STR,        /* 3.x str; 2.7 unicode ('u') */
+    K_TUPLE, K_LIST, K_DICT, K_SET, K_FROZENSET, K_CODE, K_SLICE,
+};
+
+/* struct obj flags. */
+#define O_HASHABLE 0x01   /* hash() succeeds */
+#define O_NAMES    0x02   /* tuple whose items are all exact str (the
+                             version's intern_strings accepts it) */
+#define O_PARTIAL  0x04   /* a tuple referenced while being read: its items
+                             are still NULL */
+#define O_TAINTED  0x08   /* a tuple holding (through tuples) a tuple that
+                             was referenced while partial: it is part of a
+                             cycle or holds NULLs; recursing into it never
+                             ends well */
+
+struct obj {
+    uint8_t kind;
+    uint8_t flags;
+    uint32_t size;      /* tuple / bytes length */
+    uint32_t nlocals;   /* bytes: how many bytes have CO_FAST_LOCAL (0x20),
+                           for 3.11+ co_localspluskinds */
+};
+
+/* Ref table slot states (3.4+). */
+enum slot_state {
+    SLOT_RESERVED = 0, /* r_ref_reserve: holds None until r_ref_insert */
+    SLOT_PARTIAL,      /* a tuple still being read */
+    SLOT_READY,
+};
+
+struct slot {
+    struct obj obj;
+    uint8_t state;
+};
+
+/* The code-object layouts of TYPE_CODE per version. */
+enum code_layout {
+    CODE_27,  /* argcount nlocals stacksize flags code consts names varnames
+                 freevars cellvars filename name firstlineno lnotab */
+    CODE_36,  /* 3.x until 3.7: argcount kwonlyargcount nlocals stacksize
+                 flags code consts names varnames freevars cellvars filename
+                 name firstlineno lnotab */
+    CODE_38,  /* 3.8-3.10: + posonlyargcount after argcount */
+    CODE_311, /* 3.11+: argcount posonlyargcount kwonlyargcount stacksize
+                 flags code consts names localsplusnames localspluskinds
+                 filename name qualname firstlineno linetable exceptiontable */
+};
+
+/* Field descriptors: 'L' an r_long, or the type an r_object field must have
+ * for the code object to be built. */
+enum field {
+    F_LONG = 0,
+    F_CODESTR,  /* 2.7 co_code: PyObject_CheckReadBuffer (str or unicode) */
+    F_BYTES,    /* bytes (3.x) / str (2.7) */
+    F_STR,      /* 3.x str (PyUnicode_Check) */
+    F_TUPLE,    /* co_consts */
+    F_NAMES,    /* a tuple of exact str: intern_strings */
+};
+
+static const uint8_t fields_27[] = {
+    F_LONG, F_LONG, F_LONG, F_LONG, F_CODESTR, F_TUPLE, F_NAMES, F_NAMES,
+    F_NAMES, F_NAMES, F_BYTES, F_BYTES, F_LONG, F_BYTES,
+};
+static const uint8_t fields_36[] = {
+    F_LONG, F_LONG, F_LONG, F_LONG, F_LONG, F_BYTES, F_TUPLE, F_NAMES,
+    F_NAMES, F_NAMES, F_NAMES, F_STR, F_STR, F_LONG, F_BYTES,
+};
+static const uint8_t fields_38[] = {
+    F_LONG, F_LONG, F_LONG, F_LONG, F_LONG, F_LONG, F_BYTES, F_TUPLE,
+    F_NAMES, F_NAMES, F_NAMES, F_NAMES, F_STR, F_STR, F_LONG, F_BYTES,
+};
+static const uint8_t fields_311[] = {
+    F_LONG, F_LONG, F_LONG, F_LONG, F_LONG, F_BYTES, F_TUPLE, F_NAMES,
+    F_NAMES, F_BYTES, F_STR, F_STR, F_STR, F_LONG, F_BYTES, F_BYTES,
+};
+
+#define MAX_CODE_FIELDS 16
+
+/* Stack frames: an object whose sub-objects are being read. */
+enum frame_kind {
+    FR_TUPLE, FR_LIST, FR_SET, FR_FROZENSET, FR_DICT, FR_CODE, FR_SLICE,
+};
+
+/* frame flags of code objects and slices: a part was NULL, so the object
+ * is a NULL (without an exception) to its container. */
+#define FR_NULL_RESULT 0x80
+
+struct frame {
+    uint8_t kind;
+    uint8_t flags;       /* tuple: O_* of the result so far; code: whether a
+                            field was NULL (then the result is NULL) */
+    uint8_t field;       /* code: next field; dict: 1 when a key is pending;
+                            slice: parts read */
+    uint8_t key_hashable;/* dict: the pending key's hashability */
+    uint32_t remaining;  /* sequences: items left to read */
+    uint32_t size;       /* tuple: its length */
+    int64_t ref;         /* ref slot of this object, -1 if none */
+    size_t start;        /* offset of the type byte */
+    /* code objects */
+    int32_t longs[6];
+    uint8_t nlongs;
+    struct obj fobj[MAX_CODE_FIELDS];
+};
+
+struct rules {
+    int py2;            /* 2.7 reader */
+    int refs;           /* FLAG_REF / TYPE_REF, a A z Z ) (3.4+) */
+    int slice;          /* TYPE_SLICE (3.14+) */
+    int recursive_consts; /* intern_string_constants recurses into tuples
+                             (3.7+) */
+    int minor;
+    uint8_t name_kind;  /* what intern_strings accepts: 2.7 str, 3.x str */
+    enum code_layout layout;
+    const uint8_t *fields;
+    size_t nfields;
+};
+
+struct reader {
+    const unsigned char *p;
+    size_t len;
+    size_t pos;
+    size_t err_at;
+    const struct rules *r;
+    struct slot *slots;
+    size_t nslots, capslots;
+    size_t nstrings;          /* 2.7: interned strings (TYPE_STRINGREF) */
+    struct frame *stack;
+    size_t depth;
+};
+
+/* ---- byte readers ------------------------------------------------------- */
+
+static int rd_byte(struct reader *rd, int *out)
+{
+    if (rd->pos >= rd->len)
+        return -1;
+    *out = rd->p[rd->pos++];
+    return 0;
+}
+
+/* r_long: a little-endian 32-bit signed value. 3.4+ raise EOFError at the
+ * end of the data (r_string); 2.7 reads missing bytes as EOF (-1) through
+ * rs_byte and goes on, which this mirrors (returns 0 then). */
+static int rd_long(struct reader *rd, int32_t *out)
+{
+    if (rd->len - rd->pos >= 4) {
+        *out = (int32_t)lib_load_le32(rd->p + rd->pos);
+        rd->pos += 4;
+        return 0;
+    }
+    if (!rd->r->py2) {
+        rd->pos = rd->len;
+        return -1;
+    }
+    /* 2.7: x = b0 | b1 << 8 | b2 << 16 | b3 << 24 with EOF == -1 for each
+     * missing byte, as longs; then sign-extended from 32 bits. */
+    long x = 0;
+    for (int i = 0; i < 4; i++) {
+        long b = rd->pos < rd->len ? (long)rd->p[rd->pos++] : -1L;
+        x |= (long)((unsigned long)b << (8 * i));
+    }
+    *out = (int32_t)(uint32_t)((unsigned long)x & 0xFFFFFFFFUL);
+    return 0;
+}
+
+/* ---- value checks --------------------------------------------------------- */
+
+/* PyOS_string_to_double(buf, NULL, NULL) succeeds: _Py_dg_strtod (optional
+ * sign, digits with at most one '.', at least one digit, optional exponent)
+ * or _Py_parse_inf_or_nan ("inf", "infinity", "nan", any case, optional
+ * sign), consuming the whole string; no whitespace, no underscores. The
+ * string ends at its first NUL (r_float_str copies it into a C string). */
+static int float_string_ok(const unsigned char *s, size_t n)
+{
+    const unsigned char *nul = memchr(s, 0, n);
+    if (nul)
+        n = (size_t)(nul - s);
+    size_t i = 0;
+    if (i < n && (s[i] == '+' || s[i] == '-'))
+        i++;
+    size_t digits = 0;
+    size_t j = i;
+    while (j < n && s[j] >= '0' && s[j] <= '9') {
+        j++;
+        digits++;
+    }
+    if (j < n && s[j] == '.') {
+        j++;
+        while (j < n && s[j] >= '0' && s[j] <= '9') {
+            j++;
+            digits++;
+        }
+    }
+    if (digits > 0) {
+        if (j < n && (s[j] == 'e' || s[j] == 'E')) {
+            size_t k = j + 1;
+            if (k < n && (s[k] == '+' || s[k] == '-'))
+                k++;
+            size_t e0 = k;
+            while (k < n && s[k] >= '0' && s[k] <= '9')
+                k++;
+            if (k > e0)
+                j = k;
+        }
+        return j == n;
+    }
+    /* _Py_parse_inf_or_nan */
+    size_t rest = n - i;
+    static const char *const words[] = {"inf", "infinity", "nan"};
+    for (size_t w = 0; w < 3; w++) {
+        size_t wl = strlen(words[w]);
+        if (rest != wl)
+            continue;
+        size_t k;
+        for (k = 0; k < wl; k++) {
+            unsigned char c = s[i + k];
+            if (c >= 'A' && c <= 'Z')
+                c = (unsigned char)(c - 'A' + 'a');
+            if (c != (unsigned char)words[w][k])
+                break;
+        }
+        if (k == wl)
+            return 1;
+    }
+    return 0;
+}
+
+/* PyUnicode_DecodeUTF8: strict in 2.7 (whose decoder accepts encoded
+ * surrogates, U+D800-DFFF, as any other code point), "surrogatepass" in 3.x
+ * (which lets exactly those through too). So both accept well-formed UTF-8
+ * extended to the surrogate range: no overlong forms, nothing above
+ * U+10FFFF, no truncated sequences. */
+static int utf8_ok(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t need;
+        unsigned lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF) {
+            need = 1;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            need = 2;
+            if (c == 0xE0)
+                lo = 0xA0;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            need = 3;
+            if (c == 0xF0)
+                lo = 0x90;
+            else if (c == 0xF4)
+                hi = 0x8F;
+        } else {
+            return 0;
+        }
+        if (n - i - 1 < need)
+            return 0;
+        if (s[i + 1] < lo || s[i + 1] > hi)
+            return 0;
+        for (size_t k = 2; k <= need; k++)
+            if (s[i + k] < 0x80 || s[i + k] > 0xBF)
+                return 0;
+        i += need + 1;
+    }
+    return 1;
+}
+
+/* ---- ref table (3.4+) ------------------------------------------------------- */
+
+/* r_ref / r_ref_reserve: append a slot. Returns its index, or -1 on ENOMEM.
+ * (CPython's own limit, "index list too large" at 0x7ffffffe slots, needs
+ * more objects than a 32-bit-sized body can hold.) */
+static int64_t slot_append(struct reader *rd, const struct obj *o, int state)
+{
+    if (rd->nslots == rd->capslots) {
+        size_t cap = rd->capslots ? rd->capslots * 2 : 64;
+        struct slot *s = realloc(rd->slots, cap * sizeof *s);
+        if (!s)
+            return -1;
+        rd->slots = s;
+        rd->capslots = cap;
+    }
+    rd->slots[rd->nslots].obj = *o;
+    rd->slots[rd->nslots].state = (uint8_t)state;
+    return (int64_t)rd->nslots++;
+}
+
+/* ---- the walk ---------------------------------------------------------------- */
+
+enum step {
+    STEP_VALUE,   /* an object was read: deliver it to the enclosing frame */
+    STEP_PUSHED,  /* a frame was pushed: read its first sub-object */
+    STEP_FAIL,
+};
+
+#define FAIL(rd, st, at) \
+    do { (rd)->err_at = (at); *status = (st); return STEP_FAIL; } while (0)
+
+static int is_hashable(const struct obj *o)
+{
+    return (o->flags & O_HASHABLE) != 0;
+}
+
+static struct frame *push(struct reader *rd, int kind, size_t start)
+{
+    struct frame *f = &rd->stack[rd->depth++];
+    memset(f, 0, offsetof(struct frame, longs));
+    f->kind = (uint8_t)kind;
+    f->ref = -1;
+    f->start = start;
+    f->nlongs = 0;
+    return f;
+}
+
+/* Registers an object read whole (R_REF after creation). */
+static int ref_now(struct reader *rd, int flag, const struct obj *o)
+{
+    if (flag && slot_append(rd, o, SLOT_READY) < 0)
+        return -1;
+    return 0;
+}
+
+/* Reads the code of one object; scalars come back in *out (STEP_VALUE),
+ * containers push a frame (STEP_PUSHED) unless empty. */
+static enum step read_object(struct reader *rd, struct obj *out,
+                             pyc_marshal_status *status)
+{
+    const struct rules *r = rd->r;
+    size_t start = rd->pos;
+    int code;
+    int32_t n;
+
+    memset(out, 0, sizeof *out);
+    if (rd_byte(rd, &code) < 0)
+        FAIL(rd, start == 0 ? PYC_MARSHAL_EMPTY : PYC_MARSHAL_TRUNCATED, start);
+    /* r_object: p->depth++ > MAX_MARSHAL_STACK_DEPTH -> "recursion limit
+     * exceeded". The stack holds the enclosing objects. */
+    if (rd->depth + 1 > MAX_DEPTH)
+        FAIL(rd, PYC_MARSHAL_TOO_DEEP, start);
+
+    int flag = 0, type = code;
+    if (r->refs) {
+        flag = code & 0x80;
+        type = code & 0x7F;
+    }
+
+    switch (type) {
+    case '0':
+        out->kind = K_NULL;
+        return STEP_VALUE;
+    case 'N':
+        out->kind = K_NONE;
+        out->flags = O_HASHABLE;
+        return STEP_VALUE;
+    case 'F':
+    case 'T':
+        out->kind = K_BOOL;
+        out->flags = O_HASHABLE;
+        return STEP_VALUE;
+    case '.':
+        out->kind = K_ELLIPSIS;
+        out->flags = O_HASHABLE;
+        return STEP_VALUE;
+    case 'S':
+        out->kind = K_STOPITER;
+        out->flags = O_HASHABLE;
+        return STEP_VALUE;
+
+    case 'i': /* TYPE_INT */
+        if (rd_long(rd, &n) < 0)
+            FAIL(rd, PYC_MARSHAL_TRUNCATED, start);
+        out->kind = K_INT;
+        out->flags = O_HASHABLE;
+        break;
+
+    case 'I': /* TYPE_INT64: r_long64 (2.7: two r_long, EOF-tolerant) */
+        if (r->py2) {
+            if (rd_long(rd, &n) < 0 || rd_long(rd, &n) < 0)
+                FAIL(rd, PYC_MARSHAL_TRUNCATED, start);
+        } else {
+            if (rd->len - rd->pos < 8) {
+                rd->pos = rd->len;
+                FAIL(rd, PYC_MARSHAL_TRUNCATED, start);
+            }
+            rd->pos += 8;
+        }
+        out->kind = K_INT;
+        out->flags = O_HASHABLE;
+        break;
+
+    case 'l': { /* TYPE_LONG: r_PyLong */
+        if (r->py2) {
+            if (rd_long(rd, &n) < 0)
+                FAIL(rd, PYC_MARSHAL_TRUNCATED, start);
+        } else if (rd_long(rd, &n) < 0) {
+            FAIL(rd, PYC_MARSHAL_TRUNCATED, start);
+        }
+        if (n == INT32_MIN) /* n < -SIZE32_MAX: "long size out of range" */
+            FAIL(rd, PYC_MARSHAL_BAD_VALUE, start);
+        uint32_t digits = n < 0 ? (uint32_t)(-(int64_t)n) : (uint32_t)n;
+        for (uint32_t k = 0; k < digits; k++) {
+            size_t at = rd->pos;
+            if (rd->len - rd->pos < 2) {
+                /* 3.x: "marshal data too short"; 2.7: r_short reads EOF
+                 * bytes, which makes the digit negative: out of range. */
+                rd->pos = rd->len;
+                FAIL(rd, r->py2 ? PYC_MARSHAL_BAD_VALUE : PYC_MARSHAL_TRUNCATED,
+                     at);
+            }
+            unsigned d = rd->p[rd->pos] | (unsigned)rd->p[rd->pos + 1] << 8;
+            rd->pos += 2;
+            /* md < 0 || md > PyLong_MARSHAL_BASE, md a sign-extended short:
+             * "digit out of range in long" */
+            if (d & 0x8000)
+                FAIL(rd, PYC_MARSHAL_BAD_VALUE, at);
+            /* "unnormalized long data": the top digit is zero. */
+            if (d == 0 && k == digits - 1)
+                FAIL(rd, PYC_MARSHAL_BAD_VALUE, at);
+        }
+        out->kind = K_INT;
+        out->flags = O_HASHABLE;
+        break;
+    }
+
+    case 'f': /* TYPE_FLOAT: r_float_str */
+    case 'x': { /* TYPE_COMPLEX: two of them */
+        int parts = type == 'f' ? 1 : 2;
+        for (int k = 0; k < parts; k++) {
+            int len;
+            size_t at = rd->pos;
+            if (rd_byte(rd, &len) < 0 || rd->len - rd->pos < (size_t)len) {
+                rd->pos = rd->len;
+                FAIL(rd, PYC_MARSHAL_TRUNCATED, at);
+            }
+            if (!float_string_ok(rd->p + rd->pos, (size_t)len))
+                FAIL(rd, PYC_MARSHAL_BAD_VALUE, at);
+            rd->pos += (size_t)len;
+        }
+        out->kind = type == 'f' ? K_FLOAT : K_COMPLEX;
+        out->flags = O_HASHABLE;
+        break;
+    }
+
+    case 'g': /* TYPE_BINARY_FLOAT: 8 bytes, any value (IEEE platform) */
+    case 'y': { /* TYPE_BINARY_COMPLEX: 16 */
+        size_t need = type == 'g' ? 8 : 16;
+        if (rd->len - rd->pos < need) {
+            rd->pos = rd->len;
+            FAIL(rd, PYC_MARSHAL_TRUNCATED, start);
+        }
+        rd->pos += need;
+        out->kind = type == 'g' ? K_FLOAT : K_COMPLEX;
+        out->flags = O_HASHABLE;
+        break;
+    }
+
+    case 's': /* TYPE_STRING: bytes (3.x), str (2.7) */
+    case 't': /* TYPE_INTERNED: str (2.7, appended to the strings list);
+                 interned unicode (3.x) */
+    case 'u': /* TYPE_UNICODE */
+    case 'a': /* TYPE_ASCII (3.4+) */
+    case 'A': /* TYPE_ASCII_INTERNED (3.4+) */
+    case 'z': /* TYPE_SHORT_ASCII (3.4+) */
+    case 'Z': { /* TYPE_SHORT_ASCII_INTERNED (3.4+) */
+        if (!r->refs && (type == 'a' || type == 'A' || type == 'z' || type == 'Z'))
+            FAIL(rd, PYC_MARSHAL_BAD_TYPE, start);
+        uint32_t len;
+        if (type == 'z' || type == 'Z') {
+            int b;
+            if (rd_byte(rd, &b) < 0)
+                FAIL(rd, PYC_MARSHAL_TRUNCATED, start);
+            len = (uint32_t)b;
+        } else {
+            if (rd_long(rd, &n) < 0)
+                FAIL(rd, PYC_MARSHAL_TRUNCATED, start);
+            if (n < 0) /* "... size out of range" */
+                FAIL(rd, PYC_MARSHAL_BAD_VALUE, start);
+            len = (uint32_t)n;
+        }
+        if (rd->len - rd->pos < len) {
+            rd->pos = rd->len;
+            FAIL(rd, PYC_MARSHAL_TRUNCATED, start);
+        }
+        const unsigned char *s = rd->p + rd->pos;
+        rd->pos += len;
+        int unicode = r->py2 ? type == 'u' : type != 's';
+        /* PyUnicode_DecodeUTF8 for 'u' (both) and 't' (3.x); the ASCII
+         * codes take the bytes as Latin-1 (PyUnicode_FromKindAndData). */
+        if ((type == 'u' || (type == 't' && !r->py2)) && !utf8_ok(s, len))
+            FAIL(rd, PYC_MARSHAL_BAD_VALUE, start);
+        out->kind = unicode ? K_STR : K_BYTES;
+        out->flags = O_HASHABLE;
+        out->size = len;
+        if (!unicode) {
+            uint32_t nl = 0;
+            for (uint32_t k = 0; k < len; k++)
+                nl += (s[k] & 0x20) != 0; /* CO_FAST_LOCAL */
+            out->nlocals = nl;
+        }
+        if (r->py2 && type == 't')
+            rd->nstrings++;
+        break;
+    }
+
+    case 'R': /* TYPE_STRINGREF (2.7): an index into the interned strings */
+        if (!r->py2)
+            FAIL(rd, PYC_MARSHAL_BAD_TYPE, start);
+        if (rd_long(rd, &n) < 0)
+            FAIL(rd, PYC_MARSHAL_TRUNCATED, start);
+        if (n < 0 || (uint64_t)n >= rd->nstrings) /* "string ref out of range" */
+            FAIL(rd, PYC_MARSHAL_BAD_REF, start);
+        out->kind = K_BYTES;
+        out->flags = O_HASHABLE;
+        /* Its length is not tracked: a stringref as co_code is the only use
+         * of the length in 2.7 and any length is accepted there. */
+        return STEP_VALUE;
+
+    case 'r': { /* TYPE_REF (3.4+) */
+        if (!r->refs)
+            FAIL(rd, PYC_MARSHAL_BAD_TYPE, start);
+        if (rd_long(rd, &n) < 0)
+            FAIL(rd, PYC_MARSHAL_TRUNCATED, start);
+        /* "bad marshal data (invalid reference)": out of the list, or a slot
+         * still holding its None placeholder. */
+        if (n < 0 || (uint64_t)n >= rd->nslots)
+            FAIL(rd, PYC_MARSHAL_BAD_REF, start);
+        const struct slot *sl = &rd->slots[n];
+        if (sl->state == SLOT_RESERVED)
+            FAIL(rd, PYC_MARSHAL_BAD_REF, start);
+        *out = sl->obj;
+        if (sl->state == SLOT_PARTIAL)
+            out->flags = O_PARTIAL; /* items unreadable, not hashable */
+        return STEP_VALUE;
+    }
+
+    case '(': /* TYPE_TUPLE */
+    case ')': /* TYPE_SMALL_TUPLE (3.4+) */
+    case '[': /* TYPE_LIST */
+    case '<': /* TYPE_SET */
+    case '>': { /* TYPE_FROZENSET */
+        if (type == ')') {
+            int b;
+            if (!r->refs)
+                FAIL(rd, PYC_MARSHAL_BAD_TYPE, start);
+            /* (unsigned char)r_byte(p): EOF gives 255 items, then EOF. */
+            if (rd_byte(rd, &b) < 0)
+                FAIL(rd, PYC_MARSHAL_TRUNCATED, start);
+            n = b;
+        } else {
+            if (rd_long(rd, &n) < 0)
+                FAIL(rd, PYC_MARSHAL_TRUNCATED, start);
+            if (n < 0)
+                FAIL(rd, PYC_MARSHAL_BAD_VALUE, start);
+        }
+        /* Every item takes at least one byte: a count beyond the data is
+         * truncated whatever the items (CPython may fail earlier with
+         * MemoryError; either way loads fails). */
+        if ((uint32_t)n > rd->len - rd->pos) {
+            rd->pos = rd->len;
+            FAIL(rd, PYC_MARSHAL_TRUNCATED, start);
+        }
+        int fk = type == '(' || type == ')' ? FR_TUPLE
+               : type == '[' ? FR_LIST
+               : type == '<' ? FR_SET : FR_FROZENSET;
+        struct obj self;
+        memset(&self, 0, sizeof self);
+        self.kind = fk == FR_TUPLE ? K_TUPLE : fk == FR_LIST ? K_LIST
+                  : fk == FR_SET ? K_SET : K_FROZENSET;
+        self.size = (uint32_t)n;
+        int64_t ref = -1;
+        if (flag) {
+            /* Tuples, lists and sets: R_REF(v) right after creation, before
+             * the items. Frozensets: r_ref_reserve before the items and
+             * r_ref_insert after (the empty one: R_REF after, same slot). */
+            int state = fk == FR_TUPLE ? SLOT_PARTIAL
+                      : fk == FR_FROZENSET ? SLOT_RESERVED : SLOT_READY;
+            if (fk == FR_FROZENSET && n == 0)
+                state = SLOT_READY;
+            if (state == SLOT_READY && fk == FR_FROZENSET)
+                self.flags = O_HASHABLE;
+            ref = slot_append(rd, &self, state);
+            if (ref < 0)
+                goto nomem;
+        }
+        if (n == 0) {
+            *out = self;
+            if (fk == FR_TUPLE)
+                out->flags = O_HASHABLE | O_NAMES;
+            else if (fk == FR_FROZENSET)
+                out->flags = O_HASHABLE;
+            if (ref >= 0)
+                rd->slots[ref].obj = *out, rd->slots[ref].state = SLOT_READY;
+            return STEP_VALUE;
+        }
+        struct frame *f = push(rd, fk, start);
+        f->remaining = (uint32_t)n;
+        f->size = (uint32_t)n;
+        f->ref = ref;
+        f->flags = fk == FR_TUPLE ? (O_HASHABLE | O_NAMES) : 0;
+        return STEP_PUSHED;
+    }
+
+    case '{': { /* TYPE_DICT: R_REF before the items */
+        struct obj self;
+        memset(&self, 0, sizeof self);
+        self.kind = K_DICT;
+        int64_t ref = -1;
+        if (flag && (ref = slot_append(rd, &self, SLOT_READY)) < 0)
+            goto nomem;
+        struct frame *f = push(rd, FR_DICT, start);
+        f->ref = ref;
+        return STEP_PUSHED;
+    }
+
+    case 'c': { /* TYPE_CODE: r_ref_reserve first (3.4+) */
+        int64_t ref = -1;
+        struct obj self;
+        memset(&self, 0, sizeof self);
+        self.kind = K_CODE;
+        if (flag && (ref = slot_append(rd, &self, SLOT_RESERVED)) < 0)
+            goto nomem;
+        struct frame *f = push(rd, FR_CODE, start);
+        f->ref = ref;
+        /* Leading longs; 3.x fails on EOF, 2.7 goes on with EOF bytes. */
+        while (f->field < r->nfields && r->fields[f->field] == F_LONG) {
+            int32_t v;
+            if (rd_long(rd, &v) < 0)
+                FAIL(rd, PYC_MARSHAL_TRUNCATED, start);
+            f->longs[f->nlongs++] = v;
+            f->field++;
+        }
+        return STEP_PUSHED;
+    }
+
+    case ':': { /* TYPE_SLICE (3.14+): r_ref_reserve, start, stop, step */
+        if (!r->slice)
+            FAIL(rd, PYC_MARSHAL_BAD_TYPE, start);
+        int64_t ref = -1;
+        struct obj self;
+        memset(&self, 0, sizeof self);
+        self.kind = K_SLICE;
+        if (flag && (ref = slot_append(rd, &self, SLOT_RESERVED)) < 0)
+            goto nomem;
+        struct frame *f = push(rd, FR_SLICE, start);
+        f->ref = ref;
+        f->flags = O_HASHABLE;
+        return STEP_PUSHED;
+    }
+
+    default:
+        /* "bad marshal data (unknown type code)" */
+        FAIL(rd, PYC_MARSHAL_BAD_TYPE, start);
+    }
+
+    /* Scalars read whole: R_REF after creation. */
+    if (ref_now(rd, flag, out) < 0)
+        goto nomem;
+    return STEP_VALUE;
+
+nomem:
+    errno = ENOMEM;
+    FAIL(rd, PYC_MARSHAL_UNCHECKED, start);
+}
+
+/* Wraps like CPython's int arithmetic (built with -fwrapv). */
+static int32_t wrap32(int64_t v)
+{
+    return (int32_t)(uint32_t)(uint64_t)v;
+}
+
+/* The code object is fully read: the checks of PyCode_New (2.7, 3.6, 3.7),
+ * PyCode_NewWithPosOnlyArgs (3.8-3.10), _PyCode_Validate (3.11+), and
+ * intern_strings / intern_string_constants on what they walk. Returns 0 if
+ * a code object is built. */
+static int code_ok(const struct rules *r, const struct frame *f)
+{
+    const struct obj *o = f->fobj;
+    size_t k = 0; /* index into the object fields */
+    const int32_t *L = f->longs;
+
+    /* Types of the object fields: PyErr_BadInternalCall. */
+    for (size_t i = 0; i < r->nfields; i++) {
+        enum field fd = r->fields[i];
+        if (fd == F_LONG)
+            continue;
+        const struct obj *x = &o[k++];
+        switch (fd) {
+        case F_CODESTR:
+            if (x->kind != K_BYTES && x->kind != K_STR)
+                return -1;
+            break;
+        case F_BYTES:
+            if (x->kind != K_BYTES)
+                return -1;
+            break;
+        case F_STR:
+            if (x->kind != K_STR)
+                return -1;
+            break;
+        case F_TUPLE:
+            if (x->kind != K_TUPLE)
+                return -1;
+            break;
+        case F_NAMES:
+            /* PyTuple_Check, then intern_strings: "non-string found in
+             * code slot" (Py_FatalError before 3.8, SystemError after). */
+            if (x->kind != K_TUPLE || !(x->flags & O_NAMES) ||
+                (x->flags & O_PARTIAL))
+                return -1;
+            break;
+        case F_LONG:
+            break;
+        }
+    }
+
+    const struct obj *codebytes, *consts;
+    int32_t argcount, posonly = 0, kwonly = 0, nlocals = 0, stacksize, flags;
+    const int CO_VARARGS = 0x4, CO_VARKEYWORDS = 0x8;
+
+    switch (r->layout) {
+    case CODE_27:
+        /* argcount < 0 || nlocals < 0 -> PyErr_BadInternalCall */
+        argcount = L[0];
+        nlocals = L[1];
+        if (argcount < 0 || nlocals < 0)
+            return -1;
+        /* The consts loop tests PyString_Check on each item (no refs in
+         * 2.7, so never a NULL item). */
+        return 0;
+    case CODE_36:
+        argcount = L[0];
+        kwonly = L[1];
+        nlocals = L[2];
+        stacksize = L[3];
+        flags = L[4];
+        codebytes = &o[0];
+        consts = &o[1];
+        break;
+    case CODE_38:
+        argcount = L[0];
+        posonly = L[1];
+        kwonly = L[2];
+        nlocals = L[3];
+        stacksize = L[4];
+        flags = L[5];
+        codebytes = &o[0];
+        consts = &o[1];
+        break;
+    case CODE_311:
+    default:
+        argcount = L[0];
+        posonly = L[1];
+        kwonly = L[2];
+        stacksize = L[3];
+        flags = L[4];
+        codebytes = &o[0];
+        consts = &o[1];
+        break;
+    }
+
+    if (r->layout == CODE_36) {
+        /* argcount < 0 || kwonlyargcount < 0 || nlocals < 0 */
+        if (argcount < 0 || kwonly < 0 || nlocals < 0)
+            return -1;
+    } else {
+        /* argcount < posonlyargcount || posonlyargcount < 0 ||
+         * kwonlyargcount < 0 || [nlocals < 0 ||] stacksize < 0 || flags < 0 */
+        if (argcount < posonly || posonly < 0 || kwonly < 0 || nlocals < 0 ||
+            stacksize < 0 || flags < 0)
+            return -1;
+    }
+    (void)stacksize;
+
+    /* "code: co_code is malformed": not a whole number of code units
+     * (3.6+, wordcode). */
+    if (codebytes->size % 2)
+        return -1;
+
+    /* consts: the items are looked at (3.6: all_name_chars on each;
+     * 3.7+: intern_string_constants, recursing into tuples and
+     * frozensets): a tuple still being read has NULL items, a cyclic one
+     * never ends. */
+    if (consts->flags & O_PARTIAL)
+        return -1;
+    if (r->recursive_consts && (consts->flags & O_TAINTED))
+        return -1;
+
+    if (r->layout == CODE_311) {
+        /* _PyCode_Validate: len(localsplusnames) == len(localspluskinds);
+         * "code: co_varnames is too small" when the locals
+         * (get_localsplus_counts: kinds with CO_FAST_LOCAL) cannot hold the
+         * arguments, computed in int. */
+        const struct obj *lpnames = &o[3], *lpkinds = &o[4];
+        if (lpnames->size != lpkinds->size)
+            return -1;
+        int32_t nplain = wrap32((int64_t)(int32_t)lpkinds->nlocals - argcount);
+        nplain = wrap32((int64_t)nplain - kwonly);
+        nplain = wrap32((int64_t)nplain - ((flags & CO_VARARGS) != 0));
+        nplain = wrap32((int64_t)nplain - ((flags & CO_VARKEYWORDS) != 0));
+        if (nplain < 0)
+            return -1;
+    } else {
+        /* "code: varnames is too small" (3.7-3.10; see rules_for for 3.6) */
+        const struct obj *varnames = &o[3];
+        int64_t nvar = varnames->size;
+        int64_t total = (int64_t)argcount + kwonly + ((flags & CO_VARARGS) != 0) +
+                        ((flags & CO_VARKEYWORDS) != 0);
+        if (argcount > nvar || kwonly > nvar)
+            total = nvar + 1;
+        if (total > nvar)
+            return -1;
+    }
+    return 0;
+}
+
+/* An object was completed; hand it to the enclosing frame. Returns
+ * STEP_PUSHED when the frame needs more sub-objects, STEP_VALUE when the
+ * frame completed too (then *v is its result), STEP_FAIL on error. */
+static enum step deliver(struct reader *rd, struct obj *v,
+                         pyc_marshal_status *status)
+{
+    const struct rules *r = rd->r;
+    struct frame *f = &rd->stack[rd->depth - 1];
+    int done = 0;
+
+    switch (f->kind) {
+    case FR_TUPLE:
+    case FR_LIST:
+    case FR_SET:
+    case FR_FROZENSET:
+        /* "NULL object in marshal data for tuple/list/set" */
+        if (v->kind == K_NULL)
+            FAIL(rd, PYC_MARSHAL_BAD_VALUE, rd->pos);
+        if (f->kind == FR_SET || f->kind == FR_FROZENSET) {
+            /* PySet_Add: TypeError unhashable */
+            if (!is_hashable(v))
+                FAIL(rd, PYC_MARSHAL_BAD_VALUE, rd->pos);
+        }
+        if (f->kind == FR_TUPLE) {
+            if (v->kind != r->name_kind)
+                f->flags &= (uint8_t)~O_NAMES;
+            if (!is_hashable(v) || (v->flags & (O_PARTIAL | O_TAINTED)))
+                f->flags &= (uint8_t)~O_HASHABLE;
+            if (v->kind == K_TUPLE && (v->flags & (O_PARTIAL | O_TAINTED)))
+                f->flags |= O_TAINTED;
+        }
+        if (--f->remaining == 0)
+            done = 1;
+        break;
+
+    case FR_DICT:
+        if (!f->field) {
+            if (v->kind == K_NULL) {
+                done = 1; /* the NULL key ends the dict */
+            } else {
+                f->field = 1;
+                f->key_hashable = (uint8_t)is_hashable(v);
+            }
+        } else {
+            f->field = 0;
+            if (v->kind == K_NULL) {
+                /* 3.x: a NULL value ends the dict (the key is dropped);
+                 * 2.7: the pair is dropped and the loop goes on. */
+                if (!r->py2)
+                    done = 1;
+            } else if (!f->key_hashable) {
+                /* PyDict_SetItem: TypeError unhashable type */
+                FAIL(rd, PYC_MARSHAL_BAD_VALUE, rd->pos);
+            }
+        }
+        break;
+
+    case FR_CODE: {
+        size_t k = 0;
+        for (size_t i = 0; i < f->field; i++)
+            k += r->fields[i] != F_LONG;
+        if (v->kind == K_NULL) {
+            /* A NULL field: code_error without an exception; the code
+             * object is a silent NULL to its container. */
+            f->flags = FR_NULL_RESULT;
+            done = 1;
+            break;
+        }
+        f->fobj[k] = *v;
+        f->field++;
+        while (f->field < r->nfields && r->fields[f->field] == F_LONG) {
+            int32_t x;
+            if (rd_long(rd, &x) < 0)
+                FAIL(rd, PYC_MARSHAL_TRUNCATED, rd->pos);
+            f->longs[f->nlongs++] = x;
+            f->field++;
+        }
+        if (f->field == r->nfields)
+            done = 1;
+        break;
+    }
+
+    case FR_SLICE:
+        if (v->kind == K_NULL) {
+            f->flags = FR_NULL_RESULT;
+            done = 1;
+            break;
+        }
+        if (!is_hashable(v))
+            f->flags &= (uint8_t)~O_HASHABLE;
+        if (++f->field == 3)
+            done = 1;
+        break;
+    }
+
+    if (!done)
+        return STEP_PUSHED;
+
+    /* The frame is complete: build its summary. */
+    struct obj res;
+    memset(&res, 0, sizeof res);
+    switch (f->kind) {
+    case FR_TUPLE:
+        res.kind = K_TUPLE;
+        res.size = f->size;
+        res.flags = f->flags & (O_HASHABLE | O_NAMES | O_TAINTED);
+        break;
+    case FR_LIST:
+        res.kind = K_LIST;
+        break;
+    case FR_SET:
+        res.kind = K_SET;
+        break;
+    case FR_FROZENSET:
+        res.kind = K_FROZENSET;
+        res.flags = O_HASHABLE;
+        break;
+    case FR_DICT:
+        res.kind = K_DICT;
+        break;
+    case FR_CODE:
+        if (f->flags & FR_NULL_RESULT) {
+            res.kind = K_NULL;
+            break;
+        }
+        if (code_ok(r, f) < 0)
+            FAIL(rd, PYC_MARSHAL_BAD_VALUE, f->start);
+        res.kind = K_CODE;
+        /* code_hash hashes co_consts (and names, which are str). */
+        {
+            size_t ci = 1; /* consts is the second object field */
+            if (is_hashable(&f->fobj[ci]) &&
+                !(f->fobj[ci].flags & (O_PARTIAL | O_TAINTED)))
+                res.flags = O_HASHABLE;
+        }
+        break;
+    case FR_SLICE:
+        if (f->flags & FR_NULL_RESULT) {
+            res.kind = K_NULL;
+            break;
+        }
+        res.kind = K_SLICE;
+        res.flags = f->flags & O_HASHABLE;
+        break;
+    }
+    if (f->ref >= 0 && res.kind != K_NULL) {
+        rd->slots[f->ref].obj = res;
+        rd->slots[f->ref].state = SLOT_READY;
+    }
+    rd->depth--;
+    *v = res;
+    return STEP_VALUE;
+}
+
+static int rules_for(const pyc_magic *m, struct rules *r)
+{
+    memset(r, 0, sizeof *r);
+    if (!m || m->implementation != PYC_IMPL_CPYTHON)
+        return -1;
+    int maj = m->major, min = m->minor;
+    r->minor = min;
+    if (maj == 2 && min == 7) {
+        r->py2 = 1;
+        r->name_kind = K_BYTES;
+        r->layout = CODE_27;
+        r->fields = fields_27;
+        r->nfields = sizeof fields_27;
+        return 0;
+    }
+    if (maj != 3 || min < 6)
+        return -1;
+    r->refs = 1;
+    r->name_kind = K_STR;
+    r->slice = min >= 14;
+    r->recursive_consts = min >= 7;
+    if (min <= 7) {
+        r->layout = CODE_36;
+        r->fields = fields_36;
+        r->nfields = sizeof fields_36;
+    } else if (min <= 10) {
+        r->layout = CODE_38;
+        r->fields = fields_38;
+        r->nfields = sizeof fields_38;
+    } else {
+        r->layout = CODE_311;
+        r->fields = fields_311;
+        r->nfields = sizeof fields_311;
+    }
+    return 0;
+}
+
+pyc_marshal_status pyc_marshal_validate(const pyc_magic *m, const void *body,
+                                        size_t len, size_t *offset)
+{
+    struct rules rules;
+    struct reader rd;
+    pyc_marshal_status status = PYC_MARSHAL_OK;
+    struct obj v;
+
+    if (offset)
+        *offset = 0;
+    if (rules_for(m, &rules) < 0) {
+        errno = m ? ENOTSUP : EINVAL;
+        return PYC_MARSHAL_UNCHECKED;
+    }
+    if (len == 0 || !body)
+        return PYC_MARSHAL_EMPTY;
+
+    memset(&rd, 0, sizeof rd);
+    rd.p = body;
+    rd.len = len;
+    rd.r = &rules;
+    rd.stack = malloc(MAX_DEPTH * sizeof *rd.stack);
+    if (!rd.stack) {
+        errno = ENOMEM;
+        return PYC_MARSHAL_UNCHECKED;
+    }
+
+    for (;;) {
+        enum step s = read_object(&rd, &v, &status);
+        if (s == STEP_FAIL)
+            goto out;
+        if (s == STEP_PUSHED)
+            continue;
+        /* Deliver completed objects upwards. */
+        while (rd.depth > 0) {
+            s = deliver(&rd, &v, &status);
+            if (s == STEP_FAIL)
+                goto out;
+            if (s == STEP_PUSHED)
+                break;
+        }
+        if (rd.depth == 0)
+            break;
+    }
+    /* read_object(): a NULL result is "NULL object in marshal data for
+     * object"; importlib wants a code object. */
+    if (v.kind == K_NULL) {
+        status = PYC_MARSHAL_BAD_VALUE;
+        rd.err_at = 0;
+    } else if (v.kind != K_CODE) {
+        status = PYC_MARSHAL_NOT_CODE;
+        rd.err_at = 0;
+    }
+out:
+    if (offset && status != PYC_MARSHAL_OK)
+        *offset = rd.err_at;
+    free(rd.stack);
+    free(rd.slots);
+    return status;
+}
+
+const char *pyc_marshal_status_message(pyc_marshal_status status)
+{
+    switch (status) {
+    case PYC_MARSHAL_OK:
+        return "ok";
+    case PYC_MARSHAL_EMPTY:
+        return "marshal data too short";
+    case PYC_MARSHAL_TRUNCATED:
+        return "marshal data truncated";
+    case PYC_MARSHAL_BAD_TYPE:
+        return "bad marshal data (unknown type code)";
+    case PYC_MARSHAL_BAD_REF:
+        return "bad marshal data (invalid reference)";
+    case PYC_MARSHAL_TOO_DEEP:
+        return "marshal data nested too deeply";
+    case PYC_MARSHAL_BAD_VALUE:
+        return "bad marshal data";
+    case PYC_MARSHAL_NOT_CODE:
+        return "not a code object";
+    case PYC_MARSHAL_TRAILING:
+        return "trailing data";
+    case PYC_MARSHAL_UNCHECKED:
+        return "marshal format of this version not checked";
+    }
+    return "unknown marshal status";
+}
