@@ -46,6 +46,7 @@ typedef struct cli_command {
 extern const cli_command cli_commands[]; /* terminated by {NULL} */
 
 /* The commands, one file each (cmd_NAME.c). Each returns an exit status. */
+int cmd_check(int argc, char **argv);    /* cmd_check.c */
 int cmd_inspect(int argc, char **argv);  /* cmd_inspect.c */
 int cmd_versions(int argc, char **argv); /* cmd_versions.c */
 int cmd_where(int argc, char **argv);    /* cmd_where.c */

@@ -1,0 +1,428 @@
+/*
+ * cmd_check.c — `pycache check`: the state of every bytecode file in a tree.
+ *
+ * Rides on scan_run: each cache file comes with the verdict CPython's import
+ * system would reach. Human output lists the problems grouped by status
+ * (most dangerous first) with counts and bytes, then a one-line summary;
+ * --json streams one JSON Lines object per file; -0 streams the paths.
+ * Exit 1 when a status in the --fail-on set was found, 3 when some path
+ * could not be read (precedence), else 0.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/report.h"
+#include "cli/scan.h"
+
+enum {
+    OPT_JSON = 256,
+    OPT_DEEP,
+    OPT_EXPECT,
+    OPT_FAIL_ON,
+    OPT_COLOR,
+};
+
+static const cli_option options[] = {
+    {OPT_JSON, "json", NULL, "JSON Lines: one object per cache file"},
+    {'0', "null", NULL, "print the paths of the files listed, each ended by NUL (xargs -0)"},
+    {'v', "verbose", NULL, "list every cache file, fresh ones too"},
+    {'q', "quiet", NULL, "print nothing but errors: the exit status tells"},
+    {OPT_DEEP, "deep", NULL,
+     "also read each fresh pyc's body as marshal.loads would (damage makes import fail)"},
+    {OPT_EXPECT, "expect", "X.Y[:OPT,...]",
+     "every source needs a fresh cache for Python X.Y (levels OPT, default 0): "
+     "report the others as missing (repeatable)"},
+    {OPT_FAIL_ON, "fail-on", "LIST",
+     "statuses that make the exit status 1 (comma-separated; default "
+     "stale-used,sourceless,orphan,corrupt,missing; 'none' for never)"},
+    SCAN_PREFIX_OPTION,
+    SCAN_WALK_OPTIONS,
+    {OPT_COLOR, "color", "WHEN", "colour the status words: auto, always or never"},
+    {0, NULL, NULL, NULL},
+};
+
+/* Display order: the most dangerous first. */
+static const pyc_status display_order[] = {
+    PYC_STALE_USED, PYC_CORRUPT, PYC_SOURCELESS, PYC_MISSING, PYC_ORPHAN,
+    PYC_STALE,      PYC_SHADOWED, PYC_TEMP,      PYC_FOREIGN, PYC_FRESH,
+};
+
+#define DEFAULT_FAIL_ON                                                            \
+    ((1u << PYC_STALE_USED) | (1u << PYC_SOURCELESS) | (1u << PYC_ORPHAN) |        \
+     (1u << PYC_CORRUPT) | (1u << PYC_MISSING))
+
+struct line {
+    char *path;
+    char *detail; /* reason + python, preformatted */
+};
+
+struct line_list {
+    struct line *v;
+    size_t n, cap;
+};
+
+struct check {
+    cli_format format;
+    bool verbose, quiet, color;
+    unsigned fail_on;
+    int status;
+    uint64_t count[PYC_STATUS_COUNT];
+    uint64_t bytes[PYC_STATUS_COUNT];
+    uint64_t files, total_bytes;
+    struct line_list lines[PYC_STATUS_COUNT];
+    bool out_of_memory;
+};
+
+static bool listed(const struct check *c, pyc_status st)
+{
+    return c->verbose || st != PYC_FRESH;
+}
+
+static void remember(struct check *c, pyc_status st, const char *path,
+                     const char *detail)
+{
+    struct line_list *l = &c->lines[st];
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        struct line *nv = realloc(l->v, cap * sizeof *nv);
+        if (!nv) {
+            c->out_of_memory = true;
+            return;
+        }
+        l->v = nv;
+        l->cap = cap;
+    }
+    char *p = strdup(path), *d = strdup(detail);
+    if (!p || !d) {
+        free(p);
+        free(d);
+        c->out_of_memory = true;
+        return;
+    }
+    l->v[l->n].path = p;
+    l->v[l->n].detail = d;
+    l->n++;
+}
+
+static void count(struct check *c, pyc_status st, int64_t size)
+{
+    c->files++;
+    c->count[st]++;
+    if (size > 0) {
+        c->bytes[st] += (uint64_t)size;
+        c->total_bytes += (uint64_t)size;
+    }
+    if (c->fail_on & (1u << st))
+        c->status = cli_exit_merge(c->status, CLI_EXIT_FINDINGS);
+}
+
+static void output(struct check *c, pyc_status st, const char *path,
+                   const char *source, const pyc_verdict *v, const pyc_magic *expect,
+                   int64_t size)
+{
+    count(c, st, size);
+    if (c->quiet || !listed(c, st))
+        return;
+    switch (c->format) {
+    case CLI_FORMAT_JSON:
+        if (v) {
+            report_json_verdict(path, source, v, pyc_status_name(st), NULL, NULL);
+        } else {
+            /* A missing cache: no file to describe, only where it should be. */
+            cli_json j;
+            char python[16];
+            snprintf(python, sizeof python, "%d.%d", expect->major, expect->minor);
+            cli_json_begin(&j, stdout);
+            cli_json_str(&j, "path", path);
+            cli_json_str(&j, "status", "missing");
+            cli_json_str(&j, "reason", "no-cache");
+            cli_json_str(&j, "source", source);
+            cli_json_str(&j, "kind", "pycache");
+            cli_json_str(&j, "implementation",
+                         pyc_implementation_name(expect->implementation));
+            cli_json_str(&j, "python", python);
+            cli_json_str(&j, "tag", expect->tag);
+            cli_json_null(&j, "opt");
+            cli_json_null(&j, "magic");
+            cli_json_null(&j, "mode");
+            cli_json_null(&j, "mtime");
+            cli_json_null(&j, "source_size");
+            cli_json_null(&j, "hash");
+            cli_json_null(&j, "size");
+            cli_json_end(&j);
+        }
+        break;
+    case CLI_FORMAT_NUL:
+        fputs(path, stdout);
+        putchar('\0');
+        break;
+    case CLI_FORMAT_HUMAN: {
+        char detail[96], python[32];
+        const char *reason = v ? pyc_reason_name(v->reason) : "no-cache";
+        report_python_label(v ? report_python_of(v) : expect, python, sizeof python);
+        snprintf(detail, sizeof detail, "%-13s %s", *reason ? reason : "-", python);
+        remember(c, st, path, detail);
+        break;
+    }
+    }
+}
+
+static int on_item(const scan_item *it, void *ctx)
+{
+    struct check *c = ctx;
+    switch (it->event) {
+    case SCAN_CACHE:
+        output(c, it->verdict->status, it->path, it->source_path, it->verdict, NULL,
+               it->verdict->file_size);
+        if (it->verdict->error && it->verdict->reason == PYC_REASON_UNREADABLE) {
+            cli_error_path(it->verdict->error_op ? it->verdict->error_op : "read",
+                           it->path, it->verdict->error);
+            c->status = cli_exit_merge(c->status, CLI_EXIT_IO);
+        }
+        break;
+    case SCAN_FOREIGN: {
+        pyc_verdict v;
+        memset(&v, 0, sizeof v);
+        v.status = PYC_FOREIGN;
+        v.reason = PYC_REASON_NOT_BYTECODE;
+        v.file_size = -1;
+        output(c, PYC_FOREIGN, it->path, NULL, &v, NULL, -1);
+        break;
+    }
+    case SCAN_MISSING:
+        output(c, PYC_MISSING, it->path, it->source_path, it->verdict, it->expect, -1);
+        break;
+    case SCAN_ERROR:
+        cli_error_path(it->error_op, it->path, it->error);
+        c->status = cli_exit_merge(c->status, CLI_EXIT_IO);
+        break;
+    case SCAN_SOURCE:
+    case SCAN_PYCACHE_POST:
+        break;
+    }
+    return cli_stdout_failed() ? 1 : 0;
+}
+
+static void print_human(struct check *c)
+{
+    char bytes[32];
+    for (size_t i = 0; i < sizeof display_order / sizeof *display_order; i++) {
+        pyc_status st = display_order[i];
+        struct line_list *l = &c->lines[st];
+        if (!l->n)
+            continue;
+        size_t width = 0;
+        for (size_t k = 0; k < l->n; k++) {
+            size_t w = strlen(l->v[k].path);
+            if (w > width)
+                width = w;
+        }
+        if (width > 72)
+            width = 72;
+        cli_format_bytes(bytes, sizeof bytes, c->bytes[st]);
+        printf("%s%s%s: %llu file%s, %s\n", c->color ? cli_status_sgr(st) : "",
+               pyc_status_name(st), c->color ? CLI_SGR_RESET : "",
+               (unsigned long long)c->count[st], c->count[st] == 1 ? "" : "s", bytes);
+        for (size_t k = 0; k < l->n; k++) {
+            fputs("  ", stdout);
+            cli_print_path(stdout, l->v[k].path);
+            size_t w = strlen(l->v[k].path);
+            printf("%*s  %s\n", (int)(w < width ? width - w : 0), "", l->v[k].detail);
+        }
+    }
+    /* The summary line. */
+    cli_format_bytes(bytes, sizeof bytes, c->total_bytes);
+    uint64_t caches = c->files - c->count[PYC_MISSING] - c->count[PYC_FOREIGN];
+    printf("%llu cache file%s, %s", (unsigned long long)caches, caches == 1 ? "" : "s",
+           bytes);
+    const char *sep = ": ";
+    for (int st = 0; st < PYC_STATUS_COUNT; st++) {
+        if (!c->count[st])
+            continue;
+        printf("%s%llu %s", sep, (unsigned long long)c->count[st],
+               pyc_status_name((pyc_status)st));
+        sep = ", ";
+    }
+    putchar('\n');
+}
+
+static void free_lines(struct check *c)
+{
+    for (int st = 0; st < PYC_STATUS_COUNT; st++) {
+        for (size_t k = 0; k < c->lines[st].n; k++) {
+            free(c->lines[st].v[k].path);
+            free(c->lines[st].v[k].detail);
+        }
+        free(c->lines[st].v);
+    }
+}
+
+/* --fail-on LIST: status names, comma-separated, or "none". */
+static int parse_fail_on(const cli_parser *p, const char *text, unsigned *out)
+{
+    *out = 0;
+    if (strcmp(text, "none") == 0)
+        return 0;
+    char *copy = strdup(text);
+    if (!copy)
+        return -1;
+    char *save = NULL;
+    for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+        pyc_status st;
+        if (pyc_status_parse(w, &st) != 0) {
+            cli_usage_error(p->command, "unknown status '%s' in --fail-on", w);
+            free(copy);
+            return -1;
+        }
+        *out |= 1u << st;
+    }
+    free(copy);
+    return 0;
+}
+
+/* --expect X.Y[:OPT,...] */
+static int parse_expect(const cli_parser *p, const char *text, scan_expect *out)
+{
+    char version[64];
+    const char *colon = strchr(text, ':');
+    size_t n = colon ? (size_t)(colon - text) : strlen(text);
+    if (n >= sizeof version) {
+        cli_usage_error(p->command, "--expect: '%s' is not a Python version", text);
+        return -1;
+    }
+    memcpy(version, text, n);
+    version[n] = '\0';
+    if (cli_parse_python(p, version, &out->python) != 0)
+        return -1;
+    out->opts = 1;
+    if (colon) {
+        out->opts = 0;
+        for (const char *s = colon + 1; *s; s++) {
+            if (*s == ',')
+                continue;
+            if (*s < '0' || *s > '2' || (s[1] && s[1] != ',')) {
+                cli_usage_error(p->command,
+                                "--expect: optimization levels are 0, 1 or 2, not '%s'",
+                                colon + 1);
+                return -1;
+            }
+            out->opts |= 1u << (*s - '0');
+        }
+        if (!out->opts) {
+            cli_usage_error(p->command, "--expect: no optimization level after ':'");
+            return -1;
+        }
+    }
+    if (out->python->major < 3 || (out->python->major == 3 && out->python->minor < 2)) {
+        cli_usage_error(p->command,
+                        "--expect: Python %d.%d keeps no __pycache__ (it writes NAME.pyc "
+                        "beside the source)",
+                        out->python->major, out->python->minor);
+        return -1;
+    }
+    return 0;
+}
+
+int cmd_check(int argc, char **argv)
+{
+    cli_parser p = {
+        .command = "check",
+        .usage = "[OPTION]... [PATH]...",
+        .description =
+            "Report every bytecode cache file under each PATH (default: the current "
+            "directory) with the status CPython's import system would give it: fresh, "
+            "stale (rejected and recompiled), stale-used (an unchecked-hash pyc whose "
+            "source changed: loaded anyway), orphan (no source: never loaded), "
+            "sourceless (a legacy NAME.pyc imported in place of a missing NAME.py), "
+            "shadowed (a legacy file its interpreter ignores), corrupt (makes the import "
+            "fail), temp (an interrupted write's leftover), foreign (not bytecode, inside "
+            "__pycache__). Each file is judged by the interpreter it belongs to (its tag "
+            "and magic number). Version-control metadata, node_modules and virtual "
+            "environments are skipped unless asked for.",
+        .options = options,
+        .epilog = "Examples:\n"
+                  "  pycache check                      problems under the current directory\n"
+                  "  pycache check --expect 3.11 app/   every source has a fresh 3.11 cache\n"
+                  "  pycache check --json src | jq .    one JSON object per cache file\n"
+                  "  pycache check -0 --fail-on none . | xargs -0 ls -l\n",
+    };
+    scan_options sopt;
+    scan_default_options(&sopt);
+    struct check c;
+    memset(&c, 0, sizeof c);
+    c.fail_on = DEFAULT_FAIL_ON;
+    cli_color_mode color = CLI_COLOR_AUTO;
+    scan_expect expect[16];
+    size_t nexpect = 0;
+
+    cli_parser_init(&p, argc, argv);
+    int id;
+    while ((id = cli_next_option(&p)) != 0) {
+        if (id < 0)
+            return CLI_EXIT_USAGE;
+        if (id == 'h')
+            return CLI_EXIT_OK;
+        int r = scan_parse_option(&p, id, &sopt);
+        if (r < 0)
+            return CLI_EXIT_USAGE;
+        if (r > 0)
+            continue;
+        switch (id) {
+        case OPT_JSON:
+            c.format = CLI_FORMAT_JSON;
+            break;
+        case '0':
+            c.format = CLI_FORMAT_NUL;
+            break;
+        case 'v':
+            c.verbose = true;
+            break;
+        case 'q':
+            c.quiet = true;
+            break;
+        case OPT_DEEP:
+            sopt.verdict.deep = true;
+            break;
+        case OPT_EXPECT:
+            if (nexpect == sizeof expect / sizeof *expect)
+                return cli_usage_error(p.command, "too many --expect options");
+            if (parse_expect(&p, p.optarg, &expect[nexpect]) != 0)
+                return CLI_EXIT_USAGE;
+            nexpect++;
+            break;
+        case OPT_FAIL_ON:
+            if (parse_fail_on(&p, p.optarg, &c.fail_on) != 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_COLOR:
+            if (cli_parse_color(&p, p.optarg, &color) != 0)
+                return CLI_EXIT_USAGE;
+            break;
+        }
+    }
+    if (nexpect && sopt.prefix)
+        return cli_usage_error(p.command, "--expect and --prefix cannot be combined");
+    sopt.expect = expect;
+    sopt.nexpect = nexpect;
+    c.color = c.format == CLI_FORMAT_HUMAN && cli_color_enabled(color, stdout);
+    sopt.progress = !c.quiet && isatty(STDERR_FILENO);
+
+    int rc = scan_run(argv + p.index, (size_t)(argc - p.index), &sopt, on_item, &c);
+    if (rc < 0) {
+        cli_error("cannot scan: %s", strerror(errno));
+        free_lines(&c);
+        return CLI_EXIT_IO;
+    }
+    if (c.out_of_memory) {
+        cli_error("out of memory while collecting the report");
+        c.status = cli_exit_merge(c.status, CLI_EXIT_IO);
+    }
+    if (c.format == CLI_FORMAT_HUMAN && !c.quiet)
+        print_human(&c);
+    free_lines(&c);
+    return c.status;
+}

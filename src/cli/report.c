@@ -1,0 +1,96 @@
+/*
+ * report.c — one verdict as JSON (DESIGN.md's fields), shared by every
+ * command that reports cache files, so the field names cannot drift apart.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/report.h"
+
+const pyc_magic *report_python_of(const pyc_verdict *v)
+{
+    if (v->judge)
+        return v->judge;
+    if (v->header_read)
+        return v->header.magic;
+    return NULL;
+}
+
+void report_python_label(const pyc_magic *m, char *buf, size_t cap)
+{
+    if (!m)
+        snprintf(buf, cap, "-");
+    else if (m->implementation == PYC_IMPL_CPYTHON)
+        snprintf(buf, cap, "%d.%d", m->major, m->minor);
+    else
+        snprintf(buf, cap, "%s %d.%d", pyc_implementation_name(m->implementation),
+                 m->major, m->minor);
+}
+
+void report_json_verdict(const char *path, const char *source,
+                         const pyc_verdict *v, const char *status,
+                         const char *extra_key, const char *extra_value)
+{
+    cli_json j;
+    char python[32];
+    const pyc_magic *m = report_python_of(v);
+    const pyc_header *h = &v->header;
+    /* Header fields are known once the bytes holding them were read. */
+    bool have_magic = v->header_read && h->length >= 4;
+    bool header_ok = v->header_read && v->header_status != PYC_HEADER_TRUNCATED &&
+                     v->header_status != PYC_HEADER_UNKNOWN_MAGIC;
+    bool timestamp = header_ok && h->mode == PYC_MODE_TIMESTAMP;
+
+    cli_json_begin(&j, stdout);
+    cli_json_str(&j, "path", path);
+    cli_json_str(&j, "status", status ? status : pyc_status_name(v->status));
+    cli_json_str(&j, "reason",
+                 v->reason == PYC_REASON_NONE ? NULL : pyc_reason_name(v->reason));
+    cli_json_str(&j, "source", source);
+    cli_json_str(&j, "kind", v->name.kind == PYC_KIND_NONE
+                                 ? NULL
+                                 : pyc_cache_kind_name(v->name.kind));
+    if (m) {
+        snprintf(python, sizeof python, "%d.%d", m->major, m->minor);
+        cli_json_str(&j, "implementation", pyc_implementation_name(m->implementation));
+        cli_json_str(&j, "python", python);
+    } else {
+        cli_json_null(&j, "implementation");
+        cli_json_null(&j, "python");
+    }
+    if (v->name.tag_len && v->cache_name)
+        cli_json_strn(&j, "tag", v->cache_name + v->name.tag_off, v->name.tag_len);
+    else
+        cli_json_str(&j, "tag", m ? m->tag : NULL);
+    if (v->name.kind == PYC_KIND_NONE || v->name.opt < 0)
+        cli_json_null(&j, "opt");
+    else
+        cli_json_int(&j, "opt", v->name.opt);
+    if (have_magic)
+        cli_json_int(&j, "magic", (int64_t)(h->magic_word & 0xFFFF));
+    else
+        cli_json_null(&j, "magic");
+    if (header_ok)
+        cli_json_str(&j, "mode", pyc_mode_name(h->mode));
+    else
+        cli_json_null(&j, "mode");
+    if (timestamp)
+        cli_json_int(&j, "mtime", (int64_t)h->mtime);
+    else
+        cli_json_null(&j, "mtime");
+    if (timestamp && h->layout >= PYC_LAYOUT_MTIME_SIZE)
+        cli_json_int(&j, "source_size", (int64_t)h->source_size);
+    else
+        cli_json_null(&j, "source_size");
+    if (header_ok && h->mode != PYC_MODE_TIMESTAMP)
+        cli_json_hex(&j, "hash", h->source_hash, sizeof h->source_hash);
+    else
+        cli_json_null(&j, "hash");
+    if (v->file_size >= 0)
+        cli_json_int(&j, "size", v->file_size);
+    else
+        cli_json_null(&j, "size");
+    if (extra_key)
+        cli_json_str(&j, extra_key, extra_value);
+    cli_json_end(&j);
+}

@@ -1,0 +1,646 @@
+/*
+ * scan.c — walk + classify + judge: the engine of every tree command.
+ *
+ * One pass over the tree. For each directory entry:
+ *   - inside a directory named __pycache__: a cache name is judged with its
+ *     source NAME.py in the parent directory; anything else is foreign;
+ *   - elsewhere: NAME.pyc / NAME.pyo are legacy cache files judged with
+ *     NAME.py beside them; NAME.py is a source (reported on request, and
+ *     checked against --expect);
+ *   - in prefix mode every file of the prefix tree is a prefix entry whose
+ *     source directory is the path after the prefix.
+ * Sources are stat'ed once per directory and stem (pyc_source cache), since
+ * several tags and optimization levels share one source. Directories that
+ * cannot be read come as SCAN_ERROR items; the scan goes on.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/scan.h"
+
+/* ---- a per-directory cache of source stats ------------------------------------------ */
+
+#define SOURCE_SLOTS 64 /* power of two; a __pycache__ rarely has more stems */
+
+struct source_slot {
+    char *name; /* "NAME.py", malloc'd; NULL = empty */
+    pyc_source src;
+};
+
+struct source_cache {
+    const void *owner; /* the directory the cached stats belong to */
+    unsigned long generation;
+    struct source_slot slots[SOURCE_SLOTS];
+    size_t used;
+};
+
+static void source_cache_reset(struct source_cache *c, const void *owner)
+{
+    for (size_t i = 0; i < SOURCE_SLOTS; i++) {
+        free(c->slots[i].name);
+        c->slots[i].name = NULL;
+    }
+    c->used = 0;
+    c->owner = owner;
+}
+
+static size_t hash_bytes(const char *s, size_t n)
+{
+    size_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* The pyc_source for STEM (STEM_LEN bytes) in SOURCE_DIRFD, from the cache
+ * or fresh; NULL when the cache is full (the verdict then stats itself). */
+static pyc_source *source_cache_get(struct source_cache *c, int source_dirfd,
+                                    const char *stem, size_t stem_len)
+{
+    if (c->used >= SOURCE_SLOTS / 2)
+        return NULL;
+    size_t i = hash_bytes(stem, stem_len) & (SOURCE_SLOTS - 1);
+    for (;;) {
+        struct source_slot *s = &c->slots[i];
+        if (!s->name)
+            break;
+        if (strncmp(s->name, stem, stem_len) == 0 && strcmp(s->name + stem_len, ".py") == 0)
+            return &s->src;
+        i = (i + 1) & (SOURCE_SLOTS - 1);
+    }
+    struct source_slot *s = &c->slots[i];
+    s->name = malloc(stem_len + 4);
+    if (!s->name)
+        return NULL;
+    memcpy(s->name, stem, stem_len);
+    memcpy(s->name + stem_len, ".py", 4);
+    s->src.dirfd = source_dirfd;
+    s->src.name = s->name;
+    s->src.state = -1;
+    s->src.errno_ = 0;
+    c->used++;
+    return &s->src;
+}
+
+/* ---- scan state -------------------------------------------------------------------------- */
+
+struct scan {
+    const scan_options *opt;
+    scan_fn *fn;
+    void *ctx;
+    int stopped;
+
+    struct source_cache sources;
+
+    /* The source directory for the current prefix-tree directory. */
+    char *prefix_root;    /* the prefix, without trailing slashes */
+    size_t prefix_len;
+    char *mapped_dir;     /* prefix dir path whose source fd is cached */
+    int mapped_fd;
+
+    /* Display-path scratch for source paths. */
+    char *buf;
+    size_t cap;
+
+    /* Parent-of-root directory fds, for a root that is a __pycache__. */
+    char *root_parent_path;
+    int root_parent_fd;
+
+    /* Progress on a terminal. */
+    unsigned long entries;
+    struct timespec last_progress;
+    bool progress_shown;
+};
+
+static int emit(struct scan *s, scan_item *item)
+{
+    if (s->stopped)
+        return 1;
+    if (s->fn(item, s->ctx) != 0)
+        s->stopped = 1;
+    return s->stopped;
+}
+
+static int emit_error(struct scan *s, const char *path, size_t len, int dirfd,
+                      const char *name, int err, const char *op, int depth)
+{
+    scan_item item = {
+        .event = SCAN_ERROR, .path = path, .path_len = len, .dirfd = dirfd,
+        .name = name, .error = err, .error_op = op, .depth = depth,
+    };
+    return emit(s, &item);
+}
+
+/* Makes s->buf hold DIR + "/" + NAME[0..n) + SUFFIX. */
+static const char *build_path(struct scan *s, const char *dir, size_t dir_len,
+                              const char *name, size_t n, const char *suffix)
+{
+    size_t sl = strlen(suffix);
+    size_t need = dir_len + 1 + n + sl + 1;
+    if (need > s->cap) {
+        size_t cap = s->cap ? s->cap : 256;
+        while (cap < need)
+            cap *= 2;
+        char *nb = realloc(s->buf, cap);
+        if (!nb)
+            return NULL;
+        s->buf = nb;
+        s->cap = cap;
+    }
+    size_t k = 0;
+    if (dir_len) {
+        memcpy(s->buf, dir, dir_len);
+        k = dir_len;
+        if (s->buf[k - 1] != '/')
+            s->buf[k++] = '/';
+    }
+    memcpy(s->buf + k, name, n);
+    k += n;
+    memcpy(s->buf + k, suffix, sl + 1);
+    return s->buf;
+}
+
+/* Length of the directory part of a display path (without the slash). */
+static size_t dir_part(const char *path, size_t len)
+{
+    while (len > 0 && path[len - 1] != '/')
+        len--;
+    while (len > 1 && path[len - 1] == '/')
+        len--;
+    return len;
+}
+
+static void progress(struct scan *s)
+{
+    if (!s->opt->progress)
+        return;
+    if (++s->entries % 4096)
+        return;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (s->last_progress.tv_sec == 0) {
+        s->last_progress = now;
+        return;
+    }
+    double dt = (double)(now.tv_sec - s->last_progress.tv_sec) +
+                (double)(now.tv_nsec - s->last_progress.tv_nsec) / 1e9;
+    if (dt < 0.25)
+        return;
+    s->last_progress = now;
+    fprintf(stderr, "\r\033[Kpycache: %lu entries...", s->entries);
+    s->progress_shown = true;
+}
+
+/* The fd of the directory a __pycache__ entry's source lives in. */
+static int pycache_source_fd(struct scan *s, const pyc_walk_entry *e)
+{
+    const pyc_walk_dir *pyc_dir = e->parent;
+    const pyc_walk_dir *src_dir = pyc_dir ? pyc_walk_dir_parent(pyc_dir) : NULL;
+    if (src_dir)
+        return pyc_walk_dir_fd(src_dir);
+    /* The root itself is a __pycache__ (or the file was given directly):
+     * its source directory is the root path's parent, opened by name. */
+    const char *root = pyc_dir ? pyc_walk_dir_path(pyc_dir) : e->path;
+    size_t n = strlen(root);
+    if (!pyc_dir)
+        n = dir_part(root, n);
+    size_t d = dir_part(root, n);
+    char *parent = d ? strndup(root, d) : strdup(".");
+    if (!parent)
+        return -1;
+    if (s->root_parent_path && strcmp(s->root_parent_path, parent) == 0) {
+        free(parent);
+        return s->root_parent_fd;
+    }
+    if (s->root_parent_fd >= 0)
+        close(s->root_parent_fd);
+    free(s->root_parent_path);
+    s->root_parent_path = parent;
+    s->root_parent_fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return s->root_parent_fd;
+}
+
+/* The fd of the source directory a prefix-tree directory maps to: the path
+ * after the prefix (source_from_cache, 3.8+). -1 when it does not exist. */
+static int prefix_source_fd(struct scan *s, const pyc_walk_entry *e)
+{
+    size_t dlen = dir_part(e->path, e->path_len);
+    if (s->mapped_dir && strlen(s->mapped_dir) == dlen &&
+        memcmp(s->mapped_dir, e->path, dlen) == 0)
+        return s->mapped_fd;
+    if (s->mapped_fd >= 0)
+        close(s->mapped_fd);
+    free(s->mapped_dir);
+    s->mapped_fd = -1;
+    s->mapped_dir = strndup(e->path, dlen);
+    if (!s->mapped_dir)
+        return -1;
+    const char *src = dlen > s->prefix_len ? s->mapped_dir + s->prefix_len : "/";
+    s->mapped_fd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return s->mapped_fd;
+}
+
+static bool is_pycache_dir(const pyc_walk_dir *d)
+{
+    return d && strcmp(pyc_walk_dir_name(d), "__pycache__") == 0;
+}
+
+static bool ends_with(const char *s, size_t n, const char *suffix)
+{
+    size_t k = strlen(suffix);
+    return n >= k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+/* A file (or link, fifo...) entry. */
+static int on_file(struct scan *s, const pyc_walk_entry *e)
+{
+    const scan_options *opt = s->opt;
+    bool in_pycache = !opt->prefix && is_pycache_dir(e->parent);
+    bool in_prefix = opt->prefix != NULL;
+    const char *base = e->name;
+    if (!e->parent) {
+        /* A root given as a file: classify by its own last component. */
+        const char *slash = strrchr(e->path, '/');
+        base = slash ? slash + 1 : e->path;
+        size_t d = dir_part(e->path, e->path_len);
+        in_pycache = !in_prefix && d >= 11 &&
+                     memcmp(e->path + d - 11, "__pycache__", 11) == 0 &&
+                     (d == 11 || e->path[d - 12] == '/');
+    }
+
+    pyc_cache_name name;
+    pyc_cache_kind kind = pyc_cache_name_parse(base, in_pycache, in_prefix, &name);
+    if (kind == PYC_KIND_NONE) {
+        if (in_pycache || in_prefix) {
+            scan_item item = {
+                .event = SCAN_FOREIGN, .path = e->path, .path_len = e->path_len,
+                .dirfd = e->dirfd, .name = e->name, .type = e->type, .depth = e->depth,
+            };
+            return emit(s, &item);
+        }
+        if ((opt->want_sources || opt->nexpect) && e->type == DT_REG &&
+            ends_with(base, strlen(base), ".py")) {
+            scan_item item = {
+                .event = SCAN_SOURCE, .path = e->path, .path_len = e->path_len,
+                .dirfd = e->dirfd, .name = e->name, .type = e->type, .depth = e->depth,
+            };
+            if (opt->want_sources && emit(s, &item))
+                return 1;
+            return 0; /* --expect is handled per directory, see on_source */
+        }
+        return 0;
+    }
+    /* Only regular files and symlinks can be cache files worth judging;
+     * a directory named like one is foreign inside __pycache__. */
+    if (e->type != DT_REG && e->type != DT_LNK) {
+        if (in_pycache || in_prefix) {
+            scan_item item = {
+                .event = SCAN_FOREIGN, .path = e->path, .path_len = e->path_len,
+                .dirfd = e->dirfd, .name = e->name, .type = e->type, .depth = e->depth,
+            };
+            return emit(s, &item);
+        }
+        return 0;
+    }
+
+    int source_fd;
+    if (kind == PYC_KIND_PREFIX || (kind == PYC_KIND_TEMP && in_prefix))
+        source_fd = prefix_source_fd(s, e);
+    else if (in_pycache)
+        source_fd = pycache_source_fd(s, e);
+    else
+        source_fd = e->dirfd;
+
+    pyc_verdict v;
+    const char *src_dir_path = e->path;
+    size_t src_dir_len = dir_part(e->path, e->path_len);
+    if (in_pycache)
+        src_dir_len = dir_part(e->path, src_dir_len);
+    else if (in_prefix && src_dir_len > s->prefix_len) {
+        src_dir_path = e->path + s->prefix_len;
+        src_dir_len -= s->prefix_len;
+    }
+
+    if (opt->judge == SCAN_JUDGE_NAME) {
+        memset(&v, 0, sizeof v);
+        v.name = name;
+        v.cache_name = e->name;
+        v.file_size = -1;
+        v.file_blocks = -1;
+        v.source_size = -1;
+        struct stat st;
+        if (fstatat(e->dirfd, e->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            v.file_size = (int64_t)st.st_size;
+            v.file_blocks = (int64_t)st.st_blocks * 512;
+        }
+        v.status = kind == PYC_KIND_TEMP ? PYC_TEMP : PYC_STALE;
+        if (name.tag_len)
+            v.judge = pyc_magic_for_tag(base + name.tag_off, name.tag_len);
+    } else {
+        /* Cache the source stat per source directory and stem. */
+        const void *owner = e->parent;
+        if (owner != s->sources.owner)
+            source_cache_reset(&s->sources, owner);
+        pyc_source *src = NULL;
+        if (source_fd >= 0 && kind != PYC_KIND_TEMP)
+            src = source_cache_get(&s->sources, source_fd, base, name.stem_len);
+        if (pyc_verdict_judge(e->dirfd, e->name, &name, source_fd, src,
+                              &opt->verdict, &v) != 0) {
+            return emit_error(s, e->path, e->path_len, e->dirfd, e->name, errno,
+                              "judge", e->depth);
+        }
+    }
+
+    const char *source_path =
+        build_path(s, src_dir_path, src_dir_len, base, name.stem_len, ".py");
+    scan_item item = {
+        .event = SCAN_CACHE, .path = e->path, .path_len = e->path_len,
+        .dirfd = e->dirfd, .name = e->name, .type = e->type, .verdict = &v,
+        .source_path = source_path, .depth = e->depth,
+    };
+    return emit(s, &item);
+}
+
+/* --expect: a source NAME.py in directory DIRFD needs a fresh cache for each
+ * expected interpreter and level. */
+static int check_expect(struct scan *s, const pyc_walk_entry *e)
+{
+    const scan_options *opt = s->opt;
+    size_t n = strlen(e->name);
+    if (n < 4 || !ends_with(e->name, n, ".py") || e->type != DT_REG)
+        return 0;
+    int pyc_fd = -2;
+    for (size_t i = 0; i < opt->nexpect; i++) {
+        const pyc_magic *m = opt->expect[i].python;
+        for (int level = 0; level <= 2; level++) {
+            if (!(opt->expect[i].opts & (1u << level)))
+                continue;
+            /* The cache path this interpreter would read (cache_from_source),
+             * relative to the source's directory. */
+            char *cache = pyc_cache_from_source(m, e->name, level, NULL, NULL);
+            if (!cache)
+                return emit_error(s, e->path, e->path_len, e->dirfd, e->name, errno,
+                                  "map", e->depth);
+            const char *cache_base = strrchr(cache, '/');
+            int dirfd = e->dirfd;
+            bool pycache = cache_base != NULL;
+            cache_base = cache_base ? cache_base + 1 : cache;
+            if (pycache) {
+                if (pyc_fd == -2)
+                    pyc_fd = openat(e->dirfd, "__pycache__",
+                                    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                dirfd = pyc_fd;
+            }
+            pyc_verdict v;
+            bool have = false;
+            if (dirfd >= 0 || dirfd == AT_FDCWD) {
+                struct stat st;
+                if (fstatat(dirfd, cache_base, &st, 0) == 0) {
+                    pyc_cache_name cn;
+                    pyc_cache_name_parse(cache_base, pycache, false, &cn);
+                    if (pyc_verdict_judge(dirfd, cache_base, &cn, e->dirfd, NULL,
+                                          &opt->verdict, &v) == 0)
+                        have = true;
+                }
+            }
+            bool fresh = have && v.status == PYC_FRESH &&
+                         v.judge && v.judge->word == m->word;
+            if (!fresh) {
+                size_t dlen = dir_part(e->path, e->path_len);
+                const char *cpath = build_path(s, e->path, dlen, cache, strlen(cache), "");
+                scan_item item = {
+                    .event = SCAN_MISSING, .path = cpath ? cpath : e->path,
+                    .path_len = cpath ? strlen(cpath) : e->path_len,
+                    .dirfd = e->dirfd, .name = e->name, .type = e->type,
+                    .verdict = have ? &v : NULL, .source_path = e->path,
+                    .expect = m, .expect_opt = level, .depth = e->depth,
+                };
+                if (emit(s, &item)) {
+                    free(cache);
+                    goto out;
+                }
+            }
+            free(cache);
+        }
+    }
+out:
+    if (pyc_fd >= 0)
+        close(pyc_fd);
+    return s->stopped;
+}
+
+static pyc_walk_action on_entry(const pyc_walk_entry *e, void *ctx)
+{
+    struct scan *s = ctx;
+    progress(s);
+    switch (e->event) {
+    case PYC_WALK_ERROR:
+        emit_error(s, e->path, e->path_len, e->dirfd, e->name, e->error,
+                   e->error_op ? e->error_op : "read", e->depth);
+        break;
+    case PYC_WALK_FILE:
+        if (on_file(s, e))
+            break;
+        if (s->opt->nexpect && !s->opt->prefix && !is_pycache_dir(e->parent))
+            check_expect(s, e);
+        break;
+    case PYC_WALK_DIR_PRE:
+        break;
+    case PYC_WALK_DIR_POST:
+        if (!s->opt->prefix && strcmp(e->name, "__pycache__") == 0) {
+            scan_item item = {
+                .event = SCAN_PYCACHE_POST, .path = e->path, .path_len = e->path_len,
+                .dirfd = e->dirfd, .name = e->name, .type = DT_DIR, .depth = e->depth,
+            };
+            emit(s, &item);
+        }
+        /* The source-stat cache belongs to a directory now finished. */
+        if (e->depth >= 0)
+            source_cache_reset(&s->sources, NULL);
+        break;
+    }
+    return s->stopped ? PYC_WALK_STOP : PYC_WALK_CONTINUE;
+}
+
+void scan_default_options(scan_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+    opt->walk.skip_vcs = true;
+    opt->walk.skip_node_modules = true;
+    opt->walk.skip_venvs = true;
+    /* $PYTHONPYCACHEPREFIX is where CPython puts caches, but the tree
+     * commands judge __pycache__ trees unless --prefix is given: a user who
+     * exported it for one project should not have every check look
+     * elsewhere silently. */
+}
+
+/* --ignore names, for the life of the process (one command per run). */
+#define MAX_IGNORES 256
+static const char *ignore_names[MAX_IGNORES + 1];
+static size_t n_ignores;
+
+int scan_parse_option(struct cli_parser *p, int id, scan_options *opt)
+{
+    switch (id) {
+    case SCAN_OPT_IGNORE:
+        if (!*p->optarg || strchr(p->optarg, '/')) {
+            cli_usage_error(p->command,
+                                   "--ignore takes a directory name, not a path: '%s'",
+                                   p->optarg);
+            return -1;
+        }
+        if (n_ignores == MAX_IGNORES) {
+            cli_usage_error(p->command, "too many --ignore options");
+            return -1;
+        }
+        ignore_names[n_ignores++] = p->optarg;
+        ignore_names[n_ignores] = NULL;
+        opt->walk.ignore_names = ignore_names;
+        return 1;
+    case SCAN_OPT_NO_DEFAULT_IGNORES:
+        opt->walk.skip_vcs = false;
+        opt->walk.skip_node_modules = false;
+        return 1;
+    case SCAN_OPT_INCLUDE_VENVS:
+        opt->walk.skip_venvs = false;
+        return 1;
+    case SCAN_OPT_ONE_FILE_SYSTEM:
+        opt->walk.one_file_system = true;
+        return 1;
+    case SCAN_OPT_CHECK_HASH:
+        if (strcmp(p->optarg, "default") == 0)
+            opt->verdict.check_hash = PYC_CHECK_HASH_DEFAULT;
+        else if (strcmp(p->optarg, "always") == 0)
+            opt->verdict.check_hash = PYC_CHECK_HASH_ALWAYS;
+        else if (strcmp(p->optarg, "never") == 0)
+            opt->verdict.check_hash = PYC_CHECK_HASH_NEVER;
+        else {
+            cli_usage_error(p->command,
+                                   "--check-hash-based-pycs takes default, always or "
+                                   "never, not '%s'",
+                                   p->optarg);
+            return -1;
+        }
+        return 1;
+    case SCAN_OPT_PREFIX:
+        if (!*p->optarg) {
+            cli_usage_error(p->command, "--prefix needs a directory");
+            return -1;
+        }
+        opt->prefix = p->optarg;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Prefix mode: the roots are PREFIX + the absolute path of each PATH (the
+ * subtree holding that path's caches), or the prefix itself. */
+static char **prefix_roots(const char *prefix, size_t plen, char *const *paths,
+                           size_t npaths, size_t *nroots)
+{
+    size_t n = npaths ? npaths : 1;
+    char **roots = calloc(n, sizeof *roots);
+    if (!roots)
+        return NULL;
+    for (size_t i = 0; i < npaths; i++) {
+        char *abs = realpath(paths[i], NULL);
+        if (!abs) {
+            /* A path that does not exist has no caches to visit; keep it
+             * so the walk reports it. */
+            abs = strdup(paths[i]);
+        }
+        if (!abs)
+            goto fail;
+        size_t al = strlen(abs);
+        roots[i] = malloc(plen + al + 2);
+        if (!roots[i]) {
+            free(abs);
+            goto fail;
+        }
+        memcpy(roots[i], prefix, plen);
+        size_t k = plen;
+        if (abs[0] != '/')
+            roots[i][k++] = '/';
+        memcpy(roots[i] + k, abs, al + 1);
+        free(abs);
+    }
+    if (!npaths) {
+        roots[0] = strndup(prefix, plen);
+        if (!roots[0])
+            goto fail;
+    }
+    *nroots = n;
+    return roots;
+fail:
+    for (size_t i = 0; i < n; i++)
+        free(roots[i]);
+    free(roots);
+    return NULL;
+}
+
+int scan_run(char *const *paths, size_t npaths, const scan_options *opt,
+             scan_fn *fn, void *ctx)
+{
+    struct scan s;
+    memset(&s, 0, sizeof s);
+    s.opt = opt;
+    s.fn = fn;
+    s.ctx = ctx;
+    s.mapped_fd = -1;
+    s.root_parent_fd = -1;
+    int rc = -1;
+
+    static char dot[] = ".";
+    static char *const dot_root[] = {dot};
+    char *const *roots = paths;
+    size_t nroots = npaths;
+    char **owned = NULL;
+    if (opt->prefix) {
+        size_t plen = strlen(opt->prefix);
+        while (plen > 1 && opt->prefix[plen - 1] == '/')
+            plen--;
+        s.prefix_root = strndup(opt->prefix, plen);
+        if (!s.prefix_root)
+            goto out;
+        s.prefix_len = plen;
+        owned = prefix_roots(opt->prefix, plen, paths, npaths, &nroots);
+        if (!owned)
+            goto out;
+        roots = owned;
+    } else if (npaths == 0) {
+        roots = dot_root;
+        nroots = 1;
+    }
+    rc = pyc_walk((const char *const *)roots, nroots, &opt->walk, on_entry, &s);
+    if (rc >= 0 && s.stopped)
+        rc = 1;
+
+out:
+    if (s.progress_shown)
+        fputs("\r\033[K", stderr);
+    source_cache_reset(&s.sources, NULL);
+    if (owned) {
+        for (size_t i = 0; i < nroots; i++)
+            free(owned[i]);
+        free(owned);
+    }
+    if (s.mapped_fd >= 0)
+        close(s.mapped_fd);
+    if (s.root_parent_fd >= 0)
+        close(s.root_parent_fd);
+    free(s.root_parent_path);
+    free(s.mapped_dir);
+    free(s.prefix_root);
+    free(s.buf);
+    return rc;
+}

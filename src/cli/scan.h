@@ -1,0 +1,122 @@
+/*
+ * scan.h — the one engine every tree command rides on.
+ *
+ * scan_run walks the given paths with the library's walker (pyc_walk),
+ * classifies each entry by name (pyc_cache_name_parse), judges each cache
+ * file (pyc_verdict_judge) with its source stat'ed once for all the tags and
+ * optimization levels that share it, and hands the command one scan_item per
+ * thing worth reporting. A command is a callback and an output format, not a
+ * new loop: check, clean, prune, stats, compile and convert all use it.
+ */
+#ifndef PYCACHE_SCAN_H
+#define PYCACHE_SCAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "pycache.h"
+
+typedef enum scan_event {
+    SCAN_CACHE = 0,    /* a cache file (pycache, legacy, prefix or temp) */
+    SCAN_FOREIGN,      /* an entry inside __pycache__ that is not bytecode */
+    SCAN_SOURCE,       /* a source NAME.py (only with want_sources) */
+    SCAN_MISSING,      /* a source without a fresh cache for an --expect
+                          interpreter (verdict: the cache judged, if any) */
+    SCAN_PYCACHE_POST, /* a __pycache__ directory after its entries; dirfd
+                          and name address it for unlinkat(AT_REMOVEDIR) */
+    SCAN_ERROR,        /* something could not be read */
+} scan_event;
+
+typedef struct scan_item {
+    scan_event event;
+    const char *path;         /* display path of the entry */
+    size_t path_len;
+    int dirfd;                /* the entry's directory, for *at() calls */
+    const char *name;         /* the entry's name in dirfd */
+    unsigned char type;       /* DT_REG, DT_LNK, DT_DIR ... */
+    const pyc_verdict *verdict; /* SCAN_CACHE (and SCAN_MISSING when a cache
+                                   exists but is not fresh), else NULL */
+    const char *source_path;  /* display path of the source, or NULL */
+    const pyc_magic *expect;  /* SCAN_MISSING: the interpreter expected */
+    int expect_opt;           /* SCAN_MISSING: the optimization level */
+    int error;                /* SCAN_ERROR: errno */
+    const char *error_op;     /* SCAN_ERROR: "open", "read", ... */
+    int depth;
+} scan_item;
+
+/* --expect X.Y[:opt,...]: every source needs a fresh cache for PYTHON at
+ * each optimization level in OPTS (bit N set: level N). */
+typedef struct scan_expect {
+    const pyc_magic *python;
+    unsigned opts;
+} scan_expect;
+
+typedef enum scan_judge {
+    SCAN_JUDGE_FULL = 0, /* read headers, stat sources: a full verdict */
+    SCAN_JUDGE_NAME,     /* classify by name only, fstatat for the size
+                            (clean: what is bytecode is decided by name) */
+} scan_judge;
+
+typedef struct scan_options {
+    pyc_walk_options walk;
+    pyc_verdict_options verdict;
+    scan_judge judge;
+    const char *prefix;         /* judge a PYTHONPYCACHEPREFIX tree: the
+                                   paths are sources whose entries to visit
+                                   (none: the whole prefix tree) */
+    const scan_expect *expect;  /* may be NULL */
+    size_t nexpect;
+    bool want_sources;          /* deliver SCAN_SOURCE for each NAME.py */
+    bool progress;              /* a progress line on stderr (a terminal) */
+} scan_options;
+
+/* Called for each item; return 0 to go on, non-zero to stop the scan. */
+typedef int scan_fn(const scan_item *item, void *ctx);
+
+/* Runs the scan. Errors on the way are delivered as SCAN_ERROR items (the
+ * scan goes on). Returns 0 when the scan completed, 1 when the callback
+ * stopped it, -1 with errno when it could not run at all (out of memory). */
+int scan_run(char *const *paths, size_t npaths, const scan_options *opt,
+             scan_fn *fn, void *ctx);
+
+/* The default walk options of every tree command: VCS metadata,
+ * node_modules and virtual environments (by their pyvenv.cfg) skipped. */
+void scan_default_options(scan_options *opt);
+
+/* Options shared by every tree command, declared once so their spelling and
+ * help text are the same everywhere: a command puts SCAN_WALK_OPTIONS in its
+ * option table and passes every option id to scan_parse_option. */
+enum {
+    SCAN_OPT_IGNORE = 1000,
+    SCAN_OPT_NO_DEFAULT_IGNORES,
+    SCAN_OPT_INCLUDE_VENVS,
+    SCAN_OPT_ONE_FILE_SYSTEM,
+    SCAN_OPT_CHECK_HASH,
+    SCAN_OPT_PREFIX,
+};
+
+#define SCAN_WALK_OPTIONS                                                          \
+    {SCAN_OPT_IGNORE, "ignore", "NAME",                                            \
+     "do not enter directories named NAME (repeatable)"},                          \
+    {SCAN_OPT_NO_DEFAULT_IGNORES, "no-default-ignores", NULL,                      \
+     "also enter .git .hg .svn .bzr _darcs and node_modules"},                     \
+    {SCAN_OPT_INCLUDE_VENVS, "include-venvs", NULL,                                \
+     "also enter virtual environments (directories holding a pyvenv.cfg)"},        \
+    {SCAN_OPT_ONE_FILE_SYSTEM, "one-file-system", NULL,                            \
+     "do not cross mount points"},                                                 \
+    {SCAN_OPT_CHECK_HASH, "check-hash-based-pycs", "WHEN",                         \
+     "judge hash-based pycs as python --check-hash-based-pycs WHEN would: "        \
+     "default, always or never"}
+
+#define SCAN_PREFIX_OPTION                                                         \
+    {SCAN_OPT_PREFIX, "prefix", "DIR",                                             \
+     "a PYTHONPYCACHEPREFIX tree: visit its entries for the sources under "        \
+     "PATH (no PATH: all of it)"}
+
+/* Applies option ID (with P->optarg) if it is one of the shared ones.
+ * Returns 1 when it was (consumed), 0 when it was not, -1 after a usage
+ * error (the command returns CLI_EXIT_USAGE). */
+struct cli_parser;
+int scan_parse_option(struct cli_parser *p, int id, scan_options *opt);
+
+#endif /* PYCACHE_SCAN_H */
