@@ -169,3 +169,34 @@ def test_unmatchable_cases_exist(interpreters, tool, tmp_path):
             assert sorted(unmatchable) == sorted(
                 ["negative_1_5", "negative_1", "minus_1e-9", "2_31_plus_5",
                  "2_32_minus_1", "2_32_rounds_up"])
+
+
+@pytest.mark.parametrize("flags", [0, 2, 4, 6, 0x80000000])
+def test_flags_of_timestamp_pyc(interp37, libpycache, tmp_path, flags):
+    """_classify_pyc rejects flags & ~0b11; get_code takes hash_based =
+    flags & 0b1, so flags == 0b10 is a timestamp pyc and is used. The
+    interpreter's choice must match pyc_header_parse's status."""
+    import ctypes
+    d = str(tmp_path)
+    src = os.path.join(d, "m_flags.py")
+    ns = 1700000000 * NS
+    _set_source(src, SOURCE_A, ns)
+    _compile_by_import(interp37, d, "m_flags", src)
+    pyc = _pyc_path(interp37, src)
+    with open(pyc, "rb") as f:
+        data = bytearray(f.read())
+    data[4:8] = struct.pack("<I", flags)
+    with open(pyc, "wb") as f:
+        f.write(data)
+
+    libpycache.pyc_header_parse.restype = ctypes.c_int
+    libpycache.pyc_header_parse.argtypes = [ctypes.c_char_p, ctypes.c_size_t,
+                                            ctypes.c_void_p]
+    out = ctypes.create_string_buffer(256)  # > sizeof(pyc_header)
+    status = libpycache.pyc_header_parse(bytes(data[:16]), 16, out)
+    assert status in (0, 3)  # PYC_HEADER_OK, PYC_HEADER_BAD_FLAGS
+
+    _set_source(src, SOURCE_B, ns)
+    used = _uses_pyc(interp37, d, "m_flags")
+    assert used == (status == 0), (interp37.version, flags, status)
+    assert used == (flags in (0, 2))
