@@ -70,6 +70,7 @@ static void usage_hint(const char *cmd)
         fputs("try 'pycache --help'\n", stderr);
 }
 
+__attribute__((format(printf, 2, 0)))
 static void vusage_error(const char *cmd, const char *fmt, va_list ap)
 {
     fflush(stdout);

@@ -113,10 +113,16 @@ static int run(int argc, char **argv)
         return CLI_EXIT_OK;
     }
     if (arg[0] == '-') {
+        static const char *const globals[] = {"--help", "--version", NULL};
+        const char *hint = cli_suggest(arg, globals);
         fflush(stdout);
         fputs("pycache: unknown option '", stderr);
         cli_print_path(stderr, arg);
-        fputs("'\ntry 'pycache --help'\n", stderr);
+        if (hint)
+            fprintf(stderr, "' (did you mean '%s'?)\n", hint);
+        else
+            fputs("'\n", stderr);
+        fputs("try 'pycache --help'\n", stderr);
         return CLI_EXIT_USAGE;
     }
     for (const cli_command *c = cli_commands; c->name; c++) {
