@@ -145,16 +145,18 @@ static int where_one(const where_options *o, const char *path)
     bool to_source;
     int opt;
 
-    /* Whether the path is a cache file does not depend on the version but
-     * on the prefix, which applies to 3.8+ only: decide with the version
-     * given, else the default one. */
+    /* Whether the path is a cache file depends on the prefix, which applies
+     * to 3.8+ only: decide with the version given, else the default one
+     * (with no default, with the prefix as given). */
     if (m == NULL)
         m = cli_default_python();
-    if (m == NULL) {
-        cli_error("no python3 on PATH: give --python X.Y");
-        return CLI_EXIT_USAGE;
+    if (m != NULL) {
+        prefix = prefix_for(o, m);
+    } else {
+        prefix = o->prefix_given ? o->prefix : o->env_prefix;
+        if (prefix != NULL && prefix[0] == '\0')
+            prefix = NULL;
     }
-    prefix = prefix_for(o, m);
     to_source = is_cache_path(path, prefix, &name);
     if (to_source && o->python == NULL && name.tag_len > 0 &&
         (name.kind == PYC_KIND_PYCACHE || name.kind == PYC_KIND_PREFIX)) {
@@ -163,11 +165,14 @@ static int where_one(const where_options *o, const char *path)
         const pyc_magic *tagged;
         base = base ? base + 1 : path;
         tagged = pyc_magic_for_tag(base + name.tag_off, name.tag_len);
-        if (tagged != NULL) {
+        if (tagged != NULL)
             m = tagged;
-            prefix = prefix_for(o, m);
-        }
     }
+    if (m == NULL) {
+        cli_error("no python3 on PATH: give --python X.Y");
+        return CLI_EXIT_USAGE;
+    }
+    prefix = prefix_for(o, m);
 
     if (to_source) {
         result = pyc_source_from_cache(m, path, prefix, &why);

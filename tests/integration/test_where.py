@@ -260,3 +260,25 @@ def test_where_usage(pycache):
     assert pycache("where", "--opt", "3", "m.py").returncode == 2
     assert pycache("where", "--python", "3.7", "--prefix", "/p", "m.py").returncode == 2
     assert pycache("where", "--python", "9.99", "m.py").returncode == 2
+
+
+def test_where_default_python(pycache, tmp_path):
+    """Without --python: the python3 on PATH decides for a source (asked
+    here for its own answer); a cache file's tag decides for it."""
+    import shutil
+    python3 = shutil.which("python3")
+    if python3 is None:
+        pytest.skip("no python3 on PATH")
+    out = subprocess.run([python3, "-c", "import importlib.util as u; print(u.cache_from_source('m.py'))"],
+                         stdout=subprocess.PIPE, check=True, cwd=str(tmp_path),
+                         env={k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"})
+    r = pycache("where", "m.py", cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == out.stdout.decode()
+    # no interpreter needed for a tagged cache file: 3.4's .pyo maps back
+    r = pycache("where", "--json", "a/__pycache__/m.cpython-34.pyo", env={"PATH": "/nonexistent"})
+    assert r.returncode == 0, r.stderr
+    assert r.json() == [{"path": "a/__pycache__/m.cpython-34.pyo", "implementation": "cpython",
+                         "python": "3.4", "opt": None, "source": "a/m.py"}]
+    r = pycache("where", "m.py", env={"PATH": "/nonexistent"})
+    assert r.returncode == 2 and "--python" in r.stderr
