@@ -476,6 +476,13 @@ int pyc_verdict_judge_path(const char *path, const char *prefix,
  * handled (the path is built for display only; syscalls are *at() calls).
  * Open directory fds are bounded; ancestors closed to respect the bound are
  * reopened by name and checked to be the same directory (dev, ino).
+ *
+ * Order within a directory: its DIR_PRE, then all its non-directory entries
+ * (so per-directory caches work), then each subdirectory (DIR_PRE ...
+ * DIR_POST), then its DIR_POST; getdents order, never sorted. A DIR_PRE not
+ * pruned always gets its DIR_POST (unless the walk stops). Directories the
+ * options skip are not delivered at all; the options never apply to roots.
+ * Entries that vanish during the walk are skipped silently.
  * ====================================================================== */
 
 typedef enum pyc_walk_event {
@@ -534,7 +541,8 @@ int pyc_walk(const char *const *roots, size_t nroots,
  * walk had closed it. -1 with errno (ENOENT, ESTALE if a different directory
  * now has its name...). */
 int pyc_walk_dir_fd(const pyc_walk_dir *dir);
-/* DIR's parent (NULL at a root), its name, path and depth. */
+/* DIR's parent (NULL at a root), its name and its path. The path is a copy
+ * valid until the next pyc_walk_dir_path() call or the callback's return. */
 const pyc_walk_dir *pyc_walk_dir_parent(const pyc_walk_dir *dir);
 const char *pyc_walk_dir_name(const pyc_walk_dir *dir);
 const char *pyc_walk_dir_path(const pyc_walk_dir *dir);
