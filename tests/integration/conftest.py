@@ -234,3 +234,32 @@ def libpycache():
     if not os.path.exists(path):
         pytest.fail("libpycache.so not built: %s" % path)
     return ctypes.CDLL(path)
+
+
+@pytest.fixture
+def open_tmp():
+    """A temporary directory every user can reach (tmp_path lives under a
+    0700 directory), for tests that run pycache without root's
+    permission-bypassing capabilities (see run_unprivileged)."""
+    import tempfile
+    d = tempfile.mkdtemp(prefix="pycache-test-")
+    os.chmod(d, 0o755)
+    yield d
+    subprocess.run(["chmod", "-R", "u+rwx", d], check=False)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def run_unprivileged(*args, **kw):
+    """Runs pycache as nobody (setpriv drops root's capabilities that bypass
+    file permissions), so permission errors are real even under CI's root.
+    Returns a Result; skips the test when setpriv is missing."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is missing")
+    bin_ = os.environ.get("PYCACHE_BIN") or os.path.join(ROOT, "build", "pycache")
+    env = dict(os.environ, NO_COLOR="1")
+    env.pop("PYTHONPYCACHEPREFIX", None)
+    proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                           "--inh-caps=-all", bin_] + [str(a) for a in args],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                          timeout=kw.pop("timeout", 300), **kw)
+    return Result(proc)

@@ -79,3 +79,66 @@ def cpython_import(interp, directory, module, flags=(), prefix=None, env=None):
             re.search(r"^import %s # precompiled from " % mod_re, err, re.M):
         return "sourceless", out
     return "source", out
+
+
+_BATCH = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+for name in sys.argv[2:]:
+    sys.stderr.write("@@MODULE %s\n" % name)
+    sys.stdout.write("@@MODULE %s\n" % name)
+    sys.stderr.flush(); sys.stdout.flush()
+    try:
+        __import__(name)
+    except ImportError as e:
+        sys.stderr.write("@@ERROR ImportError %s\n" % (e,))
+    except Exception as e:
+        sys.stderr.write("@@ERROR %s %s\n" % (type(e).__name__, e))
+    sys.stderr.flush(); sys.stdout.flush()
+"""
+
+
+def _split(text):
+    parts, cur = {}, None
+    for line in text.splitlines():
+        if line.startswith("@@MODULE "):
+            cur = line[len("@@MODULE "):]
+            parts[cur] = []
+        elif cur is not None:
+            parts[cur].append(line)
+    return {k: "\n".join(v) for k, v in parts.items()}
+
+
+def batch_import(interp, directory, modules, flags=(), prefix=None):
+    """Imports each of MODULES (top-level names) from DIRECTORY in one
+    process of INTERP; returns {module: (outcome, printed)} with the outcomes
+    of cpython_import."""
+    fl = ["-B", "-v"] + list(flags)
+    if prefix is not None:
+        fl += ["-X", "pycache_prefix=" + prefix]
+    r = interp.run(_BATCH, directory, *modules, flags=fl,
+                   env={"PYTHONHASHSEED": "0"}, check=True)
+    errs = _split(r.stderr.decode("utf-8", "replace"))
+    outs = _split(r.stdout.decode("utf-8", "replace"))
+    result = {}
+    for name in modules:
+        err, out = errs.get(name, ""), outs.get(name, "")
+        m = re.escape(name)
+        used = None
+        matches = re.search(r"^# (\S*%s[^\n]*) matches " % m, err, re.M)
+        sourceless = re.search(r"code object from '?([^\n']*/%s\.py[co])'?$" % m, err, re.M) or \
+            re.search(r"^import %s # precompiled from (.*)$" % m, err, re.M)
+        if "@@ERROR ImportError No module named" in err:
+            outcome = "notfound"
+        elif "@@ERROR" in err:
+            outcome = "error"
+            used = matches.group(1) if matches else (sourceless.group(1) if sourceless else None)
+        elif matches:
+            outcome, used = "cache", matches.group(1)
+        elif sourceless:
+            outcome, used = "sourceless", sourceless.group(1)
+        else:
+            outcome = "source"
+        result[name] = {"outcome": outcome, "printed": out.strip(), "used": used,
+                        "log": err}
+    return result
