@@ -41,7 +41,17 @@
  * be opened or is some other directory (the child was moved), it is reopened
  * by names from the nearest open ancestor (at worst the root), each step
  * O_NOFOLLOW|O_DIRECTORY and checked the same way; a mismatch there is
- * ESTALE. pyc_walk_dir_fd() reopens the same way for a callback.
+ * ESTALE. pyc_walk_dir_fd() reopens the same way for a callback; such an fd
+ * stays in its frame (so it is valid at least until the callback returns,
+ * and asking again is free) and the next descent closes any excess over the
+ * bound. Climbing with ".." rather than always descending by names from the
+ * root keeps the way back up O(1) per level: a 5000-level tree with 16 fds
+ * costs about one extra openat per level, not depth squared over 16.
+ *
+ * Syscalls per directory (strace -c of a walk of /usr): one openat, one
+ * fstat, getdents64 until it returns 0 (two for most directories), one
+ * close; none per entry, except fstatat where d_type is DT_UNKNOWN. With
+ * skip_venvs, one fstatat more per directory.
  *
  * Decisions (the brief left them open):
  *   - Skipped directories are never opened (name rules: skip_vcs,
