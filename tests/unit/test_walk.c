@@ -95,6 +95,7 @@ struct rec {
     int bad_path_len;
 };
 
+__attribute__((format(printf, 2, 3)))
 static void rec_add(struct rec *r, const char *fmt, ...)
 {
     char line[8192];
