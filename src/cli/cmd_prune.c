@@ -1,0 +1,247 @@
+/*
+ * cmd_prune.c — `pycache prune`: remove only the bytecode CPython can never
+ * use or should not use, keep the fresh caches.
+ *
+ * Rides on scan_run with full judgement (each header read, each source
+ * stat'ed once): a file is removed when its verdict is orphan, stale,
+ * stale-used, corrupt, shadowed or temp; fresh files are kept; sourceless
+ * legacy pycs are imported in place of their missing source, and some
+ * deployments ship them on purpose, so they are reported and kept (exit
+ * status 1) unless --sourceless. A file that could not be read is not
+ * judged and is kept (exit status 3). Then each __pycache__ left empty is
+ * removed (in a prefix tree: each directory left empty, never the prefix
+ * root). Removal goes through remove.c (unlinkat on the walk's fds).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/remove.h"
+#include "cli/scan.h"
+
+enum {
+    OPT_JSON = 256,
+    OPT_DEEP,
+    OPT_SOURCELESS,
+};
+
+static const cli_option options[] = {
+    {'n', "dry-run", NULL, "list what would be removed, remove nothing"},
+    {'v', "verbose", NULL, "list every file removed, and every file kept"},
+    {'q', "quiet", NULL, "print nothing but errors"},
+    {OPT_JSON, "json", NULL,
+     "JSON Lines: one object per file, with an \"action\" field (removed, "
+     "would-remove, kept, failed)"},
+    {'0', "null", NULL, "print the paths removed, each ended by NUL (xargs -0)"},
+    {OPT_SOURCELESS, "sourceless", NULL,
+     "also remove sourceless pycs (legacy NAME.pyc imported without a NAME.py)"},
+    {OPT_DEEP, "deep", NULL,
+     "also read each fresh pyc's body as marshal.loads would (damaged: corrupt)"},
+    SCAN_PREFIX_OPTION,
+    SCAN_WALK_OPTIONS,
+    {0, NULL, NULL, NULL},
+};
+
+struct prune {
+    remove_run *run;
+    bool sourceless;
+    bool prefix;
+};
+
+static int on_item(const scan_item *it, void *ctx)
+{
+    struct prune *pr = ctx;
+    switch (it->event) {
+    case SCAN_CACHE: {
+        const pyc_verdict *v = it->verdict;
+        if (v->error && v->reason == PYC_REASON_UNREADABLE) {
+            /* Not judged: neither removed nor kept silently. */
+            remove_run_keep(pr->run, it, false, false, NULL);
+            remove_run_error(pr->run, v->error_op ? v->error_op : "read", it->path,
+                             v->error);
+            break;
+        }
+        switch (v->status) {
+        case PYC_FRESH:
+            remove_run_keep(pr->run, it, false, false, NULL);
+            break;
+        case PYC_SOURCELESS:
+            if (pr->sourceless)
+                remove_run_cache(pr->run, it);
+            else
+                remove_run_keep(pr->run, it, true, true, "--sourceless removes it");
+            break;
+        case PYC_STALE:
+        case PYC_STALE_USED:
+        case PYC_ORPHAN:
+        case PYC_SHADOWED:
+        case PYC_CORRUPT:
+        case PYC_TEMP:
+            remove_run_cache(pr->run, it);
+            break;
+        case PYC_MISSING:
+        case PYC_FOREIGN:
+        case PYC_STATUS_COUNT:
+            remove_run_keep(pr->run, it, false, false, NULL);
+            break;
+        }
+        break;
+    }
+    case SCAN_FOREIGN:
+        remove_run_keep(pr->run, it, true, false, "foreign: not bytecode");
+        break;
+    case SCAN_PYCACHE_POST:
+        remove_run_pycache_post(pr->run, it);
+        break;
+    case SCAN_ERROR:
+        if (pr->prefix && it->depth == 0 && it->error == ENOENT)
+            break; /* no prefix subtree for that PATH: no caches */
+        remove_run_scan_error(pr->run, it);
+        break;
+    case SCAN_SOURCE:
+    case SCAN_MISSING:
+        break;
+    }
+    return cli_stdout_failed() ? 1 : 0;
+}
+
+/* The prefix-tree roots scan_run walks (see scan.c): PREFIX + the absolute
+ * path of each PATH, or the prefix itself. */
+static char *prefix_root_for(const char *prefix, size_t plen, const char *path)
+{
+    if (!path)
+        return strndup(prefix, plen);
+    char *abs = realpath(path, NULL);
+    if (!abs)
+        abs = strdup(path);
+    if (!abs)
+        return NULL;
+    size_t al = strlen(abs);
+    char *root = malloc(plen + al + 2);
+    if (root) {
+        memcpy(root, prefix, plen);
+        size_t k = plen;
+        if (abs[0] != '/')
+            root[k++] = '/';
+        memcpy(root + k, abs, al + 1);
+    }
+    free(abs);
+    return root;
+}
+
+int cmd_prune(int argc, char **argv)
+{
+    cli_parser p = {
+        .command = "prune",
+        .usage = "[OPTION]... [PATH]...",
+        .description =
+            "Remove the bytecode under each PATH (default: the current directory) that "
+            "CPython can never use or should not use: orphan (no source), stale "
+            "(rejected at import), stale-used (an unchecked-hash pyc whose source "
+            "changed: loaded anyway), corrupt, shadowed (a legacy file its interpreter "
+            "ignores) and temp files; then each __pycache__ left empty. Fresh caches "
+            "are kept, so it is cheap to run before every test run. Sourceless pycs "
+            "are reported and kept unless --sourceless. Each file is judged by the "
+            "interpreter it belongs to, as `pycache check` does.",
+        .options = options,
+        .epilog =
+            "Examples:\n"
+            "  pycache prune                     before a test run\n"
+            "  pycache prune -n --json src       what would go, as JSON Lines\n"
+            "  pycache prune --deep --check-hash-based-pycs always .\n"
+            "\n"
+            "Exit status 1 when sourceless pycs were kept, or a dry run (-n) found\n"
+            "something to remove; 3 when a file could not be read or removed (one line\n"
+            "per file on stderr; after 10 with the same error, the rest are counted).\n",
+    };
+    scan_options sopt;
+    scan_default_options(&sopt);
+    remove_run_options ropt = {.command = "prune", .report_status = true};
+    struct prune pr;
+    memset(&pr, 0, sizeof pr);
+
+    cli_parser_init(&p, argc, argv);
+    int id;
+    while ((id = cli_next_option(&p)) != 0) {
+        if (id < 0)
+            return CLI_EXIT_USAGE;
+        if (id == 'h')
+            return CLI_EXIT_OK;
+        int r = scan_parse_option(&p, id, &sopt);
+        if (r < 0)
+            return CLI_EXIT_USAGE;
+        if (r > 0)
+            continue;
+        switch (id) {
+        case 'n':
+            ropt.dry_run = true;
+            break;
+        case 'v':
+            ropt.verbose = true;
+            break;
+        case 'q':
+            ropt.quiet = true;
+            break;
+        case OPT_JSON:
+            ropt.format = CLI_FORMAT_JSON;
+            break;
+        case '0':
+            ropt.format = CLI_FORMAT_NUL;
+            break;
+        case OPT_SOURCELESS:
+            pr.sourceless = true;
+            break;
+        case OPT_DEEP:
+            sopt.verdict.deep = true;
+            break;
+        }
+    }
+    char *const *paths = CLI_OPERANDS(&p);
+    size_t npaths = (size_t)CLI_NOPERANDS(&p);
+    pr.prefix = sopt.prefix != NULL;
+    sopt.progress = !ropt.quiet && ropt.format == CLI_FORMAT_HUMAN && isatty(STDERR_FILENO);
+
+    pr.run = remove_run_new(&ropt);
+    if (!pr.run) {
+        cli_error("out of memory");
+        return CLI_EXIT_IO;
+    }
+    int status = CLI_EXIT_OK;
+    if (sopt.prefix) {
+        for (size_t i = 0; i < npaths; i++) {
+            struct stat st;
+            if (stat(paths[i], &st) != 0) {
+                cli_error_path("access", paths[i], errno);
+                status = CLI_EXIT_IO;
+            }
+        }
+    }
+    int rc = scan_run(paths, npaths, &sopt, on_item, &pr);
+    if (rc < 0) {
+        cli_error("cannot scan: %s", strerror(errno));
+        status = CLI_EXIT_IO;
+    }
+    if (rc == 0 && sopt.prefix) {
+        size_t plen = strlen(sopt.prefix);
+        while (plen > 1 && sopt.prefix[plen - 1] == '/')
+            plen--;
+        char *prefix_root = strndup(sopt.prefix, plen);
+        size_t n = npaths ? npaths : 1;
+        for (size_t i = 0; prefix_root && i < n; i++) {
+            char *root = prefix_root_for(sopt.prefix, plen, npaths ? paths[i] : NULL);
+            if (!root)
+                continue;
+            char *one[] = {root};
+            remove_run_prefix_dirs(pr.run, prefix_root, one, 1, &sopt.walk);
+            free(root);
+        }
+        free(prefix_root);
+    }
+    status = cli_exit_merge(status, remove_run_finish(pr.run));
+    remove_run_free(pr.run);
+    return status;
+}
