@@ -10,6 +10,8 @@
 
 const cli_command cli_commands[] = {
     {"check", cmd_check, "report every cache file under PATH with CPython's verdict on it"},
+    {"clean", cmd_clean, "remove all bytecode under PATH (and, on request, tool caches)"},
+    {"prune", cmd_prune, "remove the bytecode CPython cannot or should not use; keep fresh caches"},
     {"inspect", cmd_inspect, "show what one cache file's header says, and its verdict"},
     {"where", cmd_where, "print where a source's cache goes, or a cache file's source"},
     {"versions", cmd_versions, "list the magic numbers of every Python, and their cache tags"},
