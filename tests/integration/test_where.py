@@ -98,9 +98,9 @@ def ask(interp, tmp_path, cwd, prefix, sources, caches):
     argfile = tmp_path / "oracle-args.json"
     argfile.write_text(json.dumps({"sources": [s.hex() for s in sources],
                                    "caches": [c.hex() for c in caches]}))
-    flags = []
+    flags = ["-B"]  # never write bytecode: a "/" prefix would put it beside the stdlib
     if prefix is not None:
-        flags = ["-X", "pycache_prefix=" + os.fsdecode(prefix)]
+        flags += ["-X", "pycache_prefix=" + os.fsdecode(prefix)]
     code = ORACLE3 if (interp.major, interp.minor) >= (3, 5) else ORACLE_PRE35
     out = interp.eval_json(code, str(argfile), cwd=cwd, flags=flags, env=UTF8_ENV)
     if prefix is not None:  # the oracle really ran with that prefix
