@@ -390,6 +390,8 @@ typedef enum pyc_reason {
     PYC_REASON_NOT_BYTECODE, /* foreign: not a cache file name */
     PYC_REASON_INTERRUPTED,  /* temp: an interrupted atomic write */
     PYC_REASON_NO_CACHE,     /* missing: no cache file at all */
+    PYC_REASON_NAME,         /* a legacy file whose name is no module name
+                                (a dot in NAME: import never asks for it) */
     PYC_REASON_COUNT
 } pyc_reason;
 

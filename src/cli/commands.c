@@ -14,6 +14,7 @@ const cli_command cli_commands[] = {
     {"prune", cmd_prune, "remove the bytecode CPython cannot or should not use; keep fresh caches"},
     {"inspect", cmd_inspect, "show what one cache file's header says, and its verdict"},
     {"where", cmd_where, "print where a source's cache goes, or a cache file's source"},
+    {"stats", cmd_stats, "count cache files and bytes by interpreter, level, mode and status"},
     {"versions", cmd_versions, "list the magic numbers of every Python, and their cache tags"},
     {NULL, NULL, NULL},
 };

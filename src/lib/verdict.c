@@ -74,6 +74,7 @@ static const char *const reason_names[PYC_REASON_COUNT] = {
     [PYC_REASON_NOT_BYTECODE] = "not-bytecode",
     [PYC_REASON_INTERRUPTED] = "interrupted",
     [PYC_REASON_NO_CACHE] = "no-cache",
+    [PYC_REASON_NAME] = "name",
 };
 
 const char *pyc_status_name(pyc_status status)
@@ -558,6 +559,14 @@ static void judge_legacy(const struct cache_data *cd, int dirfd, pyc_source *src
     const char *stem = src->name;
     size_t stem_len = out->name.stem_len;
 
+    /* The finders look up NAME.pyc for a module NAME, and a module name
+     * has no dot (a dotted import is a package's submodule): a legacy file
+     * such as keyword.cpython-311.pyc is never read by any import. */
+    if (memchr(stem, '.', stem_len)) {
+        out->status = PYC_SHADOWED;
+        out->reason = PYC_REASON_NAME;
+        return;
+    }
     if (!out->header_read) {
         out->status = src->state == 1 ? PYC_STALE : PYC_CORRUPT;
         out->reason = PYC_REASON_UNREADABLE;

@@ -362,3 +362,14 @@ def test_prefix_tree(pycache, interp38, module, tmp_path):
     os.unlink(src)
     obj = inspect(pycache, pyc, "--prefix", prefix)
     assert obj["status"] == "orphan"
+
+
+def test_legacy_dotted_name_is_never_imported(pycache, interp3, module):
+    """A stray NAME.TAG.pyc beside the sources (what a prefix of '/' leaves
+    behind) is no module name: no import ever reads it."""
+    d, src = module
+    pyc = compile_source(interp3, src, cfile=os.path.join(d, "mod.%s.pyc" % interp3.tag))
+    os.unlink(src)
+    obj = inspect(pycache, pyc)
+    assert (obj["status"], obj["reason"]) == ("shadowed", "name")
+    assert cpython_import(interp3, d, "mod")[0] == "notfound"
