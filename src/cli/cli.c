@@ -325,6 +325,44 @@ static int option_label(const cli_option *o, char *buf, size_t cap)
     return snprintf(buf, cap, "-%c%s%s", o->id, arg ? " " : "", arg ? arg : "");
 }
 
+/* Writes TEXT wrapped at WIDTH columns: words are moved whole, each new
+ * line indented by INDENT spaces; the first line continues at column START.
+ * Explicit newlines are kept (each one restarts at INDENT). */
+static void print_wrapped(FILE *f, const char *text, int start, int indent, int width)
+{
+    int col = start;
+    bool words = false; /* a word is on the current line already */
+    for (const char *s = text; *s;) {
+        if (*s == '\n') {
+            fputc('\n', f);
+            s++;
+            col = 0;
+            words = false;
+            if (*s)
+                col = fprintf(f, "%*s", indent, "");
+            continue;
+        }
+        if (*s == ' ') {
+            s++;
+            continue;
+        }
+        size_t n = strcspn(s, " \n");
+        if (words && col + 1 + (int)n > width) {
+            fprintf(f, "\n%*s", indent, "");
+            col = indent;
+            words = false;
+        }
+        if (words) {
+            fputc(' ', f);
+            col++;
+        }
+        fwrite(s, 1, n, f);
+        col += (int)n;
+        s += n;
+        words = true;
+    }
+}
+
 void cli_print_help(const cli_parser *p, FILE *f)
 {
     enum { MAX_COLUMN = 28 };
@@ -334,9 +372,8 @@ void cli_print_help(const cli_parser *p, FILE *f)
     fprintf(f, "usage: pycache %s %s\n", p->command, p->usage ? p->usage : "");
     if (p->description && *p->description) {
         fputc('\n', f);
-        fputs(p->description, f);
-        if (p->description[strlen(p->description) - 1] != '\n')
-            fputc('\n', f);
+        print_wrapped(f, p->description, 0, 0, 79);
+        fputc('\n', f);
     }
 
     /* Help text starts in one column: after the longest label that fits. */
@@ -353,9 +390,11 @@ void cli_print_help(const cli_parser *p, FILE *f)
         const cli_option *o = i < count ? &p->options[i] : &help_option;
         int w = option_label(o, label, sizeof label);
         if (w <= column)
-            fprintf(f, "  %-*s  %s\n", column, label, o->help ? o->help : "");
+            fprintf(f, "  %-*s  ", column, label);
         else
-            fprintf(f, "  %s\n  %-*s  %s\n", label, column, "", o->help ? o->help : "");
+            fprintf(f, "  %s\n  %-*s  ", label, column, "");
+        print_wrapped(f, o->help ? o->help : "", column + 4, column + 4, 79);
+        fputc('\n', f);
     }
 
     if (p->epilog && *p->epilog) {
