@@ -48,6 +48,7 @@ extern const cli_command cli_commands[]; /* terminated by {NULL} */
 /* The commands, one file each (cmd_NAME.c). Each returns an exit status. */
 int cmd_check(int argc, char **argv);    /* cmd_check.c */
 int cmd_clean(int argc, char **argv);    /* cmd_clean.c */
+int cmd_doctor(int argc, char **argv);   /* cmd_doctor.c */
 int cmd_prune(int argc, char **argv);    /* cmd_prune.c */
 int cmd_inspect(int argc, char **argv);  /* cmd_inspect.c */
 int cmd_stats(int argc, char **argv);    /* cmd_stats.c */
