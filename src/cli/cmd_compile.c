@@ -1,0 +1,1408 @@
+/*
+ * cmd_compile.c — `pycache compile`: byte-compile what is not fresh, with
+ * the real interpreters.
+ *
+ * The scan engine (scan.c) walks the trees and delivers each source NAME.py;
+ * for each interpreter and optimization level asked for, the cache that
+ * interpreter would read for it (pyc_cache_from_source: __pycache__, legacy
+ * NAME.pyc with --legacy or on 2.x, or a --prefix tree) is judged with
+ * pyc_verdict_judge by CPython's own rules — mtime *and* size for a
+ * timestamp pyc, the source hash for a hash-based one (always compared:
+ * --check-hash-based-pycs always) — and only what is missing or not fresh is
+ * sent to that interpreter's worker pool (workers.c), which compiles it with
+ * py_compile. A fresh cache in the wrong invalidation mode is rewritten
+ * header-only (convert_pyc). So a second run on a compiled tree starts no
+ * interpreter at all, and compileall's known misses do not happen here:
+ * it ignores the size, recompiles fresh hash-based pycs every run (CPython
+ * #121577) and keeps fresh timestamp pycs when asked for checked-hash
+ * (#117204).
+ *
+ * compileall's options are mirrored where a user would miss them (-l, -r,
+ * -f, -q/-qq, -b, -d, -s/-p as --strip/--prepend, -x, -i, --hardlink-dupes,
+ * --invalidation-mode, -o, -j); the file name recorded in the code objects
+ * (dfile) follows compileall.compile_dir/compile_file of 3.9+ exactly.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/convert.h"
+#include "cli/pythons.h"
+#include "cli/scan.h"
+#include "cli/workers.h"
+
+enum {
+    OPT_PYTHON = 256,
+    OPT_MODE,
+    OPT_STRIP,
+    OPT_PREPEND,
+    OPT_HARDLINK,
+    OPT_PREFIX,
+    OPT_JSON,
+};
+
+static const cli_option options[] = {
+    {OPT_PYTHON, "python", "PATH|X.Y",
+     "compile for this interpreter: a path, a command, or a version installed here "
+     "(repeatable; default: python3 on PATH)"},
+    {'o', "optimize", "LEVELS",
+     "optimization levels, comma-separated or repeated: 0, 1, 2 (default 0; on 2.7 "
+     "1 and 2 write NAME.pyo with -O / -OO)"},
+    {OPT_MODE, "invalidation-mode", "MODE",
+     "timestamp, checked-hash or unchecked-hash (3.7+; default as py_compile: "
+     "checked-hash when SOURCE_DATE_EPOCH is set, else timestamp)"},
+    {'f', "force", NULL, "compile every source, fresh or not"},
+    {'n', "dry-run", NULL, "list what would be compiled or rewritten; start nothing"},
+    {'j', "jobs", "N", "worker processes per interpreter (default and 0: the number of cores)"},
+    {'x', "exclude", "REGEX",
+     "skip sources whose path matches this POSIX extended regex (searched, as "
+     "compileall -x)"},
+    {'i', "input", "FILE",
+     "also compile the files and directories listed in FILE, one per line ('-': "
+     "standard input)"},
+    {'0', "null", NULL, "with -i: the names end with NUL bytes instead of newlines"},
+    {'l', "no-recurse", NULL, "do not recurse into subdirectories (compileall -l)"},
+    {'r', "maxlevels", "N", "recurse at most N directory levels (compileall -r)"},
+    {'d', "ddir", "DIR",
+     "record DIR in place of each PATH in the code objects' file names "
+     "(tracebacks; compileall -d)"},
+    {OPT_STRIP, "strip", "PREFIX",
+     "remove PREFIX's components from the recorded file names (compileall -s)"},
+    {OPT_PREPEND, "prepend", "PREFIX",
+     "prepend PREFIX to the recorded file names, after --strip (compileall -p)"},
+    {'b', "legacy", NULL,
+     "write NAME.pyc beside each source, for sourceless deployment (compileall -b)"},
+    {OPT_PREFIX, "prefix", "DIR", "write into a PYTHONPYCACHEPREFIX tree at DIR (3.8+)"},
+    {OPT_HARDLINK, "hardlink-dupes", NULL,
+     "hard-link a level's pyc to the previous level's when identical (compileall "
+     "--hardlink-dupes)"},
+    {'q', "quiet", NULL, "no summary; -qq: no error messages either (the exit status tells)"},
+    {'v', "verbose", NULL, "one line per cache file, and how many interpreters were started"},
+    {OPT_JSON, "json", NULL, "JSON Lines: one object per cache file, with an action field"},
+    {SCAN_OPT_IGNORE, "ignore", "NAME", "do not enter directories named NAME (repeatable)"},
+    {SCAN_OPT_NO_DEFAULT_IGNORES, "no-default-ignores", NULL,
+     "also enter .git .hg .svn .bzr _darcs and node_modules"},
+    {SCAN_OPT_INCLUDE_VENVS, "include-venvs", NULL,
+     "also enter virtual environments (directories holding a pyvenv.cfg)"},
+    {SCAN_OPT_ONE_FILE_SYSTEM, "one-file-system", NULL, "do not cross mount points"},
+    {0, NULL, NULL, NULL},
+};
+
+/* ---- the run's state -------------------------------------------------------------- */
+
+#define MAX_PYTHONS 16
+#define MAX_LEVELS 3
+
+struct interp {
+    const char *path;       /* what is run */
+    const pyc_magic *magic; /* NULL until probed */
+    char label[32];         /* "3.11" */
+    bool has_mode;          /* 3.7+: an invalidation mode to ask for */
+    pyc_mode mode;
+    worker_pool *pool[MAX_LEVELS]; /* 3.x: [0] for every level; 2.x: one per
+                                      level (-O/-OO decide what py_compile does) */
+};
+
+/* Counters per interpreter and level. */
+struct tally {
+    unsigned long compiled, linked, fresh, rewritten, errors;
+};
+
+struct level_job {
+    int level;
+    char *cfile;     /* display path of the cache file */
+    bool todo;       /* send it; else only there for --hardlink-dupes */
+    const char *reason;
+};
+
+struct job {
+    char *source;    /* display path */
+    char *dfile;     /* the name recorded in the code objects, or NULL */
+    size_t interp;
+    size_t nlevels;
+    struct level_job lv[MAX_LEVELS];
+};
+
+struct compile {
+    /* options */
+    struct interp py[MAX_PYTHONS];
+    size_t npy;
+    int levels[MAX_LEVELS];
+    size_t nlevels;
+    bool force, dry_run, verbose, legacy, hardlink, nul_input;
+    int quiet;
+    cli_format format;
+    long maxlevels; /* -1: unlimited */
+    unsigned nworkers; /* -j: workers per interpreter */
+    bool have_rx;
+    regex_t rx;
+    const char *ddir, *strip, *prepend, *prefix;
+    pyc_verdict_options vopt;
+
+    /* the current root */
+    const char *root;
+
+    /* per-directory fd of the cache directory (__pycache__ or a prefix dir) */
+    char *cdir_key;
+    int cdir_fd;
+
+    struct job *jobs;
+    size_t njobs, jobs_cap;
+    struct tally tally[MAX_PYTHONS][MAX_LEVELS];
+    size_t done, total;
+    int status;
+    bool progress, progress_shown;
+    struct timespec last_progress;
+};
+
+static int level_index(const struct compile *c, int level)
+{
+    for (size_t i = 0; i < c->nlevels; i++)
+        if (c->levels[i] == level)
+            return (int)i;
+    return 0;
+}
+
+static struct tally *tally_of(struct compile *c, size_t interp, int level)
+{
+    return &c->tally[interp][level_index(c, level)];
+}
+
+/* ---- output ------------------------------------------------------------------------- */
+
+static void python_label(const struct interp *ip, int level, char *buf, size_t cap)
+{
+    if (level)
+        snprintf(buf, cap, "%s opt %d", ip->label, level);
+    else
+        snprintf(buf, cap, "%s", ip->label);
+}
+
+static void progress_clear(struct compile *c)
+{
+    if (c->progress_shown) {
+        fputs("\r\033[K", stderr);
+        c->progress_shown = false;
+    }
+}
+
+static void progress(struct compile *c)
+{
+    if (!c->progress)
+        return;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double dt = (double)(now.tv_sec - c->last_progress.tv_sec) +
+                (double)(now.tv_nsec - c->last_progress.tv_nsec) / 1e9;
+    if (dt < 0.1 && c->done < c->total)
+        return;
+    c->last_progress = now;
+    fprintf(stderr, "\r\033[Kpycache: compiled %zu/%zu", c->done, c->total);
+    c->progress_shown = true;
+}
+
+/* One line (-v) or one JSON object per cache file. */
+static void report(struct compile *c, const char *action, const char *cfile,
+                   const char *source, size_t interp, int level, const char *reason,
+                   const char *err_type, const char *err_msg, long line)
+{
+    const struct interp *ip = &c->py[interp];
+    if (c->format == CLI_FORMAT_JSON) {
+        char python[16];
+        snprintf(python, sizeof python, "%d.%d", ip->magic->major, ip->magic->minor);
+        cli_json j;
+        cli_json_begin(&j, stdout);
+        cli_json_str(&j, "path", cfile);
+        cli_json_str(&j, "source", source);
+        cli_json_str(&j, "action", action);
+        cli_json_str(&j, "reason", reason && *reason ? reason : NULL);
+        cli_json_str(&j, "implementation", pyc_implementation_name(ip->magic->implementation));
+        cli_json_str(&j, "python", python);
+        cli_json_str(&j, "tag", ip->magic->tag);
+        cli_json_int(&j, "opt", level);
+        cli_json_str(&j, "mode", pyc_mode_name(ip->has_mode ? ip->mode : PYC_MODE_TIMESTAMP));
+        cli_json_str(&j, "error_type", err_type);
+        cli_json_str(&j, "error", err_msg);
+        if (line > 0)
+            cli_json_int(&j, "line", line);
+        else
+            cli_json_null(&j, "line");
+        cli_json_end(&j);
+        return;
+    }
+    if (!c->verbose || c->quiet)
+        return;
+    char label[48];
+    python_label(ip, level, label, sizeof label);
+    progress_clear(c);
+    printf("%-15s ", action);
+    cli_print_path(stdout, cfile);
+    printf("  (%s%s%s)\n", label, reason && *reason ? ", " : "", reason ? reason : "");
+}
+
+/* The interpreter's own message, each line indented under ours. */
+static void print_error(struct compile *c, const char *source, size_t interp,
+                        const char *type, const char *msg)
+{
+    if (c->quiet >= 2)
+        return;
+    progress_clear(c);
+    fprintf(stderr, "pycache: cannot compile '");
+    cli_print_path(stderr, source);
+    fprintf(stderr, "' for Python %s:", c->py[interp].label);
+    if (!strchr(msg, '\n')) {
+        fputc(' ', stderr);
+        if (type && *type && strncmp(msg, type, strlen(type)) != 0)
+            fprintf(stderr, "%s: ", type);
+        cli_print_path(stderr, msg);
+        fputc('\n', stderr);
+        return;
+    }
+    fputc('\n', stderr);
+    char *copy = strdup(msg);
+    if (!copy)
+        return;
+    char *save = NULL;
+    for (char *ln = strtok_r(copy, "\n", &save); ln; ln = strtok_r(NULL, "\n", &save)) {
+        fputs("  ", stderr);
+        cli_print_path(stderr, ln);
+        fputc('\n', stderr);
+    }
+    free(copy);
+}
+
+/* ---- where the recorded file name comes from (dfile) --------------------------------- */
+
+/* posixpath.join(A, B). */
+static char *path_join(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *out = malloc(la + lb + 2);
+    if (!out)
+        return NULL;
+    if (b[0] == '/') {
+        memcpy(out, b, lb + 1);
+    } else if (la == 0 || a[la - 1] == '/') {
+        memcpy(out, a, la);
+        memcpy(out + la, b, lb + 1);
+    } else {
+        memcpy(out, a, la);
+        out[la] = '/';
+        memcpy(out + la + 1, b, lb + 1);
+    }
+    return out;
+}
+
+struct part {
+    const char *s;
+    size_t n;
+    bool removed;
+};
+
+/* str.split('/') into PARTS (malloc'd); returns the count. */
+static size_t split_path(const char *s, struct part **parts)
+{
+    size_t n = 1;
+    for (const char *p = s; *p; p++)
+        n += *p == '/';
+    *parts = calloc(n, sizeof **parts);
+    if (!*parts)
+        return 0;
+    size_t k = 0;
+    const char *start = s;
+    for (const char *p = s;; p++) {
+        if (*p == '/' || !*p) {
+            (*parts)[k].s = start;
+            (*parts)[k].n = (size_t)(p - start);
+            k++;
+            start = p + 1;
+            if (!*p)
+                break;
+        }
+    }
+    return k;
+}
+
+/* compileall.compile_file's stripdir rule (3.9+), as written: for each
+ * position where STRIP's component equals FULLNAME's, the first remaining
+ * occurrence of that component is removed; the rest is os.path.join'ed. */
+static char *strip_dir(const char *fullname, const char *strip)
+{
+    struct part *fp = NULL, *sp = NULL;
+    size_t nf = split_path(fullname, &fp), ns = split_path(strip, &sp);
+    char *out = NULL;
+    if (!nf || !ns)
+        goto done;
+    for (size_t i = 0; i < nf && i < ns; i++) {
+        if (sp[i].n != fp[i].n || memcmp(sp[i].s, fp[i].s, fp[i].n) != 0)
+            continue;
+        for (size_t k = 0; k < nf; k++) {
+            if (!fp[k].removed && fp[k].n == sp[i].n &&
+                memcmp(fp[k].s, sp[i].s, sp[i].n) == 0) {
+                fp[k].removed = true;
+                break;
+            }
+        }
+    }
+    out = strdup("");
+    for (size_t k = 0; out && k < nf; k++) {
+        if (fp[k].removed)
+            continue;
+        char *part = strndup(fp[k].s, fp[k].n);
+        char *joined = part ? path_join(out, part) : NULL;
+        free(part);
+        free(out);
+        out = joined;
+    }
+done:
+    free(fp);
+    free(sp);
+    return out;
+}
+
+/* The dfile for FULLNAME, found under the current root (ROOT_IS_DIR: a
+ * directory operand; else FULLNAME is the operand itself). compile_dir
+ * turns -d DDIR into stripdir=DIR, prependdir=DDIR; compile_file takes
+ * ddir as the directory of the file. NULL with *OK true: no dfile. */
+static char *dfile_for(const struct compile *c, const char *fullname, bool root_is_dir,
+                       bool *ok)
+{
+    const char *ddir = c->ddir, *strip = c->strip, *prepend = c->prepend;
+    char *dfile = NULL;
+    *ok = true;
+    if (ddir && root_is_dir) {
+        strip = c->root;
+        prepend = ddir;
+        ddir = NULL;
+    }
+    if (ddir) {
+        const char *slash = strrchr(fullname, '/');
+        dfile = path_join(ddir, slash ? slash + 1 : fullname);
+        if (!dfile)
+            goto oom;
+    }
+    if (strip) {
+        free(dfile);
+        dfile = strip_dir(fullname, strip);
+        if (!dfile)
+            goto oom;
+    }
+    if (prepend) {
+        char *d = path_join(prepend, dfile ? dfile : fullname);
+        free(dfile);
+        dfile = d;
+        if (!dfile)
+            goto oom;
+    }
+    return dfile;
+oom:
+    *ok = false;
+    return NULL;
+}
+
+/* ---- deciding what to do for one source ----------------------------------------------- */
+
+static size_t dir_len(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? (size_t)(slash - path) : 0;
+}
+
+/* An fd for the directory of cache path CPATH (display path), cached while
+ * consecutive sources share it. -1 with errno when it cannot be opened. */
+static int cache_dir_fd(struct compile *c, const char *cpath)
+{
+    size_t n = dir_len(cpath);
+    if (c->cdir_key && strlen(c->cdir_key) == n && memcmp(c->cdir_key, cpath, n) == 0) {
+        if (c->cdir_fd < 0)
+            errno = ENOENT;
+        return c->cdir_fd;
+    }
+    if (c->cdir_fd >= 0)
+        close(c->cdir_fd);
+    free(c->cdir_key);
+    c->cdir_fd = -1;
+    c->cdir_key = strndup(cpath, n);
+    if (!c->cdir_key)
+        return -1;
+    const char *dir = n ? c->cdir_key : (cpath[0] == '/' ? "/" : ".");
+    c->cdir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return c->cdir_fd;
+}
+
+static bool keeps_legacy_cache(const pyc_magic *m)
+{
+    return m->major < 3 || (m->major == 3 && m->minor < 2);
+}
+
+/* The cache file interpreter IP reads for the source at display path
+ * SOURCE (entry NAME) at LEVEL: a malloc'd display path. */
+static char *cache_path(const struct compile *c, const struct interp *ip,
+                        const char *source, const char *name, int level)
+{
+    if (c->prefix)
+        return pyc_cache_from_source(ip->magic, source, level, c->prefix, NULL);
+    if (c->legacy && !keeps_legacy_cache(ip->magic)) {
+        /* compileall -b: fullname + 'c', whatever the level. */
+        size_t n = strlen(source);
+        char *out = malloc(n + 2);
+        if (out) {
+            memcpy(out, source, n);
+            memcpy(out + n, "c", 2);
+        }
+        return out;
+    }
+    char *rel = pyc_cache_from_source(ip->magic, name, level, NULL, NULL);
+    if (!rel)
+        return NULL;
+    size_t dl = dir_len(source);
+    char *out = malloc(dl + 1 + strlen(rel) + 1);
+    if (out) {
+        if (dl) {
+            memcpy(out, source, dl);
+            out[dl] = '/';
+            strcpy(out + dl + 1, rel);
+        } else {
+            strcpy(out, rel);
+        }
+    }
+    free(rel);
+    return out;
+}
+
+enum decision { DO_FRESH, DO_COMPILE, DO_REWRITTEN, DO_ERROR };
+
+/* Judges the cache file CPATH for source SRC (its directory fd and name)
+ * as interpreter IP would, and rewrites its header when only the mode is
+ * wrong. *REASON says why it must be compiled. */
+static enum decision judge(struct compile *c, const struct interp *ip, const char *cpath,
+                           pyc_source *src, const char **reason)
+{
+    *reason = "";
+    if (c->force) {
+        *reason = "force";
+        return DO_COMPILE;
+    }
+    int dirfd = cache_dir_fd(c, cpath);
+    const char *base = strrchr(cpath, '/');
+    base = base ? base + 1 : cpath;
+    if (dirfd < 0) {
+        *reason = "no-cache";
+        return DO_COMPILE;
+    }
+    struct stat st;
+    if (fstatat(dirfd, base, &st, 0) != 0) {
+        *reason = "no-cache";
+        return DO_COMPILE;
+    }
+    bool in_pycache = !c->prefix && !c->legacy && !keeps_legacy_cache(ip->magic);
+    pyc_cache_name cn;
+    pyc_cache_name_parse(base, in_pycache, c->prefix != NULL, &cn);
+    if (cn.kind == PYC_KIND_LEGACY || cn.kind == PYC_KIND_NONE) {
+        /* A legacy NAME.pyc (2.x, --legacy): what matters here is whether
+         * its header matches the source by its interpreter's rules, not
+         * whether an import would pick it over the source (3.x would not):
+         * judge it as a tagless prefix entry, by its magic. */
+        pyc_cache_name_parse(base, false, false, &cn);
+        cn.kind = PYC_KIND_PREFIX;
+        cn.tag_len = 0;
+    }
+    pyc_verdict v;
+    if (pyc_verdict_judge(dirfd, base, &cn, src->dirfd, src, &c->vopt, &v) != 0) {
+        *reason = "unreadable";
+        return DO_COMPILE;
+    }
+    if (v.status != PYC_FRESH || !v.judge || v.judge->word != ip->magic->word) {
+        *reason = v.status == PYC_FRESH ? "magic" : pyc_reason_name(v.reason);
+        if (!**reason)
+            *reason = pyc_status_name(v.status);
+        return DO_COMPILE;
+    }
+    if (!ip->has_mode || v.header.mode == ip->mode)
+        return DO_FRESH;
+    /* Fresh, but in the wrong invalidation mode: the body is the same in
+     * every mode (PEP 552), so only the header is rewritten. */
+    int err = 0;
+    const char *op = NULL;
+    switch (convert_pyc(dirfd, base, &v, src->dirfd, src->name, ip->mode, c->dry_run,
+                        &err, &op)) {
+    case CONVERT_DONE:
+        *reason = "mode";
+        return DO_REWRITTEN;
+    case CONVERT_ALREADY:
+        return DO_FRESH;
+    case CONVERT_NOT_FRESH:
+        *reason = "mode";
+        return DO_COMPILE;
+    case CONVERT_FAILED:
+    default:
+        progress_clear(c);
+        cli_error_path(op ? op : "rewrite", cpath, err);
+        c->status = cli_exit_merge(c->status, CLI_EXIT_IO);
+        *reason = "mode";
+        return DO_ERROR;
+    }
+}
+
+static struct job *new_job(struct compile *c)
+{
+    if (c->njobs == c->jobs_cap) {
+        size_t cap = c->jobs_cap ? c->jobs_cap * 2 : 256;
+        struct job *nj = realloc(c->jobs, cap * sizeof *nj);
+        if (!nj)
+            return NULL;
+        c->jobs = nj;
+        c->jobs_cap = cap;
+    }
+    struct job *j = &c->jobs[c->njobs];
+    memset(j, 0, sizeof *j);
+    return j;
+}
+
+static void free_job(struct job *j)
+{
+    free(j->source);
+    free(j->dfile);
+    for (size_t k = 0; k < j->nlevels; k++)
+        free(j->lv[k].cfile);
+}
+
+/* Which pool of IP compiles LEVEL. */
+static size_t pool_index(const struct interp *ip, int level)
+{
+    return ip->magic->major < 3 ? (size_t)level : 0;
+}
+
+static int on_source(struct compile *c, const scan_item *it)
+{
+    /* -l / -r: compileall's maxlevels counts directories below the root. */
+    if (c->maxlevels >= 0 && it->depth - 1 > c->maxlevels)
+        return 0;
+    if (c->have_rx && regexec(&c->rx, it->path, 0, NULL, 0) == 0)
+        return 0;
+
+    pyc_source src = {.dirfd = it->dirfd, .name = it->name, .state = -1};
+    for (size_t i = 0; i < c->npy; i++) {
+        struct interp *ip = &c->py[i];
+        /* One job per pool: all levels for 3.x (--hardlink-dupes compares
+         * them), one per level for 2.x. */
+        struct job pending[MAX_LEVELS];
+        memset(pending, 0, sizeof pending);
+        bool any_todo[MAX_LEVELS] = {false};
+        for (size_t k = 0; k < c->nlevels; k++) {
+            int level = c->levels[k];
+            size_t pi = pool_index(ip, level);
+            char *cpath = cache_path(c, ip, it->path, it->name, level);
+            if (!cpath) {
+                progress_clear(c);
+                cli_error_path("map", it->path, errno);
+                c->status = cli_exit_merge(c->status, CLI_EXIT_IO);
+                continue;
+            }
+            const char *reason;
+            enum decision d = judge(c, ip, cpath, &src, &reason);
+            struct tally *t = tally_of(c, i, level);
+            switch (d) {
+            case DO_FRESH:
+                t->fresh++;
+                report(c, "fresh", cpath, it->path, i, level, NULL, NULL, NULL, 0);
+                break;
+            case DO_REWRITTEN:
+                t->rewritten++;
+                report(c, c->dry_run ? "would-rewrite" : "rewritten", cpath, it->path, i,
+                       level, reason, NULL, NULL, 0);
+                break;
+            case DO_ERROR:
+                t->errors++;
+                report(c, "error", cpath, it->path, i, level, reason, "OSError",
+                       "cannot rewrite the header", 0);
+                break;
+            case DO_COMPILE:
+                any_todo[pi] = true;
+                break;
+            }
+            struct job *pj = &pending[pi];
+            pj->lv[pj->nlevels].level = level;
+            pj->lv[pj->nlevels].cfile = cpath;
+            pj->lv[pj->nlevels].todo = d == DO_COMPILE;
+            pj->lv[pj->nlevels].reason = reason;
+            pj->nlevels++;
+        }
+        for (size_t pi = 0; pi < MAX_LEVELS; pi++) {
+            struct job *pj = &pending[pi];
+            if (!any_todo[pi]) {
+                free_job(pj);
+                continue;
+            }
+            if (c->dry_run) {
+                for (size_t k = 0; k < pj->nlevels; k++) {
+                    if (!pj->lv[k].todo)
+                        continue;
+                    tally_of(c, i, pj->lv[k].level)->compiled++;
+                    report(c, "would-compile", pj->lv[k].cfile, it->path, i,
+                           pj->lv[k].level, pj->lv[k].reason, NULL, NULL, 0);
+                }
+                free_job(pj);
+                continue;
+            }
+            struct job *j = new_job(c);
+            bool ok = true;
+            pj->source = strdup(it->path);
+            pj->interp = i;
+            if (c->ddir || c->strip || c->prepend)
+                pj->dfile = dfile_for(c, it->path, it->depth > 0, &ok);
+            if (!j || !pj->source || !ok) {
+                free_job(pj);
+                cli_error("out of memory");
+                return 1;
+            }
+            *j = *pj;
+            c->njobs++;
+            for (size_t k = 0; k < pj->nlevels; k++)
+                c->total += pj->lv[k].todo;
+        }
+    }
+    return 0;
+}
+
+static int on_item(const scan_item *it, void *ctx)
+{
+    struct compile *c = ctx;
+    switch (it->event) {
+    case SCAN_SOURCE:
+        return on_source(c, it);
+    case SCAN_ERROR:
+        progress_clear(c);
+        cli_error_path(it->error_op, it->path, it->error);
+        c->status = cli_exit_merge(c->status, CLI_EXIT_IO);
+        break;
+    default:
+        break;
+    }
+    return cli_stdout_failed() ? 1 : 0;
+}
+
+/* ---- answers from the workers ------------------------------------------------------------ */
+
+static char *field_str(const worker_field *f)
+{
+    return strndup(f->data, f->len);
+}
+
+static void on_done(void *ctx, size_t id, const worker_field *f, size_t n)
+{
+    struct compile *c = ctx;
+    struct job *j = &c->jobs[id];
+    bool reported_error = false;
+    for (size_t k = 0; k < j->nlevels; k++) {
+        struct level_job *lv = &j->lv[k];
+        if (4 * k + 3 >= n)
+            break;
+        const worker_field *st = &f[4 * k];
+        if (!lv->todo)
+            continue;
+        c->done++;
+        struct tally *t = tally_of(c, j->interp, lv->level);
+        if (st->len == 2 && memcmp(st->data, "ok", 2) == 0) {
+            t->compiled++;
+            report(c, "compiled", lv->cfile, j->source, j->interp, lv->level, lv->reason,
+                   NULL, NULL, 0);
+        } else if (st->len == 6 && memcmp(st->data, "linked", 6) == 0) {
+            t->compiled++;
+            t->linked++;
+            report(c, "linked", lv->cfile, j->source, j->interp, lv->level, lv->reason,
+                   NULL, NULL, 0);
+        } else {
+            bool oserror = st->len == 7 && memcmp(st->data, "oserror", 7) == 0;
+            char *type = field_str(&f[4 * k + 1]);
+            char *msg = field_str(&f[4 * k + 2]);
+            char *line = field_str(&f[4 * k + 3]);
+            t->errors++;
+            c->status = cli_exit_merge(c->status, oserror ? CLI_EXIT_IO : CLI_EXIT_FINDINGS);
+            report(c, "error", lv->cfile, j->source, j->interp, lv->level, lv->reason,
+                   type, msg, line ? atol(line) : 0);
+            /* The same error for each level: say it once. */
+            if (!reported_error && msg)
+                print_error(c, j->source, j->interp, type, msg);
+            reported_error = true;
+            free(type);
+            free(msg);
+            free(line);
+        }
+    }
+    progress(c);
+}
+
+static void on_lost(void *ctx, size_t id, const char *why)
+{
+    struct compile *c = ctx;
+    struct job *j = &c->jobs[id];
+    for (size_t k = 0; k < j->nlevels; k++) {
+        struct level_job *lv = &j->lv[k];
+        if (!lv->todo)
+            continue;
+        c->done++;
+        tally_of(c, j->interp, lv->level)->errors++;
+        report(c, "error", lv->cfile, j->source, j->interp, lv->level, lv->reason,
+               "WorkerDied", why, 0);
+    }
+    if (c->quiet < 2) {
+        progress_clear(c);
+        fprintf(stderr, "pycache: cannot compile '");
+        cli_print_path(stderr, j->source);
+        fprintf(stderr, "' for Python %s: %s\n", c->py[j->interp].label, why);
+    }
+    c->status = cli_exit_merge(c->status, CLI_EXIT_FINDINGS);
+    progress(c);
+}
+
+/* ---- running the pools ------------------------------------------------------------------ */
+
+static unsigned default_jobs(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+static int run_jobs(struct compile *c)
+{
+    worker_pool *pools[MAX_PYTHONS * MAX_LEVELS];
+    size_t npools = 0;
+    /* Jobs per pool, so no pool starts more workers than it has jobs. */
+    for (size_t id = 0; id < c->njobs; id++) {
+        struct job *j = &c->jobs[id];
+        struct interp *ip = &c->py[j->interp];
+        size_t pi = pool_index(ip, j->lv[0].level);
+        if (!ip->pool[pi]) {
+            const char *flags[2] = {NULL, NULL};
+            if (ip->magic->major < 3 && pi > 0)
+                flags[0] = pi == 1 ? "-O" : "-OO";
+            ip->pool[pi] = worker_pool_new(ip->path, flags, c->nworkers, ip->label,
+                                           ip->magic->word);
+            if (!ip->pool[pi]) {
+                cli_error("out of memory");
+                return CLI_EXIT_IO;
+            }
+        }
+        worker_msg m;
+        worker_msg_init(&m);
+        worker_msg_add_str(&m, "C");
+        worker_msg_add_int(&m, (long)id);
+        worker_msg_add_str(&m, j->source);
+        worker_msg_add_str(&m, j->dfile ? j->dfile : "");
+        worker_msg_add_str(&m, ip->has_mode ? pyc_mode_name(ip->mode) : "");
+        worker_msg_add_str(&m, c->hardlink ? "1" : "0");
+        for (size_t k = 0; k < j->nlevels; k++) {
+            worker_msg_add_int(&m, j->lv[k].level);
+            worker_msg_add_str(&m, j->lv[k].cfile);
+            worker_msg_add_str(&m, j->lv[k].todo ? "1" : "0");
+        }
+        if (worker_pool_submit(ip->pool[pi], id, j->source, &m) != 0) {
+            cli_error("out of memory");
+            return CLI_EXIT_IO;
+        }
+    }
+    for (size_t i = 0; i < c->npy; i++)
+        for (size_t pi = 0; pi < MAX_LEVELS; pi++)
+            if (c->py[i].pool[pi])
+                pools[npools++] = c->py[i].pool[pi];
+    worker_callbacks cb = {.done = on_done, .lost = on_lost, .ctx = c};
+    if (workers_run(pools, npools, &cb) != 0) {
+        cli_error("cannot wait for the workers: %s", strerror(errno));
+        return CLI_EXIT_IO;
+    }
+    return CLI_EXIT_OK;
+}
+
+/* ---- interpreters ------------------------------------------------------------------------ */
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+static bool executable_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+/* NAME looked up in $PATH, as execvp would: a malloc'd path or NULL. */
+static char *which(const char *name)
+{
+    const char *env = getenv("PATH");
+    if (!env)
+        return NULL;
+    char *list = strdup(env), *save = NULL;
+    for (char *dir = list ? strtok_r(list, ":", &save) : NULL; dir;
+         dir = strtok_r(NULL, ":", &save)) {
+        char *path = path_join(*dir ? dir : ".", name);
+        if (path && executable_file(path)) {
+            free(list);
+            return path;
+        }
+        free(path);
+    }
+    free(list);
+    return NULL;
+}
+
+/* The version an interpreter file says without running it: its name, its
+ * resolved name, a pyenv versions/X.Y.Z/ directory (pythons.h). */
+static const pyc_magic *named_version(const char *path)
+{
+    const pyc_magic *m = cli_python_from_name(base_name(path));
+    if (m)
+        return m;
+    char *real = realpath(path, NULL);
+    if (real) {
+        m = cli_python_from_name(base_name(real));
+        if (!m)
+            m = cli_python_from_path(real);
+        free(real);
+    }
+    return m ? m : cli_python_from_path(path);
+}
+
+/* --python ARG: a path (has a '/'), a version installed here (3.11,
+ * python3.11, cpython-311), or a command on $PATH. */
+static int resolve_python(const cli_parser *p, const char *arg, struct interp *ip)
+{
+    memset(ip, 0, sizeof *ip);
+    if (strchr(arg, '/')) {
+        if (!executable_file(arg))
+            return cli_usage_error(p->command, "--python: cannot run '%s': %s", arg,
+                                   access(arg, F_OK) == 0 ? "not an executable file"
+                                                          : strerror(errno));
+        ip->path = arg;
+        ip->magic = named_version(arg);
+        return 0;
+    }
+    const pyc_magic *m = pyc_magic_parse_version(arg);
+    if (m) {
+        const cli_python *list;
+        size_t n = cli_python_list(&list);
+        for (size_t i = 0; i < n; i++) {
+            const pyc_magic *lm = list[i].magic;
+            if (lm->implementation == m->implementation && lm->major == m->major &&
+                lm->minor == m->minor) {
+                ip->path = list[i].path;
+                ip->magic = lm;
+                return 0;
+            }
+        }
+        return cli_usage_error(p->command,
+                               "--python: no Python %d.%d is installed here (see 'pycache "
+                               "versions --installed', or give its path)",
+                               m->major, m->minor);
+    }
+    char *path = which(arg);
+    if (!path)
+        return cli_usage_error(p->command,
+                               "--python: '%s' is neither a Python version nor a command on "
+                               "PATH",
+                               arg);
+    ip->path = path; /* kept for the run */
+    ip->magic = named_version(path);
+    return 0;
+}
+
+/* An interpreter whose file says nothing is asked, once, by a worker's
+ * first message; that worker is kept for the run. */
+static int probe(struct compile *c, struct interp *ip)
+{
+    worker_pool *pool = worker_pool_new(ip->path, NULL, c->nworkers, "?", 0);
+    worker_hello h;
+    if (!pool)
+        return -1;
+    if (worker_pool_probe(pool, &h) != 0) {
+        worker_pool_free(pool);
+        return -1;
+    }
+    ip->magic = pyc_magic_lookup(h.magic_word);
+    if (!ip->magic || h.major < 3) {
+        /* 2.x pools are per level (-O): this one is level 0's. */
+        if (!ip->magic) {
+            cli_error("'%s' is %s %d.%d with a magic number pycache does not know "
+                      "(0x%08x)", ip->path, h.implementation, h.major, h.minor,
+                      (unsigned)h.magic_word);
+            worker_pool_free(pool);
+            return -1;
+        }
+    }
+    ip->pool[0] = pool;
+    return 0;
+}
+
+/* Finishes an interpreter's set-up once its version is known: label,
+ * invalidation mode, and the checks that need the version. */
+static int setup_interp(const cli_parser *p, struct compile *c, struct interp *ip,
+                        bool mode_given, pyc_mode mode)
+{
+    const pyc_magic *m = ip->magic;
+    if (m->implementation == PYC_IMPL_CPYTHON)
+        snprintf(ip->label, sizeof ip->label, "%d.%d", m->major, m->minor);
+    else
+        snprintf(ip->label, sizeof ip->label, "%s %d.%d",
+                 pyc_implementation_name(m->implementation), m->major, m->minor);
+    ip->has_mode = m->layout == PYC_LAYOUT_FLAGS;
+    if (ip->has_mode) {
+        /* py_compile._get_default_invalidation_mode (3.7+). */
+        const char *sde = getenv("SOURCE_DATE_EPOCH");
+        ip->mode = mode_given ? mode
+                              : (sde && *sde ? PYC_MODE_CHECKED_HASH : PYC_MODE_TIMESTAMP);
+    } else if (mode_given && mode != PYC_MODE_TIMESTAMP) {
+        return cli_usage_error(p->command,
+                               "--invalidation-mode: Python %s writes timestamp pycs only "
+                               "(hash-based pycs are 3.7+)",
+                               ip->label);
+    }
+    if (c->prefix && keeps_legacy_cache(m))
+        return cli_usage_error(p->command, "--prefix: Python %s has no pycache prefix (3.8+)",
+                               ip->label);
+    /* Levels that would share one file: 2.x and 3.2-3.4 write both -O and
+     * -OO to one .pyo; --legacy writes every level to NAME.pyc. */
+    char *seen[MAX_LEVELS] = {NULL};
+    int rc = 0;
+    for (size_t k = 0; k < c->nlevels && rc == 0; k++) {
+        const char *why = NULL;
+        seen[k] = c->prefix ? pyc_cache_from_source_why(m, "/x.py", c->levels[k], c->prefix,
+                                                        "/", &why)
+                            : cache_path(c, ip, "x.py", "x.py", c->levels[k]);
+        if (!seen[k]) {
+            rc = cli_usage_error(p->command, "Python %s cannot write level %d%s%s%s",
+                                 ip->label, c->levels[k], why ? " (" : "", why ? why : "",
+                                 why ? ")" : "");
+            break;
+        }
+        for (size_t i = 0; i < k; i++) {
+            if (strcmp(seen[i], seen[k]) == 0) {
+                rc = cli_usage_error(p->command,
+                                     "Python %s writes optimization levels %d and %d to "
+                                     "the same file (%s): pick one",
+                                     ip->label, c->levels[i], c->levels[k], seen[k]);
+                break;
+            }
+        }
+    }
+    for (size_t k = 0; k < MAX_LEVELS; k++)
+        free(seen[k]);
+    return rc;
+}
+
+/* ---- -i FILE ------------------------------------------------------------------------------ */
+
+struct names {
+    char **v;
+    size_t n, cap;
+};
+
+static int names_add(struct names *l, char *s)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        char **nv = realloc(l->v, cap * sizeof *nv);
+        if (!nv)
+            return -1;
+        l->v = nv;
+        l->cap = cap;
+    }
+    l->v[l->n++] = s;
+    return 0;
+}
+
+/* Reads the names in FILE ('-': stdin), one per line (the newline removed,
+ * as py_compile - does; nothing else stripped: names may hold any byte) or
+ * NUL-terminated. Empty entries are skipped. */
+static int read_names(const char *file, bool nul, struct names *out)
+{
+    FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "re");
+    if (!f) {
+        cli_error_path("open", file, errno);
+        return -1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int rc = 0;
+    while ((n = getdelim(&line, &cap, nul ? '\0' : '\n', f)) > 0) {
+        if (line[n - 1] == (nul ? '\0' : '\n'))
+            line[--n] = '\0';
+        if (n == 0)
+            continue;
+        char *copy = strdup(line);
+        if (!copy || names_add(out, copy) != 0) {
+            free(copy);
+            cli_error("out of memory");
+            rc = -1;
+            break;
+        }
+    }
+    if (rc == 0 && ferror(f)) {
+        cli_error_path("read", file, errno);
+        rc = -1;
+    }
+    free(line);
+    if (f != stdin)
+        fclose(f);
+    return rc;
+}
+
+/* ---- the command ------------------------------------------------------------------------ */
+
+static int parse_levels(const cli_parser *p, const char *text, struct compile *c)
+{
+    for (const char *s = text; *s; s++) {
+        if (*s == ',')
+            continue;
+        if (*s < '0' || *s > '2' || (s[1] && s[1] != ',')) {
+            cli_usage_error(p->command, "-o: optimization levels are 0, 1 or 2, not '%s'", text);
+            return -1;
+        }
+        int level = *s - '0';
+        bool dup = false;
+        for (size_t i = 0; i < c->nlevels; i++)
+            dup |= c->levels[i] == level;
+        if (!dup)
+            c->levels[c->nlevels++] = level;
+    }
+    return 0;
+}
+
+static int compare_int(const void *a, const void *b)
+{
+    return *(const int *)a - *(const int *)b;
+}
+
+static void print_summary(struct compile *c, unsigned started)
+{
+    for (size_t i = 0; i < c->npy; i++) {
+        for (size_t k = 0; k < c->nlevels; k++) {
+            struct tally *t = &c->tally[i][k];
+            printf("%s %lu file%s for %s (opt %d), %lu already fresh, %lu %s header-only, "
+                   "%lu error%s",
+                   c->dry_run ? "would compile" : "compiled", t->compiled,
+                   t->compiled == 1 ? "" : "s", c->py[i].label, c->levels[k], t->fresh,
+                   t->rewritten, c->dry_run ? "would be rewritten" : "rewritten", t->errors,
+                   t->errors == 1 ? "" : "s");
+            if (t->linked)
+                printf(" (%lu hard-linked)", t->linked);
+            putchar('\n');
+        }
+    }
+    if (c->verbose)
+        printf("%u interpreter%s started\n", started, started == 1 ? "" : "s");
+}
+
+int cmd_compile(int argc, char **argv)
+{
+    cli_parser p = {
+        .command = "compile",
+        .usage = "[OPTION]... [PATH]...",
+        .description =
+            "Byte-compile the Python sources under each PATH (default: the current "
+            "directory), or the files named, with the real interpreters, but only those "
+            "whose cache is missing or not fresh by CPython's own rules (mtime and size, "
+            "or the source hash): a second run on a compiled tree starts no interpreter "
+            "at all. A fresh cache in the wrong invalidation mode has its header "
+            "rewritten. Each interpreter runs as a pool of worker processes compiling with "
+            "py_compile (atomic writes: an interrupted run leaves no half-written file). "
+            "A syntax error is reported with the interpreter's own message and the other "
+            "files are still compiled; a worker that dies is replaced and its file tried "
+            "once more. Version-control metadata, node_modules and virtual environments "
+            "are skipped unless asked for.",
+        .options = options,
+        .epilog = "Examples:\n"
+                  "  pycache compile src/                     python3 on PATH, level 0\n"
+                  "  pycache compile --python 3.11 --python 2.7 -o 0,1 lib/\n"
+                  "  pycache compile -n --json . | jq .       what would be compiled\n"
+                  "  git ls-files '*.py' | pycache compile -i -\n",
+    };
+    scan_options sopt;
+    scan_default_options(&sopt);
+    sopt.want_sources = true;
+    struct compile *c = calloc(1, sizeof *c);
+    if (!c) {
+        cli_error("out of memory");
+        return CLI_EXIT_IO;
+    }
+    c->maxlevels = -1;
+    c->cdir_fd = -1;
+    c->vopt.check_hash = PYC_CHECK_HASH_ALWAYS;
+    const char *python_args[MAX_PYTHONS];
+    size_t npython_args = 0;
+    const char *inputs[16];
+    size_t ninputs = 0;
+    bool mode_given = false;
+    pyc_mode mode = PYC_MODE_TIMESTAMP;
+    long jobs = 0, r_levels = -2;
+    bool no_recurse = false;
+    int rc = CLI_EXIT_OK;
+    struct names names = {0};
+
+    cli_parser_init(&p, argc, argv);
+    int id;
+    while ((id = cli_next_option(&p)) != 0) {
+        if (id < 0) {
+            rc = CLI_EXIT_USAGE;
+            goto out;
+        }
+        if (id == 'h')
+            goto out;
+        int r = scan_parse_option(&p, id, &sopt);
+        if (r < 0) {
+            rc = CLI_EXIT_USAGE;
+            goto out;
+        }
+        if (r > 0)
+            continue;
+        switch (id) {
+        case OPT_PYTHON:
+            if (npython_args == MAX_PYTHONS) {
+                rc = cli_usage_error(p.command, "too many --python options");
+                goto out;
+            }
+            python_args[npython_args++] = p.optarg;
+            break;
+        case 'o':
+            if (parse_levels(&p, p.optarg, c) != 0) {
+                rc = CLI_EXIT_USAGE;
+                goto out;
+            }
+            break;
+        case OPT_MODE:
+            if (pyc_mode_parse(p.optarg, &mode) != 0) {
+                rc = cli_usage_error(p.command,
+                                     "--invalidation-mode takes timestamp, checked-hash or "
+                                     "unchecked-hash, not '%s'",
+                                     p.optarg);
+                goto out;
+            }
+            mode_given = true;
+            break;
+        case 'f':
+            c->force = true;
+            break;
+        case 'n':
+            c->dry_run = true;
+            break;
+        case 'j':
+            if (cli_parse_int(&p, p.optarg, 0, 1024, &jobs) != 0) {
+                rc = CLI_EXIT_USAGE;
+                goto out;
+            }
+            break;
+        case 'x':
+            if (c->have_rx)
+                regfree(&c->rx);
+            c->have_rx = false;
+            {
+                int e = regcomp(&c->rx, p.optarg, REG_EXTENDED | REG_NOSUB);
+                if (e != 0) {
+                    char msg[256];
+                    regerror(e, &c->rx, msg, sizeof msg);
+                    rc = cli_usage_error(p.command, "-x: invalid regular expression '%s': %s",
+                                         p.optarg, msg);
+                    goto out;
+                }
+            }
+            c->have_rx = true;
+            break;
+        case 'i':
+            if (ninputs == sizeof inputs / sizeof *inputs) {
+                rc = cli_usage_error(p.command, "too many -i options");
+                goto out;
+            }
+            inputs[ninputs++] = p.optarg;
+            break;
+        case '0':
+            c->nul_input = true;
+            break;
+        case 'l':
+            no_recurse = true;
+            break;
+        case 'r':
+            if (cli_parse_int(&p, p.optarg, 0, INT_MAX, &r_levels) != 0) {
+                rc = CLI_EXIT_USAGE;
+                goto out;
+            }
+            break;
+        case 'd':
+            c->ddir = p.optarg;
+            break;
+        case OPT_STRIP:
+            c->strip = p.optarg;
+            break;
+        case OPT_PREPEND:
+            c->prepend = p.optarg;
+            break;
+        case 'b':
+            c->legacy = true;
+            break;
+        case OPT_PREFIX:
+            if (!*p.optarg) {
+                rc = cli_usage_error(p.command, "--prefix needs a directory");
+                goto out;
+            }
+            c->prefix = p.optarg;
+            break;
+        case OPT_HARDLINK:
+            c->hardlink = true;
+            break;
+        case 'q':
+            c->quiet++;
+            break;
+        case 'v':
+            c->verbose = true;
+            break;
+        case OPT_JSON:
+            c->format = CLI_FORMAT_JSON;
+            break;
+        }
+    }
+    /* compileall: -r takes precedence over -l. */
+    c->maxlevels = r_levels >= 0 ? r_levels : (no_recurse ? 0 : -1);
+    if (c->ddir && (c->strip || c->prepend)) {
+        rc = cli_usage_error(p.command, "-d cannot be combined with --strip or --prepend");
+        goto out;
+    }
+    if (c->legacy && c->prefix) {
+        rc = cli_usage_error(p.command, "--legacy and --prefix cannot be combined");
+        goto out;
+    }
+    if (c->nul_input && !ninputs) {
+        rc = cli_usage_error(p.command, "-0 only applies to the names read with -i");
+        goto out;
+    }
+    if (!c->nlevels)
+        c->levels[c->nlevels++] = 0;
+    qsort(c->levels, c->nlevels, sizeof *c->levels, compare_int);
+    if (c->hardlink && c->nlevels < 2) {
+        rc = cli_usage_error(p.command,
+                             "--hardlink-dupes needs at least two optimization levels (-o)");
+        goto out;
+    }
+    c->nworkers = jobs > 0 ? (unsigned)jobs : default_jobs();
+
+    /* The interpreters. */
+    if (npython_args == 0) {
+        struct interp *ip = &c->py[0];
+        memset(ip, 0, sizeof *ip);
+        ip->path = which("python3");
+        if (!ip->path) {
+            rc = cli_usage_error(p.command, "no python3 on PATH: say which with --python");
+            goto out;
+        }
+        ip->magic = cli_default_python();
+        c->npy = 1;
+    }
+    for (size_t i = 0; i < npython_args; i++) {
+        if (resolve_python(&p, python_args[i], &c->py[c->npy]) != 0) {
+            rc = CLI_EXIT_USAGE;
+            goto out;
+        }
+        c->npy++;
+    }
+    for (size_t i = 0; i < c->npy; i++) {
+        struct interp *ip = &c->py[i];
+        if (!ip->magic && probe(c, ip) != 0) {
+            rc = CLI_EXIT_IO;
+            goto out;
+        }
+        if (setup_interp(&p, c, ip, mode_given, mode) != 0) {
+            rc = CLI_EXIT_USAGE;
+            goto out;
+        }
+        for (size_t k = 0; k < i; k++) {
+            if (c->py[k].magic == ip->magic) {
+                rc = cli_usage_error(p.command, "--python: Python %s is given twice",
+                                     ip->label);
+                goto out;
+            }
+        }
+    }
+
+    /* The roots: the operands, then the -i lists; none at all: ".". */
+    for (int i = p.index; i < argc; i++) {
+        char *copy = strdup(argv[i]);
+        if (!copy || names_add(&names, copy) != 0) {
+            free(copy);
+            cli_error("out of memory");
+            rc = CLI_EXIT_IO;
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < ninputs; i++) {
+        if (read_names(inputs[i], c->nul_input, &names) != 0) {
+            rc = CLI_EXIT_IO;
+            goto out;
+        }
+    }
+    if (names.n == 0 && ninputs == 0) {
+        char *dot = strdup(".");
+        if (!dot || names_add(&names, dot) != 0) {
+            free(dot);
+            rc = CLI_EXIT_IO;
+            goto out;
+        }
+    }
+
+    /* Scan: decide, rewrite headers, queue the rest. */
+    c->progress = c->quiet == 0 && isatty(STDERR_FILENO);
+    sopt.progress = c->progress;
+    for (size_t i = 0; i < names.n; i++) {
+        c->root = names.v[i];
+        int r = scan_run(&names.v[i], 1, &sopt, on_item, c);
+        if (r < 0) {
+            cli_error("cannot scan: %s", strerror(errno));
+            rc = CLI_EXIT_IO;
+            goto out;
+        }
+        if (r > 0)
+            break;
+    }
+    if (c->cdir_fd >= 0)
+        close(c->cdir_fd);
+    c->cdir_fd = -1;
+
+    if (c->njobs > 0) {
+        clock_gettime(CLOCK_MONOTONIC, &c->last_progress);
+        int r = run_jobs(c);
+        c->status = cli_exit_merge(c->status, r);
+    }
+    progress_clear(c);
+    unsigned started = 0;
+    for (size_t i = 0; i < c->npy; i++)
+        for (size_t pi = 0; pi < MAX_LEVELS; pi++)
+            started += worker_pool_started(c->py[i].pool[pi]);
+    if (c->format == CLI_FORMAT_HUMAN && !c->quiet)
+        print_summary(c, started);
+    rc = c->status;
+
+out:
+    for (size_t i = 0; i < c->npy; i++)
+        for (size_t pi = 0; pi < MAX_LEVELS; pi++)
+            worker_pool_free(c->py[i].pool[pi]);
+    for (size_t i = 0; i < c->njobs; i++)
+        free_job(&c->jobs[i]);
+    free(c->jobs);
+    for (size_t i = 0; i < names.n; i++)
+        free(names.v[i]);
+    free(names.v);
+    if (c->have_rx)
+        regfree(&c->rx);
+    if (c->cdir_fd >= 0)
+        close(c->cdir_fd);
+    free(c->cdir_key);
+    free(c);
+    return rc;
+}
