@@ -11,6 +11,7 @@
 const cli_command cli_commands[] = {
     {"check", cmd_check, "report every cache file under PATH with CPython's verdict on it"},
     {"clean", cmd_clean, "remove all bytecode under PATH (and, on request, tool caches)"},
+    {"compile", cmd_compile, "byte-compile what is not fresh, with the real interpreters (parallel workers)"},
     {"prune", cmd_prune, "remove the bytecode CPython cannot or should not use; keep fresh caches"},
     {"doctor", cmd_doctor, "audit a project's bytecode habits (git ignores, tracked, dangerous); --fix"},
     {"inspect", cmd_inspect, "show what one cache file's header says, and its verdict"},
