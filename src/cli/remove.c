@@ -559,6 +559,8 @@ void remove_run_pycache_post(remove_run *r, const scan_item *it)
         report_dir(r, it->path);
         return;
     }
+    if (pathset_has(&r->kept, it->path, it->path_len))
+        return; /* holds what was kept: not empty, and no error to report */
     if (remove_empty_dir_at(it->dirfd, it->name) == 0) {
         report_dir(r, it->path);
         return;
@@ -672,7 +674,9 @@ static pyc_walk_action prefix_post(const pyc_walk_entry *e, void *ctx)
         report_dir(r, e->path);
         return cli_stdout_failed() ? PYC_WALK_STOP : PYC_WALK_CONTINUE;
     }
-    if (remove_empty_dir_at(e->dirfd, e->name) == 0) {
+    if (pathset_has(&r->kept, e->path, e->path_len)) {
+        mark_kept(r, e->path, e->path_len);
+    } else if (remove_empty_dir_at(e->dirfd, e->name) == 0) {
         report_dir(r, e->path);
     } else {
         int err = errno;
