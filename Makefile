@@ -6,7 +6,8 @@
 #   make WERROR=1             warnings are errors (CI)
 #   make install PREFIX=/usr/local DESTDIR=
 #   make bench                side-by-side timings (not a test)
-#   make fuzz FUZZ_SECONDS=60 run each libFuzzer target
+#   make fuzz FUZZ_SECONDS=60 run each libFuzzer target (make fuzz-smoke: CI)
+#   make check-valgrind       unit tests and CLI tests under valgrind memcheck
 #
 # Every profile is a plain make variable; each gets its own build directory so
 # they never mix objects.
@@ -42,6 +43,8 @@ LIBS    = -lm
 ifeq ($(WERROR),1)
 ALL_CFLAGS += -Werror
 endif
+# Flags without sanitizers, for the copy of the library ctypes loads.
+PLAIN_CFLAGS := $(ALL_CFLAGS)
 ifeq ($(SAN),1)
 SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 ALL_CFLAGS += $(SANFLAGS) -O1
@@ -63,7 +66,7 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 SONAME = libpycache.so.0
 
 .PHONY: deps tools all check check-unit check-integration install uninstall clean bench fuzz \
-        unit-bins
+        unit-bins fuzz-bins fuzz-smoke check-valgrind
 
 all: $(BUILD)/pycache $(BUILD)/libpycache.a $(BUILD)/libpycache.so $(BUILD)/libpycache.pc
 
@@ -117,31 +120,119 @@ check-unit: $(UNIT_BIN)
 	    PYCACHE_REFERENCE=$(CURDIR)/tests/reference $$t || fail=1; \
 	done; exit $$fail
 
-check-integration: all $(TOOL_BIN)
+# Some integration tests call the library through ctypes, inside the test's
+# Python process. A sanitized library cannot be loaded there (the ASan runtime
+# must come first in a process), so SAN=1 builds a plain copy for ctypes; the
+# binary and the test tools under test stay sanitized.
+ifeq ($(SAN),1)
+CTYPES_LIB = $(BUILD)/plain/libpycache.so
+PLAIN_OBJ := $(LIB_SRC:%.c=$(BUILD)/plain/%.o)
+$(BUILD)/plain/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(PLAIN_CFLAGS) -fPIC -MMD -MP -c -o $@ $<
+$(CTYPES_LIB): $(PLAIN_OBJ) src/lib/libpycache.map
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/lib/libpycache.map $(LDFLAGS) -o $@ $(PLAIN_OBJ) $(LIBS)
+else
+CTYPES_LIB = $(BUILD)/libpycache.so
+endif
+
+check-integration: all $(TOOL_BIN) $(CTYPES_LIB)
 	PYCACHE_BIN=$(CURDIR)/$(BUILD)/pycache PYCACHE_BUILD=$(CURDIR)/$(BUILD) \
+	    PYCACHE_CTYPES_LIB=$(CURDIR)/$(CTYPES_LIB) \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
 
 check: check-unit check-integration
 
 # ---- fuzzing (clang + libFuzzer) ---------------------------------------------
+#
+# Each tests/fuzz/fuzz_NAME.c is a libFuzzer target built with clang,
+# ASan and UBSan, from its own sources (not from $(BUILD)'s objects).
+#   make fuzz                 each target FUZZ_SECONDS (default 30) in turn
+#   make fuzz-smoke           CI: replay every committed corpus, then 10 s each
+#   make fuzz FUZZ_TARGETS=fuzz_header FUZZ_SECONDS=600
+# New inputs go to $(FUZZ_BUILD)/corpus/NAME (tests/fuzz/corpus/NAME, the
+# committed seeds, is only read); crashes to $(FUZZ_BUILD)/artifacts/.
+# tests/fuzz/README.md: what each target checks, minimising the corpora.
 
 FUZZ_SECONDS ?= 30
-FUZZ_BUILD = build-fuzz
+FUZZ_BUILD ?= build-fuzz
+FUZZ_CC ?= clang
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Iinclude -Isrc -g -O1 \
               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_ARGS ?=
+FUZZ_TARGETS ?= $(FUZZ_SRC:tests/fuzz/%.c=%)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+FUZZ_RUN := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
 
-$(FUZZ_BUILD)/%: tests/fuzz/%.c $(LIB_SRC) include/pycache.h
+# fuzz_options drives the command line's parsers: it links every CLI file
+# but main.c, and wraps scan_run and the libc calls that change files or
+# run programs so that a command running past its options aborts the run.
+FUZZ_CLI_SRC := $(filter-out src/cli/main.c,$(CLI_SRC))
+FUZZ_WRAP := scan_run unlink unlinkat rmdir rename renameat posix_spawn posix_spawnp \
+             fork execve execvp
+$(FUZZ_BUILD)/fuzz_options: FUZZ_EXTRA = $(FUZZ_CLI_SRC) $(FUZZ_WRAP:%=-Wl,--wrap=%)
+$(FUZZ_BUILD)/fuzz_options: $(FUZZ_CLI_SRC) $(wildcard src/cli/*.h)
+
+$(FUZZ_BUILD)/%: tests/fuzz/%.c $(LIB_SRC) include/pycache.h src/lib/internal.h
 	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) -lm
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(FUZZ_EXTRA) -lm
 
-fuzz: $(FUZZ_BIN)
-	@for f in $(FUZZ_BIN); do \
-	    n=$$(basename $$f); mkdir -p tests/fuzz/corpus/$$n; \
+fuzz-bins: $(FUZZ_BIN)
+
+fuzz: $(FUZZ_RUN)
+	@for f in $(FUZZ_RUN); do \
+	    n=$$(basename $$f); \
+	    mkdir -p $(FUZZ_BUILD)/corpus/$$n $(FUZZ_BUILD)/artifacts tests/fuzz/corpus/$$n; \
 	    echo "== $$n ($(FUZZ_SECONDS)s)"; \
 	    $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	        tests/fuzz/corpus/$$n || exit 1; \
+	        -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$n- $(FUZZ_ARGS) \
+	        $(FUZZ_BUILD)/corpus/$$n tests/fuzz/corpus/$$n || exit 1; \
 	done
+
+# CI: every committed input must still pass (-runs=0 replays the corpus),
+# then a short run of each target.
+fuzz-smoke: $(FUZZ_RUN)
+	@for f in $(FUZZ_RUN); do \
+	    n=$$(basename $$f); mkdir -p tests/fuzz/corpus/$$n; \
+	    $$f -runs=0 tests/fuzz/corpus/$$n || exit 1; \
+	done
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
+
+# ---- valgrind -----------------------------------------------------------------
+#
+# make check-valgrind: every unit-test binary, then a curated, fast subset of
+# the integration tests (VALGRIND_TESTS) with PYCACHE_BIN set to a wrapper
+# that runs the real binary under memcheck. Reports go to one log per
+# process in $(BUILD)/valgrind/ (world-writable: some tests run pycache as
+# nobody through setpriv), never to the tests' stderr, and the target fails
+# when any log is not empty (or a process exited 99). Tests marked slow are
+# skipped (tests/integration/conftest.py; PYTEST_ARGS adds options).
+
+VALGRIND ?= $(shell command -v valgrind 2>/dev/null || echo valgrind)
+VALGRIND_FLAGS = --error-exitcode=99 --leak-check=full \
+                 --errors-for-leak-kinds=definite,indirect --track-fds=no -q
+VALGRIND_TESTS ?= tests/integration/test_cli.py tests/integration/test_inspect.py \
+                  tests/integration/test_check.py tests/integration/test_verdict.py \
+                  tests/integration/test_where.py tests/integration/test_versions.py
+
+check-valgrind: all $(UNIT_BIN) $(TOOL_BIN)
+	@rm -rf $(BUILD)/valgrind && mkdir -p $(BUILD)/valgrind && chmod 1777 $(BUILD)/valgrind
+	@printf '#!/bin/sh\n# generated by make check-valgrind\nexec %s %s --log-file=%s/%%p.log %s "$$@"\n' \
+	    '$(VALGRIND)' '$(VALGRIND_FLAGS)' '$(CURDIR)/$(BUILD)/valgrind' \
+	    '$(CURDIR)/$(BUILD)/pycache' > $(BUILD)/pycache-valgrind
+	@chmod 755 $(BUILD)/pycache-valgrind
+	@fail=0; for t in $(UNIT_BIN); do \
+	    echo "== valgrind $$t"; \
+	    PYCACHE_REFERENCE=$(CURDIR)/tests/reference $(VALGRIND) $(VALGRIND_FLAGS) \
+	        --log-file=$(BUILD)/valgrind/unit-%p.log $$t >/dev/null || fail=1; \
+	done; \
+	PYCACHE_BIN=$(CURDIR)/$(BUILD)/pycache-valgrind PYCACHE_BUILD=$(CURDIR)/$(BUILD) \
+	    PYCACHE_VALGRIND=1 $(PYTHON) -m pytest -q -p no:cacheprovider -m "not slow" \
+	    $(VALGRIND_TESTS) $(PYTEST_ARGS) || fail=1; \
+	for l in $(BUILD)/valgrind/*.log; do \
+	    [ -s "$$l" ] || continue; echo "== $$l"; cat "$$l"; fail=1; \
+	done; \
+	[ $$fail = 0 ] && echo "check-valgrind: no reports"; exit $$fail
 
 # ---- benchmark ----------------------------------------------------------------
 

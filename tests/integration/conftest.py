@@ -230,7 +230,9 @@ def libpycache():
     """The shared library, loaded with ctypes, for tests that call library
     functions directly (declare argtypes/restype in the test)."""
     import ctypes
-    path = os.path.join(build_dir(), "libpycache.so")
+    # Under SAN=1 the Makefile points this at a copy built without
+    # sanitizers: an ASan library cannot be loaded into Python.
+    path = os.environ.get("PYCACHE_CTYPES_LIB") or os.path.join(build_dir(), "libpycache.so")
     if not os.path.exists(path):
         pytest.fail("libpycache.so not built: %s" % path)
     return ctypes.CDLL(path)
