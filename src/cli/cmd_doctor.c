@@ -575,6 +575,22 @@ static const char *env_nonempty(const char *name)
     return v && *v ? v : NULL;
 }
 
+/* Whether Python 3.7+ takes the non-empty flag variable VALUE as on:
+ * _Py_get_env_flag (Python/initconfig.c, 3.8+; pymain_get_env_flag in
+ * Modules/main.c, 3.7) parses it with _Py_str_to_int (strtol base 10, the
+ * whole string, within int) and takes a negative or unparsable value as 1:
+ * only a value that reads as 0 is off. 2.7-3.6 (Modules/main.c,
+ * Py_GETENV(...) && *p != '\0') take any non-empty value as on. */
+static bool env_flag_set(const char *value)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(value, &end, 10);
+    if (*end != '\0' || errno == ERANGE || v < INT_MIN || v > INT_MAX)
+        return true;
+    return v != 0;
+}
+
 /* Dockerfile, Containerfile, NAME.Dockerfile, Dockerfile.NAME (either
  * spelling, any case: BuildKit accepts "dockerfile" too). */
 static bool is_dockerfile_name(const char *name)
@@ -1192,14 +1208,18 @@ static void build_report(const struct audit *a, const struct audit *before,
     }
 
     /* the environment: notes */
-    if (a->dont_write) {
+    if (a->dont_write && !env_flag_set(a->dont_write)) {
+        add_line(r, "dontwritebytecode", STATE_NOTE,
+                 format("PYTHONDONTWRITEBYTECODE=%s: Python 3.7+ writes bytecode (a value "
+                        "that reads as 0 is off), 2.7-3.6 write none (any non-empty value "
+                        "is on)",
+                        a->dont_write),
+                 NULL);
+    } else if (a->dont_write) {
         add_line(r, "dontwritebytecode", STATE_NOTE,
                  format("PYTHONDONTWRITEBYTECODE=%s: Python writes no bytecode, so every "
-                        "import compiles its source again%s",
-                        a->dont_write,
-                        strcmp(a->dont_write, "0") == 0
-                            ? " (any non-empty value turns writing off, 0 too)"
-                            : ""),
+                        "import compiles its source again",
+                        a->dont_write),
                  NULL);
     } else {
         add_line(r, "dontwritebytecode", STATE_NOTE,
