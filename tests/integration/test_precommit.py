@@ -1,0 +1,159 @@
+"""The pre-commit hooks of .pre-commit-hooks.yaml, run by Debian's pre-commit
+from a real `git commit` in a temporary repository.
+
+The hooks repository is a git repository holding this checkout's
+.pre-commit-hooks.yaml (committed there, so the file under test is the one in
+the working tree), referenced by path: pre-commit clones it locally. Nothing
+may reach the network: git may use only the file protocol
+(GIT_ALLOW_PROTOCOL=file), and where `unshare -n` works the commit runs in a
+network namespace with no interfaces but lo.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+GIT_ID = ["-c", "user.name=t", "-c", "user.email=t@t"]
+
+pytestmark = pytest.mark.skipif(shutil.which("pre-commit") is None,
+                                reason="pre-commit is not installed (scripts/install-deps)")
+
+
+def _offline_prefix():
+    if shutil.which("unshare") is None:
+        return []
+    r = subprocess.run(["unshare", "-n", "true"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    return ["unshare", "-n"] if r.returncode == 0 else []
+
+
+@pytest.fixture
+def env(tmp_path, pycache_bin):
+    """HOME, config and caches in tmp_path; `pycache` on PATH is the build
+    under test."""
+    home = tmp_path / "home"
+    (home / ".config").mkdir(parents=True)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    os.symlink(os.path.abspath(pycache_bin), str(bindir / "pycache"))
+    e = dict(os.environ)
+    for k in list(e):
+        if k.startswith("GIT_") or k.startswith("PRE_COMMIT") or k in (
+                "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX"):
+            del e[k]
+    e.update({
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CEILING_DIRECTORIES": str(tmp_path),
+        "GIT_ALLOW_PROTOCOL": "file",
+        "PATH": str(bindir) + os.pathsep + e.get("PATH", "/usr/bin:/bin"),
+        "NO_COLOR": "1",
+    })
+    return e
+
+
+def run(cmd, cwd, env, check=True, offline=False):
+    prefix = _offline_prefix() if offline else []
+    return subprocess.run(prefix + cmd, cwd=str(cwd), env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, check=check)
+
+
+def git(repo, env, *args, **kw):
+    return run(["git"] + GIT_ID + list(args), repo, env, **kw)
+
+
+@pytest.fixture
+def project(tmp_path, env):
+    """A project whose .pre-commit-config.yaml uses both hooks from a local
+    hooks repository, installed as its git pre-commit hook."""
+    hooks = tmp_path / "hooks-repo"
+    hooks.mkdir()
+    shutil.copy(os.path.join(ROOT, ".pre-commit-hooks.yaml"), str(hooks))
+    git(hooks, env, "init", "-q", ".")
+    git(hooks, env, "add", ".pre-commit-hooks.yaml")
+    git(hooks, env, "commit", "-q", "-m", "hooks")
+    rev = git(hooks, env, "rev-parse", "HEAD").stdout.decode().strip()
+
+    repo = tmp_path / "proj"
+    repo.mkdir()
+    git(repo, env, "init", "-q", ".")
+    (repo / ".pre-commit-config.yaml").write_text(
+        "repos:\n"
+        "  - repo: %s\n"
+        "    rev: %s\n"
+        "    hooks:\n"
+        "      - id: pycache-no-bytecode\n"
+        "      - id: pycache-dangerous\n" % (hooks, rev))
+    (repo / "m.py").write_text("VALUE = 1\n")
+    git(repo, env, "add", ".pre-commit-config.yaml", "m.py")
+    run(["pre-commit", "install"], repo, env)
+    return repo
+
+
+def head(repo, env):
+    return git(repo, env, "rev-parse", "-q", "--verify", "HEAD", check=False).stdout.strip()
+
+
+def test_commit_refused_with_bytecode_accepted_without(project, env):
+    repo = project
+    cache = subprocess.run(
+        [sys.executable, "-c", "import py_compile; print(py_compile.compile('m.py'))"],
+        cwd=str(repo), env=env, stdout=subprocess.PIPE, check=True).stdout.decode().strip()
+    cache = os.path.join(str(repo), cache)
+    rel = os.path.relpath(cache, str(repo))
+    assert rel.startswith("__pycache__" + os.sep)
+    git(repo, env, "add", rel)
+    r = git(repo, env, "commit", "-m", "with bytecode", check=False, offline=True)
+    out = r.stdout.decode()
+    assert r.returncode != 0, out
+    assert "no Python bytecode in the commit" in out and "Failed" in out
+    assert rel in out
+    assert head(repo, env) == b""  # nothing committed
+
+    # The same commit without the cache goes through; the cache stays on
+    # disk, untracked.
+    git(repo, env, "rm", "-q", "--cached", rel)
+    r = git(repo, env, "commit", "-m", "sources only", check=False, offline=True)
+    out = r.stdout.decode()
+    assert r.returncode == 0, out
+    assert "no Python bytecode in the commit" in out and "Passed" in out
+    assert head(repo, env) != b""
+    assert os.path.exists(cache)
+    tracked = git(repo, env, "ls-files").stdout.decode().split()
+    assert sorted(tracked) == [".pre-commit-config.yaml", "m.py"]
+
+
+def test_dangerous_bytecode_in_tree(project, env):
+    repo = project
+    git(repo, env, "commit", "-q", "-m", "init", offline=True)
+    # A sourceless legacy pyc: CPython imports it although gone.py is gone.
+    (repo / "gone.py").write_text("VALUE = 'gone'\n")
+    subprocess.run([sys.executable, "-c", "import py_compile; "
+                    "py_compile.compile('gone.py', cfile='gone.pyc')"],
+                   cwd=str(repo), env=env, check=True)
+    (repo / "gone.py").unlink()
+    out = subprocess.run([sys.executable, "-B", "-c", "import gone; print(gone.VALUE)"],
+                         cwd=str(repo), stdout=subprocess.PIPE, check=True).stdout
+    assert out.strip() == b"gone"
+    (repo / ".gitignore").write_text("*.pyc\n")
+    (repo / "m.py").write_text("VALUE = 2\n")
+    git(repo, env, "add", ".gitignore", "m.py")
+    before = head(repo, env)
+    r = git(repo, env, "commit", "-m", "change", check=False, offline=True)
+    out = r.stdout.decode()
+    assert r.returncode != 0, out
+    assert "no dangerous Python bytecode" in out and "gone.pyc" in out
+    assert head(repo, env) == before
+
+    (repo / "gone.pyc").unlink()
+    r = git(repo, env, "commit", "-m", "change", check=False, offline=True)
+    assert r.returncode == 0, r.stdout.decode()
+    assert head(repo, env) != before
