@@ -70,10 +70,34 @@ def git(repo, env, *args, **kw):
     return run(["git"] + GIT_ID + list(args), repo, env, **kw)
 
 
-@pytest.fixture
-def project(tmp_path, env):
-    """A project whose .pre-commit-config.yaml uses both hooks from a local
-    hooks repository, installed as its git pre-commit hook."""
+def readme_local_config():
+    """The `repo: local` snippet of contrib/README.md."""
+    with open(os.path.join(ROOT, "contrib", "README.md")) as f:
+        text = f.read()
+    blocks = text.split("```yaml\n")[1:]
+    local = [b.split("```")[0] for b in blocks if "repo: local" in b]
+    assert len(local) == 1
+    return local[0]
+
+
+def test_readme_snippet_matches_the_hooks():
+    yaml = pytest.importorskip("yaml")
+    with open(os.path.join(ROOT, ".pre-commit-hooks.yaml")) as f:
+        declared = {h["id"]: h for h in yaml.safe_load(f)}
+    local = yaml.safe_load(readme_local_config())["repos"][0]["hooks"]
+    assert [h["id"] for h in local] == list(declared)
+    for h in local:
+        d = dict(declared[h["id"]])
+        d.pop("description", None)
+        assert h == d
+
+
+@pytest.fixture(params=["hooks-repo", "readme-local"])
+def project(request, tmp_path, env):
+    """A project whose .pre-commit-config.yaml uses both hooks (from a local
+    hooks repository holding this checkout's .pre-commit-hooks.yaml, or as
+    the `repo: local` snippet of contrib/README.md), installed as its git
+    pre-commit hook."""
     hooks = tmp_path / "hooks-repo"
     hooks.mkdir()
     shutil.copy(os.path.join(ROOT, ".pre-commit-hooks.yaml"), str(hooks))
@@ -85,13 +109,16 @@ def project(tmp_path, env):
     repo = tmp_path / "proj"
     repo.mkdir()
     git(repo, env, "init", "-q", ".")
-    (repo / ".pre-commit-config.yaml").write_text(
-        "repos:\n"
-        "  - repo: %s\n"
-        "    rev: %s\n"
-        "    hooks:\n"
-        "      - id: pycache-no-bytecode\n"
-        "      - id: pycache-dangerous\n" % (hooks, rev))
+    if request.param == "hooks-repo":
+        config = ("repos:\n"
+                  "  - repo: %s\n"
+                  "    rev: %s\n"
+                  "    hooks:\n"
+                  "      - id: pycache-no-bytecode\n"
+                  "      - id: pycache-dangerous\n" % (hooks, rev))
+    else:
+        config = readme_local_config()
+    (repo / ".pre-commit-config.yaml").write_text(config)
     (repo / "m.py").write_text("VALUE = 1\n")
     git(repo, env, "add", ".pre-commit-config.yaml", "m.py")
     run(["pre-commit", "install"], repo, env)
