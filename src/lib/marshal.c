@@ -89,6 +89,8 @@ enum kind {
                              was referenced while partial: it is part of a
                              cycle or holds NULLs; recursing into it never
                              ends well */
+#define O_BADCODE  0x10   /* bytes that would crash _PyCode_Quicken as
+                             co_code (3.12, 3.13) */
 
 struct obj {
     uint8_t kind;
@@ -153,6 +155,70 @@ static const uint8_t fields_311[] = {
 
 #define MAX_CODE_FIELDS 16
 
+/* 3.12 and 3.13 build every code object through _PyCode_Quicken
+ * (Python/specialize.c), which walks co_code one instruction at a time,
+ * skipping _PyOpcode_Caches[_Py_GetBaseOpcode(op)] inline-cache units
+ * after each. _Py_GetBaseOpcode dereferences code->_co_monitoring, NULL in
+ * a fresh code object, for INSTRUMENTED_LINE and INSTRUMENTED_INSTRUCTION:
+ * such an opcode at an instruction boundary crashes marshal.loads
+ * (SIGSEGV). The tables give the cache units skipped after each opcode
+ * byte, 0xFF for the two crashing ones; they were measured on 3.12.1 and
+ * 3.13.0 (an instrumented opcode placed k units after opcode X crashes iff
+ * k > caches(X)) and agree with opcode._inline_cache_entries mapped through
+ * opcode._specializations. Other versions: 3.11 quickens lazily, 3.14+ not
+ * modelled. */
+static const uint8_t quicken_caches_312[256] = {
+    0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 1, 1, 0,
+    1, 0, 1, 1, 1, 1, 1, 3, 3, 1, 0, 0, 3, 3, 0, 0,
+    0, 0, 3, 0, 0, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 0, 0, 0, 0, 0, 0, 0, 3, 1, 1, 1, 1, 0, 1, 1,
+    1, 1, 1, 1, 0, 0, 9, 0, 9, 9, 0, 0, 9, 9, 9, 9,
+    9, 9, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 4,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9, 1, 0, 0, 0, 4,
+    4, 4, 0, 0, 4, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0,
+    0, 0, 0, 0, 4, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 1,
+    1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0, 3, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0,
+    0, 3, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0xFF, 0xFF, 0,
+};
+static const uint8_t quicken_caches_313[256] = {
+    0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 1, 3, 0, 0, 0, 0, 1, 0, 0,
+    0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0,
+    0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 1, 0, 0,
+    0, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0, 0, 4, 0, 0, 0,
+    0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 9,
+    9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 4, 4, 1, 1, 0,
+    1, 4, 4, 4, 1, 1, 3, 3, 3, 3, 3, 3, 1, 1, 1, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 1, 1, 3, 0, 0, 0xFF, 0, 1, 1, 1, 1, 1, 0xFF, 0,
+};
+
+/* Whether co_code bytes S would crash _PyCode_Quicken (see above). */
+static int quicken_crashes(const uint8_t *caches, const unsigned char *s,
+                           size_t n)
+{
+    size_t units = n / 2;
+    for (size_t i = 0; i < units; i++) {
+        uint8_t c = caches[s[2 * i]];
+        if (c == 0xFF)
+            return 1;
+        i += c;
+    }
+    return 0;
+}
+
+
 /* Stack frames: an object whose sub-objects are being read. */
 enum frame_kind {
     FR_TUPLE, FR_LIST, FR_SET, FR_FROZENSET, FR_DICT, FR_CODE, FR_SLICE,
@@ -187,6 +253,7 @@ struct rules {
                              (3.7+) */
     int minor;
     uint8_t name_kind;  /* what intern_strings accepts: 2.7 str, 3.x str */
+    const uint8_t *quicken; /* _PyCode_Quicken cache table, or NULL */
     enum code_layout layout;
     const uint8_t *fields;
     size_t nfields;
@@ -576,6 +643,8 @@ static enum step read_object(struct reader *rd, struct obj *out,
             for (uint32_t k = 0; k < len; k++)
                 nl += (s[k] & 0x20) != 0; /* CO_FAST_LOCAL */
             out->nlocals = nl;
+            if (r->quicken && quicken_crashes(r->quicken, s, len))
+                out->flags |= O_BADCODE;
         }
         if (r->py2 && type == 't')
             rd->nstrings++;
@@ -855,6 +924,9 @@ static int code_ok(const struct rules *r, const struct frame *f)
      * (3.6+, wordcode). */
     if (codebytes->size % 2)
         return -1;
+    /* _PyCode_Quicken crashes on an instrumented opcode (3.12, 3.13). */
+    if (codebytes->flags & O_BADCODE)
+        return -1;
 
     /* consts: the items are looked at (3.6: all_name_chars on each;
      * 3.7+: intern_string_constants, recursing into tuples and
@@ -1068,6 +1140,10 @@ static int rules_for(const pyc_magic *m, struct rules *r)
     r->name_kind = K_STR;
     r->slice = min >= 14;
     r->recursive_consts = min >= 7;
+    if (min == 12)
+        r->quicken = quicken_caches_312;
+    else if (min == 13)
+        r->quicken = quicken_caches_313;
     if (min <= 7) {
         r->layout = CODE_36;
         r->fields = fields_36;
