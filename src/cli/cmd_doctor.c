@@ -1278,6 +1278,10 @@ static void build_report(const struct audit *a, const struct audit *before,
     free(suffix);
 }
 
+/* The marks: ✓ ✗ · when the user's locale (LC_ALL, LC_CTYPE, LANG) has the
+ * UTF-8 codeset, else bracketed words ("[ok]", "[FAIL]"...), so a C-locale
+ * terminal or a CI log never shows mojibake and grep finds the failures.
+ * The process's own locale is left as it was. */
 static bool utf8_locale(void)
 {
     const char *cur = setlocale(LC_CTYPE, NULL);

@@ -13,7 +13,7 @@ const cli_command cli_commands[] = {
     {"clean", cmd_clean, "remove all bytecode under PATH (and, on request, tool caches)"},
     {"compile", cmd_compile, "byte-compile what is not fresh, with the real interpreters (parallel workers)"},
     {"prune", cmd_prune, "remove the bytecode CPython cannot or should not use; keep fresh caches"},
-    {"doctor", cmd_doctor, "audit a project's bytecode habits (git ignores, tracked, dangerous); --fix"},
+    {"doctor", cmd_doctor, "audit a project's bytecode habits and fix them (--fix)"},
     {"inspect", cmd_inspect, "show what one cache file's header says, and its verdict"},
     {"where", cmd_where, "print where a source's cache goes, or a cache file's source"},
     {"stats", cmd_stats, "count cache files and bytes by interpreter, level, mode and status"},

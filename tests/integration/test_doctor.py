@@ -469,6 +469,15 @@ def test_staged_from_git(pycache, pycache_bin, tmp_path, gitenv):
     assert doctor(pycache_bin, gitenv, "--staged", cwd=outside).returncode == 3
 
 
+def test_marks_follow_the_locale(pycache, pycache_bin, tmp_path, gitenv):
+    repo, _ = make_repo(tmp_path, gitenv)
+    utf8 = doctor(pycache_bin, gitenv, cwd=repo, extra_env={"LC_ALL": "C.UTF-8"}).stdout
+    assert "\u2717 git does not ignore bytecode" in utf8 and "\u2713 no dangerous" in utf8
+    ascii_ = doctor(pycache_bin, gitenv, cwd=repo, extra_env={"LC_ALL": "C"}).stdout
+    assert "[FAIL] git does not ignore bytecode" in ascii_ and "[ok]   no dangerous" in ascii_
+    assert all(ord(ch) < 128 for ch in ascii_)
+
+
 def test_usage(pycache, pycache_bin, tmp_path, gitenv):
     assert doctor(pycache_bin, gitenv, "--staged", "--fix", cwd=tmp_path).returncode == 2
     assert doctor(pycache_bin, gitenv, "a", "b", cwd=tmp_path).returncode == 2
