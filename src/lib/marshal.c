@@ -34,8 +34,9 @@
  *     encoded surrogates) or UTF-8 with "surrogatepass" (3.x).
  *   - NULL ('0'): an error inside tuples, lists, sets and at the top
  *     (read_object); the end of a dict as a key; as a dict value it ends the
- *     dict (3.x) or drops the pair (2.7); as a code field (or slice part) it
- *     makes that object a silent NULL, which its container treats the same.
+ *     dict (3.x) or drops the pair (2.7); as a code field it makes the code
+ *     object a silent NULL, which its container treats the same (2.7-3.10;
+ *     3.11+ raise), as does a NULL slice part (3.14+).
  *   - hashability: dict keys and set items go through PyDict_SetItem /
  *     PySet_Add, which raise TypeError for lists, dicts, sets and tuples or
  *     code objects containing them.
@@ -251,6 +252,7 @@ struct rules {
     int slice;          /* TYPE_SLICE (3.14+) */
     int recursive_consts; /* intern_string_constants recurses into tuples
                              (3.7+) */
+    int null_code_error;  /* a NULL code field raises (3.11+) */
     int minor;
     uint8_t name_kind;  /* what intern_strings accepts: 2.7 str, 3.x str */
     const uint8_t *quicken; /* _PyCode_Quicken cache table, or NULL */
@@ -921,8 +923,8 @@ static int code_ok(const struct rules *r, const struct frame *f)
     (void)stacksize;
 
     /* "code: co_code is malformed": not a whole number of code units
-     * (3.6+, wordcode). */
-    if (codebytes->size % 2)
+     * (_PyCode_Validate, 3.11+; 3.6-3.10 accept an odd length). */
+    if (r->layout == CODE_311 && codebytes->size % 2)
         return -1;
     /* _PyCode_Quicken crashes on an instrumented opcode (3.12, 3.13). */
     if (codebytes->flags & O_BADCODE)
@@ -1027,8 +1029,13 @@ static enum step deliver(struct reader *rd, struct obj *v,
         for (size_t i = 0; i < f->field; i++)
             k += r->fields[i] != F_LONG;
         if (v->kind == K_NULL) {
-            /* A NULL field: code_error without an exception; the code
-             * object is a silent NULL to its container. */
+            /* A NULL field: code_error. 3.11+ raise "NULL object in
+             * marshal data for code object" (3.11.7 does, Debian's 3.11.2
+             * does not: the newer behaviour is kept); before, the code
+             * object is a silent NULL to its container (a dict key or
+             * value then ends the dict). */
+            if (r->null_code_error)
+                FAIL(rd, PYC_MARSHAL_BAD_VALUE, rd->pos);
             f->flags = FR_NULL_RESULT;
             done = 1;
             break;
@@ -1140,6 +1147,7 @@ static int rules_for(const pyc_magic *m, struct rules *r)
     r->name_kind = K_STR;
     r->slice = min >= 14;
     r->recursive_consts = min >= 7;
+    r->null_code_error = min >= 11;
     if (min == 12)
         r->quicken = quicken_caches_312;
     else if (min == 13)
