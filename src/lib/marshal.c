@@ -155,6 +155,7 @@ static const uint8_t fields_311[] = {
 };
 
 #define MAX_CODE_FIELDS 16
+#define MAX_CODE_LONGS 8 /* 3.8-3.10: 6 leading longs + co_firstlineno */
 
 /* 3.12 and 3.13 build every code object through _PyCode_Quicken
  * (Python/specialize.c), which walks co_code one instruction at a time,
@@ -241,7 +242,7 @@ struct frame {
     int64_t ref;         /* ref slot of this object, -1 if none */
     size_t start;        /* offset of the type byte */
     /* code objects */
-    int32_t longs[6];
+    int32_t longs[MAX_CODE_LONGS];
     uint8_t nlongs;
     struct obj fobj[MAX_CODE_FIELDS];
 };

@@ -468,6 +468,38 @@ static void test_real_bodies_truncated(void **state)
     check_truncations(3, 11, body311_hex);
 }
 
+/* Found by fuzz_marshal on its first seed: a 3.8-3.10 code object has six
+ * leading longs and co_firstlineno, one more than the array of longs held
+ * (an overflow the integration test could not see). Every body under
+ * every version's rules must be judged without UB. */
+static const char fuzz_crash_1[] =
+    "e30000000000000000000000000000000000010000004000000073040000006400530029"
+    "014ea900720100000072010000007201000000fa0f636f6d6d6f6e5f656d7074792e7079"
+    "da083c6d6f64756c653e01000000f300000000";
+
+static void test_foreign_layouts(void **state)
+{
+    (void)state;
+    const char *bodies[] = {body27_hex, body311_hex, fuzz_crash_1};
+    for (size_t k = 0; k < 3; k++) {
+        unsigned char body[1024];
+        long n = unit_unhex(bodies[k], body, sizeof body);
+        assert_true(n > 0);
+        for (size_t i = 0; i < pyc_magic_count(); i++) {
+            const pyc_magic *m = pyc_magic_at(i);
+            size_t off = 0;
+            pyc_marshal_status st = pyc_marshal_validate(m, body, (size_t)n, &off);
+            assert_true(off <= (size_t)n);
+            assert_true(st <= PYC_MARSHAL_UNCHECKED);
+        }
+    }
+    unsigned char body[1024];
+    long n = unit_unhex(fuzz_crash_1, body, sizeof body);
+    assert_int_equal(V(3, 8, body, (size_t)n), PYC_MARSHAL_OK);
+    assert_int_equal(V(3, 10, body, (size_t)n), PYC_MARSHAL_OK);
+    assert_true(V(3, 7, body, (size_t)n) != PYC_MARSHAL_OK);
+}
+
 static void test_unchecked(void **state)
 {
     (void)state;
@@ -507,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_depth),
         cmocka_unit_test(test_code_checks),
         cmocka_unit_test(test_real_bodies_truncated),
+        cmocka_unit_test(test_foreign_layouts),
         cmocka_unit_test(test_unchecked),
         cmocka_unit_test(test_messages),
     };
