@@ -50,6 +50,7 @@ int cmd_check(int argc, char **argv);    /* cmd_check.c */
 int cmd_clean(int argc, char **argv);    /* cmd_clean.c */
 int cmd_doctor(int argc, char **argv);   /* cmd_doctor.c */
 int cmd_prune(int argc, char **argv);    /* cmd_prune.c */
+int cmd_convert(int argc, char **argv);  /* cmd_convert.c */
 int cmd_compile(int argc, char **argv);  /* cmd_compile.c */
 int cmd_inspect(int argc, char **argv);  /* cmd_inspect.c */
 int cmd_stats(int argc, char **argv);    /* cmd_stats.c */

@@ -14,6 +14,7 @@ const cli_command cli_commands[] = {
     {"compile", cmd_compile, "byte-compile what is not fresh, with the real interpreters (parallel workers)"},
     {"prune", cmd_prune, "remove the bytecode CPython cannot or should not use; keep fresh caches"},
     {"doctor", cmd_doctor, "audit a project's bytecode habits and fix them (--fix)"},
+    {"convert", cmd_convert, "rewrite fresh 3.7+ pycs into another invalidation mode, without recompiling"},
     {"inspect", cmd_inspect, "show what one cache file's header says, and its verdict"},
     {"where", cmd_where, "print where a source's cache goes, or a cache file's source"},
     {"stats", cmd_stats, "count cache files and bytes by interpreter, level, mode and status"},
