@@ -56,6 +56,7 @@ int cmd_inspect(int argc, char **argv);  /* cmd_inspect.c */
 int cmd_stats(int argc, char **argv);    /* cmd_stats.c */
 int cmd_versions(int argc, char **argv); /* cmd_versions.c */
 int cmd_where(int argc, char **argv);    /* cmd_where.c */
+int cmd_watch(int argc, char **argv);    /* cmd_watch.c */
 
 /* "did you mean" for a mistyped word: the candidate closest to WORD (edit
  * distance, with transpositions), or NULL when none is close enough.

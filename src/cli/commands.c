@@ -19,5 +19,6 @@ const cli_command cli_commands[] = {
     {"where", cmd_where, "print where a source's cache goes, or a cache file's source"},
     {"stats", cmd_stats, "count cache files and bytes by interpreter, level, mode and status"},
     {"versions", cmd_versions, "list the magic numbers of every Python, and their cache tags"},
+    {"watch", cmd_watch, "follow trees with inotify: remove a source's bytecode the moment it goes"},
     {NULL, NULL, NULL},
 };
