@@ -948,16 +948,24 @@ static void watch_failed(struct watcher *W, const char *path, int err)
     if (W->limit_reported)
         return;
     W->limit_reported = true;
+    /* Since Linux 5.11 the limit is counted per user namespace as well
+     * (user.max_inotify_watches); the smaller one is the one reached. */
+    const char *sysctl = "fs.inotify.max_user_watches";
     unsigned long limit = read_proc_ulong("/proc/sys/fs/inotify/max_user_watches");
+    unsigned long ns_limit = read_proc_ulong("/proc/sys/user/max_inotify_watches");
+    if (ns_limit && (!limit || ns_limit < limit)) {
+        sysctl = "user.max_inotify_watches";
+        limit = ns_limit;
+    }
     fflush(stdout);
     fputs("pycache: cannot watch '", stderr);
     cli_print_path(stderr, path);
     fprintf(stderr,
-            "': the limit on inotify watches is reached (sysctl fs.inotify.max_user_watches"
-            " = %lu, one watch per directory); raise it, e.g.\n"
-            "  sysctl fs.inotify.max_user_watches=%lu\n"
+            "': the limit on inotify watches is reached (sysctl %s = %lu, one watch "
+            "per directory); raise it, e.g.\n"
+            "  sysctl %s=%lu\n"
             "or watch a smaller tree (--ignore NAME)\n",
-            limit, limit < 524288 ? 524288ul : limit * 2);
+            sysctl, limit, sysctl, limit < 524288 ? 524288ul : limit * 2);
 }
 
 struct sync_ctx {
