@@ -460,7 +460,10 @@ static char *cache_path(const struct compile *c, const struct interp *ip,
         }
         return out;
     }
-    char *rel = pyc_cache_from_source(ip->magic, name, level, NULL, NULL);
+    /* NAME is the entry's name in its directory, or the whole path for
+     * a file given as an operand: only its last component counts. */
+    const char *slash = strrchr(name, '/');
+    char *rel = pyc_cache_from_source(ip->magic, slash ? slash + 1 : name, level, NULL, NULL);
     if (!rel)
         return NULL;
     size_t dl = dir_len(source);
@@ -975,8 +978,8 @@ static int setup_interp(const cli_parser *p, struct compile *c, struct interp *i
     int rc = 0;
     for (size_t k = 0; k < c->nlevels && rc == 0; k++) {
         const char *why = NULL;
-        seen[k] = c->prefix ? pyc_cache_from_source_why(m, "/x.py", c->levels[k], c->prefix,
-                                                        "/", &why)
+        seen[k] = c->prefix ? pyc_cache_from_source_why(m, "/d/x.py", c->levels[k],
+                                                        c->prefix, "/", &why)
                             : cache_path(c, ip, "x.py", "x.py", c->levels[k]);
         if (!seen[k]) {
             rc = cli_usage_error(p->command, "Python %s cannot write level %d%s%s%s",
