@@ -272,7 +272,7 @@ struct reader {
     size_t nslots, capslots;
     size_t nstrings;          /* 2.7: interned strings (TYPE_STRINGREF) */
     struct frame *stack;
-    size_t depth;
+    size_t depth, capstack;
 };
 
 /* ---- byte readers ------------------------------------------------------- */
@@ -451,8 +451,20 @@ static int is_hashable(const struct obj *o)
     return (o->flags & O_HASHABLE) != 0;
 }
 
+/* Pushes a frame; the stack grows on demand (depth is bounded by
+ * MAX_DEPTH before any push). NULL on ENOMEM. */
 static struct frame *push(struct reader *rd, int kind, size_t start)
 {
+    if (rd->depth == rd->capstack) {
+        size_t cap = rd->capstack ? rd->capstack * 2 : 16;
+        if (cap > MAX_DEPTH)
+            cap = MAX_DEPTH;
+        struct frame *st = realloc(rd->stack, cap * sizeof *st);
+        if (!st)
+            return NULL;
+        rd->stack = st;
+        rd->capstack = cap;
+    }
     struct frame *f = &rd->stack[rd->depth++];
     memset(f, 0, offsetof(struct frame, longs));
     f->kind = (uint8_t)kind;
@@ -745,6 +757,8 @@ static enum step read_object(struct reader *rd, struct obj *out,
             return STEP_VALUE;
         }
         struct frame *f = push(rd, fk, start);
+        if (!f)
+            goto nomem;
         f->remaining = (uint32_t)n;
         f->size = (uint32_t)n;
         f->ref = ref;
@@ -760,6 +774,8 @@ static enum step read_object(struct reader *rd, struct obj *out,
         if (flag && (ref = slot_append(rd, &self, SLOT_READY)) < 0)
             goto nomem;
         struct frame *f = push(rd, FR_DICT, start);
+        if (!f)
+            goto nomem;
         f->ref = ref;
         return STEP_PUSHED;
     }
@@ -772,6 +788,8 @@ static enum step read_object(struct reader *rd, struct obj *out,
         if (flag && (ref = slot_append(rd, &self, SLOT_RESERVED)) < 0)
             goto nomem;
         struct frame *f = push(rd, FR_CODE, start);
+        if (!f)
+            goto nomem;
         f->ref = ref;
         /* Leading longs; 3.x fails on EOF, 2.7 goes on with EOF bytes. */
         while (f->field < r->nfields && r->fields[f->field] == F_LONG) {
@@ -794,6 +812,8 @@ static enum step read_object(struct reader *rd, struct obj *out,
         if (flag && (ref = slot_append(rd, &self, SLOT_RESERVED)) < 0)
             goto nomem;
         struct frame *f = push(rd, FR_SLICE, start);
+        if (!f)
+            goto nomem;
         f->ref = ref;
         f->flags = O_HASHABLE;
         return STEP_PUSHED;
@@ -1190,11 +1210,6 @@ pyc_marshal_status pyc_marshal_validate(const pyc_magic *m, const void *body,
     rd.p = body;
     rd.len = len;
     rd.r = &rules;
-    rd.stack = malloc(MAX_DEPTH * sizeof *rd.stack);
-    if (!rd.stack) {
-        errno = ENOMEM;
-        return PYC_MARSHAL_UNCHECKED;
-    }
 
     for (;;) {
         enum step s = read_object(&rd, &v, &status);
