@@ -44,6 +44,11 @@
  *   - Only CPython's pycs: the source hash of PyPy and GraalPy is not
  *     verified against a real interpreter (siphash.c), and a wrong hash
  *     written here would be worse than no conversion.
+ *   - The evidence is the one CPython itself trusts, no more: a timestamp
+ *     pyc whose source was edited without changing its mtime (to the
+ *     second) or its size is fresh to CPython (it loads the old code) and
+ *     to us; converted to a hash mode, it gets the hash of the edited
+ *     source. Only recompiling could tell (`pycache compile -f`).
  *   - A hard-linked pyc stops sharing its inode (the rename replaces the
  *     name), as py_compile's os.replace does.
  */

@@ -290,8 +290,9 @@ def test_before_37_is_not_convertible(pycache, interpreters, tmp_path):
 
 
 def test_many_files_each_converted_once(pycache, tmp_path):
-    """Renaming into a directory while it is being read must not make a file
-    count twice (readdir may list a renamed entry again)."""
+    """Exact counts on a directory read in several getdents calls while
+    files are renamed into it (readdir may list a renamed entry again, on
+    filesystems that index entries by insertion, e.g. btrfs: counted once)."""
     tree = str(tmp_path)
     n = 3000
     for i in range(n):
