@@ -46,16 +46,26 @@
  *     can be referenced while still holding NULL items: any use that looks
  *     at its items crashes the real interpreter — counted as a failure).
  *   - code objects: the fields of the version's TYPE_CODE reader, then the
- *     argument checks of PyCode_New (2.7-3.7), PyCode_NewWithPosOnlyArgs
- *     (3.8-3.10) or _PyCode_Validate (3.11+) and intern_strings ("non-string
- *     found in code slot").
+ *     argument checks of PyCode_New (2.7: argcount, nlocals >= 0; 3.6-3.7:
+ *     argcount, kwonlyargcount, nlocals >= 0 and "varnames is too small"),
+ *     PyCode_NewWithPosOnlyArgs (3.8-3.10: also posonlyargcount <=
+ *     argcount, stacksize and flags >= 0) or _PyCode_Validate (3.11+: the
+ *     same without nlocals, len(localsplusnames) == len(localspluskinds),
+ *     an even co_code, "co_varnames is too small" computed in wrapping
+ *     int), intern_strings ("non-string found in code slot") and, 3.12 and
+ *     3.13, _PyCode_Quicken's crash on instrumented opcodes.
  *   - depth: MAX_MARSHAL_STACK_DEPTH is 2000 for every version on POSIX.
- * The rules were read from each version's Python/marshal.c and
- * Objects/codeobject.c and checked against the real interpreters 2.7 and
- * 3.6-3.13 (tests/integration/test_marshal.py).
+ * The rules were read from CPython's Python/marshal.c (2.7, 3.11, 3.14) and
+ * Objects/codeobject.c, and every one was checked against the real
+ * interpreters 2.7 and 3.6-3.13 (tests/integration/test_marshal.py, and
+ * hand-made bodies for each check); where the source and an interpreter
+ * differed, the interpreter won.
  *
- * Versions whose marshal format this file does not model (CPython before
- * 2.7, 3.0-3.5, other implementations) give PYC_MARSHAL_UNCHECKED.
+ * Versions whose rules could not be checked against an interpreter are not
+ * judged: CPython before 2.7 and 3.0-3.5 (other code-object layouts and
+ * checks), PyPy and GraalPy give PYC_MARSHAL_UNCHECKED. 3.14 and later use
+ * the 3.13 rules plus TYPE_SLICE, without the quickening check (their
+ * opcode tables are not known here).
  */
 #include <errno.h>
 #include <limits.h>
