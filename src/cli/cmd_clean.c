@@ -628,8 +628,8 @@ int cmd_clean(int argc, char **argv)
             "what would go).",
         .options = options,
         .epilog =
-            "Debris topics (--debris), each matched only where the tool writes it and "
-            "by the tool's own mark:\n"
+            "Debris topics (--debris), each matched only where the tool writes it\n"
+            "and by the tool's own mark:\n"
             "  pytest    .pytest_cache/ (with pytest's CACHEDIR.TAG or README.md)\n"
             "  mypy      .mypy_cache/   (with CACHEDIR.TAG or mypy's .gitignore)\n"
             "  ruff      .ruff_cache/   (with CACHEDIR.TAG or ruff's .gitignore)\n"

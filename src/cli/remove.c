@@ -805,7 +805,8 @@ int remove_run_finish(remove_run *r)
         if (r->kept_reported)
             printf("; kept %llu listed above", (unsigned long long)r->kept_reported);
         if (r->failures)
-            printf("; %llu could not be removed", (unsigned long long)r->failures);
+            printf("; %llu error%s (see above)", (unsigned long long)r->failures,
+                   r->failures == 1 ? "" : "s");
         putchar('\n');
     }
     if (r->opt.dry_run && (r->files || r->dirs))
