@@ -5,6 +5,7 @@
 #   make SAN=1 check          the same under AddressSanitizer + UBSan (own build dir)
 #   make WERROR=1             warnings are errors (CI)
 #   make install PREFIX=/usr/local DESTDIR=
+#   make man                  $(BUILD)/pycache.1 from docs/pycache.1.scd (scdoc)
 #   make bench                side-by-side timings (not a test)
 #   make fuzz FUZZ_SECONDS=60 run each libFuzzer target (make fuzz-smoke: CI)
 #   make check-valgrind       unit tests and CLI tests under valgrind memcheck
@@ -239,21 +240,50 @@ check-valgrind: all $(UNIT_BIN) $(TOOL_BIN)
 bench: all
 	$(PYTHON) bench/bench.py --pycache $(CURDIR)/$(BUILD)/pycache $(BENCH_ARGS)
 
-# ---- install -------------------------------------------------------------------
+# ---- man page and install ----------------------------------------------------------
 
-install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)
+# The man page is written in scdoc (docs/pycache.1.scd); scdoc is a declared
+# dependency (scripts/install-deps), so `make install` needs it.
+.PHONY: man
+man: $(BUILD)/pycache.1
+
+$(BUILD)/pycache.1: docs/pycache.1.scd
+	@mkdir -p $(@D)
+	scdoc < $< > $@.tmp && mv $@.tmp $@
+
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+ZSHCOMPDIR  ?= $(DATADIR)/zsh/site-functions
+FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
+
+# What `make install` puts in place, relative to $(DESTDIR); `make uninstall`
+# removes exactly these (the directories stay).
+INSTALLED = $(BINDIR)/pycache $(LIBDIR)/libpycache.a $(LIBDIR)/$(SONAME) \
+            $(LIBDIR)/libpycache.so $(INCDIR)/pycache.h \
+            $(LIBDIR)/pkgconfig/libpycache.pc $(MANDIR)/man1/pycache.1 \
+            $(BASHCOMPDIR)/pycache $(ZSHCOMPDIR)/_pycache $(FISHCOMPDIR)/pycache.fish
+
+install: all $(BUILD)/pycache.1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
+	    $(DESTDIR)$(FISHCOMPDIR)
 	install -m 755 $(BUILD)/pycache $(DESTDIR)$(BINDIR)/pycache
 	install -m 644 $(BUILD)/libpycache.a $(DESTDIR)$(LIBDIR)/libpycache.a
 	install -m 755 $(BUILD)/libpycache.so $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libpycache.so
 	install -m 644 include/pycache.h $(DESTDIR)$(INCDIR)/pycache.h
-	install -m 644 $(BUILD)/libpycache.pc $(DESTDIR)$(LIBDIR)/pkgconfig/libpycache.pc
+	@# The .pc names the directories of this install (PREFIX may differ from
+	@# the one the build's copy was made with).
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCDIR@|$(INCDIR)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define PYC_VERSION_STRING "\(.*\)"/\1/p' include/pycache.h)|g' \
+	    libpycache.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libpycache.pc
+	chmod 644 $(DESTDIR)$(LIBDIR)/pkgconfig/libpycache.pc
+	install -m 644 $(BUILD)/pycache.1 $(DESTDIR)$(MANDIR)/man1/pycache.1
+	install -m 644 completions/pycache.bash $(DESTDIR)$(BASHCOMPDIR)/pycache
+	install -m 644 completions/_pycache $(DESTDIR)$(ZSHCOMPDIR)/_pycache
+	install -m 644 completions/pycache.fish $(DESTDIR)$(FISHCOMPDIR)/pycache.fish
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/pycache $(DESTDIR)$(LIBDIR)/libpycache.a \
-	      $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libpycache.so \
-	      $(DESTDIR)$(INCDIR)/pycache.h $(DESTDIR)$(LIBDIR)/pkgconfig/libpycache.pc
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 
 clean:
 	rm -rf build build-san build-fuzz
