@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzz targets into tests/fuzz/corpus/NAME/.
+
+    tests/fuzz/seeds.py NAMES_HELPER
+
+NAMES_HELPER is a program printing fuzz_header's name table ("INDEX\\tWHERE\\t
+NAME" lines; tests/fuzz/README.md shows how to build it). Real cache files
+come from the interpreters conftest.py would find (every local pyenv
+version and /usr/bin/python3): timestamp pycs of each, at -O and -OO, and
+checked/unchecked hash-based ones from 3.7+. The seeds are then minimised
+with libFuzzer's -merge=1 (README) before they are committed.
+"""
+import glob
+import hashlib
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CORPUS = os.path.join(ROOT, "tests", "fuzz", "corpus")
+MTIME = 1700000000
+SOURCE = b"import os\nx = [1, 2.5, 'a', b'b', (None, True)]\ndef f(a, *b, **c):\n    return a\n"
+
+
+def interpreters():
+    found = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/*/bin/python")))
+    if os.path.exists("/usr/bin/python3"):
+        found.append("/usr/bin/python3")
+    return found
+
+
+def put(target, data):
+    d = os.path.join(CORPUS, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, hashlib.sha1(data).hexdigest()), "wb") as f:
+        f.write(data)
+
+
+COMPILE = r"""
+import sys, py_compile
+src, out, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+if mode == 'timestamp':
+    py_compile.compile(src, cfile=out, doraise=True)
+else:
+    m = {'checked': py_compile.PycInvalidationMode.CHECKED_HASH,
+         'unchecked': py_compile.PycInvalidationMode.UNCHECKED_HASH}[mode]
+    py_compile.compile(src, cfile=out, doraise=True, invalidation_mode=m)
+"""
+
+
+def header_seeds(names_helper):
+    table = {}
+    for line in subprocess.run([names_helper], check=True, capture_output=True,
+                               text=True).stdout.splitlines():
+        i, where, name = line.split("\t")
+        table[(int(where), name)] = int(i)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "mod.py")
+        with open(src, "wb") as f:
+            f.write(SOURCE)
+        os.utime(src, (MTIME, MTIME))
+        for py in interpreters():
+            tag, version = subprocess.run(
+                [py, "-c", "import sys; print(getattr(sys, 'implementation', None) and "
+                 "sys.implementation.cache_tag or '-'); print(sys.version_info[:2] >= (3, 7))"],
+                capture_output=True, text=True, check=True).stdout.split()
+            tag = "" if tag == "-" else tag
+            hashes = version == "True"
+            for mode in ["timestamp"] + (["checked", "unchecked"] if hashes else []):
+                for opt in ([], ["-O"], ["-OO"]) if mode == "timestamp" else ([],):
+                    out = os.path.join(tmp, "out.pyc")
+                    subprocess.run([py] + opt + ["-c", COMPILE, src, out, mode], check=True)
+                    with open(out, "rb") as f:
+                        pyc = f.read()
+                    if tag:
+                        suffix = {0: "", 1: ".opt-1", 2: ".opt-2"}[len(opt) and len(opt[0]) - 1]
+                        key = (1, "mod.%s%s.pyc" % (tag, suffix))
+                    else:
+                        key = (0, "mod.pyc")
+                    index = table.get(key, table[(0, "mod.pyc")])
+                    # byte 1: source (1), consistent (2) for every other seed
+                    opts = 1 | (2 if len(pyc) % 2 else 0)
+                    head = bytes([index % 256, opts, len(SOURCE)]) + struct.pack("<iI", MTIME, 0)
+                    put("fuzz_header", head + pyc + SOURCE)
+                    put("fuzz_magic", pyc[:4])
+    put("fuzz_header", b"")
+    put("fuzz_header", b"\x00" * 16)
+
+
+def magic_seeds():
+    words = ["3.11", "311", "cpython-311", "pypy3.10", "pypy310", "2.7", "27", "3.6.15",
+             "PyPy-3.9", "graalpy-3.10", "graalpython-38", "python3.12", "3", "3.99", "1.5",
+             "timestamp", "checked-hash", "unchecked-hash", "fresh", "stale-used", "orphan",
+             "graalpy240-310", "cpython-3", "cpython-315"]
+    for w in words:
+        put("fuzz_magic", w.encode())
+
+
+def cachepath_seeds():
+    paths = ["mod.py", "pkg/mod.py", "/usr/lib/python3.11/os.py", "./a/b.py", "a.b.py",
+             ".py", "/y.py", "x", "pkg/__init__.py", "a//b.py", "dir/", "mod.pyw"]
+    paths += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.9.*/lib/python3.9/json/*.py")))[:3]
+    names = ["mod.cpython-311.pyc", "mod.cpython-311.opt-2.pyc", "mod.cpython-32.pyo",
+             "mod.pyc", "mod.pyo", "mod.cpython-311.pyc.140234", "__pycache__/mod.cpython-311.pyc",
+             "a.b.cpython-39.opt-1.pyc", "mod.pypy310.pyc", "mod.graalpy240-310.pyc",
+             "mod.cpython-311.opt-0.pyc", "mod.cpython-311.opt-99999999999.pyc"]
+    for i, p in enumerate(paths + names):
+        for bits in (0, 1, 3, 4, 5):
+            put("fuzz_cachepath", bytes([i * 4 % 256, bits]) + p.encode() +
+                b"\0/tmp/prefix\0/home/user/project")
+
+
+def options_seeds():
+    argvs = {
+        "check": ["--json", "--deep", "--expect", "3.11", "--fail-on", "stale,orphan", "-q", "."],
+        "clean": ["-n", "--tag", "3.11", "--keep-tag", "cpython-312", "--debris", "pytest,mypy",
+                  "--uninstalled", "--ignore", "build", "."],
+        "prune": ["-n", "--sourceless", "--deep", "--prefix", "/tmp/p", "-v"],
+        "doctor": ["--json", "."],
+        "convert": ["--to", "checked-hash", "-n", "--check-hash-based-pycs", "never"],
+        "inspect": ["--json", "--deep", "--check-hash-based-pycs", "always", "--color=never",
+                    "x.pyc"],
+        "where": ["--python", "3.9", "--opt", "2", "--prefix", "/p", "-0", "a.py"],
+        "stats": ["--json", "--color", "auto", "--no-default-ignores", "."],
+        "versions": ["--json", "--all"],
+    }
+    commands = ["check", "clean", "prune", "doctor", "convert", "inspect", "where", "stats",
+                "versions"]
+    for i, c in enumerate(commands):
+        put("fuzz_options", b"\x01" + bytes([i]) + b"\0".join(a.encode() for a in argvs[c]))
+    samples = [["-j", "-o", "out", "--prefix=/p", "--pre", "x", "--col", "never"],
+               ["-jn0", "-x5", "--python", "pypy3.10", "--opt=3", "--", "-j"],
+               ["--check-hash-based-pycs", "sometimes", "--jsn"], ["-x"], ["--output"]]
+    for s in samples:
+        put("fuzz_options", b"\x00" + b"\0".join(a.encode() for a in s))
+    for raw in [b"plain/ascii.py", "caf\u00e9/\u2603.py".encode(), b"bad\xff\xfe\xed\xa0\x80",
+                b"ctl\n\t\r\x7f\x1b[31m\xc2\x85", b"\xf0\x9f\x90\x8d\xf4\x90\x80\x80\xe0\x80\xaf",
+                b"back\\slash\"quote"]:
+        put("fuzz_options", b"\x02" + raw)
+        put("fuzz_options", b"\x03" + raw)
+
+
+if __name__ == "__main__":
+    header_seeds(sys.argv[1])
+    magic_seeds()
+    cachepath_seeds()
+    options_seeds()
