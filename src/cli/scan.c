@@ -111,9 +111,14 @@ struct scan {
     char *buf;
     size_t cap;
 
-    /* Parent-of-root directory fds, for a root that is a __pycache__. */
-    char *root_parent_path;
+    /* The source directory of a root that is a __pycache__, and whether
+     * the current root is one (by its real path: "." may be). */
+    dev_t root_parent_dev;
+    ino_t root_parent_ino;
     int root_parent_fd;
+    bool root_is_pycache;
+    /* The directory of a root that is a file. */
+    int root_file_dirfd;
 
     /* Progress on a terminal. */
     unsigned long entries;
@@ -207,25 +212,20 @@ static int pycache_source_fd(struct scan *s, const pyc_walk_entry *e)
     const pyc_walk_dir *src_dir = pyc_dir ? pyc_walk_dir_parent(pyc_dir) : NULL;
     if (src_dir)
         return pyc_walk_dir_fd(src_dir);
-    /* The root itself is a __pycache__ (or the file was given directly):
-     * its source directory is the root path's parent, opened by name. */
-    const char *root = pyc_dir ? pyc_walk_dir_path(pyc_dir) : e->path;
-    size_t n = strlen(root);
-    if (!pyc_dir)
-        n = dir_part(root, n);
-    size_t d = dir_part(root, n);
-    char *parent = d ? strndup(root, d) : strdup(".");
-    if (!parent)
+    /* The root itself is a __pycache__ (or a file in one was given): its
+     * source directory is the parent of the directory E->dirfd holds, which
+     * the walk never opened. Cached by that directory's identity. */
+    struct stat st;
+    if (fstat(e->dirfd, &st) != 0)
         return -1;
-    if (s->root_parent_path && strcmp(s->root_parent_path, parent) == 0) {
-        free(parent);
+    if (s->root_parent_fd >= 0 && s->root_parent_dev == st.st_dev &&
+        s->root_parent_ino == st.st_ino)
         return s->root_parent_fd;
-    }
     if (s->root_parent_fd >= 0)
         close(s->root_parent_fd);
-    free(s->root_parent_path);
-    s->root_parent_path = parent;
-    s->root_parent_fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    s->root_parent_dev = st.st_dev;
+    s->root_parent_ino = st.st_ino;
+    s->root_parent_fd = openat(e->dirfd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     return s->root_parent_fd;
 }
 
@@ -249,9 +249,37 @@ static int prefix_source_fd(struct scan *s, const pyc_walk_entry *e)
     return s->mapped_fd;
 }
 
-static bool is_pycache_dir(const pyc_walk_dir *d)
+/* Whether NAME's last component is __pycache__ (the walker names a root
+ * by the whole path the user gave, "pkg/__pycache__/"). */
+static bool names_pycache_n(const char *name, size_t n)
 {
-    return d && strcmp(pyc_walk_dir_name(d), "__pycache__") == 0;
+    while (n > 1 && name[n - 1] == '/')
+        n--;
+    return n >= 11 && memcmp(name + n - 11, "__pycache__", 11) == 0 &&
+           (n == 11 || name[n - 12] == '/');
+}
+
+static bool names_pycache(const char *name)
+{
+    return names_pycache_n(name, strlen(name));
+}
+
+/* Whether PATH, resolved, is a directory named __pycache__. */
+static bool really_pycache(const char *path)
+{
+    char *real = realpath(path, NULL);
+    bool yes = real && names_pycache(real);
+    free(real);
+    return yes;
+}
+
+static bool is_pycache_dir(const struct scan *s, const pyc_walk_dir *d)
+{
+    if (!d)
+        return false;
+    if (!pyc_walk_dir_parent(d))
+        return s->root_is_pycache;
+    return strcmp(pyc_walk_dir_name(d), "__pycache__") == 0;
 }
 
 static bool ends_with(const char *s, size_t n, const char *suffix)
@@ -264,17 +292,33 @@ static bool ends_with(const char *s, size_t n, const char *suffix)
 static int on_file(struct scan *s, const pyc_walk_entry *e)
 {
     const scan_options *opt = s->opt;
-    bool in_pycache = !opt->prefix && is_pycache_dir(e->parent);
+    bool in_pycache = !opt->prefix && is_pycache_dir(s, e->parent);
     bool in_prefix = opt->prefix != NULL;
     const char *base = e->name;
+    pyc_walk_entry root_entry;
     if (!e->parent) {
-        /* A root given as a file: classify by its own last component. */
+        /* A root given as a file: its name is the whole path. Classify it by
+         * its last component, and address it as that name in its directory
+         * (opened here), like any other entry. */
         const char *slash = strrchr(e->path, '/');
         base = slash ? slash + 1 : e->path;
         size_t d = dir_part(e->path, e->path_len);
-        in_pycache = !in_prefix && d >= 11 &&
-                     memcmp(e->path + d - 11, "__pycache__", 11) == 0 &&
-                     (d == 11 || e->path[d - 12] == '/');
+        char *dir = slash ? strndup(e->path, d) : strdup(".");
+        if (!dir)
+            return emit_error(s, e->path, e->path_len, e->dirfd, e->name, errno,
+                              "open", e->depth);
+        in_pycache = !in_prefix && really_pycache(dir);
+        if (s->root_file_dirfd >= 0)
+            close(s->root_file_dirfd);
+        s->root_file_dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        free(dir);
+        if (s->root_file_dirfd < 0)
+            return emit_error(s, e->path, e->path_len, e->dirfd, e->name, errno,
+                              "open", e->depth);
+        root_entry = *e;
+        root_entry.dirfd = s->root_file_dirfd;
+        root_entry.name = base;
+        e = &root_entry;
     }
 
     pyc_cache_name name;
@@ -323,8 +367,19 @@ static int on_file(struct scan *s, const pyc_walk_entry *e)
     pyc_verdict v;
     const char *src_dir_path = e->path;
     size_t src_dir_len = dir_part(e->path, e->path_len);
-    if (in_pycache)
-        src_dir_len = dir_part(e->path, src_dir_len);
+    char *up = NULL;
+    if (in_pycache) {
+        if (names_pycache_n(e->path, src_dir_len)) {
+            src_dir_len = dir_part(e->path, src_dir_len);
+        } else if ((up = malloc(src_dir_len + 4)) != NULL) {
+            /* A root that is a __pycache__ by its real path only ("."):
+             * the source is in "./..". */
+            memcpy(up, e->path, src_dir_len);
+            strcpy(up + src_dir_len, src_dir_len ? "/.." : "..");
+            src_dir_path = up;
+            src_dir_len = strlen(up);
+        }
+    }
     else if (in_prefix && src_dir_len > s->prefix_len) {
         src_dir_path = e->path + s->prefix_len;
         src_dir_len -= s->prefix_len;
@@ -337,11 +392,9 @@ static int on_file(struct scan *s, const pyc_walk_entry *e)
         v.file_size = -1;
         v.file_blocks = -1;
         v.source_size = -1;
-        struct stat st;
-        if (fstatat(e->dirfd, e->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-            v.file_size = (int64_t)st.st_size;
-            v.file_blocks = (int64_t)st.st_blocks * 512;
-        }
+        /* No syscall at all: the size stays unknown (-1). A deleting
+         * command learns it from the fstatat it makes right before the
+         * unlinkat anyway (remove_file_at), so one stat per file is enough. */
         v.status = kind == PYC_KIND_TEMP ? PYC_TEMP : PYC_STALE;
         if (name.tag_len)
             v.judge = pyc_magic_for_tag(base + name.tag_off, name.tag_len);
@@ -362,6 +415,7 @@ static int on_file(struct scan *s, const pyc_walk_entry *e)
 
     const char *source_path =
         build_path(s, src_dir_path, src_dir_len, base, name.stem_len, ".py");
+    free(up);
     scan_item item = {
         .event = SCAN_CACHE, .path = e->path, .path_len = e->path_len,
         .dirfd = e->dirfd, .name = e->name, .type = e->type, .verdict = &v,
@@ -450,13 +504,15 @@ static pyc_walk_action on_entry(const pyc_walk_entry *e, void *ctx)
     case PYC_WALK_FILE:
         if (on_file(s, e))
             break;
-        if (s->opt->nexpect && !s->opt->prefix && !is_pycache_dir(e->parent))
+        if (s->opt->nexpect && !s->opt->prefix && !is_pycache_dir(s, e->parent))
             check_expect(s, e);
         break;
     case PYC_WALK_DIR_PRE:
+        if (e->depth == 0)
+            s->root_is_pycache = !s->opt->prefix && really_pycache(e->path);
         break;
     case PYC_WALK_DIR_POST:
-        if (!s->opt->prefix && strcmp(e->name, "__pycache__") == 0) {
+        if (!s->opt->prefix && names_pycache(e->name)) {
             scan_item item = {
                 .event = SCAN_PYCACHE_POST, .path = e->path, .path_len = e->path_len,
                 .dirfd = e->dirfd, .name = e->name, .type = DT_DIR, .depth = e->depth,
@@ -598,6 +654,7 @@ int scan_run(char *const *paths, size_t npaths, const scan_options *opt,
     s.ctx = ctx;
     s.mapped_fd = -1;
     s.root_parent_fd = -1;
+    s.root_file_dirfd = -1;
     int rc = -1;
 
     static char dot[] = ".";
@@ -638,7 +695,8 @@ out:
         close(s.mapped_fd);
     if (s.root_parent_fd >= 0)
         close(s.root_parent_fd);
-    free(s.root_parent_path);
+    if (s.root_file_dirfd >= 0)
+        close(s.root_file_dirfd);
     free(s.mapped_dir);
     free(s.prefix_root);
     free(s.buf);

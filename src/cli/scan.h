@@ -53,8 +53,10 @@ typedef struct scan_expect {
 
 typedef enum scan_judge {
     SCAN_JUDGE_FULL = 0, /* read headers, stat sources: a full verdict */
-    SCAN_JUDGE_NAME,     /* classify by name only, fstatat for the size
-                            (clean: what is bytecode is decided by name) */
+    SCAN_JUDGE_NAME,     /* classify by name only, no syscall: the
+                            verdict's sizes are -1 (clean: what is
+                            bytecode is decided by name, and the remover
+                            stats each file before unlinking it) */
 } scan_judge;
 
 typedef struct scan_options {

@@ -354,3 +354,22 @@ def test_non_utf8_names_round_trip(pycache, interp3, tmp_path):
     assert os.fsencode(o["path"]) == cache
     assert os.fsencode(o["source"]) == os.path.join(tree, name + b".py")
     assert "\n" not in r.stdout.strip()
+
+
+def test_roots_that_are_cache_files_or_pycache_dirs(pycache, interp3, tmp_path):
+    """A PATH may be one cache file or a __pycache__ directory itself (even
+    as '.', known only by its real path): judged exactly as in a walk."""
+    tree = str(tmp_path)
+    set_mtime(make_module(tree, "a", "v1"))
+    pyc = compile_source(interp3, os.path.join(tree, "a.py"))
+    want = [(o["status"], o["kind"], o["source"])
+            for o in pycache("check", "--json", "-v", tree).json()]
+    assert want == [("fresh", "pycache", os.path.join(tree, "a.py"))]
+    for args, cwd in [([pyc], None), ([os.path.dirname(pyc)], None),
+                      (["."], os.path.dirname(pyc)),
+                      ([os.path.basename(pyc)], os.path.dirname(pyc))]:
+        r = pycache("check", "--json", "-v", *args, cwd=cwd)
+        (o,) = r.json()
+        assert (o["status"], o["kind"]) == ("fresh", "pycache"), (args, o)
+        src = os.path.join(cwd, o["source"]) if cwd else o["source"]
+        assert os.path.samefile(src, os.path.join(tree, "a.py"))
