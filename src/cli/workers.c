@@ -522,6 +522,9 @@ static void on_message(worker_pool *p, struct worker *w, const unsigned char *bo
         h.pid = (long)w->pid;
         p->hello = h;
         if (p->expect_word && h.magic_word != p->expect_word) {
+            w->state = W_IDLE;
+            if (p->failed)
+                return; /* said already, for its first worker */
             const pyc_magic *m = pyc_magic_lookup(h.magic_word);
             const pyc_magic *want = pyc_magic_lookup(p->expect_word);
             cli_error("'%s' is Python %d.%d (magic %u), not %d.%d (magic %u): "
@@ -530,7 +533,6 @@ static void on_message(worker_pool *p, struct worker *w, const unsigned char *bo
                       want ? want->major : 0, want ? want->minor : 0,
                       want ? want->number : 0);
             pool_fail(p, cb, "the interpreter is not the version its name says");
-            w->state = W_IDLE;
             return;
         }
         p->said_hello = true;
