@@ -26,8 +26,8 @@
  * "NAME.pyc.DIGITS" temp files: it ends in ".tmp"; left behind by a crash,
  * `pycache check` reports it as foreign inside __pycache__), created with
  * O_CREAT|O_EXCL|O_NOFOLLOW and mode 0600, given the original's owner
- * (as root, best effort) and permission bits, written in full, fsync'd,
- * then renamed over the original, whose inode must still be the one read.
+ * (as root, best effort) and permission bits, written in full, then
+ * renamed over the original, whose inode must still be the one read.
  * Any failure unlinks the temporary file; the original is never touched
  * before the rename, and the rename is the whole change.
  *
@@ -38,9 +38,14 @@
  *     bytes, so size + mtime quick checks would miss the change).
  *   - Permission bits are the original's 0777 bits; set-id and sticky bits
  *     (meaningless on a pyc) are not carried over.
- *   - The directory is not fsync'd after the rename (neither does CPython's
- *     _write_atomic): the rename is atomic for readers, and after a crash
- *     the file is either the old pyc or the new one, both valid.
+ *   - No fsync per file (CPython's _write_atomic makes none either): the
+ *     rename is atomic for readers, and file systems order the data of a
+ *     file renamed over another before the rename (ext4's auto_da_alloc,
+ *     XFS, btrfs), so after a crash the file is the old pyc or the new one.
+ *     `pycache convert --sync` buys durability once per run instead (a
+ *     syncfs per tree at the end). Measured on this machine's ext4 disk,
+ *     11,642 conversions: an fsync per file 70-86 s, one syncfs 16 s, none
+ *     about 2 s.
  *   - Only CPython's pycs: the source hash of PyPy and GraalPy is not
  *     verified against a real interpreter (siphash.c), and a wrong hash
  *     written here would be worse than no conversion.
@@ -340,8 +345,6 @@ convert_result convert_pyc(int dirfd, const char *name, const pyc_verdict *v,
         FAIL("chmod");
     if (write_all(tfd, pyc, pyc_len) != 0)
         FAIL("write");
-    if (fsync(tfd) != 0)
-        FAIL("fsync");
     int c = close(tfd);
     tfd = -1;
     if (c != 0)
