@@ -288,6 +288,19 @@ static bool ends_with(const char *s, size_t n, const char *suffix)
     return n >= k && memcmp(s + n - k, suffix, k) == 0;
 }
 
+/* Whether the entry is a source the finders would take: importlib's
+ * _path_isfile stats through symlinks, so a symlink to a regular file is a
+ * source too (one fstatat for links only). */
+static bool is_source_file(const pyc_walk_entry *e)
+{
+    if (e->type == DT_REG)
+        return true;
+    if (e->type != DT_LNK)
+        return false;
+    struct stat st;
+    return fstatat(e->dirfd, e->name, &st, 0) == 0 && S_ISREG(st.st_mode);
+}
+
 /* A file (or link, fifo...) entry. */
 static int on_file(struct scan *s, const pyc_walk_entry *e)
 {
@@ -331,8 +344,8 @@ static int on_file(struct scan *s, const pyc_walk_entry *e)
             };
             return emit(s, &item);
         }
-        if ((opt->want_sources || opt->nexpect) && e->type == DT_REG &&
-            ends_with(base, strlen(base), ".py")) {
+        if ((opt->want_sources || opt->nexpect) && ends_with(base, strlen(base), ".py") &&
+            is_source_file(e)) {
             scan_item item = {
                 .event = SCAN_SOURCE, .path = e->path, .path_len = e->path_len,
                 .dirfd = e->dirfd, .name = e->name, .type = e->type, .depth = e->depth,
@@ -430,7 +443,7 @@ static int check_expect(struct scan *s, const pyc_walk_entry *e)
 {
     const scan_options *opt = s->opt;
     size_t n = strlen(e->name);
-    if (n < 4 || !ends_with(e->name, n, ".py") || e->type != DT_REG)
+    if (n < 4 || !ends_with(e->name, n, ".py") || !is_source_file(e))
         return 0;
     int pyc_fd = -2;
     for (size_t i = 0; i < opt->nexpect; i++) {

@@ -364,7 +364,9 @@ static bool body_is_bad(const struct cache_data *cd, const pyc_magic *judge,
     if (deep && cd->all) {
         pyc_marshal_status ms =
             pyc_marshal_validate(judge, cd->all + hlen, cd->all_len - hlen, NULL);
-        if (ms != PYC_MARSHAL_OK) {
+        /* UNCHECKED: a version whose marshal format is not modelled (PyPy,
+         * GraalPy, 3.0-3.5): no verdict on the body, so no claim. */
+        if (ms != PYC_MARSHAL_OK && ms != PYC_MARSHAL_UNCHECKED) {
             out->status = PYC_CORRUPT;
             out->reason = PYC_REASON_BODY;
             return true;

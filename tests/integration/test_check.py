@@ -373,3 +373,19 @@ def test_roots_that_are_cache_files_or_pycache_dirs(pycache, interp3, tmp_path):
         assert (o["status"], o["kind"]) == ("fresh", "pycache"), (args, o)
         src = os.path.join(cwd, o["source"]) if cwd else o["source"]
         assert os.path.samefile(src, os.path.join(tree, "a.py"))
+
+
+def test_symlinked_source_is_a_source(pycache, interp3, tmp_path):
+    """importlib stats sources through symlinks: a linked NAME.py is a
+    module, so --expect wants its cache, and its cache is fresh."""
+    tree = str(tmp_path / "t")
+    os.makedirs(tree)
+    real = make_module(str(tmp_path), "real", "v1")
+    set_mtime(real)
+    os.symlink(real, os.path.join(tree, "linked.py"))
+    r = pycache("check", "--json", "--expect", interp3.short, tree)
+    assert [os.path.basename(o["source"]) for o in r.json()] == ["linked.py"]
+    compile_source(interp3, os.path.join(tree, "linked.py"))
+    r = pycache("check", "--json", "-v", "--expect", interp3.short, tree)
+    assert [o["status"] for o in r.json()] == ["fresh"]
+    assert r.returncode == 0
