@@ -18,7 +18,7 @@ _pycache_options()
     doctor)
         echo '--fix --staged --json --quiet --color --help' ;;
     convert)
-        echo '--to --dry-run --json --null --verbose --quiet --prefix --ignore --no-default-ignores --include-venvs --one-file-system --check-hash-based-pycs --color --help' ;;
+        echo '--to --dry-run --sync --json --null --verbose --quiet --prefix --ignore --no-default-ignores --include-venvs --one-file-system --check-hash-based-pycs --color --help' ;;
     inspect)
         echo '--json --deep --check-hash-based-pycs --prefix --color --help' ;;
     where)

@@ -113,6 +113,7 @@ complete -c pycache -n '__fish_seen_subcommand_from doctor' -s h -l help -d 'sho
 complete -c pycache -n '__fish_seen_subcommand_from convert' -F
 complete -c pycache -n '__fish_seen_subcommand_from convert' -l to -x -a 'checked-hash unchecked-hash timestamp' -d 'the invalidation mode to write'
 complete -c pycache -n '__fish_seen_subcommand_from convert' -s n -l dry-run -d 'say what would be converted; change nothing'
+complete -c pycache -n '__fish_seen_subcommand_from convert' -l sync -d 'make the rewritten files durable before exiting'
 complete -c pycache -n '__fish_seen_subcommand_from convert' -l json -d 'JSON Lines: one object per pyc, with an action field'
 complete -c pycache -n '__fish_seen_subcommand_from convert' -s 0 -l null -d 'print the paths of the files converted'
 complete -c pycache -n '__fish_seen_subcommand_from convert' -s v -l verbose -d 'also list every file converted or already in that mode'

@@ -360,17 +360,8 @@ int cmd_check(int argc, char **argv)
     size_t nexpect = 0;
 
     cli_parser_init(&p, argc, argv);
-    int id;
-    while ((id = cli_next_option(&p)) != 0) {
-        if (id < 0)
-            return CLI_EXIT_USAGE;
-        if (id == 'h')
-            return CLI_EXIT_OK;
-        int r = scan_parse_option(&p, id, &sopt);
-        if (r < 0)
-            return CLI_EXIT_USAGE;
-        if (r > 0)
-            continue;
+    int id, exit_status;
+    while ((id = scan_next_option(&p, &sopt, &exit_status)) > 0) {
         switch (id) {
         case OPT_JSON:
             c.format = CLI_FORMAT_JSON;
@@ -404,6 +395,8 @@ int cmd_check(int argc, char **argv)
             break;
         }
     }
+    if (id < 0)
+        return exit_status;
     if (nexpect && sopt.prefix)
         return cli_usage_error(p.command, "--expect and --prefix cannot be combined");
     sopt.expect = expect;

@@ -1153,21 +1153,8 @@ int cmd_compile(int argc, char **argv)
     struct names names = {0};
 
     cli_parser_init(&p, argc, argv);
-    int id;
-    while ((id = cli_next_option(&p)) != 0) {
-        if (id < 0) {
-            rc = CLI_EXIT_USAGE;
-            goto out;
-        }
-        if (id == 'h')
-            goto out;
-        int r = scan_parse_option(&p, id, &sopt);
-        if (r < 0) {
-            rc = CLI_EXIT_USAGE;
-            goto out;
-        }
-        if (r > 0)
-            continue;
+    int id, exit_status;
+    while ((id = scan_next_option(&p, &sopt, &exit_status)) > 0) {
         switch (id) {
         case OPT_PYTHON:
             if (npython_args == MAX_PYTHONS) {
@@ -1271,6 +1258,10 @@ int cmd_compile(int argc, char **argv)
             c->format = CLI_FORMAT_JSON;
             break;
         }
+    }
+    if (id < 0) {
+        rc = exit_status;
+        goto out;
     }
     /* compileall: -r takes precedence over -l. */
     c->maxlevels = r_levels >= 0 ? r_levels : (no_recurse ? 0 : -1);

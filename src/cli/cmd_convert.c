@@ -407,17 +407,8 @@ int cmd_convert(int argc, char **argv)
     cli_color_mode color = CLI_COLOR_AUTO;
 
     cli_parser_init(&p, argc, argv);
-    int id;
-    while ((id = cli_next_option(&p)) != 0) {
-        if (id < 0)
-            return CLI_EXIT_USAGE;
-        if (id == 'h')
-            return CLI_EXIT_OK;
-        int r = scan_parse_option(&p, id, &sopt);
-        if (r < 0)
-            return CLI_EXIT_USAGE;
-        if (r > 0)
-            continue;
+    int id, exit_status;
+    while ((id = scan_next_option(&p, &sopt, &exit_status)) > 0) {
         switch (id) {
         case OPT_TO:
             if (pyc_mode_parse(p.optarg, &c.to) != 0)
@@ -451,6 +442,8 @@ int cmd_convert(int argc, char **argv)
             break;
         }
     }
+    if (id < 0)
+        return exit_status;
     if (!have_to)
         return cli_usage_error(p.command,
                                "--to is required: checked-hash, unchecked-hash or timestamp");

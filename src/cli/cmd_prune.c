@@ -165,17 +165,8 @@ int cmd_prune(int argc, char **argv)
     memset(&pr, 0, sizeof pr);
 
     cli_parser_init(&p, argc, argv);
-    int id;
-    while ((id = cli_next_option(&p)) != 0) {
-        if (id < 0)
-            return CLI_EXIT_USAGE;
-        if (id == 'h')
-            return CLI_EXIT_OK;
-        int r = scan_parse_option(&p, id, &sopt);
-        if (r < 0)
-            return CLI_EXIT_USAGE;
-        if (r > 0)
-            continue;
+    int id, exit_status;
+    while ((id = scan_next_option(&p, &sopt, &exit_status)) > 0) {
         switch (id) {
         case 'n':
             ropt.dry_run = true;
@@ -200,6 +191,8 @@ int cmd_prune(int argc, char **argv)
             break;
         }
     }
+    if (id < 0)
+        return exit_status;
     char *const *paths = CLI_OPERANDS(&p);
     size_t npaths = (size_t)CLI_NOPERANDS(&p);
     pr.prefix = sopt.prefix != NULL;

@@ -251,22 +251,15 @@ int cmd_stats(int argc, char **argv)
     cli_color_mode color = CLI_COLOR_AUTO;
 
     cli_parser_init(&p, argc, argv);
-    int id;
-    while ((id = cli_next_option(&p)) != 0) {
-        if (id < 0)
-            return CLI_EXIT_USAGE;
-        if (id == 'h')
-            return CLI_EXIT_OK;
-        int r = scan_parse_option(&p, id, &sopt);
-        if (r < 0)
-            return CLI_EXIT_USAGE;
-        if (r > 0)
-            continue;
+    int id, exit_status;
+    while ((id = scan_next_option(&p, &sopt, &exit_status)) > 0) {
         if (id == OPT_JSON)
             json = true;
         else if (id == OPT_COLOR && cli_parse_color(&p, p.optarg, &color) != 0)
             return CLI_EXIT_USAGE;
     }
+    if (id < 0)
+        return exit_status;
     sopt.progress = isatty(STDERR_FILENO);
 
     struct stats s;

@@ -1429,17 +1429,8 @@ int cmd_watch(int argc, char **argv)
     bool prune_first = false;
 
     cli_parser_init(&p, argc, argv);
-    int id;
-    while ((id = cli_next_option(&p)) != 0) {
-        if (id < 0)
-            return CLI_EXIT_USAGE;
-        if (id == 'h')
-            return CLI_EXIT_OK;
-        int r = scan_parse_option(&p, id, &W.sopt);
-        if (r < 0)
-            return CLI_EXIT_USAGE;
-        if (r > 0)
-            continue;
+    int id, exit_status;
+    while ((id = scan_next_option(&p, &W.sopt, &exit_status)) > 0) {
         switch (id) {
         case 'n':
             W.dry_run = true;
@@ -1455,6 +1446,8 @@ int cmd_watch(int argc, char **argv)
             break;
         }
     }
+    if (id < 0)
+        return exit_status;
     static char dot[] = ".";
     static char *dot_root[] = {dot};
     char **paths = CLI_OPERANDS(&p);

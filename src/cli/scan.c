@@ -557,6 +557,26 @@ void scan_default_options(scan_options *opt)
 static const char *ignore_names[MAX_IGNORES + 1];
 static size_t n_ignores;
 
+int scan_next_option(struct cli_parser *p, scan_options *opt, int *exit_status)
+{
+    for (;;) {
+        int id = cli_next_option(p);
+        if (id == 0)
+            return 0;
+        if (id < 0 || id == 'h') {
+            *exit_status = id < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+            return -1;
+        }
+        int r = scan_parse_option(p, id, opt);
+        if (r < 0) {
+            *exit_status = CLI_EXIT_USAGE;
+            return -1;
+        }
+        if (r == 0)
+            return id;
+    }
+}
+
 int scan_parse_option(struct cli_parser *p, int id, scan_options *opt)
 {
     switch (id) {

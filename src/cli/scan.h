@@ -115,6 +115,21 @@ enum {
      "a PYTHONPYCACHEPREFIX tree: visit its entries for the sources under "        \
      "PATH (no PATH: all of it)"}
 
+/* The option loop of every tree command: the next option that is the
+ * command's own, after applying the shared ones (SCAN_WALK_OPTIONS,
+ * SCAN_PREFIX_OPTION) to OPT. Returns the option's id; 0 at the end of the
+ * options (P->index is then the first operand); -1 when the command must
+ * return *EXIT_STATUS at once (CLI_EXIT_OK after --help was printed,
+ * CLI_EXIT_USAGE after a usage error).
+ *
+ *   int id, status;
+ *   while ((id = scan_next_option(&p, &sopt, &status)) > 0)
+ *       switch (id) { ... }
+ *   if (id < 0)
+ *       return status;
+ */
+int scan_next_option(struct cli_parser *p, scan_options *opt, int *exit_status);
+
 /* Applies option ID (with P->optarg) if it is one of the shared ones.
  * Returns 1 when it was (consumed), 0 when it was not, -1 after a usage
  * error (the command returns CLI_EXIT_USAGE). */
