@@ -171,7 +171,7 @@ FUZZ_RUN := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
 # run programs so that a command running past its options aborts the run.
 FUZZ_CLI_SRC := $(filter-out src/cli/main.c,$(CLI_SRC))
 FUZZ_WRAP := scan_run unlink unlinkat rmdir rename renameat posix_spawn posix_spawnp \
-             fork execve execvp
+             fork execve execvp regcomp
 $(FUZZ_BUILD)/fuzz_options: FUZZ_EXTRA = $(FUZZ_CLI_SRC) $(FUZZ_WRAP:%=-Wl,--wrap=%)
 $(FUZZ_BUILD)/fuzz_options: $(FUZZ_CLI_SRC) $(wildcard src/cli/*.h)
 
