@@ -13,6 +13,7 @@ import os
 import select
 import signal
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -28,8 +29,12 @@ class Watch(object):
     def __init__(self, pycache_bin, *args, **kw):
         env = dict(os.environ, NO_COLOR="1")
         env.pop("PYTHONPYCACHEPREFIX", None)
+        # stdout goes to a file, not a pipe: nobody reads it until stop(), and
+        # a burst of removals prints more than a pipe holds (64 KiB), which
+        # would block watch in write() and stall the test.
+        self.out = tempfile.TemporaryFile()
         self.proc = subprocess.Popen([pycache_bin, "watch"] + [str(a) for a in args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     stdout=self.out, stderr=subprocess.PIPE,
                                      env=env, cwd=kw.get("cwd"))
         self.stderr = b""
         self.ready = False
@@ -51,15 +56,20 @@ class Watch(object):
                 self.stderr += chunk
         self.ready = True
 
+    def output(self):
+        """What watch has written to stdout so far (it flushes per batch)."""
+        return os.pread(self.out.fileno(), 1 << 24, 0)
+
     def stop(self, sig=signal.SIGTERM):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            out, err = self.proc.communicate(timeout=DEADLINE)
+            _, err = self.proc.communicate(timeout=DEADLINE)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            out, err = self.proc.communicate()
-        self.stdout = out.decode("utf-8", "surrogateescape")
+            _, err = self.proc.communicate()
+        self.out.seek(0)
+        self.stdout = self.out.read().decode("utf-8", "surrogateescape")
         self.stderr += err
         return self.proc.returncode
 
@@ -266,14 +276,9 @@ def test_dry_run_removes_nothing(tmp_path, interp3, watch):
     w = watch("-n", "--json", tmp_path)
     os.unlink(str(tmp_path / "a.py"))
     # The report is the signal that the event was handled.
-    end = time.monotonic() + DEADLINE
-    out = b""
-    while out.count(b"\n") < len(gone) and time.monotonic() < end:
-        r, _, _ = select.select([w.proc.stdout], [], [], 0.1)
-        if r:
-            out += os.read(w.proc.stdout.fileno(), 65536)
+    wait_until(lambda: w.output().count(b"\n") >= len(gone), "the dry-run report")
     assert w.stop() == 0
-    objs = [json.loads(l) for l in (out.decode() + w.stdout).splitlines() if l.strip()]
+    objs = [json.loads(l) for l in w.stdout.splitlines() if l.strip()]
     assert sorted(o["path"] for o in objs) == sorted(gone)
     assert {o["action"] for o in objs} == {"would-remove"}
     assert {o["status"] for o in objs} == {"orphan"}
