@@ -1062,6 +1062,99 @@ static int read_names(const char *file, bool nul, struct names *out)
 
 /* ---- the command ------------------------------------------------------------------------ */
 
+/* Whether the POSIX ERE PATTERN is safe to give glibc's regcomp, which
+ * copies a quantified subexpression's tree once per repetition: stacked
+ * quantifiers ("a++", "a*{2}") make that exponential (20 '+' took 700 MB),
+ * and nested bounds ("(a{1000}){1000}") multiply. Python's re (compileall
+ * -x) rejects stacked quantifiers as "multiple repeat" before 3.11, so
+ * refusing them loses nothing users can rely on; the estimated size of the
+ * expanded pattern is capped too. Returns NULL when tame, else why not. */
+static const char *regex_untamed(const char *pattern)
+{
+    enum { MAX_DEPTH = 64, MAX_SIZE = 1 << 17 }; /* 131072 nodes: about 25 MB */
+    double size[MAX_DEPTH + 1] = {0}; /* expanded size of each open group */
+    double atom = 0;                  /* size of the last atom, 0: none */
+    bool after_quantifier = false;
+    int depth = 0;
+    for (const char *s = pattern; *s; s++) {
+        double this_atom = 0;
+        switch (*s) {
+        case '\\':
+            if (s[1])
+                s++;
+            this_atom = 1;
+            break;
+        case '[': {
+            const char *t = s + 1;
+            if (*t == '^')
+                t++;
+            if (*t == ']')
+                t++;
+            while (*t && *t != ']') {
+                if (*t == '[' && (t[1] == ':' || t[1] == '.' || t[1] == '=')) {
+                    const char *end = strchr(t + 2, t[1]);
+                    t = end && end[1] == ']' ? end + 2 : t + 1;
+                } else {
+                    t++;
+                }
+            }
+            s = *t ? t : t - 1;
+            this_atom = 1;
+            break;
+        }
+        case '(':
+            if (depth == MAX_DEPTH)
+                return "groups nested too deeply";
+            size[++depth] = 0;
+            atom = 0;
+            after_quantifier = false;
+            continue;
+        case ')':
+            if (depth > 0) {
+                this_atom = size[depth] + 1;
+                depth--;
+            } else {
+                this_atom = 1;
+            }
+            break;
+        case '*':
+        case '+':
+        case '?':
+        case '{': {
+            if (after_quantifier)
+                return "a quantifier follows another (multiple repeat)";
+            double times = 2;
+            if (*s == '{') {
+                char *end;
+                unsigned long m = strtoul(s + 1, &end, 10), n = m;
+                if (*end == ',')
+                    n = end[1] == '}' ? m + 1 : strtoul(end + 1, &end, 10);
+                else if (*end != '}')
+                    n = 1;
+                const char *close = strchr(s, '}');
+                if (close)
+                    s = close;
+                times = (double)(n > m ? n : m) + 1;
+            }
+            size[depth] += atom * (times - 1);
+            after_quantifier = true;
+            if (size[depth] > MAX_SIZE)
+                return "it expands too much";
+            continue;
+        }
+        default:
+            this_atom = 1;
+            break;
+        }
+        atom = this_atom;
+        size[depth] += this_atom;
+        after_quantifier = false;
+        if (size[depth] > MAX_SIZE)
+            return "it expands too much";
+    }
+    return NULL;
+}
+
 static int parse_levels(const cli_parser *p, const char *text, struct compile *c)
 {
     for (const char *s = text; *s; s++) {
@@ -1196,6 +1289,12 @@ int cmd_compile(int argc, char **argv)
                 regfree(&c->rx);
             c->have_rx = false;
             {
+                const char *why = regex_untamed(p.optarg);
+                if (why) {
+                    rc = cli_usage_error(p.command, "-x: refusing regular expression '%s': %s",
+                                         p.optarg, why);
+                    goto out;
+                }
                 int e = regcomp(&c->rx, p.optarg, REG_EXTENDED | REG_NOSUB);
                 if (e != 0) {
                     char msg[256];

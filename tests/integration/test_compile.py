@@ -442,3 +442,13 @@ def test_usage_errors(pycache, tmp_path):
     r = pycache("compile", "--python", "2.7", "-o", "1,2", str(tmp_path))
     if "no Python 2.7" not in r.stderr:
         assert r.returncode == 2 and "same file" in r.stderr
+
+
+@pytest.mark.parametrize("pattern", ["j" + "+" * 30, "a*{2}", "((a{100}){100}){100}"])
+def test_exclude_refuses_patterns_that_explode(pycache, tmp_path, pattern):
+    """glibc's regcomp copies a quantified subexpression once per repetition:
+    stacked quantifiers and nested bounds would take gigabytes. They are
+    refused as usage errors, in one line, before any work."""
+    r = pycache("compile", "-n", "-x", pattern, str(tmp_path))
+    assert r.returncode == 2
+    assert r.stderr.splitlines()[0].startswith("pycache compile: -x: refusing")
