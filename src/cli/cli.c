@@ -40,13 +40,61 @@ const char cli_exit_help[] =
 
 /* ---- errors ------------------------------------------------------------------------ */
 
+/* Formats a message and writes it to stderr as one line: the values in it
+ * (option arguments, file names) may hold newlines, escape sequences or
+ * invalid UTF-8, which are written escaped (\n, \t, \r, \xNN) so that one
+ * error is always one line and a terminal never obeys a control sequence
+ * it was handed. Backslashes are kept as typed. */
+__attribute__((format(printf, 1, 0)))
+static void vprint_message(const char *fmt, va_list ap)
+{
+    char small[512];
+    va_list copy;
+    va_copy(copy, ap);
+    int n = vsnprintf(small, sizeof small, fmt, copy);
+    va_end(copy);
+    if (n < 0)
+        return;
+    char *msg = small;
+    if ((size_t)n >= sizeof small) {
+        msg = malloc((size_t)n + 1);
+        if (!msg) {
+            vfprintf(stderr, fmt, ap); /* unescaped beats silent */
+            return;
+        }
+        vsnprintf(msg, (size_t)n + 1, fmt, ap);
+    }
+    const unsigned char *m = (const unsigned char *)msg;
+    for (size_t i = 0; i < (size_t)n;) {
+        size_t len = cli_utf8_sequence(m + i, (size_t)n - i);
+        unsigned char c = m[i];
+        if (len == 1 && c >= 0x20 && c != 0x7F)
+            fputc(c, stderr);
+        else if (c == '\n')
+            fputs("\\n", stderr);
+        else if (c == '\t')
+            fputs("\\t", stderr);
+        else if (c == '\r')
+            fputs("\\r", stderr);
+        else if (len == 2 && c == 0xC2 && m[i + 1] < 0xA0)
+            fprintf(stderr, "\\x%02x\\x%02x", c, m[i + 1]);
+        else if (len > 1)
+            fwrite(m + i, 1, len, stderr);
+        else
+            fprintf(stderr, "\\x%02x", c);
+        i += len ? len : 1;
+    }
+    if (msg != small)
+        free(msg);
+}
+
 void cli_error(const char *fmt, ...)
 {
     va_list ap;
     fflush(stdout); /* keep stdout and stderr in order on a shared terminal */
     fputs("pycache: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vprint_message(fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
 }
@@ -78,7 +126,7 @@ static void vusage_error(const char *cmd, const char *fmt, va_list ap)
         fprintf(stderr, "pycache %s: ", cmd);
     else
         fputs("pycache: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    vprint_message(fmt, ap);
     fputc('\n', stderr);
     usage_hint(cmd);
 }

@@ -540,22 +540,24 @@ static pyc_walk_action on_entry(const pyc_walk_entry *e, void *ctx)
     return s->stopped ? PYC_WALK_STOP : PYC_WALK_CONTINUE;
 }
 
+/* --ignore names, for the life of the process (one command per run). */
+#define MAX_IGNORES 256
+static const char *ignore_names[MAX_IGNORES + 1];
+static size_t n_ignores;
+
 void scan_default_options(scan_options *opt)
 {
     memset(opt, 0, sizeof *opt);
     opt->walk.skip_vcs = true;
     opt->walk.skip_node_modules = true;
     opt->walk.skip_venvs = true;
+    n_ignores = 0;
+    ignore_names[0] = NULL;
     /* $PYTHONPYCACHEPREFIX is where CPython puts caches, but the tree
      * commands judge __pycache__ trees unless --prefix is given: a user who
      * exported it for one project should not have every check look
      * elsewhere silently. */
 }
-
-/* --ignore names, for the life of the process (one command per run). */
-#define MAX_IGNORES 256
-static const char *ignore_names[MAX_IGNORES + 1];
-static size_t n_ignores;
 
 int scan_next_option(struct cli_parser *p, scan_options *opt, int *exit_status)
 {

@@ -296,3 +296,19 @@ def test_closed_stdout_does_not_leak_into_files(pycache_bin, tmp_path):
     assert p.returncode == 1
     with open(str(tmp_path / "g.pyc"), "rb") as f:
         assert f.read() == b"not a pyc at all"
+
+
+@pytest.mark.parametrize("args", [
+    ["where", "--python", "3\x1b[31m\n1", "x.py"],
+    ["clean", "--debris", "py\ntest", "."],
+    ["check", "--fail-on", "stale\r\x07", "."],
+])
+def test_usage_errors_escape_what_the_user_typed(pycache, tmp_path, args):
+    """One error, one line, and no control sequence reaches the terminal,
+    whatever the option value holds."""
+    r = pycache(*args, cwd=str(tmp_path))
+    assert r.returncode == 2
+    lines = r.stderr_bytes.split(b"\n")
+    assert len(lines) == 3 and lines[2] == b""  # the error, the hint
+    assert not any(c < 0x20 and c != 0x0A for c in r.stderr_bytes)
+    assert b"\\n" in lines[0] or b"\\x1b" in lines[0] or b"\\r" in lines[0]
