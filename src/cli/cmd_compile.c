@@ -483,6 +483,31 @@ static char *cache_path(const struct compile *c, const struct interp *ip,
 
 enum decision { DO_FRESH, DO_COMPILE, DO_REWRITTEN, DO_ERROR };
 
+/* Whether the __pycache__ that source SRC's cache would be written into is a
+ * symbolic link. py_compile follows it (os.makedirs and _write_atomic, as an
+ * import would) and would create or replace files wherever it points, out of
+ * the tree; it refuses only a cache *file* that is a link. So such a cache
+ * is not compiled, as the walk never follows a link either: an error. */
+static bool pycache_dir_is_link(const struct compile *c, const struct interp *ip,
+                                const pyc_source *src)
+{
+    if (c->prefix || c->legacy || keeps_legacy_cache(ip->magic))
+        return false;
+    /* SRC's name is the entry's name in its directory, or a whole path for
+     * a file given as an operand. */
+    const char *slash = strrchr(src->name, '/');
+    size_t dl = slash ? (size_t)(slash - src->name) + 1 : 0;
+    char *dir = malloc(dl + sizeof "__pycache__");
+    if (!dir)
+        return false;
+    memcpy(dir, src->name, dl);
+    memcpy(dir + dl, "__pycache__", sizeof "__pycache__");
+    struct stat st;
+    bool link = fstatat(src->dirfd, dir, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+    free(dir);
+    return link;
+}
+
 /* Judges the cache file CPATH for source SRC (its directory fd and name)
  * as interpreter IP would, and rewrites its header when only the mode is
  * wrong. *REASON says why it must be compiled. */
@@ -600,6 +625,12 @@ static int on_source(struct compile *c, const scan_item *it)
         struct job pending[MAX_LEVELS];
         memset(pending, 0, sizeof pending);
         bool any_todo[MAX_LEVELS] = {false};
+        static const char linked_msg[] = "__pycache__ is a symbolic link (not followed)";
+        bool linked_dir = pycache_dir_is_link(c, ip, &src);
+        if (linked_dir) {
+            print_error(c, it->path, i, "OSError", linked_msg);
+            c->status = cli_exit_merge(c->status, CLI_EXIT_IO);
+        }
         for (size_t k = 0; k < c->nlevels; k++) {
             int level = c->levels[k];
             size_t pi = pool_index(ip, level);
@@ -611,8 +642,15 @@ static int on_source(struct compile *c, const scan_item *it)
                 continue;
             }
             const char *reason;
-            enum decision d = judge(c, ip, cpath, &src, &reason);
             struct tally *t = tally_of(c, i, level);
+            if (linked_dir) {
+                t->errors++;
+                report(c, "error", cpath, it->path, i, level, "symlink", "OSError",
+                       linked_msg, 0);
+                free(cpath);
+                continue;
+            }
+            enum decision d = judge(c, ip, cpath, &src, &reason);
             switch (d) {
             case DO_FRESH:
                 t->fresh++;
