@@ -139,7 +139,7 @@ endif
 
 check-integration: all $(TOOL_BIN) $(CTYPES_LIB)
 	PYCACHE_BIN=$(CURDIR)/$(BUILD)/pycache PYCACHE_BUILD=$(CURDIR)/$(BUILD) \
-	    PYCACHE_CTYPES_LIB=$(CURDIR)/$(CTYPES_LIB) \
+	    PYCACHE_CTYPES_LIB=$(CURDIR)/$(CTYPES_LIB) PYCACHE_SAN=$(SAN) \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
 
 check: check-unit check-integration

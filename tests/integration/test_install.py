@@ -141,7 +141,10 @@ def test_program_links_against_installed_library(destdir, tmp_path, link):
         libs = [a for a in libs if a != "-lpycache"]
     else:
         libs = pkg_config(destdir, "--libs")
-    r = subprocess.run([cc, "-std=c11", "-Wall", "-Werror", "-o", exe, str(src)] + cflags + libs,
+    # Under `make SAN=1 check` the installed library is the sanitized one:
+    # a program linking it needs the sanitizer runtimes too.
+    san = ["-fsanitize=address,undefined"] if os.environ.get("PYCACHE_SAN") == "1" else []
+    r = subprocess.run([cc, "-std=c11", "-Wall", "-Werror", "-o", exe, str(src)] + san + cflags + libs,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
     assert r.returncode == 0, r.stderr
     env = dict(os.environ)
