@@ -412,6 +412,12 @@ typedef enum pyc_check_hash {
 typedef struct pyc_verdict_options {
     pyc_check_hash check_hash;
     bool deep;              /* also validate the marshalled body */
+    bool skip_file_stat;    /* make no fstat of the cache file: file_size
+                               and file_blocks stay -1 and the file is not
+                               checked to be a regular file. Only for a
+                               caller that knows it is one (d_type DT_REG)
+                               and needs no sizes: it saves a syscall per
+                               file (it is opened O_NONBLOCK either way). */
 } pyc_verdict_options;
 
 /* What the caller knows of the source; lets a walker stat each source once

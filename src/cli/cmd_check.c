@@ -9,9 +9,11 @@
  * could not be read (precedence), else 0.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -171,13 +173,24 @@ static void output(struct check *c, pyc_status st, const char *path,
     }
 }
 
+/* The size of a listed file when the scan spared its fstat (no_sizes). */
+static int64_t size_of(const scan_item *it)
+{
+    struct stat st;
+    if (it->verdict->file_size >= 0)
+        return it->verdict->file_size;
+    if (fstatat(it->dirfd, it->name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return -1;
+    return (int64_t)st.st_size;
+}
+
 static int on_item(const scan_item *it, void *ctx)
 {
     struct check *c = ctx;
     switch (it->event) {
     case SCAN_CACHE:
         output(c, it->verdict->status, it->path, it->source_path, it->verdict, NULL,
-               it->verdict->file_size);
+               listed(c, it->verdict->status) ? size_of(it) : it->verdict->file_size);
         if (it->verdict->error && it->verdict->reason == PYC_REASON_UNREADABLE) {
             cli_error_path(it->verdict->error_op ? it->verdict->error_op : "read",
                            it->path, it->verdict->error);
@@ -234,11 +247,14 @@ static void print_human(struct check *c)
             printf("%*s  %s\n", (int)(w < width ? width - w : 0), "", l->v[k].detail);
         }
     }
-    /* The summary line. */
-    cli_format_bytes(bytes, sizeof bytes, c->total_bytes);
+    /* The summary line; the total size only when every size is known
+     * (the default output spares the stat of each fresh file). */
     uint64_t caches = c->files - c->count[PYC_MISSING] - c->count[PYC_FOREIGN];
-    printf("%llu cache file%s, %s", (unsigned long long)caches, caches == 1 ? "" : "s",
-           bytes);
+    printf("%llu cache file%s", (unsigned long long)caches, caches == 1 ? "" : "s");
+    if (c->verbose) {
+        cli_format_bytes(bytes, sizeof bytes, c->total_bytes);
+        printf(", %s", bytes);
+    }
     const char *sep = ": ";
     for (int st = 0; st < PYC_STATUS_COUNT; st++) {
         if (!c->count[st])
@@ -403,6 +419,8 @@ int cmd_check(int argc, char **argv)
     sopt.nexpect = nexpect;
     c.color = c.format == CLI_FORMAT_HUMAN && cli_color_enabled(color, stdout);
     sopt.progress = !c.quiet && isatty(STDERR_FILENO);
+    /* Sizes are shown for listed files only: fresh ones need no fstat. */
+    sopt.no_sizes = c.format != CLI_FORMAT_JSON && !c.verbose;
 
     int rc = scan_run(argv + p.index, (size_t)(argc - p.index), &sopt, on_item, &c);
     if (rc < 0) {

@@ -29,28 +29,38 @@
 
 /* ---- a per-directory cache of source stats ------------------------------------------ */
 
-#define SOURCE_SLOTS 64 /* power of two; a __pycache__ rarely has more stems */
-
 struct source_slot {
     char *name; /* "NAME.py", malloc'd; NULL = empty */
     pyc_source src;
 };
 
+/* Open addressing, grown at half load: a stdlib directory has hundreds of
+ * modules, each with a cache per tag and level sharing its source stat. */
 struct source_cache {
     const void *owner; /* the directory the cached stats belong to */
-    unsigned long generation;
-    struct source_slot slots[SOURCE_SLOTS];
+    struct source_slot *slots;
+    size_t cap;        /* a power of two, or 0 */
     size_t used;
 };
 
 static void source_cache_reset(struct source_cache *c, const void *owner)
 {
-    for (size_t i = 0; i < SOURCE_SLOTS; i++) {
+    c->owner = owner;
+    if (c->used == 0)
+        return;
+    for (size_t i = 0; i < c->cap; i++) {
         free(c->slots[i].name);
         c->slots[i].name = NULL;
     }
     c->used = 0;
-    c->owner = owner;
+}
+
+static void source_cache_free(struct source_cache *c)
+{
+    source_cache_reset(c, NULL);
+    free(c->slots);
+    c->slots = NULL;
+    c->cap = 0;
 }
 
 static size_t hash_bytes(const char *s, size_t n)
@@ -61,23 +71,50 @@ static size_t hash_bytes(const char *s, size_t n)
     return h;
 }
 
+/* The slot for NAME (stem + ".py", STEM_LEN bytes of stem) in SLOTS. */
+static struct source_slot *source_slot_find(struct source_slot *slots, size_t cap,
+                                            const char *stem, size_t stem_len)
+{
+    size_t i = hash_bytes(stem, stem_len) & (cap - 1);
+    for (;;) {
+        struct source_slot *s = &slots[i];
+        if (!s->name || (strncmp(s->name, stem, stem_len) == 0 &&
+                         strcmp(s->name + stem_len, ".py") == 0))
+            return s;
+        i = (i + 1) & (cap - 1);
+    }
+}
+
+static bool source_cache_grow(struct source_cache *c)
+{
+    size_t cap = c->cap ? c->cap * 2 : 64;
+    struct source_slot *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return false;
+    for (size_t i = 0; i < c->cap; i++) {
+        struct source_slot *old = &c->slots[i];
+        if (!old->name)
+            continue;
+        size_t stem_len = strlen(old->name) - 3;
+        *source_slot_find(slots, cap, old->name, stem_len) = *old;
+    }
+    free(c->slots);
+    c->slots = slots;
+    c->cap = cap;
+    return true;
+}
+
 /* The pyc_source for STEM (STEM_LEN bytes) in SOURCE_DIRFD, from the cache
- * or fresh; NULL when the cache is full (the verdict then stats itself). */
+ * or new (state -1: the verdict stats it and fills it in); valid until the
+ * next call. NULL when out of memory (the verdict then stats itself). */
 static pyc_source *source_cache_get(struct source_cache *c, int source_dirfd,
                                     const char *stem, size_t stem_len)
 {
-    if (c->used >= SOURCE_SLOTS / 2)
+    if ((c->used + 1) * 2 > c->cap && !source_cache_grow(c))
         return NULL;
-    size_t i = hash_bytes(stem, stem_len) & (SOURCE_SLOTS - 1);
-    for (;;) {
-        struct source_slot *s = &c->slots[i];
-        if (!s->name)
-            break;
-        if (strncmp(s->name, stem, stem_len) == 0 && strcmp(s->name + stem_len, ".py") == 0)
-            return &s->src;
-        i = (i + 1) & (SOURCE_SLOTS - 1);
-    }
-    struct source_slot *s = &c->slots[i];
+    struct source_slot *s = source_slot_find(c->slots, c->cap, stem, stem_len);
+    if (s->name)
+        return &s->src;
     s->name = malloc(stem_len + 4);
     if (!s->name)
         return NULL;
@@ -419,10 +456,23 @@ static int on_file(struct scan *s, const pyc_walk_entry *e)
         pyc_source *src = NULL;
         if (source_fd >= 0 && kind != PYC_KIND_TEMP)
             src = source_cache_get(&s->sources, source_fd, base, name.stem_len);
-        if (pyc_verdict_judge(e->dirfd, e->name, &name, source_fd, src,
-                              &opt->verdict, &v) != 0) {
+        pyc_verdict_options vo = opt->verdict;
+        vo.skip_file_stat = opt->no_sizes && e->type == DT_REG;
+        if (pyc_verdict_judge(e->dirfd, e->name, &name, source_fd, src, &vo, &v) != 0) {
             return emit_error(s, e->path, e->path_len, e->dirfd, e->name, errno,
                               "judge", e->depth);
+        }
+        /* The walk's rule for an entry that vanished since getdents (or was
+         * replaced by a directory): skipped silently, not an error. Another
+         * prune, clean or a deleting tool running at the same time is no
+         * reason for exit status 3; a dangling link still is reported. */
+        struct stat now;
+        if (v.error && (v.error == ENOENT || v.error == EISDIR) &&
+            (fstatat(e->dirfd, e->name, &now, AT_SYMLINK_NOFOLLOW) != 0
+                 ? errno == ENOENT
+                 : S_ISDIR(now.st_mode))) {
+            free(up);
+            return 0;
         }
     }
 
@@ -720,7 +770,7 @@ int scan_run(char *const *paths, size_t npaths, const scan_options *opt,
 out:
     if (s.progress_shown)
         fputs("\r\033[K", stderr);
-    source_cache_reset(&s.sources, NULL);
+    source_cache_free(&s.sources);
     if (owned) {
         for (size_t i = 0; i < nroots; i++)
             free(owned[i]);

@@ -69,6 +69,9 @@ typedef struct scan_options {
     const scan_expect *expect;  /* may be NULL */
     size_t nexpect;
     bool want_sources;          /* deliver SCAN_SOURCE for each NAME.py */
+    bool no_sizes;              /* the command needs no file sizes: spare
+                                   the fstat of each regular cache file
+                                   (verdict sizes stay -1) */
     bool progress;              /* a progress line on stderr (a terminal) */
 } scan_options;
 

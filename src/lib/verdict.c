@@ -291,7 +291,7 @@ struct cache_data {
 /* Opens and reads the cache file. CPython reads it with open() through
  * symlinks (FileLoader.get_data); so do we, but only regular files
  * (O_NONBLOCK so a FIFO planted in __pycache__ cannot hang the walk). */
-static int read_cache(int dirfd, const char *name, bool deep,
+static int read_cache(int dirfd, const char *name, bool deep, bool skip_stat,
                       struct cache_data *cd, pyc_verdict *out)
 {
     int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
@@ -300,23 +300,27 @@ static int read_cache(int dirfd, const char *name, bool deep,
         out->error_op = "open";
         return -1;
     }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        out->error = errno;
-        out->error_op = "stat";
-        close(fd);
-        return -1;
+    size_t size_hint = 4096;
+    if (!skip_stat) {
+        struct stat st;
+        if (fstat(fd, &st) != 0) {
+            out->error = errno;
+            out->error_op = "stat";
+            close(fd);
+            return -1;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            out->error = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+            out->error_op = "read";
+            close(fd);
+            return -1;
+        }
+        out->file_size = (int64_t)st.st_size;
+        out->file_blocks = (int64_t)st.st_blocks * 512;
+        size_hint = (size_t)st.st_size;
     }
-    if (!S_ISREG(st.st_mode)) {
-        out->error = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
-        out->error_op = "read";
-        close(fd);
-        return -1;
-    }
-    out->file_size = (int64_t)st.st_size;
-    out->file_blocks = (int64_t)st.st_blocks * 512;
     if (deep) {
-        cd->all = read_all(fd, (size_t)st.st_size, &cd->all_len);
+        cd->all = read_all(fd, size_hint, &cd->all_len);
         if (!cd->all) {
             out->error = errno;
             out->error_op = "read";
@@ -671,7 +675,7 @@ int pyc_verdict_judge(int cache_dirfd, const char *cache_name,
     bool deep = opt->deep && (out->name.kind == PYC_KIND_PYCACHE ||
                               out->name.kind == PYC_KIND_PREFIX ||
                               out->name.kind == PYC_KIND_LEGACY);
-    if (read_cache(cache_dirfd, cache_name, deep, &cd, out) == 0) {
+    if (read_cache(cache_dirfd, cache_name, deep, opt->skip_file_stat, &cd, out) == 0) {
         out->header_status = pyc_header_parse(cd.head, cd.head_len, &out->header);
     }
 
