@@ -137,7 +137,14 @@ else
 CTYPES_LIB = $(BUILD)/libpycache.so
 endif
 
-check-integration: all $(TOOL_BIN) $(CTYPES_LIB)
+# The LD_PRELOAD shim that injects I/O errors (tests/faults/README.md). Built
+# without sanitizers even under SAN=1: the ASan runtime must come first in a
+# process, so the tests preload libasan ahead of the shim instead.
+$(BUILD)/faultshim.so: tests/faults/faultshim.c
+	@mkdir -p $(@D)
+	$(CC) $(PLAIN_CFLAGS) -fPIC -shared -o $@ $< $(LDFLAGS) -ldl
+
+check-integration: all $(TOOL_BIN) $(CTYPES_LIB) $(BUILD)/faultshim.so
 	PYCACHE_BIN=$(CURDIR)/$(BUILD)/pycache PYCACHE_BUILD=$(CURDIR)/$(BUILD) \
 	    PYCACHE_CTYPES_LIB=$(CURDIR)/$(CTYPES_LIB) PYCACHE_SAN=$(SAN) \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)

@@ -358,9 +358,12 @@ static void print_summary(const struct convert_cmd *c)
 }
 
 /* --sync: makes the run's renames durable with one syncfs per tree, instead
- * of an fsync per file (convert.c says why neither is the default). */
-static void sync_trees(cli_parser *p, const scan_options *sopt)
+ * of an fsync per file (convert.c says why neither is the default). A
+ * failed syncfs (Linux 5.8+ reports write-back errors there: EIO, ENOSPC)
+ * means the durability asked for is not there: reported, exit status 3. */
+static int sync_trees(cli_parser *p, const scan_options *sopt)
 {
+    int status = CLI_EXIT_OK;
     int n = CLI_NOPERANDS(p);
     char **paths = CLI_OPERANDS(p);
     const char *dot = sopt->prefix ? sopt->prefix : ".";
@@ -369,9 +372,13 @@ static void sync_trees(cli_parser *p, const scan_options *sopt)
         int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
         if (fd < 0)
             continue;
-        (void)syncfs(fd);
+        if (syncfs(fd) != 0) {
+            cli_error_path("sync", path, errno);
+            status = CLI_EXIT_IO;
+        }
         close(fd);
     }
+    return status;
 }
 
 int cmd_convert(int argc, char **argv)
@@ -453,7 +460,7 @@ int cmd_convert(int argc, char **argv)
     int rc = scan_run(CLI_OPERANDS(&p), (size_t)CLI_NOPERANDS(&p), &sopt, on_item, &c);
     free(c.written.v);
     if (sync && !c.dry_run)
-        sync_trees(&p, &sopt);
+        c.status = cli_exit_merge(c.status, sync_trees(&p, &sopt));
     if (rc < 0) {
         cli_error("cannot scan: %s", strerror(errno));
         return CLI_EXIT_IO;

@@ -841,10 +841,40 @@ static void audit_run(struct audit *a, const char *path)
 
 /* ---- fixes -------------------------------------------------------------------------------- */
 
+/* Puts PATH back as it was before an append that failed (a full disk, EIO,
+ * or close(2) reporting a write-back error as NFS does), so no half-written
+ * line is left behind: removed when this run created it, else cut back to
+ * its size BEFORE. FD is the descriptor written through, or -1 when close
+ * already released it (then PATH is opened again, never through a symlink,
+ * and must still be the same file; BEFORE NULL: nothing known to cut back
+ * to). Best effort: the write error is what gets reported. */
+static void undo_append(const char *path, int fd, bool created, const struct stat *before)
+{
+    if (created) {
+        if (fd >= 0)
+            close(fd);
+        unlink(path);
+        return;
+    }
+    if (!before) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    int ufd = fd >= 0 ? fd : open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    struct stat now;
+    if (ufd >= 0 && fstat(ufd, &now) == 0 && now.st_dev == before->st_dev &&
+        now.st_ino == before->st_ino && now.st_size > before->st_size)
+        (void)!ftruncate(ufd, before->st_size);
+    if (ufd >= 0)
+        close(ufd);
+}
+
 /* Appends the lines git does not apply yet to TOPLEVEL/.gitignore: created
  * when missing; an existing file keeps its content and its line ending
  * (CRLF when its first line ends so), and gets one before ours when its
- * last line has none. Returns 0, or -1 after reporting the error. */
+ * last line has none. A failed write leaves the file as it was
+ * (undo_append). Returns 0, or -1 after reporting the error. */
 static int fix_gitignore(const struct audit *a, char **done)
 {
     char *path = format("%s/.gitignore", a->toplevel);
@@ -854,7 +884,14 @@ static int fix_gitignore(const struct audit *a, char **done)
     }
     /* O_NOFOLLOW: git does not read a .gitignore that is a symlink
      * (since 2.32), so writing through one would change nothing. */
-    int fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0666);
+    bool created = false;
+    int fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno == ENOENT) {
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0666);
+        created = fd >= 0;
+        if (fd < 0 && errno == EEXIST) /* created meanwhile: append to it */
+            fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+    }
     if (fd < 0) {
         cli_error_path("open", path, errno);
         free(path);
@@ -863,7 +900,13 @@ static int fix_gitignore(const struct audit *a, char **done)
     const char *eol = "\n";
     bool need_eol = false;
     struct stat st;
-    if (fstat(fd, &st) == 0 && st.st_size > 0) {
+    if (fstat(fd, &st) != 0) {
+        cli_error_path("stat", path, errno);
+        undo_append(path, fd, created, NULL);
+        free(path);
+        return -1;
+    }
+    if (st.st_size > 0) {
         char head[4096], last = '\n';
         ssize_t n = pread(fd, head, sizeof head, 0);
         char *nl = n > 0 ? memchr(head, '\n', (size_t)n) : NULL;
@@ -900,8 +943,11 @@ static int fix_gitignore(const struct audit *a, char **done)
             off += (size_t)w;
         }
     }
-    if (close(fd) != 0 && rc == 0) {
+    if (rc != 0) {
+        undo_append(path, fd, created, &st);
+    } else if (close(fd) != 0) {
         cli_error_path("write", path, errno);
+        undo_append(path, -1, created, &st);
         rc = -1;
     }
     if (rc == 0)

@@ -105,6 +105,12 @@ static int on_item(const scan_item *it, void *ctx)
     const pyc_verdict *v = it->verdict;
     const pyc_magic *m = report_python_of(v);
     char key[128];
+    if (v->error && v->reason == PYC_REASON_UNREADABLE) {
+        /* Counted (as "unreadable"), but its size and mode are unknown: the
+         * totals are short, which the user must hear of, as check says. */
+        cli_error_path(v->error_op ? v->error_op : "read", it->path, v->error);
+        s->status = cli_exit_merge(s->status, CLI_EXIT_IO);
+    }
 
     /* Interpreter: the tag in the file name, else (legacy files) the tag of
      * the interpreter its magic belongs to, else its version. */
@@ -270,7 +276,9 @@ int cmd_stats(int argc, char **argv)
         s.status = CLI_EXIT_IO;
     } else {
         for (int g = 0; g < G_COUNT; g++)
-            qsort(s.groups[g].rows, s.groups[g].n, sizeof *s.groups[g].rows, by_bytes_desc);
+            if (s.groups[g].n > 1) /* rows is NULL when empty: qsort's is nonnull */
+                qsort(s.groups[g].rows, s.groups[g].n, sizeof *s.groups[g].rows,
+                      by_bytes_desc);
         if (s.oom) {
             cli_error("out of memory while counting");
             s.status = cli_exit_merge(s.status, CLI_EXIT_IO);
