@@ -251,6 +251,8 @@ class Bench:
                 row.skip = "skipped: pycache %s not built yet" % row.needs
             if row.skip:
                 log("  %-34s %s" % (row.name, row.skip))
+            elif row.runs:
+                log("  %-34s (measured above, not run again)" % row.name)
             else:
                 log("  %-34s $ %s" % (row.name, row.display()))
                 live.append(row)
@@ -329,7 +331,6 @@ class Bench:
         r = self.run_group("check", "read-only, on the corpus itself", rows)
         self.target("check", r["pycache check"], r["find -name *.pyc -printf %s"],
                     CHECK_TARGET)
-        self.yardstick = r["find -name *.pyc -printf %s"]
         self.compare_counts(root)
 
     def compare_counts(self, root):
@@ -357,14 +358,22 @@ class Bench:
         os.unlink(path)
         del r
 
+    def find_pair(self, root):
+        """The shell recipe for cleaning; measured once (in the clean group,
+        or in the prune group when clean is not run) and shown in both."""
+        if getattr(self, "_find_pair", None) is None:
+            self._find_pair = Row(
+                "find -exec rm -rf + find -delete",
+                [["find", "{root}", "-name", "__pycache__", "-prune", "-exec", "rm",
+                  "-rf", "{}", "+"],
+                 ["find", "{root}", "-name", "*.py[co]", "-delete"]], root, copy=True,
+                reference=True)
+        return self._find_pair
+
     def group_clean(self, root):
         pc = self.pycache
         rows = [
-            Row("find -exec rm -rf + find -delete",
-                [["find", "{root}", "-name", "__pycache__", "-prune", "-exec", "rm", "-rf",
-                  "{}", "+"],
-                 ["find", "{root}", "-name", "*.py[co]", "-delete"]], root, copy=True,
-                reference=True),
+            self.find_pair(root),
             Row("pycache clean", [[pc, "clean", "{root}"]], root, copy=True,
                 needs="clean"),
         ]
@@ -380,8 +389,7 @@ class Bench:
 
     def group_prune(self, root):
         rows = [
-            Row("find -name *.pyc -printf %s", self.yardstick.argvs, root,
-                reference=True, note="read-only yardstick, for scale"),
+            self.find_pair(root),
             Row("pycache prune", [[self.pycache, "prune", "{root}"]], root, copy=True,
                 ok=(0, 1), needs="prune"),
         ]
@@ -494,9 +502,6 @@ class Bench:
         def want(g):
             return groups is None or g in groups
         try:
-            self.yardstick = Row("find -name *.pyc -printf %s",
-                                 [["find", "{root}", "-name", "*.pyc", "-printf",
-                                   "%s\\n"]], root)
             if want("check"):
                 self.group_check(root)
             if want("clean"):
@@ -569,6 +574,10 @@ def main():
     args = ap.parse_args()
     if args.n < 1:
         ap.error("-n must be at least 1")
+    # `make bench BUILD=/abs/dir` passes $(CURDIR)//abs/dir/pycache: what
+    # follows a doubled slash is the absolute path that was meant.
+    if "//" in args.pycache and not os.path.exists(args.pycache):
+        args.pycache = "/" + args.pycache.rsplit("//", 1)[1]
     args.pycache = os.path.abspath(args.pycache)
     args.dir = os.path.abspath(args.dir)
 

@@ -47,7 +47,7 @@ import sys
 import time
 import zlib
 
-CORPUS_VERSION = 4
+CORPUS_VERSION = 5
 SEED = 20240611
 MARKER = "PYCACHE-BENCH-CORPUS"  # a file in every tree this script owns
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -116,11 +116,14 @@ FULL = {
                                 ("2.7", [1], None, 1.0, False)]),
         ("py3.6", "3.6", None, [("3.6", [0, 1, 2], None, 1.0, False),
                                 ("3.7", [0], None, 1.0, False),
-                                ("3.8", [0], None, 1.0, False)]),
+                                ("3.8", [0], None, 1.0, False),
+                                ("3.9", [0], None, 1.0, False),
+                                ("3.10", [0], None, 1.0, False)]),
         ("py3.7", "3.7", None, [("3.7", [0, 1, 2], None, 1.0, False),
                                 ("3.7", [0], "unchecked-hash", 0.3, False),
                                 ("3.8", [0], None, 1.0, False),
-                                ("3.9", [0], None, 1.0, False)]),
+                                ("3.9", [0], None, 1.0, False),
+                                ("3.10", [0], None, 1.0, False)]),
         ("py3.8", "3.8", None, [("3.8", [0, 1, 2], None, 1.0, False),
                                 ("3.9", [0], None, 1.0, False),
                                 ("3.10", [0], None, 1.0, False),
@@ -135,18 +138,23 @@ FULL = {
         ("py3.10", "3.10", None, [("3.10", [0, 1, 2], None, 1.0, False),
                                   ("3.10", [0], None, 0.15, True),
                                   ("3.11", [0], None, 1.0, False),
-                                  ("3.12", [0], None, 0.5, False)]),
+                                  ("3.12", [0], None, 1.0, False),
+                                  ("3.13", [0], None, 1.0, False)]),
         ("py3.11", "3.11", None, [("3.11", [0, 1, 2], None, 1.0, False),
                                   ("3.11", [0], "checked-hash", 0.3, False),
                                   ("3.12", [0], None, 1.0, False),
                                   ("3.13", [0], None, 1.0, False)]),
         ("py3.12", "3.12", None, [("3.12", [0, 1, 2], None, 1.0, False),
+                                  ("3.11", [0], None, 1.0, False),
                                   ("3.13", [0], None, 1.0, False)]),
         ("py3.13", "3.13", None, [("3.13", [0, 1, 2], None, 1.0, False),
                                   ("3.13", [0], "checked-hash", 0.3, False),
-                                  ("3.13", [0], None, 0.1, True)]),
+                                  ("3.13", [0], None, 0.1, True),
+                                  ("3.12", [0], None, 1.0, False)]),
         ("debian3.11", "debian3.11", None,
-         [("debian3.11", [0, 1], None, 1.0, False)]),
+         [("debian3.11", [0, 1], None, 1.0, False),
+          ("3.12", [0], None, 1.0, False),
+          ("3.13", [0], None, 1.0, False)]),
     ],
     # (where, copied from tree, top-level entries, interpreters)
     "project": ("py3.11", ["json", "email", "http", "xml", "asyncio"],
@@ -478,9 +486,10 @@ class Generator:
         key, keep = self.profile["compile_tree"]
         if not self.have(key) or not os.access(SYSTEM_PYTHON, os.X_OK):
             return None
-        copy_stdlib(stdlib_dir(key, self.interp[key]), dst_compiled, keep)
+        os.makedirs(dst_compiled)
         with open(os.path.join(dst_compiled, MARKER), "w") as f:
             f.write("compile tree\n")
+        copy_stdlib(stdlib_dir(key, self.interp[key]), dst_compiled, keep)
         subprocess.run([SYSTEM_PYTHON, "-m", "compileall", "-q", "-j0", dst_compiled],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        env=clean_env(), check=False)
