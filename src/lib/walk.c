@@ -62,7 +62,8 @@
  *   - A venv is a directory holding a regular file pyvenv.cfg (followed, as
  *     site.venv() tests it with os.path.isfile; Lib/site.py, 3.3+).
  *   - An entry that vanishes between getdents and its use (openat/fstatat
- *     fail with ENOENT) is skipped silently; so is a directory replaced by a
+ *     fail with ENOENT, getdents64 with ENOENT on a directory removed once
+ *     opened) is skipped silently; so is a directory replaced by a
  *     non-directory or a symlink in that window (openat with O_NOFOLLOW |
  *     O_DIRECTORY fails with ENOTDIR or ELOOP): the walk delivers what it
  *     can still name. Every other failure is an ERROR entry.
@@ -413,6 +414,10 @@ static int read_dir(struct walk *w, struct pyc_walk_dir *dir)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
+            /* Removed since it was opened (iterate_dir: ENOENT on a dead
+             * directory): vanished, like any entry, so nothing to list. */
+            if (errno == ENOENT)
+                break;
             if (deliver_dir(w, dir, parent_fd(w, dir), PYC_WALK_ERROR, errno,
                             "read") ==
                 PYC_WALK_STOP)
