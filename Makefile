@@ -257,7 +257,7 @@ check-valgrind: all $(UNIT_BIN) $(TOOL_BIN)
 # ---- benchmark ----------------------------------------------------------------
 
 bench: all
-	$(PYTHON) bench/bench.py --pycache $(CURDIR)/$(BUILD)/pycache $(BENCH_ARGS)
+	$(PYTHON) bench/bench.py --pycache $(abspath $(BUILD))/pycache $(BENCH_ARGS)
 
 # ---- man page and install ----------------------------------------------------------
 
