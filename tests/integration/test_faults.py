@@ -548,7 +548,8 @@ def test_emfile_prune_and_convert_lose_nothing(py, pycache_bin, deep_tree, tmp_p
     before = snapshot(root)
     r = _run_limited(pycache_bin, limit, "prune", "--json", root)
     assert r.returncode in (0, 1, 3)
-    removed = {os.path.join(root, p) for p in before if p not in snapshot(root)}
+    after = snapshot(root)
+    removed = {os.path.join(root, p) for p in before if p not in after}
     removed_files = {p for p in removed if not p.endswith("__pycache__")}
     assert removed_files <= would
     assert {row["path"] for row in r.json() if row["action"] == "removed"} == removed_files
