@@ -21,7 +21,6 @@ import re
 import resource
 import shutil
 import subprocess
-import sys
 
 import pytest
 
