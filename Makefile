@@ -145,8 +145,8 @@ $(BUILD)/faultshim.so: tests/faults/faultshim.c
 	$(CC) $(PLAIN_CFLAGS) -fPIC -shared -o $@ $< $(LDFLAGS) -ldl
 
 check-integration: all $(TOOL_BIN) $(CTYPES_LIB) $(BUILD)/faultshim.so
-	PYCACHE_BIN=$(CURDIR)/$(BUILD)/pycache PYCACHE_BUILD=$(CURDIR)/$(BUILD) \
-	    PYCACHE_CTYPES_LIB=$(CURDIR)/$(CTYPES_LIB) PYCACHE_SAN=$(SAN) \
+	PYCACHE_BIN=$(abspath $(BUILD))/pycache PYCACHE_BUILD=$(abspath $(BUILD)) \
+	    PYCACHE_CTYPES_LIB=$(abspath $(CTYPES_LIB)) PYCACHE_SAN=$(SAN) \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
 
 check: check-unit check-integration

@@ -535,6 +535,10 @@ typedef struct pyc_walk_options {
     const char *const *ignore_names; /* NULL-terminated, or NULL: names of
                                         directories never entered */
     int max_open_fds;      /* bound on directory fds; 0: a default */
+    bool roots_nofollow;   /* open roots with O_NOFOLLOW too: a root that is
+                              (or became) a symlink is one FILE entry of
+                              type DT_LNK, never entered (for callers that
+                              split a walk they started into several) */
 } pyc_walk_options;
 
 /* Walks each root in turn (a root that is a file is delivered as one FILE

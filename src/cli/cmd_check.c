@@ -220,6 +220,11 @@ static int on_item(const scan_item *it, void *ctx)
     return cli_stdout_failed() ? 1 : 0;
 }
 
+static int by_path(const void *a, const void *b)
+{
+    return strcmp(((const struct line *)a)->path, ((const struct line *)b)->path);
+}
+
 static void print_human(struct check *c)
 {
     char bytes[32];
@@ -228,6 +233,8 @@ static void print_human(struct check *c)
         struct line_list *l = &c->lines[st];
         if (!l->n)
             continue;
+        /* Sorted: a parallel scan finds files in no fixed order. */
+        qsort(l->v, l->n, sizeof *l->v, by_path);
         size_t width = 0;
         for (size_t k = 0; k < l->n; k++) {
             size_t w = strlen(l->v[k].path);

@@ -17,6 +17,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,11 +132,31 @@ static pyc_source *source_cache_get(struct source_cache *c, int source_dirfd,
 
 /* ---- scan state -------------------------------------------------------------------------- */
 
+/* What the threads of one scan share (see "parallel walk" below). */
+struct shared {
+    pthread_mutex_t lock; /* the command's callback, the queue, the flags */
+    pthread_cond_t more;  /* a job was queued, or the producer finished */
+    struct job {
+        char *path;       /* display path of a directory found at depth 1 */
+        dev_t dev;        /* what it was when found: a sub-walk checks it */
+        ino_t ino;
+    } *jobs;
+    size_t head, n, cap;
+    bool producing;       /* the first walk may still queue jobs */
+    int stopped;          /* the callback asked to stop (read racily too) */
+    int failed_errno;     /* a walk could not run (out of memory) */
+    unsigned long entries;
+};
+
 struct scan {
     const scan_options *opt;
     scan_fn *fn;
     void *ctx;
     int stopped;
+    struct shared *sh;    /* NULL: a single-threaded scan */
+    bool splitting;       /* hand depth-1 directories to the queue */
+    const struct job *job; /* the directory this sub-walk was handed */
+    bool main_thread;     /* prints the progress line */
 
     struct source_cache sources;
 
@@ -163,12 +185,23 @@ struct scan {
     bool progress_shown;
 };
 
+/* Hands ITEM to the command. The command's callback is never run by two
+ * threads at once: a parallel scan serialises it under the shared lock, so
+ * commands need no locking of their own. */
 static int emit(struct scan *s, scan_item *item)
 {
     if (s->stopped)
         return 1;
-    if (s->fn(item, s->ctx) != 0)
-        s->stopped = 1;
+    if (!s->sh) {
+        if (s->fn(item, s->ctx) != 0)
+            s->stopped = 1;
+        return s->stopped;
+    }
+    pthread_mutex_lock(&s->sh->lock);
+    if (!s->sh->stopped && s->fn(item, s->ctx) != 0)
+        s->sh->stopped = 1;
+    s->stopped = s->sh->stopped;
+    pthread_mutex_unlock(&s->sh->lock);
     return s->stopped;
 }
 
@@ -225,7 +258,9 @@ static void progress(struct scan *s)
 {
     if (!s->opt->progress)
         return;
-    if (++s->entries % 4096)
+    unsigned long entries = s->sh ? __atomic_add_fetch(&s->sh->entries, 1, __ATOMIC_RELAXED)
+                                  : ++s->entries;
+    if (entries % 4096 || !s->main_thread)
         return;
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -238,7 +273,7 @@ static void progress(struct scan *s)
     if (dt < 0.25)
         return;
     s->last_progress = now;
-    fprintf(stderr, "\r\033[Kpycache: %lu entries...", s->entries);
+    fprintf(stderr, "\r\033[Kpycache: %lu entries...", entries);
     s->progress_shown = true;
 }
 
@@ -555,9 +590,15 @@ out:
     return s->stopped;
 }
 
+static int queue_job(struct scan *s, const pyc_walk_entry *e);
+
 static pyc_walk_action on_entry(const pyc_walk_entry *e, void *ctx)
 {
     struct scan *s = ctx;
+    if (s->sh && __atomic_load_n(&s->sh->stopped, __ATOMIC_RELAXED))
+        s->stopped = 1;
+    if (s->stopped)
+        return PYC_WALK_STOP;
     progress(s);
     switch (e->event) {
     case PYC_WALK_ERROR:
@@ -571,8 +612,24 @@ static pyc_walk_action on_entry(const pyc_walk_entry *e, void *ctx)
             check_expect(s, e);
         break;
     case PYC_WALK_DIR_PRE:
-        if (e->depth == 0)
+        if (e->depth == 0 && s->job) {
+            /* A directory handed over: still the one the first walk found
+             * (it was opened without following links: a swap for a link
+             * came as a FILE entry, a swap for another directory is here). */
+            s->root_is_pycache = false;
+            if (e->dev != s->job->dev || e->ino != s->job->ino) {
+                emit_error(s, e->path, e->path_len, e->dirfd, e->name, ESTALE, "open",
+                           e->depth);
+                return PYC_WALK_PRUNE;
+            }
+        } else if (e->depth == 0) {
             s->root_is_pycache = !s->opt->prefix && really_pycache(e->path);
+        } else if (e->depth == 1 && s->splitting && strcmp(e->name, "__pycache__") != 0) {
+            /* Another thread walks it; a __pycache__ stays with the walk of
+             * its source directory. */
+            if (queue_job(s, e) == 0)
+                return PYC_WALK_PRUNE;
+        }
         break;
     case PYC_WALK_DIR_POST:
         if (!s->opt->prefix && names_pycache(e->name)) {
@@ -729,17 +786,141 @@ fail:
     return NULL;
 }
 
+/* ---- parallel walk ----------------------------------------------------------------
+ *
+ * The work of a scan is syscalls (getdents64, a stat per source, an open +
+ * pread + close per cache file), so on a machine with several cores a scan
+ * runs several walks at once, in the manner of bfs's parallel I/O. The first
+ * walk goes over the roots as usual but hands each directory it meets at
+ * depth 1 (except __pycache__, which belongs with its sources) to a queue,
+ * instead of entering it; every thread, the first one included once its
+ * walk is done, takes directories from the queue and walks each as a root.
+ * A handed-over directory is opened without following links and must still
+ * be the directory (device, inode) the first walk saw, so a directory
+ * swapped for a link in between never leads the scan out of the tree. The
+ * skip rules were applied when the first walk met it (they do not apply to
+ * roots). The command's callback is serialised (emit), so commands see one
+ * item at a time, in an order that differs from run to run. */
+
+static void scan_init(struct scan *s, const scan_options *opt, scan_fn *fn, void *ctx)
+{
+    memset(s, 0, sizeof *s);
+    s->opt = opt;
+    s->fn = fn;
+    s->ctx = ctx;
+    s->mapped_fd = -1;
+    s->root_parent_fd = -1;
+    s->root_file_dirfd = -1;
+}
+
+static void scan_release(struct scan *s)
+{
+    source_cache_free(&s->sources);
+    if (s->mapped_fd >= 0)
+        close(s->mapped_fd);
+    if (s->root_parent_fd >= 0)
+        close(s->root_parent_fd);
+    if (s->root_file_dirfd >= 0)
+        close(s->root_file_dirfd);
+    free(s->mapped_dir);
+    free(s->prefix_root);
+    free(s->buf);
+}
+
+static int queue_job(struct scan *s, const pyc_walk_entry *e)
+{
+    struct shared *sh = s->sh;
+    char *path = strndup(e->path, e->path_len);
+    if (!path)
+        return -1;
+    pthread_mutex_lock(&sh->lock);
+    if (sh->n == sh->cap) {
+        size_t cap = sh->cap ? sh->cap * 2 : 256;
+        struct job *jobs = realloc(sh->jobs, cap * sizeof *jobs);
+        if (!jobs) {
+            pthread_mutex_unlock(&sh->lock);
+            free(path);
+            return -1; /* the first walk enters it itself */
+        }
+        sh->jobs = jobs;
+        sh->cap = cap;
+    }
+    sh->jobs[sh->n++] = (struct job){path, e->dev, e->ino};
+    pthread_cond_signal(&sh->more);
+    pthread_mutex_unlock(&sh->lock);
+    return 0;
+}
+
+/* Walks queued directories until the queue is empty and the first walk has
+ * finished (or the scan was stopped). */
+static void drain_jobs(struct scan *s)
+{
+    struct shared *sh = s->sh;
+    pyc_walk_options wopt = s->opt->walk;
+    wopt.roots_nofollow = true;
+    for (;;) {
+        pthread_mutex_lock(&sh->lock);
+        while (sh->head == sh->n && sh->producing && !sh->stopped)
+            pthread_cond_wait(&sh->more, &sh->lock);
+        if (sh->head == sh->n || sh->stopped) {
+            pthread_mutex_unlock(&sh->lock);
+            return;
+        }
+        struct job job = sh->jobs[sh->head++];
+        pthread_mutex_unlock(&sh->lock);
+
+        const char *root = job.path;
+        s->job = &job;
+        s->stopped = 0;
+        if (pyc_walk(&root, 1, &wopt, on_entry, s) < 0) {
+            pthread_mutex_lock(&sh->lock);
+            sh->failed_errno = errno;
+            sh->stopped = 1;
+            pthread_mutex_unlock(&sh->lock);
+        }
+        source_cache_reset(&s->sources, NULL);
+        s->job = NULL;
+        free(job.path);
+    }
+}
+
+struct worker {
+    pthread_t thread;
+    struct scan scan;
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    drain_jobs(&w->scan);
+    return NULL;
+}
+
+/* How many walks to run at once: one per core, at most 4 (the scan is
+ * bound by the kernel's directory and inode caches beyond that), and one
+ * when the fd limit is low (each walk keeps its own directory fds) or
+ * PYCACHE_THREADS says so. */
+static int scan_threads(const scan_options *opt)
+{
+    const char *env = getenv("PYCACHE_THREADS");
+    long n = env && *env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1 || opt->prefix)
+        return 1;
+    if (n > 4)
+        n = 4;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < (rlim_t)(256 * n))
+        return 1;
+    return (int)n;
+}
+
 int scan_run(char *const *paths, size_t npaths, const scan_options *opt,
              scan_fn *fn, void *ctx)
 {
     struct scan s;
-    memset(&s, 0, sizeof s);
-    s.opt = opt;
-    s.fn = fn;
-    s.ctx = ctx;
-    s.mapped_fd = -1;
-    s.root_parent_fd = -1;
-    s.root_file_dirfd = -1;
+    scan_init(&s, opt, fn, ctx);
+    s.main_thread = true;
     int rc = -1;
 
     static char dot[] = ".";
@@ -763,27 +944,71 @@ int scan_run(char *const *paths, size_t npaths, const scan_options *opt,
         roots = dot_root;
         nroots = 1;
     }
+
+    int nthreads = scan_threads(opt);
+    if (nthreads == 1) {
+        rc = pyc_walk((const char *const *)roots, nroots, &opt->walk, on_entry, &s);
+        if (rc >= 0 && s.stopped)
+            rc = 1;
+        goto out;
+    }
+
+    struct shared sh;
+    memset(&sh, 0, sizeof sh);
+    pthread_mutex_init(&sh.lock, NULL);
+    pthread_cond_init(&sh.more, NULL);
+    sh.producing = true;
+    s.sh = &sh;
+    s.splitting = true;
+
+    struct worker workers[3];
+    int started = 0;
+    for (int i = 0; i < nthreads - 1; i++) {
+        scan_init(&workers[i].scan, opt, fn, ctx);
+        workers[i].scan.sh = &sh;
+        if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0) {
+            scan_release(&workers[i].scan);
+            break;
+        }
+        started++;
+    }
     rc = pyc_walk((const char *const *)roots, nroots, &opt->walk, on_entry, &s);
-    if (rc >= 0 && s.stopped)
-        rc = 1;
+    if (rc < 0) {
+        pthread_mutex_lock(&sh.lock);
+        sh.failed_errno = errno;
+        sh.stopped = 1;
+        pthread_mutex_unlock(&sh.lock);
+    }
+    pthread_mutex_lock(&sh.lock);
+    sh.producing = false;
+    pthread_cond_broadcast(&sh.more);
+    pthread_mutex_unlock(&sh.lock);
+    s.splitting = false;
+    drain_jobs(&s);
+    for (int i = 0; i < started; i++) {
+        pthread_join(workers[i].thread, NULL);
+        scan_release(&workers[i].scan);
+    }
+    for (size_t i = sh.head; i < sh.n; i++)
+        free(sh.jobs[i].path);
+    free(sh.jobs);
+    pthread_cond_destroy(&sh.more);
+    pthread_mutex_destroy(&sh.lock);
+    if (sh.failed_errno) {
+        errno = sh.failed_errno;
+        rc = -1;
+    } else {
+        rc = sh.stopped ? 1 : 0;
+    }
 
 out:
     if (s.progress_shown)
         fputs("\r\033[K", stderr);
-    source_cache_free(&s.sources);
     if (owned) {
         for (size_t i = 0; i < nroots; i++)
             free(owned[i]);
         free(owned);
     }
-    if (s.mapped_fd >= 0)
-        close(s.mapped_fd);
-    if (s.root_parent_fd >= 0)
-        close(s.root_parent_fd);
-    if (s.root_file_dirfd >= 0)
-        close(s.root_file_dirfd);
-    free(s.mapped_dir);
-    free(s.prefix_root);
-    free(s.buf);
+    scan_release(&s);
     return rc;
 }

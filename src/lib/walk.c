@@ -581,8 +581,23 @@ static int walk_root(struct walk *w, const char *root)
         return -1;
     memcpy(w->path, root, len + 1);
 
-    /* The root follows a symlink (find -H): no O_NOFOLLOW. */
-    fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    /* The root follows a symlink (find -H): no O_NOFOLLOW, unless the caller
+     * hands over directories it found itself (roots_nofollow). */
+    bool nofollow = w->options && w->options->roots_nofollow;
+    fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0));
+    if (fd < 0 && nofollow && (errno == ELOOP || errno == ENOTDIR) && lstat(root, &st) == 0) {
+        /* Not (or no longer) a directory: one entry, as lstat sees it. */
+        pyc_walk_entry e = {0};
+        e.event = PYC_WALK_FILE;
+        e.dirfd = AT_FDCWD;
+        e.name = root;
+        e.path = w->path;
+        e.path_len = len;
+        e.type = IFTODT(st.st_mode);
+        e.dev = st.st_dev;
+        e.ino = st.st_ino;
+        return deliver(w, &e) == PYC_WALK_STOP ? 1 : 0;
+    }
     if (fd < 0) {
         pyc_walk_entry e = {0};
         int err = errno;
