@@ -415,6 +415,27 @@ static void test_roots(void **state)
     remove_tree(root);
 }
 
+/* roots_nofollow: a root that is a symlink (to a directory) is one FILE
+ * entry of type DT_LNK, never entered; a real directory root is walked. */
+static void test_roots_nofollow(void **state)
+{
+    char *root = make_root();
+    char link[4200], dir[4200];
+    mk(root, "d");
+    touch(root, "d/x");
+    link_to(root, "d", "ld");
+    snprintf(link, sizeof link, "%s/ld", root);
+    snprintf(dir, sizeof dir, "%s/d", root);
+    const char *roots[] = {link, dir};
+    pyc_walk_options opt = {.roots_nofollow = true};
+    struct rec r = {.root = root, .root_len = strlen(root)};
+    assert_int_equal(pyc_walk(roots, 2, &opt, record, &r), 0);
+    const char *expect = "F ld l\nD d\nF d/x f\nP d\n";
+    assert_string_equal(r.log, expect);
+    free(r.log);
+    remove_tree(root);
+}
+
 /* ---- symlinks ------------------------------------------------------------ */
 
 static void test_symlinks_not_entered(void **state)
@@ -910,6 +931,7 @@ int main(void)
         cmocka_unit_test(test_prune),
         cmocka_unit_test(test_stop),
         cmocka_unit_test(test_roots),
+        cmocka_unit_test(test_roots_nofollow),
         cmocka_unit_test(test_symlinks_not_entered),
         cmocka_unit_test(test_skip_options),
         cmocka_unit_test(test_unreadable_directory),
