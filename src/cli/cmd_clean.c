@@ -574,44 +574,6 @@ static pyc_walk_action on_debris(const pyc_walk_entry *e, void *ctx)
 
 /* ---- the command ------------------------------------------------------------------------- */
 
-/* The prefix-tree roots scan_run walks: PREFIX + the absolute path of each
- * PATH, or the prefix itself. */
-static char **prefix_roots(const char *prefix, char *const *paths, size_t npaths,
-                           size_t *nroots, char **prefix_root)
-{
-    size_t plen = strlen(prefix);
-    while (plen > 1 && prefix[plen - 1] == '/')
-        plen--;
-    *prefix_root = strndup(prefix, plen);
-    size_t n = npaths ? npaths : 1;
-    char **roots = calloc(n, sizeof *roots);
-    if (!roots || !*prefix_root) {
-        free(roots);
-        return NULL;
-    }
-    for (size_t i = 0; i < npaths; i++) {
-        char *abs = realpath(paths[i], NULL);
-        if (!abs)
-            abs = strdup(paths[i]);
-        if (!abs)
-            return roots; /* partial: the caller skips NULLs */
-        size_t al = strlen(abs);
-        roots[i] = malloc(plen + al + 2);
-        if (roots[i]) {
-            memcpy(roots[i], prefix, plen);
-            size_t k = plen;
-            if (abs[0] != '/')
-                roots[i][k++] = '/';
-            memcpy(roots[i] + k, abs, al + 1);
-        }
-        free(abs);
-    }
-    if (!npaths)
-        roots[0] = strndup(prefix, plen);
-    *nroots = n;
-    return roots;
-}
-
 int cmd_clean(int argc, char **argv)
 {
     cli_parser p = {
@@ -717,41 +679,8 @@ int cmd_clean(int argc, char **argv)
         cli_error("out of memory");
         return CLI_EXIT_IO;
     }
-    int status = CLI_EXIT_OK;
-    if (sopt.prefix) {
-        /* A PATH that does not exist is an error of its own; a prefix
-         * subtree that does not exist only means no caches. */
-        for (size_t i = 0; i < npaths; i++) {
-            struct stat st;
-            if (stat(paths[i], &st) != 0) {
-                cli_error_path("access", paths[i], errno);
-                status = CLI_EXIT_IO;
-            }
-        }
-    }
-
-    int rc = scan_run(paths, npaths, &sopt, on_item, &c);
-    if (rc < 0) {
-        cli_error("cannot scan: %s", strerror(errno));
-        status = CLI_EXIT_IO;
-    }
-    if (rc == 0 && sopt.prefix) {
-        size_t nroots = 0;
-        char *prefix_root = NULL;
-        char **roots = prefix_roots(sopt.prefix, paths, npaths, &nroots, &prefix_root);
-        if (!roots) {
-            cli_error("out of memory");
-            status = CLI_EXIT_IO;
-        } else {
-            for (size_t i = 0; i < nroots; i++)
-                if (roots[i])
-                    remove_run_prefix_dirs(c.run, prefix_root, &roots[i], 1, &sopt.walk);
-            for (size_t i = 0; i < nroots; i++)
-                free(roots[i]);
-            free(roots);
-        }
-        free(prefix_root);
-    }
+    int rc;
+    int status = remove_run_scan(c.run, paths, npaths, &sopt, on_item, &c, &rc);
     if (rc == 0 && topics) {
         struct debris db = {.run = c.run, .topics = topics};
         static char dot[] = ".";

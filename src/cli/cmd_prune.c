@@ -109,30 +109,6 @@ static int on_item(const scan_item *it, void *ctx)
     return cli_stdout_failed() ? 1 : 0;
 }
 
-/* The prefix-tree roots scan_run walks (see scan.c): PREFIX + the absolute
- * path of each PATH, or the prefix itself. */
-static char *prefix_root_for(const char *prefix, size_t plen, const char *path)
-{
-    if (!path)
-        return strndup(prefix, plen);
-    char *abs = realpath(path, NULL);
-    if (!abs)
-        abs = strdup(path);
-    if (!abs)
-        return NULL;
-    size_t al = strlen(abs);
-    char *root = malloc(plen + al + 2);
-    if (root) {
-        memcpy(root, prefix, plen);
-        size_t k = plen;
-        if (abs[0] != '/')
-            root[k++] = '/';
-        memcpy(root + k, abs, al + 1);
-    }
-    free(abs);
-    return root;
-}
-
 int cmd_prune(int argc, char **argv)
 {
     cli_parser p = {
@@ -203,37 +179,8 @@ int cmd_prune(int argc, char **argv)
         cli_error("out of memory");
         return CLI_EXIT_IO;
     }
-    int status = CLI_EXIT_OK;
-    if (sopt.prefix) {
-        for (size_t i = 0; i < npaths; i++) {
-            struct stat st;
-            if (stat(paths[i], &st) != 0) {
-                cli_error_path("access", paths[i], errno);
-                status = CLI_EXIT_IO;
-            }
-        }
-    }
-    int rc = scan_run(paths, npaths, &sopt, on_item, &pr);
-    if (rc < 0) {
-        cli_error("cannot scan: %s", strerror(errno));
-        status = CLI_EXIT_IO;
-    }
-    if (rc == 0 && sopt.prefix) {
-        size_t plen = strlen(sopt.prefix);
-        while (plen > 1 && sopt.prefix[plen - 1] == '/')
-            plen--;
-        char *prefix_root = strndup(sopt.prefix, plen);
-        size_t n = npaths ? npaths : 1;
-        for (size_t i = 0; prefix_root && i < n; i++) {
-            char *root = prefix_root_for(sopt.prefix, plen, npaths ? paths[i] : NULL);
-            if (!root)
-                continue;
-            char *one[] = {root};
-            remove_run_prefix_dirs(pr.run, prefix_root, one, 1, &sopt.walk);
-            free(root);
-        }
-        free(prefix_root);
-    }
+    int rc;
+    int status = remove_run_scan(pr.run, paths, npaths, &sopt, on_item, &pr, &rc);
     status = cli_exit_merge(status, remove_run_finish(pr.run));
     remove_run_free(pr.run);
     return status;

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/remove.h"
@@ -812,4 +813,43 @@ int remove_run_finish(remove_run *r)
     if (r->opt.dry_run && (r->files || r->dirs))
         r->status = cli_exit_merge(r->status, CLI_EXIT_FINDINGS);
     return r->status;
+}
+
+int remove_run_scan(remove_run *r, char *const *paths, size_t npaths,
+                    const scan_options *sopt, scan_fn *fn, void *ctx, int *scan_rc)
+{
+    int status = CLI_EXIT_OK;
+    if (sopt->prefix) {
+        for (size_t i = 0; i < npaths; i++) {
+            struct stat st;
+            if (stat(paths[i], &st) != 0) {
+                cli_error_path("access", paths[i], errno);
+                status = CLI_EXIT_IO;
+            }
+        }
+    }
+    int rc = scan_run(paths, npaths, sopt, fn, ctx);
+    if (rc < 0) {
+        cli_error("cannot scan: %s", strerror(errno));
+        status = CLI_EXIT_IO;
+    }
+    if (rc == 0 && sopt->prefix) {
+        char *prefix_root = scan_prefix_root(sopt->prefix, NULL);
+        size_t n = npaths ? npaths : 1;
+        for (size_t i = 0; i < n; i++) {
+            char *root = prefix_root ? scan_prefix_root(sopt->prefix, npaths ? paths[i] : NULL)
+                                     : NULL;
+            if (!root) {
+                cli_error("out of memory");
+                status = CLI_EXIT_IO;
+                break;
+            }
+            char *one[] = {root};
+            remove_run_prefix_dirs(r, prefix_root, one, 1, &sopt->walk);
+            free(root);
+        }
+        free(prefix_root);
+    }
+    *scan_rc = rc;
+    return status;
 }

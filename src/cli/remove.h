@@ -121,6 +121,14 @@ void remove_run_prefix_dirs(remove_run *r, const char *prefix_root,
                             char *const *roots, size_t nroots,
                             const pyc_walk_options *walk);
 
+/* The scan of a removing command (clean, prune): checks that each PATH
+ * exists when a prefix tree is scanned (a missing PATH is an error of its
+ * own; a missing prefix subtree only means no caches), runs scan_run with FN,
+ * then, in prefix mode, removes the prefix directories left empty. *SCAN_RC
+ * receives scan_run's result. Returns the exit status so far. */
+int remove_run_scan(remove_run *r, char *const *paths, size_t npaths,
+                    const scan_options *sopt, scan_fn *fn, void *ctx, int *scan_rc);
+
 /* A failed removal outside the helpers above (op + path + errno): printed
  * with the run's throttle, exit status 3. */
 void remove_run_error(remove_run *r, const char *op, const char *path, int err);

@@ -741,49 +741,53 @@ int scan_parse_option(struct cli_parser *p, int id, scan_options *opt)
     }
 }
 
-/* Prefix mode: the roots are PREFIX + the absolute path of each PATH (the
- * subtree holding that path's caches), or the prefix itself. */
-static char **prefix_roots(const char *prefix, size_t plen, char *const *paths,
-                           size_t npaths, size_t *nroots)
+char *scan_prefix_root(const char *prefix, const char *path)
+{
+    size_t plen = strlen(prefix);
+    while (plen > 1 && prefix[plen - 1] == '/')
+        plen--;
+    if (!path)
+        return strndup(prefix, plen);
+    /* A path that does not exist has no caches to visit; keep it as given
+     * so the walk reports it. */
+    char *abs = realpath(path, NULL);
+    if (!abs)
+        abs = strdup(path);
+    if (!abs)
+        return NULL;
+    size_t al = strlen(abs);
+    char *root = malloc(plen + al + 2);
+    if (root) {
+        memcpy(root, prefix, plen);
+        size_t k = plen;
+        if (abs[0] != '/')
+            root[k++] = '/';
+        memcpy(root + k, abs, al + 1);
+    }
+    free(abs);
+    return root;
+}
+
+/* Prefix mode: the roots are scan_prefix_root of each PATH, or the prefix
+ * itself. */
+static char **prefix_roots(const char *prefix, char *const *paths, size_t npaths,
+                           size_t *nroots)
 {
     size_t n = npaths ? npaths : 1;
     char **roots = calloc(n, sizeof *roots);
     if (!roots)
         return NULL;
-    for (size_t i = 0; i < npaths; i++) {
-        char *abs = realpath(paths[i], NULL);
-        if (!abs) {
-            /* A path that does not exist has no caches to visit; keep it
-             * so the walk reports it. */
-            abs = strdup(paths[i]);
-        }
-        if (!abs)
-            goto fail;
-        size_t al = strlen(abs);
-        roots[i] = malloc(plen + al + 2);
+    for (size_t i = 0; i < n; i++) {
+        roots[i] = scan_prefix_root(prefix, npaths ? paths[i] : NULL);
         if (!roots[i]) {
-            free(abs);
-            goto fail;
+            for (size_t k = 0; k < i; k++)
+                free(roots[k]);
+            free(roots);
+            return NULL;
         }
-        memcpy(roots[i], prefix, plen);
-        size_t k = plen;
-        if (abs[0] != '/')
-            roots[i][k++] = '/';
-        memcpy(roots[i] + k, abs, al + 1);
-        free(abs);
-    }
-    if (!npaths) {
-        roots[0] = strndup(prefix, plen);
-        if (!roots[0])
-            goto fail;
     }
     *nroots = n;
     return roots;
-fail:
-    for (size_t i = 0; i < n; i++)
-        free(roots[i]);
-    free(roots);
-    return NULL;
 }
 
 /* ---- parallel walk ----------------------------------------------------------------
@@ -936,7 +940,7 @@ int scan_run(char *const *paths, size_t npaths, const scan_options *opt,
         if (!s.prefix_root)
             goto out;
         s.prefix_len = plen;
-        owned = prefix_roots(opt->prefix, plen, paths, npaths, &nroots);
+        owned = prefix_roots(opt->prefix, paths, npaths, &nroots);
         if (!owned)
             goto out;
         roots = owned;

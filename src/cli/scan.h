@@ -84,6 +84,13 @@ typedef int scan_fn(const scan_item *item, void *ctx);
 int scan_run(char *const *paths, size_t npaths, const scan_options *opt,
              scan_fn *fn, void *ctx);
 
+/* The subtree of the PYTHONPYCACHEPREFIX tree PREFIX that holds the caches
+ * of the sources under PATH: PREFIX + PATH made absolute (realpath; as given
+ * when it does not resolve), as importlib's cache_from_source maps a source
+ * (3.8+); the prefix itself (trailing slashes dropped) when PATH is NULL.
+ * Returns a malloc'd string, or NULL with errno = ENOMEM. */
+char *scan_prefix_root(const char *prefix, const char *path);
+
 /* The default walk options of every tree command: VCS metadata,
  * node_modules and virtual environments (by their pyvenv.cfg) skipped. */
 void scan_default_options(scan_options *opt);
