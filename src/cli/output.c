@@ -70,13 +70,21 @@ void cli_print_path(FILE *f, const char *path)
 {
     const unsigned char *s = (const unsigned char *)path;
     size_t n = strlen(path);
-    size_t i = 0;
+    size_t i = 0, run = 0; /* s[run..i) is printable as it is */
     while (i < n) {
         unsigned char c = s[i];
-        size_t len = cli_utf8_sequence(s + i, n - i);
-        if (len == 1 && c >= 0x20 && c != 0x7F && c != '\\') {
-            fputc(c, f);
-        } else if (c == '\\') {
+        /* Plain ASCII, the common case, costs no call at all. */
+        if (c >= 0x20 && c < 0x7F && c != '\\') {
+            i++;
+            continue;
+        }
+        size_t len = c < 0x80 ? 1 : cli_utf8_sequence(s + i, n - i);
+        if (len > 1 && !(len == 2 && c == 0xC2 && s[i + 1] < 0xA0)) {
+            i += len; /* valid UTF-8, not a C1 control: as it is */
+            continue;
+        }
+        fwrite(s + run, 1, i - run, f);
+        if (c == '\\') {
             fputs("\\\\", f);
         } else if (c == '\n') {
             fputs("\\n", f);
@@ -84,17 +92,17 @@ void cli_print_path(FILE *f, const char *path)
             fputs("\\t", f);
         } else if (c == '\r') {
             fputs("\\r", f);
-        } else if (len == 2 && c == 0xC2 && s[i + 1] < 0xA0) {
+        } else if (len == 2) {
             /* C1 controls U+0080-U+009F: some terminals obey them. */
             fprintf(f, "\\x%02x\\x%02x", c, s[i + 1]);
-        } else if (len > 1) {
-            fwrite(s + i, 1, len, f);
         } else {
             fprintf(f, "\\x%02x", c);
             len = 1;
         }
         i += len ? len : 1;
+        run = i;
     }
+    fwrite(s + run, 1, i - run, f);
 }
 
 /* ---- JSON --------------------------------------------------------------------------- */
