@@ -1264,6 +1264,7 @@ int cmd_compile(int argc, char **argv)
     scan_options sopt;
     scan_default_options(&sopt);
     sopt.want_sources = true;
+    sopt.sources_only = true; /* each source's cache is judged in on_item */
     struct compile *c = calloc(1, sizeof *c);
     if (!c) {
         cli_error("out of memory");

@@ -408,6 +408,8 @@ static int on_file(struct scan *s, const pyc_walk_entry *e)
 
     pyc_cache_name name;
     pyc_cache_kind kind = pyc_cache_name_parse(base, in_pycache, in_prefix, &name);
+    if (opt->sources_only && (kind != PYC_KIND_NONE || in_pycache || in_prefix))
+        return 0;
     if (kind == PYC_KIND_NONE) {
         if (in_pycache || in_prefix) {
             scan_item item = {
@@ -959,7 +961,13 @@ int scan_run(char *const *paths, size_t npaths, const scan_options *opt,
 
     struct shared sh;
     memset(&sh, 0, sizeof sh);
-    pthread_mutex_init(&sh.lock, NULL);
+    /* Adaptive: the callback holds the lock for microseconds, so a thread
+     * that finds it taken spins briefly instead of sleeping in futex. */
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+    pthread_mutex_init(&sh.lock, &attr);
+    pthread_mutexattr_destroy(&attr);
     pthread_cond_init(&sh.more, NULL);
     sh.producing = true;
     s.sh = &sh;

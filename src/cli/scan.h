@@ -69,6 +69,10 @@ typedef struct scan_options {
     const scan_expect *expect;  /* may be NULL */
     size_t nexpect;
     bool want_sources;          /* deliver SCAN_SOURCE for each NAME.py */
+    bool sources_only;          /* deliver only sources (and errors): cache
+                                   files are classified by name and skipped,
+                                   never judged (compile judges the one cache
+                                   each source needs itself) */
     bool no_sizes;              /* the command needs no file sizes: spare
                                    the fstat of each regular cache file
                                    (verdict sizes stay -1) */
