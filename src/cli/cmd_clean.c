@@ -622,22 +622,9 @@ int cmd_clean(int argc, char **argv)
     cli_parser_init(&p, argc, argv);
     int id, exit_status;
     while ((id = scan_next_option(&p, &sopt, &exit_status)) > 0) {
+        if (remove_parse_option(id, OPT_JSON, &ropt))
+            continue;
         switch (id) {
-        case 'n':
-            ropt.dry_run = true;
-            break;
-        case 'v':
-            ropt.verbose = true;
-            break;
-        case 'q':
-            ropt.quiet = true;
-            break;
-        case OPT_JSON:
-            ropt.format = CLI_FORMAT_JSON;
-            break;
-        case '0':
-            ropt.format = CLI_FORMAT_NUL;
-            break;
         case OPT_TAG:
             if (c.nonly == MAX_TAGS)
                 return cli_usage_error(p.command, "too many --tag options");

@@ -143,22 +143,9 @@ int cmd_prune(int argc, char **argv)
     cli_parser_init(&p, argc, argv);
     int id, exit_status;
     while ((id = scan_next_option(&p, &sopt, &exit_status)) > 0) {
+        if (remove_parse_option(id, OPT_JSON, &ropt))
+            continue;
         switch (id) {
-        case 'n':
-            ropt.dry_run = true;
-            break;
-        case 'v':
-            ropt.verbose = true;
-            break;
-        case 'q':
-            ropt.quiet = true;
-            break;
-        case OPT_JSON:
-            ropt.format = CLI_FORMAT_JSON;
-            break;
-        case '0':
-            ropt.format = CLI_FORMAT_NUL;
-            break;
         case OPT_SOURCELESS:
             pr.sourceless = true;
             break;

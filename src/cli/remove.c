@@ -853,3 +853,27 @@ int remove_run_scan(remove_run *r, char *const *paths, size_t npaths,
     *scan_rc = rc;
     return status;
 }
+
+bool remove_parse_option(int id, int json_id, remove_run_options *o)
+{
+    if (id == json_id) {
+        o->format = CLI_FORMAT_JSON;
+        return true;
+    }
+    switch (id) {
+    case 'n':
+        o->dry_run = true;
+        return true;
+    case 'v':
+        o->verbose = true;
+        return true;
+    case 'q':
+        o->quiet = true;
+        return true;
+    case '0':
+        o->format = CLI_FORMAT_NUL;
+        return true;
+    default:
+        return false;
+    }
+}

@@ -121,6 +121,11 @@ void remove_run_prefix_dirs(remove_run *r, const char *prefix_root,
                             char *const *roots, size_t nroots,
                             const pyc_walk_options *walk);
 
+/* The output options every removing command shares: -n, -v, -q, -0 and
+ * JSON_ID (the command's --json). Returns true when ID was one of them
+ * (applied to O), false when the command handles it. */
+bool remove_parse_option(int id, int json_id, remove_run_options *o);
+
 /* The scan of a removing command (clean, prune): checks that each PATH
  * exists when a prefix tree is scanned (a missing PATH is an error of its
  * own; a missing prefix subtree only means no caches), runs scan_run with FN,
