@@ -40,6 +40,8 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(WARNINGS) \
              -Iinclude -Isrc $(CFLAGS)
 ALL_LDFLAGS = $(LDFLAGS)
 LIBS    = -lm
+# The command line only: io_uring for batched header reads (src/cli/headread.c).
+CLI_LIBS = -luring
 
 ifeq ($(WERROR),1)
 ALL_CFLAGS += -Werror
@@ -88,7 +90,7 @@ $(BUILD)/libpycache.so: $(PIC_OBJ) src/lib/libpycache.map
 	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/lib/libpycache.map $(ALL_LDFLAGS) -o $@ $(PIC_OBJ) $(LIBS)
 
 $(BUILD)/pycache: $(CLI_OBJ) $(BUILD)/libpycache.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libpycache.a $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libpycache.a $(CLI_LIBS) $(LIBS)
 
 $(BUILD)/libpycache.pc: libpycache.pc.in Makefile
 	@mkdir -p $(@D)
@@ -113,6 +115,11 @@ unit-bins: $(UNIT_BIN)
 $(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libpycache.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libpycache.a $(ALL_LDFLAGS) $(LIBS)
+
+# headread_probe drives the command line's io_uring reader directly.
+$(BUILD)/tools/headread_probe: tests/tools/headread_probe.c src/cli/headread.c src/cli/headread.h $(BUILD)/libpycache.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< src/cli/headread.c $(BUILD)/libpycache.a $(ALL_LDFLAGS) $(CLI_LIBS) $(LIBS)
 
 tools: $(TOOL_BIN)
 
@@ -179,7 +186,7 @@ FUZZ_RUN := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
 FUZZ_CLI_SRC := $(filter-out src/cli/main.c,$(CLI_SRC))
 FUZZ_WRAP := scan_run unlink unlinkat rmdir rename renameat posix_spawn posix_spawnp \
              fork execve execvp regcomp
-$(FUZZ_BUILD)/fuzz_options: FUZZ_EXTRA = $(FUZZ_CLI_SRC) $(FUZZ_WRAP:%=-Wl,--wrap=%)
+$(FUZZ_BUILD)/fuzz_options: FUZZ_EXTRA = $(FUZZ_CLI_SRC) $(FUZZ_WRAP:%=-Wl,--wrap=%) $(CLI_LIBS)
 $(FUZZ_BUILD)/fuzz_options: $(FUZZ_CLI_SRC) $(wildcard src/cli/*.h)
 
 $(FUZZ_BUILD)/%: tests/fuzz/%.c $(LIB_SRC) include/pycache.h src/lib/internal.h

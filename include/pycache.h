@@ -467,6 +467,20 @@ int pyc_verdict_judge(int cache_dirfd, const char *cache_name,
                       pyc_source *src, const pyc_verdict_options *options,
                       pyc_verdict *out);
 
+/* As pyc_verdict_judge, for a caller that has read the start of the cache
+ * file itself (a walker batching its reads, with io_uring say): HEAD holds
+ * the file's first HEAD_LEN bytes — PYC_HEADER_MAX + 1 of them, or all of
+ * them when the file is shorter (the byte after the header tells an empty
+ * body). The cache file is neither opened nor stat'ed: file_size and
+ * file_blocks stay -1, and the caller vouches that it is a regular file.
+ * OPTIONS->deep needs the whole body and is refused (EINVAL), as is a NULL
+ * HEAD with HEAD_LEN > 0. */
+int pyc_verdict_judge_head(const char *cache_name, const pyc_cache_name *name,
+                           int source_dirfd, pyc_source *src,
+                           const pyc_verdict_options *options,
+                           const unsigned char *head, size_t head_len,
+                           pyc_verdict *out);
+
 /* Judges a cache file given by path (for `inspect`): finds the directory,
  * the kind and the source itself. PREFIX: a PYTHONPYCACHEPREFIX root if the
  * file lies in one, else NULL. */
@@ -498,6 +512,9 @@ typedef enum pyc_walk_event {
     PYC_WALK_DIR_PRE,   /* a directory, before its entries */
     PYC_WALK_DIR_POST,  /* a directory, after its entries (post-order) */
     PYC_WALK_ERROR,     /* an entry that could not be opened or read */
+    PYC_WALK_FILES_END, /* only with options->files_end: a directory's last
+                           non-directory entry has been delivered (see
+                           pyc_walk_options) */
 } pyc_walk_event;
 
 typedef struct pyc_walk_dir pyc_walk_dir; /* an open directory in the walk */
@@ -539,6 +556,15 @@ typedef struct pyc_walk_options {
                               (or became) a symlink is one FILE entry of
                               type DT_LNK, never entered (for callers that
                               split a walk they started into several) */
+    bool files_end;        /* deliver PYC_WALK_FILES_END after each directory's
+                              FILE (and ERROR) entries, before its first
+                              subdirectory: parent is that directory, dirfd
+                              its fd — the one its FILE entries had, still
+                              open — depth theirs, path the directory's, name
+                              "" (for callers that batch a directory's files
+                              and must finish with them while its fd is
+                              valid). The action returned is ignored but
+                              for PYC_WALK_STOP. */
 } pyc_walk_options;
 
 /* Walks each root in turn (a root that is a file is delivered as one FILE

@@ -567,6 +567,7 @@ static pyc_walk_action on_debris(const pyc_walk_entry *e, void *ctx)
         break;
     case PYC_WALK_ERROR:
     case PYC_WALK_DIR_POST:
+    case PYC_WALK_FILES_END: /* not asked for */
         break; /* the scan reported the errors already */
     }
     return cli_stdout_failed() ? PYC_WALK_STOP : a;

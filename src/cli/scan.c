@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/headread.h"
 #include "cli/scan.h"
 
 /* ---- a per-directory cache of source stats ------------------------------------------ */
@@ -130,6 +131,33 @@ static pyc_source *source_cache_get(struct source_cache *c, int source_dirfd,
     return &s->src;
 }
 
+/* ---- batched header reads ---------------------------------------------------------------- */
+
+/* Cache files whose verdict waits for their header, read for the whole
+ * batch at once (headread.c). Only entries of one directory are batched,
+ * and the batch is judged before any other event of the walk is handled,
+ * so items reach the command in the walk's order, the directory fds the
+ * entries name are still open, and the per-directory source cache is the
+ * same as without batching. The walk's path and name buffers do not
+ * outlive the callback: both are copied into ARENA. */
+struct pending {
+    pyc_walk_entry e;     /* path and name point nowhere until judged */
+    size_t path_off;      /* where path and name are in the arena */
+    size_t name_off;
+};
+
+struct batch {
+    headread *reader;     /* NULL: none (yet, or not here) */
+    bool tried;           /* headread_new was called */
+    const pyc_walk_dir *dir; /* the directory of the pending entries */
+    struct pending items[HEADREAD_BATCH];
+    size_t n;
+    char *arena;
+    size_t used, cap;
+    unsigned char heads[HEADREAD_BATCH][HEADREAD_LEN];
+    int res[HEADREAD_BATCH];
+};
+
 /* ---- scan state -------------------------------------------------------------------------- */
 
 /* What the threads of one scan share (see "parallel walk" below). */
@@ -159,6 +187,7 @@ struct scan {
     bool main_thread;     /* prints the progress line */
 
     struct source_cache sources;
+    struct batch *batch;  /* NULL: every file read on its own */
 
     /* The source directory for the current prefix-tree directory. */
     char *prefix_root;    /* the prefix, without trailing slashes */
@@ -373,8 +402,11 @@ static bool is_source_file(const pyc_walk_entry *e)
     return fstatat(e->dirfd, e->name, &st, 0) == 0 && S_ISREG(st.st_mode);
 }
 
-/* A file (or link, fifo...) entry. */
-static int on_file(struct scan *s, const pyc_walk_entry *e)
+/* A file (or link, fifo...) entry. HEAD: its first HEAD_RES bytes when a
+ * batch read them (headread.c), else NULL (or HEAD_RES < HEADREAD_LEN: the
+ * batch could not read the whole header; the verdict reads the file). */
+static int on_file(struct scan *s, const pyc_walk_entry *e, const unsigned char *head,
+                   int head_res)
 {
     const scan_options *opt = s->opt;
     bool in_pycache = !opt->prefix && is_pycache_dir(s, e->parent);
@@ -495,7 +527,12 @@ static int on_file(struct scan *s, const pyc_walk_entry *e)
             src = source_cache_get(&s->sources, source_fd, base, name.stem_len);
         pyc_verdict_options vo = opt->verdict;
         vo.skip_file_stat = opt->no_sizes && e->type == DT_REG;
-        if (pyc_verdict_judge(e->dirfd, e->name, &name, source_fd, src, &vo, &v) != 0) {
+        int jr = head && head_res == HEADREAD_LEN
+                     ? pyc_verdict_judge_head(e->name, &name, source_fd, src, &vo, head,
+                                              (size_t)head_res, &v)
+                     : pyc_verdict_judge(e->dirfd, e->name, &name, source_fd, src, &vo,
+                                         &v);
+        if (jr != 0) {
             return emit_error(s, e->path, e->path_len, e->dirfd, e->name, errno,
                               "judge", e->depth);
         }
@@ -592,6 +629,107 @@ out:
     return s->stopped;
 }
 
+/* ---- batching (struct batch) ---------------------------------------------------- */
+
+/* Whether the scan batches header reads at all: only a plain verdict that
+ * needs nothing of the cache file but its first bytes. */
+static bool scan_batches(const scan_options *opt)
+{
+    return opt->judge == SCAN_JUDGE_FULL && opt->no_sizes && !opt->verdict.deep &&
+           !opt->sources_only;
+}
+
+/* Whether E waits in the batch: a regular file (by d_type) named like a
+ * cache file, in a directory (not a root given as a file). */
+static bool batchable(struct scan *s, const pyc_walk_entry *e)
+{
+    struct batch *b = s->batch;
+    if (!b || (b->tried && !b->reader) || e->type != DT_REG || !e->parent)
+        return false;
+    size_t n = strlen(e->name);
+    return n > 4 && (memcmp(e->name + n - 4, ".pyc", 4) == 0 ||
+                     memcmp(e->name + n - 4, ".pyo", 4) == 0);
+}
+
+/* Adds E to the batch; false when it cannot wait (no reader here, out of
+ * memory): the caller judges it at once, after flushing the batch. */
+static bool batch_push(struct scan *s, const pyc_walk_entry *e)
+{
+    struct batch *b = s->batch;
+    if (!b->tried) {
+        /* In the walking thread: a reader belongs to the thread that made it. */
+        b->tried = true;
+        b->reader = headread_new();
+        if (!b->reader)
+            return false;
+    }
+    size_t nlen = strlen(e->name);
+    size_t need = b->used + e->path_len + 1 + nlen + 1;
+    if (need > b->cap) {
+        size_t cap = b->cap ? b->cap : 16384;
+        while (cap < need)
+            cap *= 2;
+        char *na = realloc(b->arena, cap);
+        if (!na)
+            return false;
+        b->arena = na;
+        b->cap = cap;
+    }
+    struct pending *p = &b->items[b->n++];
+    p->e = *e;
+    p->e.path = NULL;
+    p->e.name = NULL;
+    p->path_off = b->used;
+    memcpy(b->arena + b->used, e->path, e->path_len);
+    b->arena[b->used + e->path_len] = '\0';
+    b->used += e->path_len + 1;
+    p->name_off = b->used;
+    memcpy(b->arena + b->used, e->name, nlen + 1);
+    b->used += nlen + 1;
+    b->dir = e->parent;
+    return true;
+}
+
+/* Reads the headers of the pending entries and judges them, in order. Runs
+ * while their directory's fd is open: on the directory's FILES_END, or when
+ * the batch is full. */
+static void batch_flush(struct scan *s)
+{
+    struct batch *b = s->batch;
+    if (!b || b->n == 0)
+        return;
+    size_t n = b->n;
+    b->n = 0;
+    const char *names[HEADREAD_BATCH];
+    for (size_t i = 0; i < n; i++)
+        names[i] = b->arena + b->items[i].name_off;
+    bool read = !s->stopped &&
+                headread_run(b->reader, b->items[0].e.dirfd, names, n, b->heads, b->res) == 0;
+    if (!read && !s->stopped) {
+        /* The ring failed: this batch and every later file the plain way;
+         * the heads stay untouched until the reader is freed. */
+        headread_free(b->reader);
+        b->reader = NULL;
+    }
+    for (size_t i = 0; i < n && !s->stopped; i++) {
+        pyc_walk_entry e = b->items[i].e;
+        e.path = b->arena + b->items[i].path_off;
+        e.name = b->arena + b->items[i].name_off;
+        on_file(s, &e, read ? b->heads[i] : NULL, read ? b->res[i] : -1);
+    }
+    b->used = 0;
+}
+
+/* After a walk: a walk that completed flushed its last batch on the last
+ * FILES_END; one that stopped (or failed) leaves entries nobody wants. */
+static void batch_discard(struct scan *s)
+{
+    if (s->batch) {
+        s->batch->n = 0;
+        s->batch->used = 0;
+    }
+}
+
 static int queue_job(struct scan *s, const pyc_walk_entry *e);
 
 static pyc_walk_action on_entry(const pyc_walk_entry *e, void *ctx)
@@ -601,14 +739,34 @@ static pyc_walk_action on_entry(const pyc_walk_entry *e, void *ctx)
         s->stopped = 1;
     if (s->stopped)
         return PYC_WALK_STOP;
+    if (e->event == PYC_WALK_FILES_END) {
+        batch_flush(s);
+        return s->stopped ? PYC_WALK_STOP : PYC_WALK_CONTINUE;
+    }
     progress(s);
+    if (e->event == PYC_WALK_FILE && batchable(s, e)) {
+        if (s->batch->n && s->batch->dir != e->parent)
+            batch_flush(s); /* cannot happen: FILES_END came between */
+        if (!s->stopped && batch_push(s, e)) {
+            if (s->batch->n == HEADREAD_BATCH)
+                batch_flush(s);
+            return s->stopped ? PYC_WALK_STOP : PYC_WALK_CONTINUE;
+        }
+    }
+    /* Anything else is handled after what waits, so items keep the walk's
+     * order. */
+    batch_flush(s);
+    if (s->stopped)
+        return PYC_WALK_STOP;
     switch (e->event) {
+    case PYC_WALK_FILES_END:
+        break;
     case PYC_WALK_ERROR:
         emit_error(s, e->path, e->path_len, e->dirfd, e->name, e->error,
                    e->error_op ? e->error_op : "read", e->depth);
         break;
     case PYC_WALK_FILE:
-        if (on_file(s, e))
+        if (on_file(s, e, NULL, -1))
             break;
         if (s->opt->nexpect && !s->opt->prefix && !is_pycache_dir(s, e->parent))
             check_expect(s, e);
@@ -817,6 +975,9 @@ static void scan_init(struct scan *s, const scan_options *opt, scan_fn *fn, void
     s->mapped_fd = -1;
     s->root_parent_fd = -1;
     s->root_file_dirfd = -1;
+    /* Without it (out of memory) every file is read on its own. */
+    if (scan_batches(opt))
+        s->batch = calloc(1, sizeof *s->batch);
 }
 
 static void scan_release(struct scan *s)
@@ -831,6 +992,11 @@ static void scan_release(struct scan *s)
     free(s->mapped_dir);
     free(s->prefix_root);
     free(s->buf);
+    if (s->batch) {
+        headread_free(s->batch->reader);
+        free(s->batch->arena);
+        free(s->batch);
+    }
 }
 
 static int queue_job(struct scan *s, const pyc_walk_entry *e)
@@ -864,6 +1030,7 @@ static void drain_jobs(struct scan *s)
     struct shared *sh = s->sh;
     pyc_walk_options wopt = s->opt->walk;
     wopt.roots_nofollow = true;
+    wopt.files_end = s->batch != NULL;
     for (;;) {
         pthread_mutex_lock(&sh->lock);
         while (sh->head == sh->n && sh->producing && !sh->stopped)
@@ -884,6 +1051,7 @@ static void drain_jobs(struct scan *s)
             sh->stopped = 1;
             pthread_mutex_unlock(&sh->lock);
         }
+        batch_discard(s);
         source_cache_reset(&s->sources, NULL);
         s->job = NULL;
         free(job.path);
@@ -951,9 +1119,12 @@ int scan_run(char *const *paths, size_t npaths, const scan_options *opt,
         nroots = 1;
     }
 
+    pyc_walk_options wopt = opt->walk;
+    wopt.files_end = s.batch != NULL;
     int nthreads = scan_threads(opt);
     if (nthreads == 1) {
-        rc = pyc_walk((const char *const *)roots, nroots, &opt->walk, on_entry, &s);
+        rc = pyc_walk((const char *const *)roots, nroots, &wopt, on_entry, &s);
+        batch_discard(&s);
         if (rc >= 0 && s.stopped)
             rc = 1;
         goto out;
@@ -984,7 +1155,8 @@ int scan_run(char *const *paths, size_t npaths, const scan_options *opt,
         }
         started++;
     }
-    rc = pyc_walk((const char *const *)roots, nroots, &opt->walk, on_entry, &s);
+    rc = pyc_walk((const char *const *)roots, nroots, &wopt, on_entry, &s);
+    batch_discard(&s);
     if (rc < 0) {
         pthread_mutex_lock(&sh.lock);
         sh.failed_errno = errno;

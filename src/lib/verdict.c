@@ -636,17 +636,12 @@ static void judge_legacy(const struct cache_data *cd, int dirfd, pyc_source *src
     body_is_bad(cd, judge, opt->deep, out);
 }
 
-int pyc_verdict_judge(int cache_dirfd, const char *cache_name,
-                      const pyc_cache_name *name, int source_dirfd,
-                      pyc_source *src, const pyc_verdict_options *options,
-                      pyc_verdict *out)
+/* The verdict proper. HEAD (HEAD_LEN bytes) is the start of the cache file
+ * when the caller read it already; NULL: read it here from CACHE_DIRFD. */
+static int judge_file(int cache_dirfd, const char *cache_name, const pyc_cache_name *name,
+                      int source_dirfd, pyc_source *src, const pyc_verdict_options *opt,
+                      const unsigned char *head, size_t head_len, pyc_verdict *out)
 {
-    static const pyc_verdict_options defaults;
-    if (!cache_name || !out) {
-        errno = EINVAL;
-        return -1;
-    }
-    const pyc_verdict_options *opt = options ? options : &defaults;
     verdict_init(out);
     out->cache_name = cache_name;
     if (name)
@@ -675,7 +670,13 @@ int pyc_verdict_judge(int cache_dirfd, const char *cache_name,
     bool deep = opt->deep && (out->name.kind == PYC_KIND_PYCACHE ||
                               out->name.kind == PYC_KIND_PREFIX ||
                               out->name.kind == PYC_KIND_LEGACY);
-    if (read_cache(cache_dirfd, cache_name, deep, opt->skip_file_stat, &cd, out) == 0) {
+    if (head) {
+        cd.head_len = head_len < sizeof cd.head ? head_len : sizeof cd.head;
+        memcpy(cd.head, head, cd.head_len);
+        out->header_read = true;
+        out->header_status = pyc_header_parse(cd.head, cd.head_len, &out->header);
+    } else if (read_cache(cache_dirfd, cache_name, deep, opt->skip_file_stat, &cd,
+                          out) == 0) {
         out->header_status = pyc_header_parse(cd.head, cd.head_len, &out->header);
     }
 
@@ -705,6 +706,37 @@ int pyc_verdict_judge(int cache_dirfd, const char *cache_name,
     }
     free(cd.all);
     return 0;
+}
+
+int pyc_verdict_judge(int cache_dirfd, const char *cache_name,
+                      const pyc_cache_name *name, int source_dirfd,
+                      pyc_source *src, const pyc_verdict_options *options,
+                      pyc_verdict *out)
+{
+    static const pyc_verdict_options defaults;
+    if (!cache_name || !out) {
+        errno = EINVAL;
+        return -1;
+    }
+    return judge_file(cache_dirfd, cache_name, name, source_dirfd, src,
+                      options ? options : &defaults, NULL, 0, out);
+}
+
+int pyc_verdict_judge_head(const char *cache_name, const pyc_cache_name *name,
+                           int source_dirfd, pyc_source *src,
+                           const pyc_verdict_options *options,
+                           const unsigned char *head, size_t head_len,
+                           pyc_verdict *out)
+{
+    static const pyc_verdict_options defaults;
+    if (!cache_name || !out || (!head && head_len) || (options && options->deep)) {
+        errno = EINVAL;
+        return -1;
+    }
+    static const unsigned char empty[1];
+    return judge_file(-1, cache_name, name, source_dirfd, src,
+                      options ? options : &defaults,
+                      head ? head : empty, head_len, out);
 }
 
 /* Splits PATH into a malloc'd directory part ("." when there is none) and a

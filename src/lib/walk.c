@@ -16,8 +16,9 @@
  *
  * Order inside a directory D: DIR_PRE(D); every non-directory entry of D in
  * getdents order (FILE, or ERROR when a DT_UNKNOWN entry cannot be stat'ed);
- * then each subdirectory in getdents order (its DIR_PRE ... DIR_POST, or an
- * ERROR when it cannot be opened); DIR_POST(D). Nothing is sorted.
+ * FILES_END(D) if the options ask for it (D's fd still open); then each
+ * subdirectory in getdents order (its DIR_PRE ... DIR_POST, or an ERROR when
+ * it cannot be opened); DIR_POST(D). Nothing is sorted.
  *
  * Design: one frame per depth (struct pyc_walk_dir), allocated the first time
  * the walk reaches that depth and reused afterwards, so the steady state does
@@ -472,6 +473,23 @@ static int read_dir(struct walk *w, struct pyc_walk_dir *dir)
                               (ino_t)d->d_ino, 0, NULL) == PYC_WALK_STOP)
                 return PYC_WALK_STOP;
         }
+    }
+    if (w->options->files_end) {
+        pyc_walk_entry e;
+        w->path[dir->path_len] = '\0';
+        memset(&e, 0, sizeof e);
+        e.event = PYC_WALK_FILES_END;
+        e.parent = dir;
+        e.dirfd = dir->fd;
+        e.name = "";
+        e.path = w->path;
+        e.path_len = dir->path_len;
+        e.type = DT_DIR;
+        e.depth = dir->depth + 1;
+        e.dev = dir->dev;
+        e.ino = dir->ino;
+        if (deliver(w, &e) == PYC_WALK_STOP)
+            return PYC_WALK_STOP;
     }
     return PYC_WALK_CONTINUE;
 }

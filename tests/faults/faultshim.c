@@ -35,6 +35,13 @@
  *                    fills mid-write); the next matching one fails
  *   FAULTSHIM_LOG    a file that gets one line per injected fault:
  *                    "OP ERRNO PATH" (tests assert that the fault happened)
+ *   FAULTSHIM_IO_URING 1: leave pycache's io_uring header reads on. By
+ *                    default the shim sets PYCACHE_IO_URING=0: io_uring
+ *                    requests never pass through libc, so open and pread
+ *                    faults would not reach the files a check reads that way
+ *                    (src/cli/headread.c; any file it cannot read is read
+ *                    again through libc, so the plain path is the one whose
+ *                    errors users see)
  *   FAULTSHIM_INHERIT 1: keep the shim in LD_PRELOAD for child processes
  *                    (git, interpreters); by default the shim removes
  *                    LD_PRELOAD from the environment at start, so only the
@@ -224,6 +231,9 @@ __attribute__((constructor)) static void faultshim_init(void)
     const char *inherit = getenv("FAULTSHIM_INHERIT");
     if (!(inherit && strcmp(inherit, "1") == 0))
         unsetenv("LD_PRELOAD");
+    const char *uring = getenv("FAULTSHIM_IO_URING");
+    if (!(uring && strcmp(uring, "1") == 0))
+        setenv("PYCACHE_IO_URING", "0", 1);
     busy--;
 }
 

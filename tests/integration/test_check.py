@@ -11,6 +11,7 @@ interpreter itself, importing every module in one process (oracle).
 import os
 import shutil
 import struct
+import subprocess
 
 import pytest
 
@@ -168,6 +169,78 @@ def test_every_cache_file_as_its_interpreter_sees_it(pycache, interpreters, big_
                 else:
                     pytest.fail("unexpected status %r" % (ctx,))
     assert seen >= len(modules) * len(interpreters) - len(modules)
+
+
+def human_report(stdout):
+    """The default output as {path: (status, reason)} and the summary line."""
+    out, status = {}, None
+    lines = stdout.splitlines()
+    for line in lines[:-1]:
+        if line.startswith("  "):
+            path, reason = line[2:].split()[:2]
+            out[path] = (status, reason)
+        else:
+            status = line.split(":")[0]
+    return out, lines[-1]
+
+
+def test_batched_header_reads_change_no_verdict(pycache, pycache_bin, big_tree):
+    """The default output reads headers in io_uring batches (src/cli/headread.c);
+    --json (which needs sizes) and PYCACHE_IO_URING=0 read each file on its
+    own. All three must agree on every file, and the batches must have run."""
+    tree, _ = big_tree
+    batched = pycache("check", "--fail-on", "none", tree)
+    plain = pycache("check", "--fail-on", "none", tree, env={"PYCACHE_IO_URING": "0"})
+    assert batched.returncode == plain.returncode == 0
+    assert batched.stdout == plain.stdout
+    listed, summary = human_report(batched.stdout)
+    report = pycache("check", "--json", "-v", "--fail-on", "none", tree).json()
+    assert listed == {o["path"]: (o["status"], o["reason"] or "-")
+                      for o in report if o["status"] != "fresh"}
+    fresh = sum(o["status"] == "fresh" for o in report)
+    assert summary.startswith("%d cache files: %d fresh," % (len(report), fresh))
+    if os.environ.get("PYCACHE_VALGRIND"):
+        return  # valgrind runs the binary: no strace under it
+    strace = shutil.which("strace")
+    assert strace, "strace is installed by scripts/install-deps"
+    log = os.path.join(os.path.dirname(tree), "strace.log")
+    r = subprocess.run([strace, "-f", "-qq", "-e", "trace=io_uring_enter", "-o", log,
+                        pycache_bin, "check", "--fail-on", "none", tree],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert r.returncode == 0, r.stderr
+    with open(log) as f:
+        assert "io_uring_enter(" in f.read()
+
+
+def test_header_batches_on_hostile_entries(tool, tmp_path):
+    """headread's own promises: a FIFO with a writer (a read would block) and
+    a directory fail at once, a symlink is not followed, a short file is
+    short, a missing one ENOENT — each per file, the rest read in full."""
+    d = tmp_path
+    (d / "reg.pyc").write_bytes(bytes(range(40)))
+    (d / "short.pyc").write_bytes(b"abc")
+    (d / "empty.pyc").write_bytes(b"")
+    os.mkfifo(str(d / "fifo.pyc"))
+    os.symlink("reg.pyc", str(d / "link.pyc"))
+    os.mkdir(str(d / "dir.pyc"))
+    names = ["reg.pyc", "fifo.pyc", "short.pyc", "link.pyc", "dir.pyc", "missing.pyc",
+             "empty.pyc", "reg.pyc"]
+    holder = os.open(str(d / "fifo.pyc"), os.O_RDWR | os.O_NONBLOCK)  # a writer, no data
+    try:
+        r = subprocess.run([tool("headread_probe"), str(d)] + names,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=20)
+    finally:
+        os.close(holder)
+    assert r.returncode == 0, r.stderr
+    got = dict(zip(range(len(names)), r.stdout.decode().splitlines()))
+    full = "17 " + bytes(range(17)).hex()
+    assert got[0] == full and got[7] == full
+    assert not got[1][0].isdigit()           # the FIFO: an error, no wait
+    assert got[2] == "3 " + b"abc".hex()
+    assert got[3] == "ELOOP"
+    assert not got[4][0].isdigit()           # a directory cannot be read
+    assert got[5] == "ENOENT"
+    assert got[6] == "0 "
 
 
 def test_summary_and_exit_status(pycache, big_tree):

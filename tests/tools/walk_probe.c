@@ -138,6 +138,9 @@ static pyc_walk_action callback(const pyc_walk_entry *e, void *ctx)
             printf("E %c %d %s %s", type_letter(e->type), e->error,
                    e->error_op ? e->error_op : "-", e->path);
             break;
+        case PYC_WALK_FILES_END: /* the probe does not ask for it */
+            printf("X d %s", e->path);
+            break;
         }
         putchar('\0');
     }

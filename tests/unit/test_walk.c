@@ -93,6 +93,7 @@ struct rec {
     int max_fds_seen;
     bool count_fds;
     int bad_path_len;
+    int bad_files_end;
 };
 
 __attribute__((format(printf, 2, 3)))
@@ -155,6 +156,16 @@ static pyc_walk_action record(const pyc_walk_entry *e, void *ctx)
     case PYC_WALK_ERROR:
         rec_add(r, "E %s %d %s", rel(r, e->path), e->error, e->error_op);
         break;
+    case PYC_WALK_FILES_END: {
+        /* The directory's own fd, still open; parent: the directory. */
+        struct stat st;
+        if (fstat(e->dirfd, &st) != 0 || st.st_dev != e->dev || st.st_ino != e->ino ||
+            e->dirfd != pyc_walk_dir_fd(e->parent) ||
+            strcmp(e->path, pyc_walk_dir_path(e->parent)) != 0 || *e->name)
+            r->bad_files_end++;
+        rec_add(r, "X %s", rel(r, e->path));
+        break;
+    }
     }
     if (r->stop_at && r->entries == r->stop_at)
         return PYC_WALK_STOP;
@@ -262,6 +273,43 @@ static void test_order(void **state)
     assert_before(&r, "D c", "P c");
     assert_int_equal(r.bad_path_len, 0);
     free(r.log);
+    remove_tree(root);
+}
+
+/* files_end: FILES_END after a directory's files, before its subdirectories,
+ * with the directory's fd still open; never without the option. */
+static void test_files_end(void **state)
+{
+    char *root = make_root();
+    mk(root, "a");
+    mk(root, "a/b");
+    mk(root, "c");
+    touch(root, "f1");
+    touch(root, "a/f2");
+    touch(root, "a/f3");
+    touch(root, "a/b/f4");
+    pyc_walk_options o = {.files_end = true};
+    struct rec r = {0};
+    assert_int_equal(walk1(&r, root, &o), 0);
+    assert_int_equal(count_lines(&r), 16); /* one X per directory */
+    assert_int_equal(r.bad_files_end, 0);
+    assert_before(&r, "F f1 f", "X .");
+    assert_before(&r, "X .", "D a");
+    assert_before(&r, "X .", "D c");
+    assert_before(&r, "F a/f2 f", "X a");
+    assert_before(&r, "F a/f3 f", "X a");
+    assert_before(&r, "X a", "D a/b");
+    assert_before(&r, "F a/b/f4 f", "X a/b");
+    assert_before(&r, "X a/b", "P a/b");
+    assert_before(&r, "D c", "X c");
+    assert_before(&r, "X c", "P c");
+    free(r.log);
+
+    /* Not asked: never delivered. */
+    struct rec plain = {0};
+    assert_int_equal(walk1(&plain, root, NULL), 0);
+    assert_int_equal(count_lines(&plain), 12);
+    free(plain.log);
     remove_tree(root);
 }
 
@@ -926,6 +974,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order),
+        cmocka_unit_test(test_files_end),
         cmocka_unit_test(test_fields),
         cmocka_unit_test(test_root_trailing_slash),
         cmocka_unit_test(test_prune),
