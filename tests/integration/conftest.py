@@ -209,6 +209,20 @@ def pycache(pycache_bin):
     return run
 
 
+def human_report(stdout):
+    """`check`'s default output as {path: (status, reason)} and its summary
+    line (paths without spaces: the listing pads with them)."""
+    out, status = {}, None
+    lines = stdout.splitlines()
+    for line in lines[:-1]:
+        if line.startswith("  "):
+            path, reason = line[2:].split()[:2]
+            out[path] = (status, reason)
+        else:
+            status = line.split(":")[0]
+    return out, lines[-1]
+
+
 def build_dir():
     """The build directory ($PYCACHE_BUILD, else build/)."""
     return os.environ.get("PYCACHE_BUILD") or os.path.join(ROOT, "build")

@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from conftest import run_unprivileged
+from conftest import human_report, run_unprivileged
 from oracle import batch_import, compile_source, make_module
 
 T_NS = 1_600_000_000_123_456_789
@@ -169,19 +169,6 @@ def test_every_cache_file_as_its_interpreter_sees_it(pycache, interpreters, big_
                 else:
                     pytest.fail("unexpected status %r" % (ctx,))
     assert seen >= len(modules) * len(interpreters) - len(modules)
-
-
-def human_report(stdout):
-    """The default output as {path: (status, reason)} and the summary line."""
-    out, status = {}, None
-    lines = stdout.splitlines()
-    for line in lines[:-1]:
-        if line.startswith("  "):
-            path, reason = line[2:].split()[:2]
-            out[path] = (status, reason)
-        else:
-            status = line.split(":")[0]
-    return out, lines[-1]
 
 
 def test_batched_header_reads_change_no_verdict(pycache, pycache_bin, big_tree):

@@ -12,6 +12,7 @@ import struct
 
 import pytest
 
+from conftest import human_report
 from oracle import compile_source, cpython_import, make_module
 
 # A fixed source mtime with a nanosecond part, so no test depends on the clock.
@@ -22,7 +23,24 @@ def inspect(pycache, path, *args):
     r = pycache("inspect", "--json", *(list(args) + [path]))
     assert r.returncode in (0, 1), r.stderr
     (obj,) = r.json()
+    if not args:
+        same_verdict_from_check(pycache, path, obj)
     return obj
+
+
+def same_verdict_from_check(pycache, path, obj):
+    """`check`'s default output reads headers in io_uring batches and judges
+    them with pyc_verdict_judge_head; `inspect` opens the file itself. Every
+    scenario here must get the same verdict both ways."""
+    d, name = os.path.split(path)
+    r = pycache("check", "--fail-on", "none", d)
+    assert r.returncode == 0, r.stderr
+    listed, summary = human_report(r.stdout)
+    got = listed.get(os.path.join(d, name))
+    if obj["status"] == "fresh":
+        assert got is None and " fresh" in summary, (obj, r.stdout)
+    else:
+        assert got == (obj["status"], reason_of(obj) or "-"), (obj, r.stdout)
 
 
 def reason_of(obj):
