@@ -179,12 +179,24 @@ static bool selected(const struct clean *c, const scan_item *it)
     return true;
 }
 
+/* scan_options.act, in the walking thread and outside the scan's lock: the
+ * selection and the removal itself (see remove.c, "Where the time goes").
+ * selected() only reads the filters, the file and the table of installed
+ * Pythons, filled in before the scan (cmd_clean). */
+static void act(scan_item *it, void *ctx)
+{
+    struct clean *c = ctx;
+    if (selected(c, it))
+        remove_run_unlink(c->run, it);
+}
+
 static int on_item(const scan_item *it, void *ctx)
 {
     struct clean *c = ctx;
     switch (it->event) {
     case SCAN_CACHE:
-        if (selected(c, it))
+        /* act removed what the filters selected: report it. */
+        if (it->removal.attempted)
             remove_run_cache(c->run, it);
         else
             remove_run_keep(c->run, it, false, false, "not selected");
@@ -667,6 +679,11 @@ int cmd_clean(int argc, char **argv)
         cli_error("out of memory");
         return CLI_EXIT_IO;
     }
+    /* act runs in several threads: discover the installed Pythons now, not
+     * lazily from inside it. */
+    if (c.uninstalled)
+        cli_installed_pythons(NULL);
+    sopt.act = act;
     int rc;
     int status = remove_run_scan(c.run, paths, npaths, &sopt, on_item, &c, &rc);
     if (rc == 0 && topics) {

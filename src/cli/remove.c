@@ -10,6 +10,25 @@
  * rather than being the only guard). Directories go with AT_REMOVEDIR,
  * which only ever removes an empty one.
  *
+ * Where the time goes. Removing a file can wait on the disk: on ext4
+ * without a journal mounted with -o discard, unlinkat itself sleeps in
+ * ext4_free_blocks -> blkdev_issue_discard -> submit_bio_wait until the
+ * device has discarded the file's blocks (perf record -e sched:sched_switch
+ * -g of a clean: 85% of the switches are there). Such a removal costs the
+ * device's latency, not CPU, and two removals in flight at once cost little
+ * more than one: so a scan's removals are made by its walking threads
+ * themselves (remove_run_unlink, scan_options.act), outside the lock that
+ * serialises the command's callback, which only reports them
+ * (remove_run_cache). Under the lock, the walks took turns waiting.
+ *
+ * The fstatat before each unlinkat stays: it costs about a microsecond
+ * (the walk has just read the directory, the inode is cached) against the
+ * unlinkat's tens, it gives the size the summary reports as bytes freed
+ * (unlinkat tells nothing; the walk's d_type tells no size), and it keeps a
+ * FIFO, socket or device node swapped in under a bytecode name from being
+ * unlinked (unlinkat would remove it: it is not a directory). d_type from
+ * getdents alone would be a check made earlier, not a cheaper equal one.
+ *
  * Errors are one line each on stderr (git style), but a read-only file
  * system or a root-owned tree would produce thousands of identical lines:
  * the first ERRORS_SHOWN failures of each errno are printed, the rest are
@@ -389,12 +408,27 @@ static void verdict_detail(const pyc_verdict *v, char *buf, size_t cap)
              reason, python);
 }
 
+void remove_run_unlink(const remove_run *r, scan_item *it)
+{
+    scan_removal *rm = &it->removal;
+    rm->rc = remove_file_at(it->dirfd, it->name, r->opt.dry_run, &rm->st);
+    rm->error = rm->rc < 0 ? errno : 0;
+    rm->attempted = true;
+}
+
 int remove_run_cache(remove_run *r, const scan_item *it)
 {
-    struct stat st;
-    int rc = remove_file_at(it->dirfd, it->name, r->opt.dry_run, &st);
+    scan_removal now;
+    const scan_removal *rm = &it->removal;
+    if (!rm->attempted) {
+        now.rc = remove_file_at(it->dirfd, it->name, r->opt.dry_run, &now.st);
+        now.error = now.rc < 0 ? errno : 0;
+        rm = &now;
+    }
+    const struct stat *st = &rm->st;
+    int rc = rm->rc;
     if (rc != 0) {
-        if (rc < 0 && errno == ENOENT)
+        if (rc < 0 && rm->error == ENOENT)
             return 0; /* gone since the walk saw it: nothing to do */
         mark_kept(r, it->path, it->path_len);
         if (rc == REMOVE_NOT_FILE) {
@@ -402,7 +436,7 @@ int remove_run_cache(remove_run *r, const scan_item *it)
             r->failures++;
             cli_error("not removing '%s': no longer a regular file or symlink", it->path);
         } else {
-            remove_run_error(r, "remove", it->path, errno);
+            remove_run_error(r, "remove", it->path, rm->error);
         }
         if (r->opt.format == CLI_FORMAT_JSON)
             report_json_verdict(it->path, it->source_path, it->verdict, NULL, "action",
@@ -410,14 +444,14 @@ int remove_run_cache(remove_run *r, const scan_item *it)
         return -1;
     }
     r->files++;
-    r->bytes += (uint64_t)st.st_size;
+    r->bytes += (uint64_t)st->st_size;
     if (it->verdict)
         r->by_status[it->verdict->status]++;
     switch (r->opt.format) {
     case CLI_FORMAT_JSON: {
         pyc_verdict v = *it->verdict;
         if (v.file_size < 0)
-            v.file_size = (int64_t)st.st_size;
+            v.file_size = (int64_t)st->st_size;
         report_json_verdict(it->path, it->source_path, &v, NULL, "action", action_word(r));
         break;
     }

@@ -90,9 +90,19 @@ remove_run *remove_run_new(const remove_run_options *opt);
 void remove_run_free(remove_run *r);
 
 /* Removes the cache file of IT (SCAN_CACHE, SCAN_MISSING never): reports it
- * (removed / would-remove), counts it, or reports the failure. Returns 0,
- * or -1 when the removal failed (already reported, exit status 3). */
+ * (removed / would-remove), counts it, or reports the failure. When
+ * remove_run_unlink already removed it (IT->removal.attempted), only
+ * reports what happened. Returns 0, or -1 when the removal failed (already
+ * reported, exit status 3). */
 int remove_run_cache(remove_run *r, const scan_item *it);
+
+/* The syscalls of remove_run_cache without its reporting: remove_file_at
+ * on IT's file (dry run: the fstatat only), the outcome kept in
+ * IT->removal for remove_run_cache to report. Reads nothing of R but its
+ * options, so a scan's walking threads call it at once, outside the lock
+ * (scan_options.act); the report must follow in the same thread's next
+ * callback, before the directory's SCAN_PYCACHE_POST. */
+void remove_run_unlink(const remove_run *r, scan_item *it);
 
 /* Keeps the file of IT. REPORTED: shown even without -v (a foreign file,
  * a sourceless pyc kept by prune) with WHY as its human detail; FINDING:

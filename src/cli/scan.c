@@ -558,6 +558,18 @@ static int on_file(struct scan *s, const pyc_walk_entry *e, const unsigned char 
         .dirfd = e->dirfd, .name = e->name, .type = e->type, .verdict = &v,
         .source_path = source_path, .depth = e->depth,
     };
+    if (opt->act) {
+        /* Not once the callback asked to stop: what act removes, the
+         * callback must still be there to report. (Another thread may stop
+         * the scan between this check and the emit below; the item is then
+         * acted on but not delivered, which only happens when stdout has
+         * failed and nothing more can be reported anyway.) */
+        if (s->sh && __atomic_load_n(&s->sh->stopped, __ATOMIC_RELAXED))
+            s->stopped = 1;
+        if (s->stopped)
+            return 1;
+        opt->act(&item, s->ctx);
+    }
     return emit(s, &item);
 }
 
@@ -964,7 +976,9 @@ static char **prefix_roots(const char *prefix, char *const *paths, size_t npaths
  * swapped for a link in between never leads the scan out of the tree. The
  * skip rules were applied when the first walk met it (they do not apply to
  * roots). The command's callback is serialised (emit), so commands see one
- * item at a time, in an order that differs from run to run. */
+ * item at a time, in an order that differs from run to run. Its act
+ * (scan_options.act) is not: a removal waits on the disk (remove.c), and
+ * under the lock the walks would take turns waiting instead of overlapping. */
 
 static void scan_init(struct scan *s, const scan_options *opt, scan_fn *fn, void *ctx)
 {

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 
 #include "pycache.h"
 
@@ -26,6 +27,15 @@ typedef enum scan_event {
                           and name address it for unlinkat(AT_REMOVEDIR) */
     SCAN_ERROR,        /* something could not be read */
 } scan_event;
+
+/* What scan_options.act did to the file of a SCAN_CACHE item before the
+ * command's serialised callback sees it (clean, prune: the removal). */
+typedef struct scan_removal {
+    bool attempted;   /* act removed it (or tried; dry run: checked it) */
+    int rc;           /* remove_file_at's result: 0, REMOVE_NOT_FILE or -1 */
+    int error;        /* errno when rc is -1 */
+    struct stat st;   /* what was there (st_size: the bytes freed) */
+} scan_removal;
 
 typedef struct scan_item {
     scan_event event;
@@ -42,7 +52,11 @@ typedef struct scan_item {
     int error;                /* SCAN_ERROR: errno */
     const char *error_op;     /* SCAN_ERROR: "open", "read", ... */
     int depth;
+    scan_removal removal;     /* SCAN_CACHE: see scan_options.act */
 } scan_item;
+
+/* scan_options.act: see there. */
+typedef void scan_act_fn(scan_item *item, void *ctx);
 
 /* --expect X.Y[:opt,...]: every source needs a fresh cache for PYTHON at
  * each optimization level in OPTS (bit N set: level N). */
@@ -77,6 +91,18 @@ typedef struct scan_options {
                                    the fstat of each regular cache file
                                    (verdict sizes stay -1) */
     bool progress;              /* a progress line on stderr (a terminal) */
+    scan_act_fn *act;           /* if not NULL: called with each SCAN_CACHE
+                                   item (and scan_run's CTX) in the thread
+                                   that walks it, right before the command's
+                                   callback and outside the lock that
+                                   serialises it, so the syscalls of several
+                                   walks overlap (clean: the unlinkat, which
+                                   can wait on the disk, see remove.c). It
+                                   may run in several threads at once and
+                                   alongside the callback: it touches only
+                                   the item (item->removal) and state nobody
+                                   writes during the scan. The callback then
+                                   reports what it did. */
 } scan_options;
 
 /* Called for each item; return 0 to go on, non-zero to stop the scan. */

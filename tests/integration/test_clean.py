@@ -224,6 +224,28 @@ def test_clean_uninstalled(interpreters, pycache, tmp_path):
         ["future.cpython-399.pyc"]
 
 
+def test_clean_uninstalled_parallel_walks(interpreters, pycache, tmp_path):
+    """The selection runs in each walking thread (scan_options.act), not
+    under the scan's lock: with two walks over several top directories,
+    each directory ends as a single-threaded run leaves it."""
+    root = str(tmp_path)
+    tops = ["t%d" % k for k in range(6)]
+    some = None
+    for t in tops:
+        os.makedirs(os.path.join(root, t))
+        some = tag_tree(interpreters, os.path.join(root, t))
+    env = {"PYCACHE_PYTHONS": some.path, "PATH": "/nonexistent",
+           "PYENV_ROOT": "/nonexistent", "PYCACHE_THREADS": "2"}
+    r = pycache("clean", "--uninstalled", "-0", root, env=env)
+    assert r.returncode == 0, r.stderr
+    removed = [p for p in r.stdout.split("\0") if p]
+    assert len(removed) == len(set(removed))
+    for t in tops:
+        assert pycs(os.path.join(root, t)) == {
+            "m%d%d.%s.pyc" % (some.major, some.minor, some.tag), "leg3.pyc"}
+        assert any(p.startswith(os.path.join(root, t) + "/") for p in removed)
+
+
 def test_clean_prefix_tree(interp38, pycache, tmp_path):
     src_dir = tmp_path / "src"
     other = tmp_path / "other"
