@@ -42,7 +42,20 @@ typedef struct scan_item {
     int error;                /* SCAN_ERROR: errno */
     const char *error_op;     /* SCAN_ERROR: "open", "read", ... */
     int depth;
+    void *prepared;           /* what the options' prepare hook left for the
+                                 callback, or NULL */
 } scan_item;
+
+/* Work a command can do on an item in the walking thread, outside the lock
+ * that serialises its callback (see scan_run), so a parallel scan runs it
+ * on several cores at once: compile judges a source's caches here. Called
+ * just before the callback gets ITEM, in the same thread; *STATE is that
+ * thread's own (NULL at first, kept for the rest of the scan, and handed to
+ * scan_options.prepare_free at its end). It may set ITEM->prepared for the
+ * callback. It must not touch what the callback touches, and it is called
+ * even for an item the callback is then not given (the scan was stopped
+ * meanwhile): what it leaves must be freeable from STATE alone. */
+typedef void scan_prepare_fn(scan_item *item, void **state, void *ctx);
 
 /* --expect X.Y[:opt,...]: every source needs a fresh cache for PYTHON at
  * each optimization level in OPTS (bit N set: level N). */
@@ -77,6 +90,9 @@ typedef struct scan_options {
                                    the fstat of each regular cache file
                                    (verdict sizes stay -1) */
     bool progress;              /* a progress line on stderr (a terminal) */
+    scan_prepare_fn *prepare;   /* may be NULL */
+    void (*prepare_free)(void *state, void *ctx); /* each thread's *STATE
+                                   at the end of the scan, if not NULL */
 } scan_options;
 
 /* Called for each item; return 0 to go on, non-zero to stop the scan. */
