@@ -647,8 +647,23 @@ static void judge(const struct compile *c, const struct interp *ip, int dirfd,
         cn.kind = PYC_KIND_PREFIX;
         cn.tag_len = 0;
     }
+    /* First without the fstat that checks the cache is a regular file: a
+     * FIFO, socket or directory cannot be read (it is opened O_NONBLOCK),
+     * and what CPython's get_data reads from a device it would use as
+     * well. Only a cache that is not fresh is judged again with it, so
+     * that its reason is the one it always was ("unreadable" for what is
+     * not a regular file): a syscall spared per fresh cache. */
+    pyc_verdict_options fast = c->vopt;
+    fast.skip_file_stat = true;
     pyc_verdict *v = &out->v;
-    if (pyc_verdict_judge(dirfd, base, &cn, src->dirfd, src, &c->vopt, v) != 0) {
+    if (pyc_verdict_judge(dirfd, base, &cn, src->dirfd, src, &fast, v) != 0) {
+        out->reason = "unreadable";
+        out->d = DO_COMPILE;
+        return;
+    }
+    if (v->header_read && (v->status != PYC_FRESH || !v->judge ||
+                           v->judge->word != ip->magic->word) &&
+        pyc_verdict_judge(dirfd, base, &cn, src->dirfd, src, &c->vopt, v) != 0) {
         out->reason = "unreadable";
         out->d = DO_COMPILE;
         return;
