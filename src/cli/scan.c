@@ -140,6 +140,7 @@ struct shared {
         char *path;       /* display path of a directory found at depth 1 */
         dev_t dev;        /* what it was when found: a sub-walk checks it */
         ino_t ino;
+        int depth;        /* its depth in the walk that found it */
     } *jobs;
     size_t head, n, cap;
     bool producing;       /* the first walk may still queue jobs */
@@ -194,6 +195,10 @@ static int emit(struct scan *s, scan_item *item)
 {
     if (s->stopped)
         return 1;
+    /* A sub-walk numbers depths from the directory it was handed (0);
+     * the command counts them from the root it gave (compile -l / -r). */
+    if (s->job)
+        item->depth += s->job->depth;
     if (s->opt->prepare)
         s->opt->prepare(item, &s->prepared, s->ctx);
     if (!s->sh) {
@@ -858,7 +863,7 @@ static int queue_job(struct scan *s, const pyc_walk_entry *e)
         sh->jobs = jobs;
         sh->cap = cap;
     }
-    sh->jobs[sh->n++] = (struct job){path, e->dev, e->ino};
+    sh->jobs[sh->n++] = (struct job){path, e->dev, e->ino, e->depth};
     pthread_cond_signal(&sh->more);
     pthread_mutex_unlock(&sh->lock);
     return 0;

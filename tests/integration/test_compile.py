@@ -352,6 +352,29 @@ def test_exclude_and_input_lists(pycache, interp, tmp_path):
     assert sorted(os.path.basename(o["source"]) for o in r.json()) == ["__init__.py", "leaf.py"]
 
 
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_maxlevels_count_from_the_root_in_a_parallel_scan(pycache, interp3, threads, tmp_path):
+    """-l / -r count directories below the root, whichever thread walks
+    them (a parallel scan hands depth-1 directories to other threads)."""
+    interp = interp3
+    root = str(tmp_path / "t")
+    make_tree(root)
+    os.makedirs(os.path.join(root, "sub", "deeper"))
+    with open(os.path.join(root, "sub", "deeper", "x.py"), "w") as f:
+        f.write("x = 1\n")
+    expect = {
+        ("-l",): ["doc.py", "plain.py"],
+        ("-r", "0"): ["doc.py", "plain.py"],
+        ("-r", "1"): ["doc.py", "plain.py", "sub/__init__.py", "sub/leaf.py"],
+        ("-r", "2"): ["doc.py", "plain.py", "sub/__init__.py", "sub/deeper/x.py", "sub/leaf.py"],
+    }
+    for opts, names in expect.items():
+        r = pycache("compile", "-n", "--json", "--python", interp.path, *opts, root,
+                    env={"PYCACHE_THREADS": threads})
+        assert r.returncode == 0, r.stderr
+        assert sorted(os.path.relpath(o["source"], root) for o in r.json()) == names, opts
+
+
 def test_pycache_directories_are_skipped_as_compileall_does(pycache, interp3, tmp_path):
     """compileall's _walk_dir skips every entry named __pycache__, a
     directory below one included; so does compile (its walk never enters
