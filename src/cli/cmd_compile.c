@@ -410,7 +410,7 @@ oom:
  *
  * The scan may walk with several threads; its callback (on_item) runs under
  * a lock, one item at a time. So the syscalls that decide what a source
- * needs — its stat, and an open + fstat + pread + close of each cache file —
+ * needs — its stat, and an open + pread + close of each cache file —
  * are made in the walking thread, outside that lock, by judge_source (the
  * scan's prepare hook), with a state of each thread's own; on_source, under
  * the lock, only counts, reports, rewrites headers and queues the
@@ -499,9 +499,9 @@ struct judged {
 
 /* A walking thread's state (scan_options.prepare). */
 struct judge_state {
-    /* The source directory whose __pycache__ is described below: each
-     * source's directory is read once for all its sources (the scan
-     * delivers a directory's files together), not once per source. */
+    /* The source directory whose __pycache__ is described below: it is
+     * opened once for all the sources beside it (the scan delivers a
+     * directory's files together), not looked up once per source. */
     char *dir;            /* display path, malloc'd; NULL: none yet */
     size_t dir_len;
     int pycache_fd;       /* the __pycache__ opened, else -1 */

@@ -814,12 +814,16 @@ static char **prefix_roots(const char *prefix, char *const *paths, size_t npaths
  * depth 1 (except __pycache__, which belongs with its sources) to a queue,
  * instead of entering it; every thread, the first one included once its
  * walk is done, takes directories from the queue and walks each as a root.
- * A handed-over directory is opened without following links and must still
- * be the directory (device, inode) the first walk saw, so a directory
+ * While a thread waits with nothing queued, the others hand it deeper
+ * directories too (hand_over), so one large subtree does not end up on one
+ * thread. A handed-over directory is opened without following links and
+ * must still be the directory (device, inode) the walk saw, so a directory
  * swapped for a link in between never leads the scan out of the tree. The
- * skip rules were applied when the first walk met it (they do not apply to
- * roots). The command's callback is serialised (emit), so commands see one
- * item at a time, in an order that differs from run to run. */
+ * skip rules were applied when a walk met it (they do not apply to roots);
+ * its items' depths count from the scan's root all the same. The command's
+ * callback is serialised (emit), so commands see one item at a time, in an
+ * order that differs from run to run; the prepare hook runs before it,
+ * unlocked, in the walking thread. */
 
 static void scan_init(struct scan *s, const scan_options *opt, scan_fn *fn, void *ctx)
 {
@@ -981,7 +985,8 @@ static int scan_threads(const scan_options *opt)
 
 /* With sources_only, nothing inside a __pycache__ directory is delivered
  * (its files are caches or foreign), so the walk does not enter one at all:
- * an openat, a fstat, two getdents64 and a close spared per directory. Its
+ * an openat, a fstat, a pyvenv.cfg fstatat, two getdents64 and a close
+ * spared per directory. Its
  * subdirectories go too, as compileall's _walk_dir skips every entry named
  * __pycache__ (3.2+). A root is still walked (the walk's name rules never
  * apply to roots). OPT as given otherwise, or COPY with IGNORE (room for

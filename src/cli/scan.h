@@ -85,7 +85,8 @@ typedef struct scan_options {
     bool sources_only;          /* deliver only sources (and errors): cache
                                    files are classified by name and skipped,
                                    never judged (compile judges the one cache
-                                   each source needs itself) */
+                                   each source needs itself), and no
+                                   __pycache__ below a root is entered */
     bool no_sizes;              /* the command needs no file sizes: spare
                                    the fstat of each regular cache file
                                    (verdict sizes stay -1) */
