@@ -618,6 +618,11 @@ static pyc_walk_action on_entry(const pyc_walk_entry *e, void *ctx)
     progress(s);
     switch (e->event) {
     case PYC_WALK_ERROR:
+        /* A directory handed over that vanished before its walk began is
+         * skipped, as the walk skips any entry that vanished since
+         * getdents: it is no root the user named. */
+        if (s->job && e->depth == 0 && e->error == ENOENT)
+            break;
         emit_error(s, e->path, e->path_len, e->dirfd, e->name, e->error,
                    e->error_op ? e->error_op : "read", e->depth);
         break;
