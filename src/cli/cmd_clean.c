@@ -179,14 +179,14 @@ static bool selected(const struct clean *c, const scan_item *it)
     return true;
 }
 
-/* scan_options.act, in the walking thread and outside the scan's lock: the
- * selection and the removal itself (see remove.c, "Where the time goes").
- * selected() only reads the filters, the file and the table of installed
- * Pythons, filled in before the scan (cmd_clean). */
-static void act(scan_item *it, void *ctx)
+/* The scan's prepare hook, in the walking thread and outside the scan's
+ * lock: the selection and the removal itself (see remove.c, "Where the time
+ * goes"). selected() only reads the filters, the file and the table of
+ * installed Pythons, filled in before the scan (cmd_clean). */
+static void act(scan_item *it, void **state, void *ctx)
 {
     struct clean *c = ctx;
-    if (selected(c, it))
+    if (it->event == SCAN_CACHE && selected(c, it))
         remove_run_unlink(c->run, it);
 }
 
@@ -683,7 +683,7 @@ int cmd_clean(int argc, char **argv)
      * lazily from inside it. */
     if (c.uninstalled)
         cli_installed_pythons(NULL);
-    sopt.act = act;
+    sopt.prepare = act;
     int rc;
     int status = remove_run_scan(c.run, paths, npaths, &sopt, on_item, &c, &rc);
     if (rc == 0 && topics) {

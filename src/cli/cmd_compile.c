@@ -147,12 +147,10 @@ struct compile {
     const char *ddir, *strip, *prepend, *prefix;
     pyc_verdict_options vopt;
 
+    bool pycache_ignored; /* --ignore __pycache__ */
+
     /* the current root */
     const char *root;
-
-    /* per-directory fd of the cache directory (__pycache__ or a prefix dir) */
-    char *cdir_key;
-    int cdir_fd;
 
     struct job *jobs;
     size_t njobs, jobs_cap;
@@ -408,7 +406,15 @@ oom:
     return NULL;
 }
 
-/* ---- deciding what to do for one source ----------------------------------------------- */
+/* ---- deciding what to do for one source ----------------------------------------------- *
+ *
+ * The scan may walk with several threads; its callback (on_item) runs under
+ * a lock, one item at a time. So the syscalls that decide what a source
+ * needs — its stat, and an open + pread + close of each cache file —
+ * are made in the walking thread, outside that lock, by judge_source (the
+ * scan's prepare hook), with a state of each thread's own; on_source, under
+ * the lock, only counts, reports, rewrites headers and queues the
+ * compilations. */
 
 static size_t dir_len(const char *path)
 {
@@ -416,31 +422,15 @@ static size_t dir_len(const char *path)
     return slash ? (size_t)(slash - path) : 0;
 }
 
-/* An fd for the directory of cache path CPATH (display path), cached while
- * consecutive sources share it. -1 with errno when it cannot be opened. */
-static int cache_dir_fd(struct compile *c, const char *cpath)
-{
-    size_t n = dir_len(cpath);
-    if (c->cdir_key && strlen(c->cdir_key) == n && memcmp(c->cdir_key, cpath, n) == 0) {
-        if (c->cdir_fd < 0)
-            errno = ENOENT;
-        return c->cdir_fd;
-    }
-    if (c->cdir_fd >= 0)
-        close(c->cdir_fd);
-    free(c->cdir_key);
-    c->cdir_fd = -1;
-    c->cdir_key = strndup(cpath, n);
-    if (!c->cdir_key)
-        return -1;
-    const char *dir = n ? c->cdir_key : (cpath[0] == '/' ? "/" : ".");
-    c->cdir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    return c->cdir_fd;
-}
-
 static bool keeps_legacy_cache(const pyc_magic *m)
 {
     return m->major < 3 || (m->major == 3 && m->minor < 2);
+}
+
+/* Whether IP's cache of a source goes into the __pycache__ beside it. */
+static bool uses_pycache(const struct compile *c, const struct interp *ip)
+{
+    return !c->prefix && !c->legacy && !keeps_legacy_cache(ip->magic);
 }
 
 /* The cache file interpreter IP reads for the source at display path
@@ -481,57 +471,171 @@ static char *cache_path(const struct compile *c, const struct interp *ip,
     return out;
 }
 
-enum decision { DO_FRESH, DO_COMPILE, DO_REWRITTEN, DO_ERROR };
+/* DO_REWRITE: fresh, but in the wrong invalidation mode (on_source rewrites
+ * the header). */
+enum decision { DO_FRESH, DO_COMPILE, DO_REWRITE, DO_REWRITTEN, DO_ERROR };
 
-/* Whether the __pycache__ that source SRC's cache would be written into is a
- * symbolic link. py_compile follows it (os.makedirs and _write_atomic, as an
- * import would) and would create or replace files wherever it points, out of
- * the tree; it refuses only a cache *file* that is a link. So such a cache
- * is not compiled, as the walk never follows a link either: an error. */
-static bool pycache_dir_is_link(const struct compile *c, const struct interp *ip,
-                                const pyc_source *src)
+/* What judge_source learnt of one cache file of a source. */
+struct judged_level {
+    char *cpath;          /* display path (malloc'd; on_source takes it), or
+                             NULL: map_errno says why it could not be made */
+    int map_errno;
+    enum decision d;
+    const char *reason;   /* why it must be compiled or rewritten, or "" */
+    int cache_dirfd;      /* DO_REWRITE: the directory of cpath (borrowed
+                             from the thread's state) and the verdict */
+    pyc_verdict v;
+};
+
+/* What judge_source learnt of one source, for on_source. */
+struct judged {
+    bool skipped;         /* -x, -l or -r leave it out */
+    int pycache_error;    /* the __pycache__ beside it could not be opened
+                             (errno; said once per directory), else 0 */
+    pyc_source src;       /* stat'ed once for every interpreter and level */
+    bool linked[MAX_PYTHONS]; /* its __pycache__ is a symbolic link */
+    struct judged_level lv[MAX_PYTHONS][MAX_LEVELS];
+};
+
+/* A walking thread's state (scan_options.prepare). */
+struct judge_state {
+    /* The source directory whose __pycache__ is described below: it is
+     * opened once for all the sources beside it (the scan delivers a
+     * directory's files together), not looked up once per source. */
+    char *dir;            /* display path, malloc'd; NULL: none yet */
+    size_t dir_len;
+    int pycache_fd;       /* the __pycache__ opened, else -1 */
+    bool pycache_link;    /* it is a symbolic link */
+
+    /* The directory of a --prefix cache (opened by its path), cached while
+     * consecutive sources share it. */
+    char *cdir_key;
+    int cdir_fd;
+
+    struct judged judged; /* the current source's */
+};
+
+static void judged_clear(struct compile *c, struct judged *jd)
 {
-    if (c->prefix || c->legacy || keeps_legacy_cache(ip->magic))
-        return false;
-    /* SRC's name is the entry's name in its directory, or a whole path for
-     * a file given as an operand. */
-    const char *slash = strrchr(src->name, '/');
-    size_t dl = slash ? (size_t)(slash - src->name) + 1 : 0;
-    char *dir = malloc(dl + sizeof "__pycache__");
-    if (!dir)
-        return false;
-    memcpy(dir, src->name, dl);
-    memcpy(dir + dl, "__pycache__", sizeof "__pycache__");
-    struct stat st;
-    bool link = fstatat(src->dirfd, dir, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
-    free(dir);
-    return link;
+    for (size_t i = 0; i < c->npy; i++) {
+        for (size_t k = 0; k < c->nlevels; k++) {
+            free(jd->lv[i][k].cpath);
+            jd->lv[i][k].cpath = NULL;
+        }
+    }
 }
 
-/* Judges the cache file CPATH for source SRC (its directory fd and name)
- * as interpreter IP would, and rewrites its header when only the mode is
- * wrong. *REASON says why it must be compiled. */
-static enum decision judge(struct compile *c, const struct interp *ip, const char *cpath,
-                           pyc_source *src, const char **reason)
+static void judge_state_free(void *state, void *ctx)
 {
-    *reason = "";
-    if (c->force) {
-        *reason = "force";
-        return DO_COMPILE;
+    struct compile *c = ctx;
+    struct judge_state *js = state;
+    judged_clear(c, &js->judged);
+    if (js->pycache_fd >= 0)
+        close(js->pycache_fd);
+    if (js->cdir_fd >= 0)
+        close(js->cdir_fd);
+    free(js->dir);
+    free(js->cdir_key);
+    free(js);
+}
+
+/* Looks at the __pycache__ beside source IT, once per source directory:
+ * opened as the walk opens a directory (O_NOFOLLOW), so a symbolic link is
+ * never followed. Returns the errno to report, or 0. */
+static int look_at_pycache(struct compile *c, struct judge_state *js, const scan_item *it)
+{
+    size_t n = dir_len(it->path);
+    if (js->dir && js->dir_len == n && memcmp(js->dir, it->path, n) == 0)
+        return 0;
+    if (js->pycache_fd >= 0)
+        close(js->pycache_fd);
+    js->pycache_fd = -1;
+    js->pycache_link = false;
+    free(js->dir);
+    js->dir = strndup(it->path, n);
+    js->dir_len = n;
+    if (!js->dir)
+        return ENOMEM;
+    js->pycache_fd = openat(it->dirfd, "__pycache__",
+                            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (js->pycache_fd >= 0)
+        return 0;
+    int err = errno;
+    if (err == ENOENT)
+        return 0;
+    if (err == ENOTDIR || err == ELOOP) {
+        /* A file, or a symbolic link (O_NOFOLLOW | O_DIRECTORY says
+         * ENOTDIR for both): lstat tells which. */
+        struct stat st;
+        js->pycache_link = fstatat(it->dirfd, "__pycache__", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                           S_ISLNK(st.st_mode);
+        return 0;
     }
-    int dirfd = cache_dir_fd(c, cpath);
+    /* The walk used to enter every __pycache__ and report one it could not
+     * open; it no longer enters them (scan.c, sources_only), so the error
+     * is reported here, the same way: for a directory the walk read (not
+     * the directory of a file given as an operand), unless --ignore
+     * __pycache__ said not to enter them. */
+    return it->depth > 0 && !c->pycache_ignored ? err : 0;
+}
+
+/* An fd for the directory of --prefix cache path CPATH (display path),
+ * cached while consecutive sources share it. -1 with errno when it cannot
+ * be opened. */
+static int prefix_dir_fd(struct judge_state *js, const char *cpath)
+{
+    size_t n = dir_len(cpath);
+    if (js->cdir_key && strlen(js->cdir_key) == n && memcmp(js->cdir_key, cpath, n) == 0) {
+        if (js->cdir_fd < 0)
+            errno = ENOENT;
+        return js->cdir_fd;
+    }
+    if (js->cdir_fd >= 0)
+        close(js->cdir_fd);
+    free(js->cdir_key);
+    js->cdir_fd = -1;
+    js->cdir_key = strndup(cpath, n);
+    if (!js->cdir_key)
+        return -1;
+    const char *dir = n ? js->cdir_key : (cpath[0] == '/' ? "/" : ".");
+    js->cdir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return js->cdir_fd;
+}
+
+/* The directory IP's cache of source IT is in, for *at() calls: the
+ * __pycache__ beside it, the source's own directory (legacy caches), or a
+ * --prefix directory. -1 when there is none. */
+static int cache_dir_fd(const struct compile *c, struct judge_state *js,
+                        const struct interp *ip, const scan_item *it, const char *cpath)
+{
+    if (c->prefix)
+        return prefix_dir_fd(js, cpath);
+    if (uses_pycache(c, ip))
+        return js->pycache_fd;
+    return it->dirfd;
+}
+
+/* Judges the cache file CPATH (in directory DIRFD) for source SRC as
+ * interpreter IP would. Sets OUT's decision and reason (why it must be
+ * compiled); a fresh cache in the wrong mode is DO_REWRITE, with OUT->v. */
+static void judge(const struct compile *c, const struct interp *ip, int dirfd,
+                  const char *cpath, pyc_source *src, struct judged_level *out)
+{
+    out->reason = "";
+    out->cache_dirfd = dirfd;
+    if (c->force) {
+        out->reason = "force";
+        out->d = DO_COMPILE;
+        return;
+    }
     const char *base = strrchr(cpath, '/');
     base = base ? base + 1 : cpath;
     if (dirfd < 0) {
-        *reason = "no-cache";
-        return DO_COMPILE;
+        out->reason = "no-cache";
+        out->d = DO_COMPILE;
+        return;
     }
-    struct stat st;
-    if (fstatat(dirfd, base, &st, 0) != 0) {
-        *reason = "no-cache";
-        return DO_COMPILE;
-    }
-    bool in_pycache = !c->prefix && !c->legacy && !keeps_legacy_cache(ip->magic);
+    bool in_pycache = uses_pycache(c, ip);
     pyc_cache_name cn;
     pyc_cache_name_parse(base, in_pycache, c->prefix != NULL, &cn);
     if (cn.kind == PYC_KIND_LEGACY || cn.kind == PYC_KIND_NONE) {
@@ -543,39 +647,128 @@ static enum decision judge(struct compile *c, const struct interp *ip, const cha
         cn.kind = PYC_KIND_PREFIX;
         cn.tag_len = 0;
     }
-    pyc_verdict v;
-    if (pyc_verdict_judge(dirfd, base, &cn, src->dirfd, src, &c->vopt, &v) != 0) {
-        *reason = "unreadable";
-        return DO_COMPILE;
+    /* First without the fstat that checks the cache is a regular file: a
+     * FIFO, socket or directory cannot be read (it is opened O_NONBLOCK),
+     * and what CPython's get_data reads from a device it would use as
+     * well. Only a cache that is not fresh is judged again with it, so
+     * that its reason is the one it always was ("unreadable" for what is
+     * not a regular file): a syscall spared per fresh cache. */
+    pyc_verdict_options fast = c->vopt;
+    fast.skip_file_stat = true;
+    pyc_verdict *v = &out->v;
+    if (pyc_verdict_judge(dirfd, base, &cn, src->dirfd, src, &fast, v) != 0) {
+        out->reason = "unreadable";
+        out->d = DO_COMPILE;
+        return;
     }
-    if (v.status != PYC_FRESH || !v.judge || v.judge->word != ip->magic->word) {
-        *reason = v.status == PYC_FRESH ? "magic" : pyc_reason_name(v.reason);
-        if (!**reason)
-            *reason = pyc_status_name(v.status);
-        return DO_COMPILE;
+    if (v->header_read && (v->status != PYC_FRESH || !v->judge ||
+                           v->judge->word != ip->magic->word) &&
+        pyc_verdict_judge(dirfd, base, &cn, src->dirfd, src, &c->vopt, v) != 0) {
+        out->reason = "unreadable";
+        out->d = DO_COMPILE;
+        return;
     }
-    if (!ip->has_mode || v.header.mode == ip->mode)
-        return DO_FRESH;
+    if (!v->header_read) {
+        /* The verdict's own open (or read) failed. A cache that is not
+         * there at all (stat through symlinks fails: ENOENT, a dangling
+         * link...) is missing; one that is there but cannot be read is
+         * unreadable — the stat is made only in this rare case, instead of
+         * before every verdict. */
+        struct stat st;
+        if (fstatat(dirfd, base, &st, 0) != 0) {
+            out->reason = "no-cache";
+            out->d = DO_COMPILE;
+            return;
+        }
+    }
+    if (v->status != PYC_FRESH || !v->judge || v->judge->word != ip->magic->word) {
+        out->reason = v->status == PYC_FRESH ? "magic" : pyc_reason_name(v->reason);
+        if (!*out->reason)
+            out->reason = pyc_status_name(v->status);
+        out->d = DO_COMPILE;
+        return;
+    }
+    if (!ip->has_mode || v->header.mode == ip->mode) {
+        out->d = DO_FRESH;
+        return;
+    }
     /* Fresh, but in the wrong invalidation mode: the body is the same in
-     * every mode (PEP 552), so only the header is rewritten. */
+     * every mode (PEP 552), so only the header is rewritten (on_source). */
+    out->reason = "mode";
+    out->d = DO_REWRITE;
+}
+
+/* The scan's prepare hook: judges every cache source IT needs, in the
+ * walking thread, and leaves a struct judged in IT->prepared (NULL when out
+ * of memory). Reads only the run's options. */
+static void judge_source(scan_item *it, void **state, void *ctx)
+{
+    struct compile *c = ctx;
+    if (it->event != SCAN_SOURCE)
+        return;
+    struct judge_state *js = *state;
+    if (!js) {
+        js = calloc(1, sizeof *js);
+        if (!js)
+            return;
+        js->pycache_fd = -1;
+        js->cdir_fd = -1;
+        *state = js;
+    }
+    struct judged *jd = &js->judged;
+    judged_clear(c, jd);
+    jd->pycache_error = look_at_pycache(c, js, it);
+    if (jd->pycache_error == ENOMEM && !js->dir)
+        return;
+    /* -l / -r: compileall's maxlevels counts directories below the root. */
+    jd->skipped = (c->maxlevels >= 0 && it->depth - 1 > c->maxlevels) ||
+                  (c->have_rx && regexec(&c->rx, it->path, 0, NULL, 0) == 0);
+    it->prepared = jd;
+    if (jd->skipped)
+        return;
+
+    jd->src = (pyc_source){.dirfd = it->dirfd, .name = it->name, .state = -1};
+    for (size_t i = 0; i < c->npy; i++) {
+        const struct interp *ip = &c->py[i];
+        /* py_compile follows a symbolic link __pycache__ (os.makedirs and
+         * _write_atomic, as an import would) and would create or replace
+         * files wherever it points, out of the tree; it refuses only a
+         * cache *file* that is a link. So such a cache is not compiled, as
+         * the walk never follows a link either: an error (on_source). */
+        jd->linked[i] = uses_pycache(c, ip) && js->pycache_link;
+        for (size_t k = 0; k < c->nlevels; k++) {
+            struct judged_level *lv = &jd->lv[i][k];
+            lv->cpath = cache_path(c, ip, it->path, it->name, c->levels[k]);
+            lv->map_errno = lv->cpath ? 0 : errno;
+            if (!lv->cpath || jd->linked[i])
+                continue;
+            judge(c, ip, cache_dir_fd(c, js, ip, it, lv->cpath), lv->cpath, &jd->src, lv);
+        }
+    }
+}
+
+/* Rewrites the header of a fresh cache in the wrong invalidation mode. */
+static enum decision rewrite(struct compile *c, const struct interp *ip,
+                             struct judged_level *lv, const pyc_source *src)
+{
+    const char *base = strrchr(lv->cpath, '/');
+    base = base ? base + 1 : lv->cpath;
     int err = 0;
     const char *op = NULL;
-    switch (convert_pyc(dirfd, base, &v, src->dirfd, src->name, ip->mode, c->dry_run,
-                        &err, &op)) {
+    switch (convert_pyc(lv->cache_dirfd, base, &lv->v, src->dirfd, src->name, ip->mode,
+                        c->dry_run, &err, &op)) {
     case CONVERT_DONE:
-        *reason = "mode";
         return DO_REWRITTEN;
     case CONVERT_ALREADY:
+        lv->reason = "";
         return DO_FRESH;
     case CONVERT_NOT_FRESH:
-        *reason = "mode";
         return DO_COMPILE;
     case CONVERT_FAILED:
     default:
         progress_clear(c);
-        cli_error_path(op ? op : "rewrite", cpath, err);
+        cli_error_path(op ? op : "rewrite", lv->cpath, err);
         c->status = cli_exit_merge(c->status, CLI_EXIT_IO);
-        *reason = "mode";
         return DO_ERROR;
     }
 }
@@ -609,15 +802,29 @@ static size_t pool_index(const struct interp *ip, int level)
     return ip->magic->major < 3 ? (size_t)level : 0;
 }
 
+/* A source, judged by judge_source: count, report, rewrite, queue. */
 static int on_source(struct compile *c, const scan_item *it)
 {
-    /* -l / -r: compileall's maxlevels counts directories below the root. */
-    if (c->maxlevels >= 0 && it->depth - 1 > c->maxlevels)
-        return 0;
-    if (c->have_rx && regexec(&c->rx, it->path, 0, NULL, 0) == 0)
+    struct judged *jd = it->prepared;
+    if (!jd) {
+        cli_error("out of memory");
+        return 1;
+    }
+    if (jd->pycache_error) {
+        size_t n = dir_len(it->path);
+        char *path = malloc(n + sizeof "/__pycache__");
+        if (path) {
+            memcpy(path, it->path, n);
+            memcpy(path + n, "/__pycache__", sizeof "/__pycache__");
+        }
+        progress_clear(c);
+        cli_error_path("open", path ? path : it->path, jd->pycache_error);
+        c->status = cli_exit_merge(c->status, CLI_EXIT_IO);
+        free(path);
+    }
+    if (jd->skipped)
         return 0;
 
-    pyc_source src = {.dirfd = it->dirfd, .name = it->name, .state = -1};
     for (size_t i = 0; i < c->npy; i++) {
         struct interp *ip = &c->py[i];
         /* One job per pool: all levels for 3.x (--hardlink-dupes compares
@@ -626,31 +833,37 @@ static int on_source(struct compile *c, const scan_item *it)
         memset(pending, 0, sizeof pending);
         bool any_todo[MAX_LEVELS] = {false};
         static const char linked_msg[] = "__pycache__ is a symbolic link (not followed)";
-        bool linked_dir = pycache_dir_is_link(c, ip, &src);
-        if (linked_dir) {
+        if (jd->linked[i]) {
             print_error(c, it->path, i, "OSError", linked_msg);
             c->status = cli_exit_merge(c->status, CLI_EXIT_IO);
         }
         for (size_t k = 0; k < c->nlevels; k++) {
+            struct judged_level *lv = &jd->lv[i][k];
             int level = c->levels[k];
             size_t pi = pool_index(ip, level);
-            char *cpath = cache_path(c, ip, it->path, it->name, level);
+            char *cpath = lv->cpath;
             if (!cpath) {
                 progress_clear(c);
-                cli_error_path("map", it->path, errno);
+                cli_error_path("map", it->path, lv->map_errno);
                 c->status = cli_exit_merge(c->status, CLI_EXIT_IO);
                 continue;
             }
-            const char *reason;
+            lv->cpath = NULL; /* ours now */
             struct tally *t = tally_of(c, i, level);
-            if (linked_dir) {
+            if (jd->linked[i]) {
                 t->errors++;
                 report(c, "error", cpath, it->path, i, level, "symlink", "OSError",
                        linked_msg, 0);
                 free(cpath);
                 continue;
             }
-            enum decision d = judge(c, ip, cpath, &src, &reason);
+            enum decision d = lv->d;
+            if (d == DO_REWRITE) {
+                lv->cpath = cpath; /* rewrite reports by it */
+                d = rewrite(c, ip, lv, &jd->src);
+                lv->cpath = NULL;
+            }
+            const char *reason = lv->reason;
             switch (d) {
             case DO_FRESH:
                 t->fresh++;
@@ -666,6 +879,7 @@ static int on_source(struct compile *c, const scan_item *it)
                 report(c, "error", cpath, it->path, i, level, reason, "OSError",
                        "cannot rewrite the header", 0);
                 break;
+            case DO_REWRITE: /* not after rewrite() */
             case DO_COMPILE:
                 any_todo[pi] = true;
                 break;
@@ -1264,14 +1478,15 @@ int cmd_compile(int argc, char **argv)
     scan_options sopt;
     scan_default_options(&sopt);
     sopt.want_sources = true;
-    sopt.sources_only = true; /* each source's cache is judged in on_item */
+    sopt.sources_only = true; /* each source's caches are judged by judge_source */
+    sopt.prepare = judge_source;
+    sopt.prepare_free = judge_state_free;
     struct compile *c = calloc(1, sizeof *c);
     if (!c) {
         cli_error("out of memory");
         return CLI_EXIT_IO;
     }
     c->maxlevels = -1;
-    c->cdir_fd = -1;
     c->vopt.check_hash = PYC_CHECK_HASH_ALWAYS;
     const char *python_args[MAX_PYTHONS];
     size_t npython_args = 0;
@@ -1401,6 +1616,8 @@ int cmd_compile(int argc, char **argv)
         rc = exit_status;
         goto out;
     }
+    for (const char *const *n = sopt.walk.ignore_names; n && *n; n++)
+        c->pycache_ignored |= strcmp(*n, "__pycache__") == 0;
     /* compileall: -r takes precedence over -l. */
     c->maxlevels = r_levels >= 0 ? r_levels : (no_recurse ? 0 : -1);
     if (c->ddir && (c->strip || c->prepend)) {
@@ -1502,9 +1719,6 @@ int cmd_compile(int argc, char **argv)
         if (r > 0)
             break;
     }
-    if (c->cdir_fd >= 0)
-        close(c->cdir_fd);
-    c->cdir_fd = -1;
 
     if (c->njobs > 0) {
         clock_gettime(CLOCK_MONOTONIC, &c->last_progress);
@@ -1532,9 +1746,6 @@ out:
     free(names.v);
     if (c->have_rx)
         regfree(&c->rx);
-    if (c->cdir_fd >= 0)
-        close(c->cdir_fd);
-    free(c->cdir_key);
     free(c);
     return rc;
 }

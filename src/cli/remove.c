@@ -17,7 +17,7 @@
  * -g of a clean: 85% of the switches are there). Such a removal costs the
  * device's latency, not CPU, and two removals in flight at once cost little
  * more than one: so a scan's removals are made by its walking threads
- * themselves (remove_run_unlink, scan_options.act), outside the lock that
+ * themselves (remove_run_unlink, scan_options.prepare), outside the lock that
  * serialises the command's callback, which only reports them
  * (remove_run_cache). Under the lock, the walks took turns waiting.
  *

@@ -100,7 +100,7 @@ int remove_run_cache(remove_run *r, const scan_item *it);
  * on IT's file (dry run: the fstatat only), the outcome kept in
  * IT->removal for remove_run_cache to report. Reads nothing of R but its
  * options, so a scan's walking threads call it at once, outside the lock
- * (scan_options.act); the report must follow in the same thread's next
+ * (scan_options.prepare); the report must follow in the same thread's next
  * callback, before the directory's SCAN_PYCACHE_POST. */
 void remove_run_unlink(const remove_run *r, scan_item *it);
 

@@ -165,12 +165,17 @@ struct shared {
     pthread_mutex_t lock; /* the command's callback, the queue, the flags */
     pthread_cond_t more;  /* a job was queued, or the producer finished */
     struct job {
-        char *path;       /* display path of a directory found at depth 1 */
+        char *path;       /* display path of a directory handed over */
         dev_t dev;        /* what it was when found: a sub-walk checks it */
         ino_t ino;
+        int depth;        /* its depth in the walk that found it */
     } *jobs;
     size_t head, n, cap;
     bool producing;       /* the first walk may still queue jobs */
+    unsigned walking;     /* threads walking a job (they may queue more) */
+    unsigned waiting;     /* threads waiting for a job */
+    int wanted;           /* more threads wait than jobs are queued: the
+                             walks hand directories over (read racily) */
     int stopped;          /* the callback asked to stop (read racily too) */
     int failed_errno;     /* a walk could not run (out of memory) */
     unsigned long entries;
@@ -182,12 +187,13 @@ struct scan {
     void *ctx;
     int stopped;
     struct shared *sh;    /* NULL: a single-threaded scan */
-    bool splitting;       /* hand depth-1 directories to the queue */
+    bool splitting;       /* hand every depth-1 directory to the queue */
     const struct job *job; /* the directory this sub-walk was handed */
     bool main_thread;     /* prints the progress line */
 
     struct source_cache sources;
     struct batch *batch;  /* NULL: every file read on its own */
+    void *prepared;       /* this thread's state for opt->prepare */
 
     /* The source directory for the current prefix-tree directory. */
     char *prefix_root;    /* the prefix, without trailing slashes */
@@ -216,11 +222,27 @@ struct scan {
 
 /* Hands ITEM to the command. The command's callback is never run by two
  * threads at once: a parallel scan serialises it under the shared lock, so
- * commands need no locking of their own. */
+ * commands need no locking of their own. Its prepare hook runs first,
+ * unlocked, so that the work it takes on overlaps between threads. */
 static int emit(struct scan *s, scan_item *item)
 {
     if (s->stopped)
         return 1;
+    /* A sub-walk numbers depths from the directory it was handed (0);
+     * the command counts them from the root it gave (compile -l / -r). */
+    if (s->job)
+        item->depth += s->job->depth;
+    if (s->opt->prepare) {
+        /* Not once the scan was stopped: what the hook does (clean removes
+         * the file), the callback must still be there to report. Another
+         * thread may stop the scan between this check and the lock below;
+         * see scan_prepare_fn. */
+        if (s->sh && __atomic_load_n(&s->sh->stopped, __ATOMIC_RELAXED))
+            s->stopped = 1;
+        if (s->stopped)
+            return 1;
+        s->opt->prepare(item, &s->prepared, s->ctx);
+    }
     if (!s->sh) {
         if (s->fn(item, s->ctx) != 0)
             s->stopped = 1;
@@ -558,18 +580,6 @@ static int on_file(struct scan *s, const pyc_walk_entry *e, const unsigned char 
         .dirfd = e->dirfd, .name = e->name, .type = e->type, .verdict = &v,
         .source_path = source_path, .depth = e->depth,
     };
-    if (opt->act) {
-        /* Not once the callback asked to stop: what act removes, the
-         * callback must still be there to report. (Another thread may stop
-         * the scan between this check and the emit below; the item is then
-         * acted on but not delivered, which only happens when stdout has
-         * failed and nothing more can be reported anyway.) */
-        if (s->sh && __atomic_load_n(&s->sh->stopped, __ATOMIC_RELAXED))
-            s->stopped = 1;
-        if (s->stopped)
-            return 1;
-        opt->act(&item, s->ctx);
-    }
     return emit(s, &item);
 }
 
@@ -743,6 +753,7 @@ static void batch_discard(struct scan *s)
 }
 
 static int queue_job(struct scan *s, const pyc_walk_entry *e);
+static bool hand_over(const struct scan *s, const pyc_walk_entry *e);
 
 static pyc_walk_action on_entry(const pyc_walk_entry *e, void *ctx)
 {
@@ -774,6 +785,11 @@ static pyc_walk_action on_entry(const pyc_walk_entry *e, void *ctx)
     case PYC_WALK_FILES_END:
         break;
     case PYC_WALK_ERROR:
+        /* A directory handed over that vanished before its walk began is
+         * skipped, as the walk skips any entry that vanished since
+         * getdents: it is no root the user named. */
+        if (s->job && e->depth == 0 && e->error == ENOENT)
+            break;
         emit_error(s, e->path, e->path_len, e->dirfd, e->name, e->error,
                    e->error_op ? e->error_op : "read", e->depth);
         break;
@@ -796,9 +812,8 @@ static pyc_walk_action on_entry(const pyc_walk_entry *e, void *ctx)
             }
         } else if (e->depth == 0) {
             s->root_is_pycache = !s->opt->prefix && really_pycache(e->path);
-        } else if (e->depth == 1 && s->splitting && strcmp(e->name, "__pycache__") != 0) {
-            /* Another thread walks it; a __pycache__ stays with the walk of
-             * its source directory. */
+        } else if (hand_over(s, e)) {
+            /* Another thread walks it. */
             if (queue_job(s, e) == 0)
                 return PYC_WALK_PRUNE;
         }
@@ -971,14 +986,18 @@ static char **prefix_roots(const char *prefix, char *const *paths, size_t npaths
  * depth 1 (except __pycache__, which belongs with its sources) to a queue,
  * instead of entering it; every thread, the first one included once its
  * walk is done, takes directories from the queue and walks each as a root.
- * A handed-over directory is opened without following links and must still
- * be the directory (device, inode) the first walk saw, so a directory
+ * While a thread waits with nothing queued, the others hand it deeper
+ * directories too (hand_over), so one large subtree does not end up on one
+ * thread. A handed-over directory is opened without following links and
+ * must still be the directory (device, inode) the walk saw, so a directory
  * swapped for a link in between never leads the scan out of the tree. The
- * skip rules were applied when the first walk met it (they do not apply to
- * roots). The command's callback is serialised (emit), so commands see one
- * item at a time, in an order that differs from run to run. Its act
- * (scan_options.act) is not: a removal waits on the disk (remove.c), and
- * under the lock the walks would take turns waiting instead of overlapping. */
+ * skip rules were applied when a walk met it (they do not apply to roots);
+ * its items' depths count from the scan's root all the same. The command's
+ * callback is serialised (emit), so commands see one item at a time, in an
+ * order that differs from run to run. Its prepare hook is not: it runs
+ * before, unlocked, in the walking thread — compile judges there, clean and
+ * prune remove there (a removal waits on the disk, remove.c: under the lock
+ * the walks would take turns waiting instead of overlapping). */
 
 static void scan_init(struct scan *s, const scan_options *opt, scan_fn *fn, void *ctx)
 {
@@ -996,6 +1015,9 @@ static void scan_init(struct scan *s, const scan_options *opt, scan_fn *fn, void
 
 static void scan_release(struct scan *s)
 {
+    if (s->prepared && s->opt->prepare_free)
+        s->opt->prepare_free(s->prepared, s->ctx);
+    s->prepared = NULL;
     source_cache_free(&s->sources);
     if (s->mapped_fd >= 0)
         close(s->mapped_fd);
@@ -1011,6 +1033,35 @@ static void scan_release(struct scan *s)
         free(s->batch->arena);
         free(s->batch);
     }
+}
+
+/* Whether to hand directory E (at its DIR_PRE) to another thread: each
+ * one at depth 1 while the first walk splits the tree; below that, in any
+ * walk, one while a thread waits with nothing queued for it — a directory
+ * much larger than the others (Lib/test: 45% of the stdlib's sources)
+ * would otherwise keep one thread busy long after the others ran out of
+ * work. Only down to HAND_OVER_DEPTH: in a chain of single directories
+ * the threads would otherwise hand every level to each other, each time
+ * opening it by its whole path. A __pycache__ stays with the walk of its
+ * source directory; so does a directory whose path is too long to open
+ * by it (the sub-walk opens its root by path, the walk goes down by
+ * openat). */
+#define HAND_OVER_DEPTH 8
+static bool hand_over(const struct scan *s, const pyc_walk_entry *e)
+{
+    int depth = e->depth + (s->job ? s->job->depth : 0);
+    if (!s->sh || e->depth < 1 || depth > HAND_OVER_DEPTH || e->path_len >= PATH_MAX ||
+        strcmp(e->name, "__pycache__") == 0)
+        return false;
+    if (s->splitting)
+        return e->depth == 1;
+    return __atomic_load_n(&s->sh->wanted, __ATOMIC_RELAXED) != 0;
+}
+
+/* Updates sh->wanted; the lock is held. */
+static void note_wanted(struct shared *sh)
+{
+    __atomic_store_n(&sh->wanted, sh->waiting > sh->n - sh->head, __ATOMIC_RELAXED);
 }
 
 static int queue_job(struct scan *s, const pyc_walk_entry *e)
@@ -1031,14 +1082,16 @@ static int queue_job(struct scan *s, const pyc_walk_entry *e)
         sh->jobs = jobs;
         sh->cap = cap;
     }
-    sh->jobs[sh->n++] = (struct job){path, e->dev, e->ino};
+    int depth = e->depth + (s->job ? s->job->depth : 0);
+    sh->jobs[sh->n++] = (struct job){path, e->dev, e->ino, depth};
+    note_wanted(sh);
     pthread_cond_signal(&sh->more);
     pthread_mutex_unlock(&sh->lock);
     return 0;
 }
 
-/* Walks queued directories until the queue is empty and the first walk has
- * finished (or the scan was stopped). */
+/* Walks queued directories until the queue is empty and no walk is left
+ * that could queue more (or the scan was stopped). */
 static void drain_jobs(struct scan *s)
 {
     struct shared *sh = s->sh;
@@ -1047,13 +1100,19 @@ static void drain_jobs(struct scan *s)
     wopt.files_end = s->batch != NULL;
     for (;;) {
         pthread_mutex_lock(&sh->lock);
-        while (sh->head == sh->n && sh->producing && !sh->stopped)
+        while (sh->head == sh->n && (sh->producing || sh->walking) && !sh->stopped) {
+            sh->waiting++;
+            note_wanted(sh);
             pthread_cond_wait(&sh->more, &sh->lock);
+            sh->waiting--;
+        }
         if (sh->head == sh->n || sh->stopped) {
             pthread_mutex_unlock(&sh->lock);
             return;
         }
         struct job job = sh->jobs[sh->head++];
+        sh->walking++;
+        note_wanted(sh);
         pthread_mutex_unlock(&sh->lock);
 
         const char *root = job.path;
@@ -1069,6 +1128,11 @@ static void drain_jobs(struct scan *s)
         source_cache_reset(&s->sources, NULL);
         s->job = NULL;
         free(job.path);
+        pthread_mutex_lock(&sh->lock);
+        /* The last walk is done: whoever waits for more can stop. */
+        if (--sh->walking == 0 && sh->head == sh->n)
+            pthread_cond_broadcast(&sh->more);
+        pthread_mutex_unlock(&sh->lock);
     }
 }
 
@@ -1103,9 +1167,35 @@ static int scan_threads(const scan_options *opt)
     return (int)n;
 }
 
-int scan_run(char *const *paths, size_t npaths, const scan_options *opt,
+/* With sources_only, nothing inside a __pycache__ directory is delivered
+ * (its files are caches or foreign), so the walk does not enter one at all:
+ * an openat, a fstat, a pyvenv.cfg fstatat, two getdents64 and a close
+ * spared per directory. Its
+ * subdirectories go too, as compileall's _walk_dir skips every entry named
+ * __pycache__ (3.2+). A root is still walked (the walk's name rules never
+ * apply to roots). OPT as given otherwise, or COPY with IGNORE (room for
+ * the --ignore names and two more) as its ignore list. */
+static const scan_options *skip_pycache_dirs(const scan_options *opt, scan_options *copy,
+                                              const char **ignore)
+{
+    if (!opt->sources_only || opt->nexpect || opt->prefix)
+        return opt;
+    size_t n = 0;
+    for (const char *const *p = opt->walk.ignore_names; p && *p && n < MAX_IGNORES; p++)
+        ignore[n++] = *p;
+    ignore[n++] = "__pycache__";
+    ignore[n] = NULL;
+    *copy = *opt;
+    copy->walk.ignore_names = ignore;
+    return copy;
+}
+
+int scan_run(char *const *paths, size_t npaths, const scan_options *given,
              scan_fn *fn, void *ctx)
 {
+    scan_options pruned;
+    const char *ignore[MAX_IGNORES + 2];
+    const scan_options *opt = skip_pycache_dirs(given, &pruned, ignore);
     struct scan s;
     scan_init(&s, opt, fn, ctx);
     s.main_thread = true;

@@ -28,10 +28,10 @@ typedef enum scan_event {
     SCAN_ERROR,        /* something could not be read */
 } scan_event;
 
-/* What scan_options.act did to the file of a SCAN_CACHE item before the
+/* What scan_options.prepare did to the file of a SCAN_CACHE item before the
  * command's serialised callback sees it (clean, prune: the removal). */
 typedef struct scan_removal {
-    bool attempted;   /* act removed it (or tried; dry run: checked it) */
+    bool attempted;   /* the hook removed it (or tried; dry run: checked it) */
     int rc;           /* remove_file_at's result: 0, REMOVE_NOT_FILE or -1 */
     int error;        /* errno when rc is -1 */
     struct stat st;   /* what was there (st_size: the bytes freed) */
@@ -52,11 +52,26 @@ typedef struct scan_item {
     int error;                /* SCAN_ERROR: errno */
     const char *error_op;     /* SCAN_ERROR: "open", "read", ... */
     int depth;
-    scan_removal removal;     /* SCAN_CACHE: see scan_options.act */
+    scan_removal removal;     /* SCAN_CACHE: what the prepare hook of a
+                                 removing command did (clean) */
+    void *prepared;           /* what the prepare hook left for the
+                                 callback, or NULL */
 } scan_item;
 
-/* scan_options.act: see there. */
-typedef void scan_act_fn(scan_item *item, void *ctx);
+/* Work a command can do on an item in the walking thread, outside the lock
+ * that serialises its callback (see scan_run), so a parallel scan runs it
+ * on several cores at once: compile judges a source's caches here, clean
+ * removes a file (its unlinkat can wait on the disk: remove.c). Called just
+ * before the callback gets ITEM, in the same thread, and not once the scan
+ * was stopped; *STATE is that thread's own (NULL at first, kept for the
+ * rest of the scan, and handed to scan_options.prepare_free at its end). It
+ * may fill ITEM->removal or set ITEM->prepared for the callback. It may run
+ * in several threads at once and alongside the callback: it must not touch
+ * what the callback touches. Another thread may stop the scan between the
+ * hook and the callback: then the callback never gets ITEM (which only
+ * happens when stdout has failed and nothing more can be reported), so
+ * what it leaves must be freeable from STATE alone. */
+typedef void scan_prepare_fn(scan_item *item, void **state, void *ctx);
 
 /* --expect X.Y[:opt,...]: every source needs a fresh cache for PYTHON at
  * each optimization level in OPTS (bit N set: level N). */
@@ -86,23 +101,15 @@ typedef struct scan_options {
     bool sources_only;          /* deliver only sources (and errors): cache
                                    files are classified by name and skipped,
                                    never judged (compile judges the one cache
-                                   each source needs itself) */
+                                   each source needs itself), and no
+                                   __pycache__ below a root is entered */
     bool no_sizes;              /* the command needs no file sizes: spare
                                    the fstat of each regular cache file
                                    (verdict sizes stay -1) */
     bool progress;              /* a progress line on stderr (a terminal) */
-    scan_act_fn *act;           /* if not NULL: called with each SCAN_CACHE
-                                   item (and scan_run's CTX) in the thread
-                                   that walks it, right before the command's
-                                   callback and outside the lock that
-                                   serialises it, so the syscalls of several
-                                   walks overlap (clean: the unlinkat, which
-                                   can wait on the disk, see remove.c). It
-                                   may run in several threads at once and
-                                   alongside the callback: it touches only
-                                   the item (item->removal) and state nobody
-                                   writes during the scan. The callback then
-                                   reports what it did. */
+    scan_prepare_fn *prepare;   /* may be NULL (see scan_prepare_fn) */
+    void (*prepare_free)(void *state, void *ctx); /* each thread's *STATE
+                                   at the end of the scan, if not NULL */
 } scan_options;
 
 /* Called for each item; return 0 to go on, non-zero to stop the scan. */

@@ -452,3 +452,29 @@ def test_symlinked_source_is_a_source(pycache, interp3, tmp_path):
     r = pycache("check", "--json", "-v", "--expect", interp3.short, tree)
     assert [o["status"] for o in r.json()] == ["fresh"]
     assert r.returncode == 0
+
+
+def test_same_verdicts_whatever_the_threads(pycache, interp3, tmp_path):
+    """A parallel scan hands directories to other threads, at depth 1 and,
+    while a thread waits, deeper: what it finds is what a single-threaded
+    scan finds."""
+    interp = interp3
+    root = tmp_path / "t"
+    # One subtree much larger than its siblings, nested, so deeper
+    # directories are handed over; some damage so not everything is fresh.
+    for d in ["small1", "small2"] + ["big/sub%d/inner%d" % (i, k) for i in range(6)
+                                     for k in range(3)]:
+        (root / d).mkdir(parents=True)
+        for m in range(4):
+            (root / d / ("m%d.py" % m)).write_text("X = %r\n" % d)
+    subprocess.run([interp.path, "-m", "compileall", "-q", str(root)], check=True)
+    for p in list(root.glob("big/sub1/inner*/m0.py")):
+        p.write_text("X = 'edited, longer than before'\n")
+    for p in list(root.glob("big/sub2/inner*/m1.py")):
+        p.unlink()
+    outputs = set()
+    for threads in ["1", "2", "4"]:
+        r = pycache("check", "--json", "-v", str(root), env={"PYCACHE_THREADS": threads})
+        assert r.returncode == 1, r.stderr
+        outputs.add(tuple(sorted(r.stdout.splitlines())))
+    assert len(outputs) == 1

@@ -352,6 +352,63 @@ def test_exclude_and_input_lists(pycache, interp, tmp_path):
     assert sorted(os.path.basename(o["source"]) for o in r.json()) == ["__init__.py", "leaf.py"]
 
 
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_maxlevels_count_from_the_root_in_a_parallel_scan(pycache, interp3, threads, tmp_path):
+    """-l / -r count directories below the root, whichever thread walks
+    them (a parallel scan hands depth-1 directories to other threads)."""
+    interp = interp3
+    root = str(tmp_path / "t")
+    make_tree(root)
+    os.makedirs(os.path.join(root, "sub", "deeper"))
+    with open(os.path.join(root, "sub", "deeper", "x.py"), "w") as f:
+        f.write("x = 1\n")
+    expect = {
+        ("-l",): ["doc.py", "plain.py"],
+        ("-r", "0"): ["doc.py", "plain.py"],
+        ("-r", "1"): ["doc.py", "plain.py", "sub/__init__.py", "sub/leaf.py"],
+        ("-r", "2"): ["doc.py", "plain.py", "sub/__init__.py", "sub/deeper/x.py", "sub/leaf.py"],
+    }
+    for opts, names in expect.items():
+        r = pycache("compile", "-n", "--json", "--python", interp.path, *opts, root,
+                    env={"PYCACHE_THREADS": threads})
+        assert r.returncode == 0, r.stderr
+        assert sorted(os.path.relpath(o["source"], root) for o in r.json()) == names, opts
+
+
+def test_pycache_directories_are_skipped_as_compileall_does(pycache, interp3, tmp_path):
+    """compileall's _walk_dir skips every entry named __pycache__, a
+    directory below one included; so does compile (its walk never enters
+    them; one that cannot be opened beside sources is still reported once:
+    test_hostile_trees.test_permissions)."""
+    interp = interp3
+    root = str(tmp_path / "t")
+    make_tree(root)
+    inner = os.path.join(root, "sub", "__pycache__", "deep", "inner.py")
+    os.makedirs(os.path.dirname(inner))
+    with open(inner, "w") as f:
+        f.write("print('inner')\n")
+    ref = str(tmp_path / "ref")
+    make_tree(ref)
+    os.makedirs(os.path.join(ref, "sub", "__pycache__", "deep"))
+    with open(os.path.join(ref, "sub", "__pycache__", "deep", "inner.py"), "w") as f:
+        f.write("print('inner')\n")
+    subprocess.run([interp.path, "-m", "compileall", "-q", ref], check=True)
+    assert not os.path.exists(cache_of(interp, os.path.join(ref, "sub", "__pycache__", "deep",
+                                                            "inner.py"), 0))
+    r = pycache("compile", "-n", "--json", "--python", interp.path, root)
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.path.relpath(o["source"], root) for o in r.json()) == sorted(
+        ["plain.py", "doc.py", "sub/__init__.py", "sub/leaf.py"])
+    # A __pycache__ that is no directory at all is no error (py_compile's
+    # own failure to write there is).
+    os.rename(os.path.join(root, "sub", "__pycache__"), str(tmp_path / "away"))
+    with open(os.path.join(root, "sub", "__pycache__"), "w") as f:
+        f.write("not a directory\n")
+    r = pycache("compile", "-n", "--json", "--python", interp.path, root)
+    assert r.returncode == 0, r.stderr
+    assert {o["reason"] for o in r.json()} == {"no-cache"}
+
+
 def co_filename(interp, pyc):
     code = ("import marshal, sys; f = open(sys.argv[1], 'rb'); f.read(%d); "
             "sys.stdout.write(marshal.load(f).co_filename)" % header_len(interp))
