@@ -52,42 +52,56 @@ struct prune {
     bool prefix;
 };
 
+/* Whether the cache file judged V goes. */
+static bool doomed(const struct prune *pr, const pyc_verdict *v)
+{
+    if (v->error && v->reason == PYC_REASON_UNREADABLE)
+        return false; /* not judged: neither removed nor kept silently */
+    switch (v->status) {
+    case PYC_SOURCELESS:
+        return pr->sourceless;
+    case PYC_STALE:
+    case PYC_STALE_USED:
+    case PYC_ORPHAN:
+    case PYC_SHADOWED:
+    case PYC_CORRUPT:
+    case PYC_TEMP:
+        return true;
+    case PYC_FRESH:
+    case PYC_MISSING:
+    case PYC_FOREIGN:
+    case PYC_STATUS_COUNT:
+        break;
+    }
+    return false;
+}
+
+/* The scan's prepare hook, in the walking thread and outside the scan's
+ * lock: the removal itself, so the walks' unlinkats overlap (remove.c,
+ * "Where the time goes"). doomed() only reads the verdict and the options. */
+static void act(scan_item *it, void **state, void *ctx)
+{
+    const struct prune *pr = ctx;
+    if (it->event == SCAN_CACHE && doomed(pr, it->verdict))
+        remove_run_unlink(pr->run, it);
+}
+
 static int on_item(const scan_item *it, void *ctx)
 {
     struct prune *pr = ctx;
     switch (it->event) {
     case SCAN_CACHE: {
         const pyc_verdict *v = it->verdict;
-        if (v->error && v->reason == PYC_REASON_UNREADABLE) {
-            /* Not judged: neither removed nor kept silently. */
+        if (doomed(pr, v)) {
+            remove_run_cache(pr->run, it); /* reports what act did */
+        } else if (v->error && v->reason == PYC_REASON_UNREADABLE) {
             remove_run_keep(pr->run, it, false, false, NULL);
             remove_run_error(pr->run, v->error_op ? v->error_op : "read", it->path,
                              v->error);
-            break;
-        }
-        switch (v->status) {
-        case PYC_FRESH:
+        } else if (v->status == PYC_SOURCELESS) {
+            remove_run_keep(pr->run, it, true, true, "--sourceless removes it");
+        } else {
             remove_run_keep(pr->run, it, false, false, NULL);
-            break;
-        case PYC_SOURCELESS:
-            if (pr->sourceless)
-                remove_run_cache(pr->run, it);
-            else
-                remove_run_keep(pr->run, it, true, true, "--sourceless removes it");
-            break;
-        case PYC_STALE:
-        case PYC_STALE_USED:
-        case PYC_ORPHAN:
-        case PYC_SHADOWED:
-        case PYC_CORRUPT:
-        case PYC_TEMP:
-            remove_run_cache(pr->run, it);
-            break;
-        case PYC_MISSING:
-        case PYC_FOREIGN:
-        case PYC_STATUS_COUNT:
-            remove_run_keep(pr->run, it, false, false, NULL);
-            break;
         }
         break;
     }
@@ -159,6 +173,11 @@ int cmd_prune(int argc, char **argv)
     char *const *paths = CLI_OPERANDS(&p);
     size_t npaths = (size_t)CLI_NOPERANDS(&p);
     pr.prefix = sopt.prefix != NULL;
+    sopt.prepare = act;
+    /* Sizes come from the fstatat before each unlinkat (bytes freed); only
+     * JSON reports the size of a file kept. Without them, the scan reads
+     * headers in io_uring batches (scan.c). */
+    sopt.no_sizes = ropt.format != CLI_FORMAT_JSON;
     sopt.progress = !ropt.quiet && ropt.format == CLI_FORMAT_HUMAN && isatty(STDERR_FILENO);
 
     pr.run = remove_run_new(&ropt);
