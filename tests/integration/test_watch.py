@@ -23,6 +23,10 @@ from conftest import discover_interpreters
 DEADLINE = 30.0  # seconds: an upper bound for a loaded CI machine, not a check
 
 
+def default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Watch(object):
     """A running `pycache watch ARGS`, started once it says it is watching."""
 
@@ -33,9 +37,13 @@ class Watch(object):
         # a burst of removals prints more than a pipe holds (64 KiB), which
         # would block watch in write() and stall the test.
         self.out = tempfile.TemporaryFile()
+        # SIGINT as a terminal gives it: a test run started in the background
+        # (`nohup make check &`) ignores SIGINT, and watch keeps a SIGINT its
+        # starter ignores ignored (as a background job should).
         self.proc = subprocess.Popen([pycache_bin, "watch"] + [str(a) for a in args],
                                      stdout=self.out, stderr=subprocess.PIPE,
-                                     env=env, cwd=kw.get("cwd"))
+                                     env=env, cwd=kw.get("cwd"),
+                                     preexec_fn=kw.get("preexec", default_sigint))
         self.stderr = b""
         self.ready = False
         if kw.get("wait", True):
@@ -266,6 +274,16 @@ def test_sigterm_and_sigint_exit_0(tmp_path, watch):
     for sig in (signal.SIGTERM, signal.SIGINT):
         w = watch(tmp_path)
         assert w.stop(sig) == 0, w.stderr
+
+
+def test_sigint_ignored_by_the_starter_stays_ignored(tmp_path, watch):
+    """As a background job of a shell: SIGINT ignored at start is no stop."""
+    (tmp_path / "a.py").write_text("")
+    w = watch(tmp_path, preexec=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    w.proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    assert w.proc.poll() is None
+    assert w.stop(signal.SIGTERM) == 0, w.stderr
 
 
 def test_dry_run_removes_nothing(tmp_path, interp3, watch):
