@@ -163,10 +163,19 @@ static void output(struct check *c, pyc_status st, const char *path,
         putchar('\0');
         break;
     case CLI_FORMAT_HUMAN: {
+        /* "REASON<padded to 13> PYTHON", built by hand: printf's format
+         * machinery cost more than judging the file (callgrind). */
         char detail[96], python[32];
         const char *reason = v ? pyc_reason_name(v->reason) : "no-cache";
+        if (!*reason)
+            reason = "-";
         report_python_label(v ? report_python_of(v) : expect, python, sizeof python);
-        snprintf(detail, sizeof detail, "%-13s %s", *reason ? reason : "-", python);
+        size_t rl = strnlen(reason, 40), pl = strlen(python), k = rl;
+        memcpy(detail, reason, rl);
+        while (k < 13)
+            detail[k++] = ' ';
+        detail[k++] = ' ';
+        memcpy(detail + k, python, pl + 1);
         remember(c, st, path, detail);
         break;
     }
@@ -251,7 +260,11 @@ static void print_human(struct check *c)
             fputs("  ", stdout);
             cli_print_path(stdout, l->v[k].path);
             size_t w = strlen(l->v[k].path);
-            printf("%*s  %s\n", (int)(w < width ? width - w : 0), "", l->v[k].detail);
+            for (size_t pad = w < width ? width - w : 0; pad > 0; pad--)
+                putchar_unlocked(' ');
+            fputs("  ", stdout);
+            fputs(l->v[k].detail, stdout);
+            putchar_unlocked('\n');
         }
     }
     /* The summary line; the total size only when every size is known

@@ -37,4 +37,18 @@ static inline void lib_store_le64(unsigned char *p, uint64_t v)
     lib_store_le32(p + 4, (uint32_t)(v >> 32));
 }
 
+/* Writes V in decimal at P (no NUL); returns the digit count (at most 10). */
+static inline size_t lib_put_uint(char *p, unsigned v)
+{
+    char tmp[10];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        p[i] = tmp[n - 1 - i];
+    return n;
+}
+
 #endif /* PYCACHE_INTERNAL_H */

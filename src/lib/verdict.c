@@ -203,11 +203,22 @@ static bool extension_exists(int dirfd, const char *stem, size_t stem_len,
                 exists_regular(dirfd, name));
     }
     if (m->minor >= 2) {
+        /* ".cpython-" MAJOR MINOR ["m"] [MULTIARCH] ".so", built by hand: a
+         * legacy file asks this once per file, and snprintf costs ten times
+         * the lookup's instructions (callgrind). */
         char suffix[64];
-        const char *abi = m->minor <= 7 ? "m" : "";
-        const char *arch = m->minor >= 5 ? MULTIARCH : "";
-        snprintf(suffix, sizeof suffix, ".cpython-%d%d%s%s.so", m->major, m->minor,
-                 abi, arch);
+        size_t k = 0;
+        memcpy(suffix, ".cpython-", 9);
+        k = 9;
+        k += lib_put_uint(suffix + k, (unsigned)m->major);
+        k += lib_put_uint(suffix + k, (unsigned)m->minor);
+        if (m->minor <= 7)
+            suffix[k++] = 'm';
+        if (m->minor >= 5) {
+            memcpy(suffix + k, MULTIARCH, sizeof MULTIARCH - 1);
+            k += sizeof MULTIARCH - 1;
+        }
+        memcpy(suffix + k, ".so", 4);
         if (join_name(name, sizeof name, stem, stem_len, suffix) &&
             exists_regular(dirfd, name))
             return true;
