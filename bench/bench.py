@@ -243,7 +243,9 @@ class Bench:
                      for s, d in skipped.items())
         return {"pycs_left": left, "skipped_dirs_intact": intact}
 
-    def run_group(self, name, title, rows):
+    def run_group(self, name, title, rows, min_runs=0):
+        """MIN_RUNS: at least that many timed runs, whatever -n says (rows of a
+        few milliseconds: on a shared machine one hiccup moves a median of 3)."""
         log("")
         log("== %s: %s" % (name, title))
         live = []
@@ -259,7 +261,7 @@ class Bench:
                 live.append(row)
         for row in live:   # one untimed warm-up each
             self.measure(row, warm=True)
-        for i in range(self.args.n):
+        for i in range(max(self.args.n, min_runs)):
             for row in live:
                 self.measure(row, warm=False)
         ref = next((r for r in rows if r.reference and r.runs), None)
@@ -416,7 +418,7 @@ class Bench:
                 copy=True, note="a stat per pyc: the yardstick of the target"),
         ]
         r = self.run_group("compile-noop", "%d sources, all fresh (%s only)"
-                           % (ct["sources"], ct["tag"]), rows)
+                           % (ct["sources"], ct["tag"]), rows, min_runs=15)
         self.target("compile-noop", r["pycache compile (no-op)"],
                     r["find -name *.pyc -printf %s (compile tree)"], COMPILE_NOOP_TARGET)
         rows = [
@@ -502,8 +504,8 @@ class Bench:
         log("pycache: %s (%s)" % (self.pycache, ", ".join(
             "%s %s" % (c, "yes" if self.have(c) else "no")
             for c in ("check", "clean", "prune", "compile", "convert"))))
-        log("%d timed runs per row after one warm-up; times are wall-clock medians"
-            % a.n)
+        log("%d timed runs per row (15 in compile-noop) after one warm-up; times are "
+            "wall-clock medians" % a.n)
         self.scratch = Scratch(a.dir)
         if not build_spawn(self.scratch.root):
             log("note: no C compiler for bench/spawn.c: peak RSS includes the "

@@ -684,6 +684,7 @@ int cmd_clean(int argc, char **argv)
     if (c.uninstalled)
         cli_installed_pythons(NULL);
     sopt.prepare = act;
+    sopt.waits_on_device = true;
     int rc;
     int status = remove_run_scan(c.run, paths, npaths, &sopt, on_item, &c, &rc);
     if (rc == 0 && topics) {

@@ -174,6 +174,7 @@ int cmd_prune(int argc, char **argv)
     size_t npaths = (size_t)CLI_NOPERANDS(&p);
     pr.prefix = sopt.prefix != NULL;
     sopt.prepare = act;
+    sopt.waits_on_device = true;
     /* Sizes come from the fstatat before each unlinkat (bytes freed); only
      * JSON reports the size of a file kept. Without them, the scan reads
      * headers in io_uring batches (scan.c). */

@@ -110,6 +110,9 @@ typedef struct scan_options {
     scan_prepare_fn *prepare;   /* may be NULL (see scan_prepare_fn) */
     void (*prepare_free)(void *state, void *ctx); /* each thread's *STATE
                                    at the end of the scan, if not NULL */
+    bool waits_on_device;       /* the prepare hook's syscalls wait on the
+                                   disk (unlinkat): run more walks than
+                                   cores, so the waits overlap */
 } scan_options;
 
 /* Called for each item; return 0 to go on, non-zero to stop the scan. */
