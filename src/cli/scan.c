@@ -165,17 +165,13 @@ struct shared {
     pthread_mutex_t lock; /* the command's callback, the queue, the flags */
     pthread_cond_t more;  /* a job was queued, or the producer finished */
     struct job {
-        char *path;       /* display path of a directory handed over */
+        char *path;       /* display path of a directory found at depth 1 */
         dev_t dev;        /* what it was when found: a sub-walk checks it */
         ino_t ino;
         int depth;        /* its depth in the walk that found it */
     } *jobs;
     size_t head, n, cap;
     bool producing;       /* the first walk may still queue jobs */
-    unsigned walking;     /* threads walking a job (they may queue more) */
-    unsigned waiting;     /* threads waiting for a job */
-    int wanted;           /* more threads wait than jobs are queued: the
-                             walks hand directories over (read racily) */
     int stopped;          /* the callback asked to stop (read racily too) */
     int failed_errno;     /* a walk could not run (out of memory) */
     unsigned long entries;
@@ -187,7 +183,7 @@ struct scan {
     void *ctx;
     int stopped;
     struct shared *sh;    /* NULL: a single-threaded scan */
-    bool splitting;       /* hand every depth-1 directory to the queue */
+    bool splitting;       /* hand depth-1 directories to the queue */
     const struct job *job; /* the directory this sub-walk was handed */
     bool main_thread;     /* prints the progress line */
 
@@ -753,7 +749,6 @@ static void batch_discard(struct scan *s)
 }
 
 static int queue_job(struct scan *s, const pyc_walk_entry *e);
-static bool hand_over(const struct scan *s, const pyc_walk_entry *e);
 
 static pyc_walk_action on_entry(const pyc_walk_entry *e, void *ctx)
 {
@@ -812,8 +807,9 @@ static pyc_walk_action on_entry(const pyc_walk_entry *e, void *ctx)
             }
         } else if (e->depth == 0) {
             s->root_is_pycache = !s->opt->prefix && really_pycache(e->path);
-        } else if (hand_over(s, e)) {
-            /* Another thread walks it. */
+        } else if (e->depth == 1 && s->splitting && strcmp(e->name, "__pycache__") != 0) {
+            /* Another thread walks it; a __pycache__ stays with the walk of
+             * its source directory. */
             if (queue_job(s, e) == 0)
                 return PYC_WALK_PRUNE;
         }
@@ -986,11 +982,15 @@ static char **prefix_roots(const char *prefix, char *const *paths, size_t npaths
  * depth 1 (except __pycache__, which belongs with its sources) to a queue,
  * instead of entering it; every thread, the first one included once its
  * walk is done, takes directories from the queue and walks each as a root.
- * While a thread waits with nothing queued, the others hand it deeper
- * directories too (hand_over), so one large subtree does not end up on one
- * thread. A handed-over directory is opened without following links and
- * must still be the directory (device, inode) the walk saw, so a directory
- * swapped for a link in between never leads the scan out of the tree. The
+ * A handed-over directory is opened without following links and must still
+ * be the directory (device, inode) the walk saw, so a directory swapped for
+ * a link in between never leads the scan out of the tree. Only depth 1 is
+ * handed over: its path is the root plus one name, so O_NOFOLLOW covers
+ * every component below the root. (Handing over deeper directories, to
+ * balance one large subtree, was tried and taken back: a deeper path has
+ * components O_NOFOLLOW does not cover, and test_concurrency's mutator,
+ * which swaps packages and __pycache__ for links out of the tree, saw prune
+ * remove a file outside it about once in eight runs with four walks.) The
  * skip rules were applied when a walk met it (they do not apply to roots);
  * its items' depths count from the scan's root all the same. The command's
  * callback is serialised (emit), so commands see one item at a time, in an
@@ -1035,35 +1035,6 @@ static void scan_release(struct scan *s)
     }
 }
 
-/* Whether to hand directory E (at its DIR_PRE) to another thread: each
- * one at depth 1 while the first walk splits the tree; below that, in any
- * walk, one while a thread waits with nothing queued for it — a directory
- * much larger than the others (Lib/test: 45% of the stdlib's sources)
- * would otherwise keep one thread busy long after the others ran out of
- * work. Only down to HAND_OVER_DEPTH: in a chain of single directories
- * the threads would otherwise hand every level to each other, each time
- * opening it by its whole path. A __pycache__ stays with the walk of its
- * source directory; so does a directory whose path is too long to open
- * by it (the sub-walk opens its root by path, the walk goes down by
- * openat). */
-#define HAND_OVER_DEPTH 8
-static bool hand_over(const struct scan *s, const pyc_walk_entry *e)
-{
-    int depth = e->depth + (s->job ? s->job->depth : 0);
-    if (!s->sh || e->depth < 1 || depth > HAND_OVER_DEPTH || e->path_len >= PATH_MAX ||
-        strcmp(e->name, "__pycache__") == 0)
-        return false;
-    if (s->splitting)
-        return e->depth == 1;
-    return __atomic_load_n(&s->sh->wanted, __ATOMIC_RELAXED) != 0;
-}
-
-/* Updates sh->wanted; the lock is held. */
-static void note_wanted(struct shared *sh)
-{
-    __atomic_store_n(&sh->wanted, sh->waiting > sh->n - sh->head, __ATOMIC_RELAXED);
-}
-
 static int queue_job(struct scan *s, const pyc_walk_entry *e)
 {
     struct shared *sh = s->sh;
@@ -1082,16 +1053,14 @@ static int queue_job(struct scan *s, const pyc_walk_entry *e)
         sh->jobs = jobs;
         sh->cap = cap;
     }
-    int depth = e->depth + (s->job ? s->job->depth : 0);
-    sh->jobs[sh->n++] = (struct job){path, e->dev, e->ino, depth};
-    note_wanted(sh);
+    sh->jobs[sh->n++] = (struct job){path, e->dev, e->ino, e->depth};
     pthread_cond_signal(&sh->more);
     pthread_mutex_unlock(&sh->lock);
     return 0;
 }
 
-/* Walks queued directories until the queue is empty and no walk is left
- * that could queue more (or the scan was stopped). */
+/* Walks queued directories until the queue is empty and the first walk has
+ * finished (or the scan was stopped). */
 static void drain_jobs(struct scan *s)
 {
     struct shared *sh = s->sh;
@@ -1100,19 +1069,13 @@ static void drain_jobs(struct scan *s)
     wopt.files_end = s->batch != NULL;
     for (;;) {
         pthread_mutex_lock(&sh->lock);
-        while (sh->head == sh->n && (sh->producing || sh->walking) && !sh->stopped) {
-            sh->waiting++;
-            note_wanted(sh);
+        while (sh->head == sh->n && sh->producing && !sh->stopped)
             pthread_cond_wait(&sh->more, &sh->lock);
-            sh->waiting--;
-        }
         if (sh->head == sh->n || sh->stopped) {
             pthread_mutex_unlock(&sh->lock);
             return;
         }
         struct job job = sh->jobs[sh->head++];
-        sh->walking++;
-        note_wanted(sh);
         pthread_mutex_unlock(&sh->lock);
 
         const char *root = job.path;
@@ -1128,11 +1091,6 @@ static void drain_jobs(struct scan *s)
         source_cache_reset(&s->sources, NULL);
         s->job = NULL;
         free(job.path);
-        pthread_mutex_lock(&sh->lock);
-        /* The last walk is done: whoever waits for more can stop. */
-        if (--sh->walking == 0 && sh->head == sh->n)
-            pthread_cond_broadcast(&sh->more);
-        pthread_mutex_unlock(&sh->lock);
     }
 }
 
