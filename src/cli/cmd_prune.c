@@ -52,37 +52,13 @@ struct prune {
     bool prefix;
 };
 
-/* Whether the cache file judged V goes. */
-static bool doomed(const struct prune *pr, const pyc_verdict *v)
-{
-    if (v->error && v->reason == PYC_REASON_UNREADABLE)
-        return false; /* not judged: neither removed nor kept silently */
-    switch (v->status) {
-    case PYC_SOURCELESS:
-        return pr->sourceless;
-    case PYC_STALE:
-    case PYC_STALE_USED:
-    case PYC_ORPHAN:
-    case PYC_SHADOWED:
-    case PYC_CORRUPT:
-    case PYC_TEMP:
-        return true;
-    case PYC_FRESH:
-    case PYC_MISSING:
-    case PYC_FOREIGN:
-    case PYC_STATUS_COUNT:
-        break;
-    }
-    return false;
-}
-
 /* The scan's prepare hook, in the walking thread and outside the scan's
  * lock: the removal itself, so the walks' unlinkats overlap (remove.c,
- * "Where the time goes"). doomed() only reads the verdict and the options. */
+ * "Where the time goes"). remove_prunable only reads the verdict. */
 static void act(scan_item *it, void **state, void *ctx)
 {
     const struct prune *pr = ctx;
-    if (it->event == SCAN_CACHE && doomed(pr, it->verdict))
+    if (it->event == SCAN_CACHE && remove_prunable(it->verdict, pr->sourceless))
         remove_run_unlink(pr->run, it);
 }
 
@@ -92,7 +68,7 @@ static int on_item(const scan_item *it, void *ctx)
     switch (it->event) {
     case SCAN_CACHE: {
         const pyc_verdict *v = it->verdict;
-        if (doomed(pr, v)) {
+        if (remove_prunable(v, pr->sourceless)) {
             remove_run_cache(pr->run, it); /* reports what act did */
         } else if (v->error && v->reason == PYC_REASON_UNREADABLE) {
             remove_run_keep(pr->run, it, false, false, NULL);

@@ -755,20 +755,9 @@ static int on_pass_item(const scan_item *it, void *ctx)
         const pyc_verdict *v = it->verdict;
         bool go = v->status == PYC_ORPHAN;
         if (pc->prune) {
-            /* cmd_prune.c's set; sourceless pycs are kept, as prune keeps
-             * them without --sourceless. */
-            switch (v->status) {
-            case PYC_STALE:
-            case PYC_STALE_USED:
-            case PYC_ORPHAN:
-            case PYC_SHADOWED:
-            case PYC_CORRUPT:
-            case PYC_TEMP:
-                go = true;
-                break;
-            default:
-                break;
-            }
+            /* prune's set; sourceless pycs are kept, as prune keeps them
+             * without --sourceless. */
+            go = remove_prunable(v, false);
             if (v->error && v->reason == PYC_REASON_UNREADABLE) {
                 go = false;
                 note_error(W);

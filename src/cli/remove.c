@@ -408,6 +408,29 @@ static void verdict_detail(const pyc_verdict *v, char *buf, size_t cap)
              reason, python);
 }
 
+bool remove_prunable(const pyc_verdict *v, bool sourceless)
+{
+    if (v->error && v->reason == PYC_REASON_UNREADABLE)
+        return false;
+    switch (v->status) {
+    case PYC_SOURCELESS:
+        return sourceless;
+    case PYC_STALE:
+    case PYC_STALE_USED:
+    case PYC_ORPHAN:
+    case PYC_SHADOWED:
+    case PYC_CORRUPT:
+    case PYC_TEMP:
+        return true;
+    case PYC_FRESH:
+    case PYC_MISSING:
+    case PYC_FOREIGN:
+    case PYC_STATUS_COUNT:
+        break;
+    }
+    return false;
+}
+
 void remove_run_unlink(const remove_run *r, scan_item *it)
 {
     scan_removal *rm = &it->removal;

@@ -104,6 +104,12 @@ int remove_run_cache(remove_run *r, const scan_item *it);
  * callback, before the directory's SCAN_PYCACHE_POST. */
 void remove_run_unlink(const remove_run *r, scan_item *it);
 
+/* Whether prune removes a cache file judged V: what CPython can never use
+ * or should not use — stale, stale-used, orphan, shadowed, corrupt, temp —
+ * and a sourceless one only with SOURCELESS; never one that could not be
+ * read (it was not judged). prune and watch --prune share this set. */
+bool remove_prunable(const pyc_verdict *v, bool sourceless);
+
 /* Keeps the file of IT. REPORTED: shown even without -v (a foreign file,
  * a sourceless pyc kept by prune) with WHY as its human detail; FINDING:
  * the kept file is work left undone on purpose (exit status 1). Marks its
