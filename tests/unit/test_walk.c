@@ -240,7 +240,8 @@ static int count_lines(const struct rec *r)
 
 /* ---- order --------------------------------------------------------------- */
 
-static void test_order(void **state)
+/* f1, a/{f2,f3}, a/b/f4, c/: files beside and below subdirectories. */
+static char *make_order_tree(void)
 {
     char *root = make_root();
     mk(root, "a");
@@ -250,6 +251,12 @@ static void test_order(void **state)
     touch(root, "a/f2");
     touch(root, "a/f3");
     touch(root, "a/b/f4");
+    return root;
+}
+
+static void test_order(void **state)
+{
+    char *root = make_order_tree();
     struct rec r = {0};
     int before = count_open_fds();
 
@@ -280,14 +287,7 @@ static void test_order(void **state)
  * with the directory's fd still open; never without the option. */
 static void test_files_end(void **state)
 {
-    char *root = make_root();
-    mk(root, "a");
-    mk(root, "a/b");
-    mk(root, "c");
-    touch(root, "f1");
-    touch(root, "a/f2");
-    touch(root, "a/f3");
-    touch(root, "a/b/f4");
+    char *root = make_order_tree();
     pyc_walk_options o = {.files_end = true};
     struct rec r = {0};
     assert_int_equal(walk1(&r, root, &o), 0);
