@@ -575,6 +575,19 @@ typedef struct pyc_walk_options {
 int pyc_walk(const char *const *roots, size_t nroots,
              const pyc_walk_options *options, pyc_walk_fn *fn, void *ctx);
 
+/* As pyc_walk, for one root the caller has open: DIRFD, a directory fd
+ * (the walk takes it over and closes it, whatever happens), walked as the
+ * root whose display path is PATH. PATH is never opened or resolved: a
+ * caller that splits a walk it started into several opens a directory it
+ * met relative to its parent's fd (O_NOFOLLOW) and hands that fd to
+ * another walk, so no component of the path is looked up again (a
+ * directory swapped for a symbolic link meanwhile cannot lead that walk
+ * elsewhere). The root's entries get dirfd AT_FDCWD and name PATH, as a
+ * root's do. -1 with errno = EINVAL for a negative DIRFD or a NULL PATH
+ * (nothing is closed), else as pyc_walk. */
+int pyc_walk_fd(int dirfd, const char *path, const pyc_walk_options *options,
+                pyc_walk_fn *fn, void *ctx);
+
 /* An fd for directory DIR, valid until the callback returns; reopened if the
  * walk had closed it. -1 with errno (ENOENT, ESTALE if a different directory
  * now has its name...). */

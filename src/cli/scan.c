@@ -165,13 +165,20 @@ struct shared {
     pthread_mutex_t lock; /* the command's callback, the queue, the flags */
     pthread_cond_t more;  /* a job was queued, or the producer finished */
     struct job {
-        char *path;       /* display path of a directory found at depth 1 */
+        char *path;       /* display path of a directory handed over */
+        int fd;           /* the directory, opened by the walk that found
+                             it (deeper than depth 1), or -1: open PATH
+                             (depth 1: the root plus one name) */
         dev_t dev;        /* what it was when found: a sub-walk checks it */
         ino_t ino;
-        int depth;        /* its depth in the walk that found it */
+        int depth;        /* its depth below the scan's root */
     } *jobs;
     size_t head, n, cap;
     bool producing;       /* the first walk may still queue jobs */
+    unsigned walking;     /* threads walking a job (they may queue more) */
+    unsigned waiting;     /* threads waiting for a job */
+    int wanted;           /* more threads wait than jobs are queued: the
+                             walks hand directories over (read racily) */
     int stopped;          /* the callback asked to stop (read racily too) */
     int failed_errno;     /* a walk could not run (out of memory) */
     unsigned long entries;
@@ -183,7 +190,7 @@ struct scan {
     void *ctx;
     int stopped;
     struct shared *sh;    /* NULL: a single-threaded scan */
-    bool splitting;       /* hand depth-1 directories to the queue */
+    bool splitting;       /* hand every depth-1 directory to the queue */
     const struct job *job; /* the directory this sub-walk was handed */
     bool main_thread;     /* prints the progress line */
 
@@ -749,6 +756,7 @@ static void batch_discard(struct scan *s)
 }
 
 static int queue_job(struct scan *s, const pyc_walk_entry *e);
+static bool hand_over(const struct scan *s, const pyc_walk_entry *e);
 
 static pyc_walk_action on_entry(const pyc_walk_entry *e, void *ctx)
 {
@@ -807,9 +815,8 @@ static pyc_walk_action on_entry(const pyc_walk_entry *e, void *ctx)
             }
         } else if (e->depth == 0) {
             s->root_is_pycache = !s->opt->prefix && really_pycache(e->path);
-        } else if (e->depth == 1 && s->splitting && strcmp(e->name, "__pycache__") != 0) {
-            /* Another thread walks it; a __pycache__ stays with the walk of
-             * its source directory. */
+        } else if (hand_over(s, e)) {
+            /* Another thread walks it. */
             if (queue_job(s, e) == 0)
                 return PYC_WALK_PRUNE;
         }
@@ -982,15 +989,20 @@ static char **prefix_roots(const char *prefix, char *const *paths, size_t npaths
  * depth 1 (except __pycache__, which belongs with its sources) to a queue,
  * instead of entering it; every thread, the first one included once its
  * walk is done, takes directories from the queue and walks each as a root.
- * A handed-over directory is opened without following links and must still
- * be the directory (device, inode) the walk saw, so a directory swapped for
- * a link in between never leads the scan out of the tree. Only depth 1 is
- * handed over: its path is the root plus one name, so O_NOFOLLOW covers
- * every component below the root. (Handing over deeper directories, to
- * balance one large subtree, was tried and taken back: a deeper path has
- * components O_NOFOLLOW does not cover, and test_concurrency's mutator,
- * which swaps packages and __pycache__ for links out of the tree, saw prune
- * remove a file outside it about once in eight runs with four walks.) The
+ * While a thread waits with nothing queued, any walk also hands over the
+ * next directory it meets (down to HAND_OVER_DEPTH), so one large subtree
+ * (Lib/test) does not keep one thread busy alone.
+ *
+ * A handed-over directory never leads the scan out of the tree. One at
+ * depth 1 is queued by its path, the root plus one name, opened with
+ * O_NOFOLLOW, and must still be the directory (device, inode) the walk saw.
+ * A deeper one is opened by the walk that met it, relative to its parent's
+ * fd (O_NOFOLLOW, device and inode checked), and the fd itself is queued
+ * (pyc_walk_fd): a path with more components could lead through a
+ * directory swapped for a link since. (Deeper directories queued by path
+ * were tried first, and test_concurrency's mutator, which swaps packages
+ * and __pycache__ for links out of the tree, saw prune remove a file
+ * outside it about once in eight runs with four walks.) The
  * skip rules were applied when a walk met it (they do not apply to roots);
  * its items' depths count from the scan's root all the same. The command's
  * callback is serialised (emit), so commands see one item at a time, in an
@@ -1035,32 +1047,84 @@ static void scan_release(struct scan *s)
     }
 }
 
+/* Whether to hand directory E (at its DIR_PRE) to another thread:
+ *   - each one at depth 1 while the first walk splits the tree;
+ *   - below that, in any walk, one while a thread waits with nothing
+ *     queued for it: a directory much larger than the others (Lib/test
+ *     holds 45% of the stdlib's sources) would otherwise keep one thread
+ *     busy long after the others ran out of work. Down to HAND_OVER_DEPTH
+ *     only, so that in a chain of single directories the threads do not
+ *     hand every level to each other.
+ * A __pycache__ stays with the walk of its source directory. */
+#define HAND_OVER_DEPTH 8
+static bool hand_over(const struct scan *s, const pyc_walk_entry *e)
+{
+    int depth = e->depth + (s->job ? s->job->depth : 0);
+    if (!s->sh || e->depth < 1 || depth > HAND_OVER_DEPTH ||
+        strcmp(e->name, "__pycache__") == 0)
+        return false;
+    if (s->splitting && e->depth == 1)
+        return true;
+    return __atomic_load_n(&s->sh->wanted, __ATOMIC_RELAXED) != 0;
+}
+
+/* Updates sh->wanted; the lock is held. */
+static void note_wanted(struct shared *sh)
+{
+    __atomic_store_n(&sh->wanted, sh->waiting > sh->n - sh->head, __ATOMIC_RELAXED);
+}
+
+/* Queues directory E for another walk. One found at depth 1 of the scan's
+ * root is queued by its path (the root plus one name: O_NOFOLLOW covers
+ * it), so a wide tree does not hold an fd per queued directory; a deeper
+ * one is opened here, relative to its parent's fd, and queued open: a path
+ * with more components could lead through a directory swapped for a link
+ * since (test_concurrency's mutator swaps packages for links out of the
+ * tree). At most one per waiting thread is queued that way. 0, or -1 when
+ * it cannot be queued: the walk enters it itself. */
 static int queue_job(struct scan *s, const pyc_walk_entry *e)
 {
     struct shared *sh = s->sh;
+    int depth = e->depth + (s->job ? s->job->depth : 0);
+    int fd = -1;
+    if (depth > 1) {
+        struct stat st;
+        fd = openat(e->dirfd, e->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            return -1;
+        if (fstat(fd, &st) != 0 || st.st_dev != e->dev || st.st_ino != e->ino) {
+            close(fd);
+            return -1;
+        }
+    }
     char *path = strndup(e->path, e->path_len);
     if (!path)
-        return -1;
+        goto fail;
     pthread_mutex_lock(&sh->lock);
     if (sh->n == sh->cap) {
         size_t cap = sh->cap ? sh->cap * 2 : 256;
         struct job *jobs = realloc(sh->jobs, cap * sizeof *jobs);
         if (!jobs) {
             pthread_mutex_unlock(&sh->lock);
-            free(path);
-            return -1; /* the first walk enters it itself */
+            goto fail;
         }
         sh->jobs = jobs;
         sh->cap = cap;
     }
-    sh->jobs[sh->n++] = (struct job){path, e->dev, e->ino, e->depth};
+    sh->jobs[sh->n++] = (struct job){path, fd, e->dev, e->ino, depth};
+    note_wanted(sh);
     pthread_cond_signal(&sh->more);
     pthread_mutex_unlock(&sh->lock);
     return 0;
+fail:
+    free(path);
+    if (fd >= 0)
+        close(fd);
+    return -1;
 }
 
-/* Walks queued directories until the queue is empty and the first walk has
- * finished (or the scan was stopped). */
+/* Walks queued directories until the queue is empty and no walk is left
+ * that could queue more (or the scan was stopped). */
 static void drain_jobs(struct scan *s)
 {
     struct shared *sh = s->sh;
@@ -1069,28 +1133,41 @@ static void drain_jobs(struct scan *s)
     wopt.files_end = s->batch != NULL;
     for (;;) {
         pthread_mutex_lock(&sh->lock);
-        while (sh->head == sh->n && sh->producing && !sh->stopped)
+        while (sh->head == sh->n && (sh->producing || sh->walking) && !sh->stopped) {
+            sh->waiting++;
+            note_wanted(sh);
             pthread_cond_wait(&sh->more, &sh->lock);
+            sh->waiting--;
+        }
         if (sh->head == sh->n || sh->stopped) {
+            note_wanted(sh);
             pthread_mutex_unlock(&sh->lock);
             return;
         }
         struct job job = sh->jobs[sh->head++];
+        sh->walking++;
+        note_wanted(sh);
         pthread_mutex_unlock(&sh->lock);
 
         const char *root = job.path;
         s->job = &job;
         s->stopped = 0;
-        if (pyc_walk(&root, 1, &wopt, on_entry, s) < 0) {
-            pthread_mutex_lock(&sh->lock);
-            sh->failed_errno = errno;
-            sh->stopped = 1;
-            pthread_mutex_unlock(&sh->lock);
-        }
+        int rc = job.fd >= 0 ? pyc_walk_fd(job.fd, job.path, &wopt, on_entry, s)
+                             : pyc_walk(&root, 1, &wopt, on_entry, s);
         batch_discard(s);
         source_cache_reset(&s->sources, NULL);
         s->job = NULL;
         free(job.path);
+        pthread_mutex_lock(&sh->lock);
+        if (rc < 0) {
+            sh->failed_errno = errno;
+            sh->stopped = 1;
+        }
+        /* The last walk is done (or the scan stopped): whoever waits for
+         * more can stop. */
+        if ((--sh->walking == 0 && sh->head == sh->n) || sh->stopped)
+            pthread_cond_broadcast(&sh->more);
+        pthread_mutex_unlock(&sh->lock);
     }
 }
 
@@ -1256,8 +1333,11 @@ int scan_run(char *const *paths, size_t npaths, const scan_options *given,
         pthread_join(workers[i].thread, NULL);
         scan_release(&workers[i].scan);
     }
-    for (size_t i = sh.head; i < sh.n; i++)
+    for (size_t i = sh.head; i < sh.n; i++) {
         free(sh.jobs[i].path);
+        if (sh.jobs[i].fd >= 0)
+            close(sh.jobs[i].fd);
+    }
     free(sh.jobs);
     pthread_cond_destroy(&sh.more);
     pthread_mutex_destroy(&sh.lock);

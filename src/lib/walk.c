@@ -588,16 +588,23 @@ static int descend(struct walk *w, struct pyc_walk_dir *dir, const char *name)
 
 /* ---- one root ------------------------------------------------------------ */
 
-static int walk_root(struct walk *w, const char *root)
+/* Walks ROOT: opened here by its path, or, when GIVEN_FD is not -1, the
+ * directory open at GIVEN_FD (pyc_walk_fd), which is closed when done. */
+static int walk_root(struct walk *w, const char *root, int given_fd)
 {
     struct pyc_walk_dir *r = frame_at(w, 0);
     size_t len = strlen(root);
     struct stat st;
-    int fd;
+    int fd = given_fd;
 
-    if (!r || grow(&w->path, &w->path_cap, len + 2))
+    if (!r || grow(&w->path, &w->path_cap, len + 2)) {
+        if (given_fd >= 0)
+            close_keep_errno(given_fd);
         return -1;
+    }
     memcpy(w->path, root, len + 1);
+    if (given_fd >= 0)
+        goto opened;
 
     /* The root follows a symlink (find -H): no O_NOFOLLOW, unless the caller
      * hands over directories it found itself (roots_nofollow). */
@@ -643,7 +650,10 @@ static int walk_root(struct walk *w, const char *root)
         }
         return deliver(w, &e) == PYC_WALK_STOP ? 1 : 0;
     }
-    if (fstat(fd, &st) != 0) {
+opened:;
+    /* (Only a given fd can be something else than a directory.) */
+    int bad = fstat(fd, &st) != 0 ? errno : !S_ISDIR(st.st_mode) ? ENOTDIR : 0;
+    if (bad) {
         pyc_walk_entry e = {0};
         e.event = PYC_WALK_ERROR;
         e.dirfd = AT_FDCWD;
@@ -651,7 +661,7 @@ static int walk_root(struct walk *w, const char *root)
         e.path = w->path;
         e.path_len = len;
         e.type = DT_DIR;
-        e.error = errno;
+        e.error = bad;
         e.error_op = "stat";
         close(fd);
         return deliver(w, &e) == PYC_WALK_STOP ? 1 : 0;
@@ -749,47 +759,79 @@ static void walk_close_all(struct walk *w)
     w->top = -1;
 }
 
-int pyc_walk(const char *const *roots, size_t nroots,
-             const pyc_walk_options *options, pyc_walk_fn *fn, void *ctx)
+/* Sets up W for a walk; -1 when out of memory. */
+static int walk_begin(struct walk *w, const pyc_walk_options *options,
+                      pyc_walk_fn *fn, void *ctx)
 {
     static const pyc_walk_options defaults = {0};
-    struct walk w = {0};
     struct rlimit rl;
-    int rc = 0;
 
-    w.options = options ? options : &defaults;
-    w.fn = fn;
-    w.ctx = ctx;
-    w.top = -1;
-    w.max_fds = w.options->max_open_fds > 0 ? w.options->max_open_fds
-                                            : WALK_DEFAULT_FDS;
+    memset(w, 0, sizeof *w);
+    w->options = options ? options : &defaults;
+    w->fn = fn;
+    w->ctx = ctx;
+    w->top = -1;
+    w->max_fds = w->options->max_open_fds > 0 ? w->options->max_open_fds
+                                              : WALK_DEFAULT_FDS;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-        rl.rlim_cur / 2 < (rlim_t)w.max_fds)
-        w.max_fds = (int)(rl.rlim_cur / 2);
-    if (w.max_fds < WALK_MIN_FDS)
-        w.max_fds = WALK_MIN_FDS;
+        rl.rlim_cur / 2 < (rlim_t)w->max_fds)
+        w->max_fds = (int)(rl.rlim_cur / 2);
+    if (w->max_fds < WALK_MIN_FDS)
+        w->max_fds = WALK_MIN_FDS;
 
-    w.buf = malloc(WALK_BUFSIZE);
-    if (!w.buf)
-        return -1;
+    w->buf = malloc(WALK_BUFSIZE);
+    return w->buf ? 0 : -1;
+}
 
-    for (size_t i = 0; i < nroots && rc == 0; i++) {
-        rc = walk_root(&w, roots[i]);
-        walk_close_all(&w);
-    }
-
+/* Frees W; returns RC, with errno set when it is -1. */
+static int walk_end(struct walk *w, int rc)
+{
     int saved = errno;
-    for (size_t i = 0; i < w.nframes; i++) {
-        free(w.frames[i]->names);
-        free(w.frames[i]);
+    for (size_t i = 0; i < w->nframes; i++) {
+        free(w->frames[i]->names);
+        free(w->frames[i]);
     }
-    free(w.frames);
-    free(w.path);
-    free(w.scratch);
-    free(w.buf);
+    free(w->frames);
+    free(w->path);
+    free(w->scratch);
+    free(w->buf);
     if (rc < 0)
         errno = saved ? saved : ENOMEM;
     return rc;
+}
+
+int pyc_walk(const char *const *roots, size_t nroots,
+             const pyc_walk_options *options, pyc_walk_fn *fn, void *ctx)
+{
+    struct walk w;
+    int rc = 0;
+
+    if (walk_begin(&w, options, fn, ctx) != 0)
+        return walk_end(&w, -1);
+    for (size_t i = 0; i < nroots && rc == 0; i++) {
+        rc = walk_root(&w, roots[i], -1);
+        walk_close_all(&w);
+    }
+    return walk_end(&w, rc);
+}
+
+int pyc_walk_fd(int dirfd, const char *path, const pyc_walk_options *options,
+                pyc_walk_fn *fn, void *ctx)
+{
+    struct walk w;
+    int rc;
+
+    if (dirfd < 0 || !path) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (walk_begin(&w, options, fn, ctx) != 0) {
+        close_keep_errno(dirfd);
+        return walk_end(&w, -1);
+    }
+    rc = walk_root(&w, path, dirfd);
+    walk_close_all(&w);
+    return walk_end(&w, rc);
 }
 
 int pyc_walk_dir_fd(const pyc_walk_dir *dir)

@@ -484,6 +484,88 @@ static void test_roots_nofollow(void **state)
     remove_tree(root);
 }
 
+/* pyc_walk_fd: the directory open at the fd is walked as a root with the
+ * display path given, which is never opened (here it names nothing at
+ * all, then a symbolic link to elsewhere: the walk still goes where the fd
+ * is); the fd is the walk's, closed when it is done, even when it is not a
+ * directory (an ERROR entry says so). */
+static void test_walk_fd(void **state)
+{
+    char *root = make_order_tree();
+    char other[4200], shown[4300];
+    snprintf(other, sizeof other, "%s/c", root);
+    int before = count_open_fds();
+
+    /* A display path that does not exist. */
+    int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    struct rec r = {.root = "/no/such/place", .root_len = strlen("/no/such/place")};
+    assert_int_equal(pyc_walk_fd(fd, "/no/such/place", NULL, record, &r), 0);
+    assert_int_equal(fcntl(fd, F_GETFD), -1);
+    assert_int_equal(errno, EBADF);
+    assert_int_equal(count_open_fds(), before);
+    struct rec ref = {0};
+    assert_int_equal(walk1(&ref, root, NULL), 0);
+    assert_string_equal(r.log, ref.log); /* the same walk, by fd */
+    assert_int_equal(r.bad_path_len, 0);
+    free(r.log);
+    free(ref.log);
+
+    /* A display path that is a symbolic link to another directory: not
+     * followed, not even looked at. */
+    snprintf(shown, sizeof shown, "%s/shown", root);
+    assert_int_equal(symlink(other, shown), 0);
+    fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    struct rec viafd = {.root = shown, .root_len = strlen(shown)};
+    assert_int_equal(pyc_walk_fd(fd, shown, NULL, record, &viafd), 0);
+    assert_line(&viafd, "F f1 f");
+    assert_line(&viafd, "D a/b");
+    assert_line(&viafd, "F shown l");
+    free(viafd.log);
+
+    /* The options apply below the root as in any walk; STOP is returned. */
+    fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    struct rec pruned = {.root = root, .root_len = strlen(root), .prune = "a"};
+    pyc_walk_options files_end = {.files_end = true};
+    assert_int_equal(pyc_walk_fd(fd, root, &files_end, record, &pruned), 0);
+    assert_no_line(&pruned, "F a/f2 f");
+    assert_line(&pruned, "X .");
+    assert_int_equal(pruned.bad_files_end, 0);
+    free(pruned.log);
+    fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    struct rec stopped = {.root = root, .root_len = strlen(root), .stop_at = 2};
+    assert_int_equal(pyc_walk_fd(fd, root, NULL, record, &stopped), 1);
+    assert_int_equal(count_lines(&stopped), 2);
+    free(stopped.log);
+
+    /* Not a directory: one ERROR entry, and the fd is closed all the same. */
+    char file[4300];
+    snprintf(file, sizeof file, "%s/f1", root);
+    fd = open(file, O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    struct rec notdir = {.root = file, .root_len = strlen(file)};
+    assert_int_equal(pyc_walk_fd(fd, file, NULL, record, &notdir), 0);
+    char want[64];
+    snprintf(want, sizeof want, "E . %d stat\n", ENOTDIR);
+    assert_string_equal(notdir.log, want);
+    assert_int_equal(fcntl(fd, F_GETFD), -1);
+    free(notdir.log);
+
+    /* No fd, no path: EINVAL, nothing delivered. */
+    struct rec none = {0};
+    errno = 0;
+    assert_int_equal(pyc_walk_fd(-1, root, NULL, record, &none), -1);
+    assert_int_equal(errno, EINVAL);
+    fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_int_equal(pyc_walk_fd(fd, NULL, NULL, record, &none), -1);
+    assert_int_equal(errno, EINVAL);
+    close(fd);
+    assert_int_equal(none.entries, 0);
+    assert_int_equal(count_open_fds(), before);
+    remove_tree(root);
+}
+
 /* ---- symlinks ------------------------------------------------------------ */
 
 static void test_symlinks_not_entered(void **state)
@@ -981,6 +1063,7 @@ int main(void)
         cmocka_unit_test(test_stop),
         cmocka_unit_test(test_roots),
         cmocka_unit_test(test_roots_nofollow),
+        cmocka_unit_test(test_walk_fd),
         cmocka_unit_test(test_symlinks_not_entered),
         cmocka_unit_test(test_skip_options),
         cmocka_unit_test(test_unreadable_directory),
