@@ -21,6 +21,10 @@
  *     in the page cache fail with EAGAIN instead of waiting for the disk;
  *     the caller reads those files itself (cold caches cost what they cost
  *     without io_uring).
+ *   - O_NOATIME: a check only looks, and leaves access times alone (see
+ *     src/lib/noatime.c). The kernel grants it to the file's owner only; a
+ *     file opened EPERM is read again the ordinary way by the caller, and
+ *     this reader stops asking for the flag.
  *   - no O_CLOEXEC: direct descriptors are not in the fd table (the kernel
  *     refuses the flag for them).
  * Ring setup asks for SUBMIT_ALL (an SQE that fails to prepare does not stop
@@ -40,6 +44,7 @@
 struct headread {
     struct io_uring ring;
     bool broken;
+    bool noatime_refused; /* a file was not ours: O_NOATIME is no more asked */
 };
 
 /* Three requests per file; user_data = file index * 4 + the step. */
@@ -141,7 +146,9 @@ int headread_run(headread *h, int dirfd, const char *const *names, size_t n,
     }
     for (size_t i = 0; i < n; i++) {
         struct io_uring_sqe *sqe = io_uring_get_sqe(&h->ring);
-        io_uring_prep_openat_direct(sqe, dirfd, names[i], OPEN_FLAGS, 0, (unsigned)i);
+        io_uring_prep_openat_direct(sqe, dirfd, names[i],
+                                    OPEN_FLAGS | (h->noatime_refused ? 0 : O_NOATIME), 0,
+                                    (unsigned)i);
         sqe->flags |= IOSQE_IO_LINK;
         sqe->user_data = i * 4 + STEP_OPEN;
 
@@ -184,6 +191,8 @@ int headread_run(headread *h, int dirfd, const char *const *names, size_t n,
         size_t i = (size_t)(cqe->user_data / 4);
         unsigned step = (unsigned)(cqe->user_data % 4);
         if (i < n) {
+            if (step == STEP_OPEN && cqe->res == -EPERM)
+                h->noatime_refused = true;
             if (step == STEP_OPEN && cqe->res < 0)
                 res[i] = cqe->res;
             else if (step == STEP_READ && res[i] == -ECANCELED)

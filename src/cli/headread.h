@@ -39,7 +39,9 @@ void headread_free(headread *h);
  * files NAMES[i] in directory DIRFD into HEADS[i]. RES[i]: the number of
  * bytes read, or -errno (-EAGAIN: not in the page cache, or not a regular
  * file after all). Files are opened without following symlinks and without
- * blocking (O_NONBLOCK, RWF_NOWAIT): a FIFO swapped in never hangs the walk.
+ * blocking (O_NONBLOCK, RWF_NOWAIT): a FIFO swapped in never hangs the walk;
+ * and without updating their access times where they are the caller's
+ * (O_NOATIME; -EPERM for a file that is not, which the caller reads again).
  * Returns 0, or -1 when the ring itself failed; the reader is then unusable
  * (headread_run fails at once), RES is to be ignored, and HEADS must stay
  * allocated, unused, until headread_free (a read may still be in flight). */

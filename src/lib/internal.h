@@ -37,6 +37,10 @@ static inline void lib_store_le64(unsigned char *p, uint64_t v)
     lib_store_le32(p + 4, (uint32_t)(v >> 32));
 }
 
+/* openat(DIRFD, NAME, FLAGS) for reading, with O_NOATIME where the kernel
+ * grants it (noatime.c): reading a file leaves its access time alone. */
+int lib_openat_read(int dirfd, const char *name, int flags);
+
 /* Writes V in decimal at P (no NUL); returns the digit count (at most 10). */
 static inline size_t lib_put_uint(char *p, unsigned v)
 {

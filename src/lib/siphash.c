@@ -204,7 +204,8 @@ static int read_all(int fd, unsigned char **buf, size_t *len)
 }
 
 /* FileLoader.get_data (3.7+) reads the source with io.open_code / FileIO:
- * open(2) follows symlinks, and the whole file is hashed. */
+ * open(2) follows symlinks, and the whole file is hashed (its access time
+ * left alone: lib_openat_read). */
 int pyc_source_hash_file(const pyc_magic *m, int dirfd, const char *name,
                          uint8_t out[8])
 {
@@ -217,7 +218,7 @@ int pyc_source_hash_file(const pyc_magic *m, int dirfd, const char *name,
         return -1;
     }
     do {
-        fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        fd = lib_openat_read(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     } while (fd < 0 && errno == EINTR);
     if (fd < 0)
         return -1;

@@ -301,11 +301,12 @@ struct cache_data {
 
 /* Opens and reads the cache file. CPython reads it with open() through
  * symlinks (FileLoader.get_data); so do we, but only regular files
- * (O_NONBLOCK so a FIFO planted in __pycache__ cannot hang the walk). */
+ * (O_NONBLOCK so a FIFO planted in __pycache__ cannot hang the walk), and
+ * without updating its access time (lib_openat_read). */
 static int read_cache(int dirfd, const char *name, bool deep, bool skip_stat,
                       struct cache_data *cd, pyc_verdict *out)
 {
-    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    int fd = lib_openat_read(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         out->error = errno;
         out->error_op = "open";

@@ -268,12 +268,14 @@ def open_tmp():
 def run_unprivileged(*args, **kw):
     """Runs pycache as nobody (setpriv drops root's capabilities that bypass
     file permissions), so permission errors are real even under CI's root.
-    Returns a Result; skips the test when setpriv is missing."""
+    env=: variables to add. Returns a Result; skips the test when setpriv is
+    missing."""
     if shutil.which("setpriv") is None:
         pytest.skip("setpriv (util-linux) is missing")
     bin_ = os.environ.get("PYCACHE_BIN") or os.path.join(ROOT, "build", "pycache")
     env = dict(os.environ, NO_COLOR="1")
     env.pop("PYTHONPYCACHEPREFIX", None)
+    env.update(kw.pop("env", {}))
     proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                            "--inh-caps=-all", bin_] + [str(a) for a in args],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,

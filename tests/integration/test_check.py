@@ -478,3 +478,58 @@ def test_same_verdicts_whatever_the_threads(pycache, interp3, tmp_path):
         assert r.returncode == 1, r.stderr
         outputs.add(tuple(sorted(r.stdout.splitlines())))
     assert len(outputs) == 1
+
+
+def test_reads_leave_access_times_alone(pycache, interpreters, open_tmp):
+    """On a relatime mount (the default) a read updates a file's atime when
+    that is not newer than its mtime or ctime, as after any cp -a or chmod:
+    every cache a check read would look used, and its inode be written back.
+    pycache opens what it reads with O_NOATIME, which the kernel grants to
+    the file's owner (src/lib/noatime.c); a file that is not the caller's is
+    read all the same, without it."""
+    interp = next(i for i in interpreters if (i.major, i.minor) >= (3, 7))
+    tree = os.path.join(open_tmp, "t")
+    os.makedirs(tree)
+    ts = make_module(tree, "ts", "v1")
+    hs = make_module(tree, "hs", "v1")
+    files = [ts, hs, compile_source(interp, ts),
+             compile_source(interp, hs, mode="checked-hash")]
+    probe = make_module(open_tmp, "probe", "v1")
+
+    def age(paths):
+        for p in paths:  # atime an hour before mtime (ctime: now)
+            st = os.stat(p)
+            os.utime(p, ns=(st.st_mtime_ns - 3600 * 10**9, st.st_mtime_ns))
+        return {p: os.stat(p).st_atime_ns for p in paths}
+
+    probe_before = age([probe])
+    with open(probe, "rb") as f:
+        f.read(1)
+    if os.stat(probe).st_atime_ns == probe_before[probe]:
+        pytest.skip("this mount does not update access times on read (noatime)")
+
+    before = age(files)
+    runs = [
+        (["check", "-v", tree], {}),                                  # batched reads
+        (["check", "-v", tree], {"PYCACHE_IO_URING": "0"}),           # one by one
+        (["check", "--json", "--check-hash-based-pycs", "always", tree], {}),  # + source
+        (["compile", "--python", interp.path, "--invalidation-mode", "timestamp", "-n",
+          ts], {}),
+        (["compile", "--python", interp.path, "--invalidation-mode", "checked-hash", "-n",
+          hs], {}),
+        (["inspect", files[3]], {}),
+    ]
+    for argv, env in runs:
+        r = pycache(*argv, env=env)
+        assert r.returncode == 0, (argv, r.stderr)
+        assert {p: os.stat(p).st_atime_ns for p in files} == before, argv
+
+    # Not the caller's files: O_NOATIME is refused (EPERM), and they are read
+    # without it, with the same verdicts.
+    mine = pycache("check", "--json", "--check-hash-based-pycs", "always", tree).json()
+    for env in ({}, {"PYCACHE_IO_URING": "0"}):
+        theirs = run_unprivileged("check", "--json", "--check-hash-based-pycs", "always",
+                                  tree, env=env)
+        assert theirs.returncode == 0, theirs.stderr
+        assert theirs.json() == mine
+        assert theirs.stderr == ""
