@@ -1080,8 +1080,9 @@ static void note_wanted(struct shared *sh)
  * one is opened here, relative to its parent's fd, and queued open: a path
  * with more components could lead through a directory swapped for a link
  * since (test_concurrency's mutator swaps packages for links out of the
- * tree). At most one per waiting thread is queued that way. 0, or -1 when
- * it cannot be queued: the walk enters it itself. */
+ * tree). Those are queued only while a thread waits for work, so few fds
+ * are ever held in the queue. 0, or -1 when it cannot be queued: the walk
+ * enters it itself. */
 static int queue_job(struct scan *s, const pyc_walk_entry *e)
 {
     struct shared *sh = s->sh;
