@@ -269,22 +269,30 @@ static int emit_error(struct scan *s, const char *path, size_t len, int dirfd,
     return emit(s, &item);
 }
 
+/* Makes *BUF (of *CAP bytes, FIRST at first) hold at least NEED bytes,
+ * doubling. 0, or -1 out of memory (*BUF unchanged). */
+static int grow_buffer(char **buf, size_t *cap, size_t need, size_t first)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : first;
+    while (n < need)
+        n *= 2;
+    char *nb = realloc(*buf, n);
+    if (!nb)
+        return -1;
+    *buf = nb;
+    *cap = n;
+    return 0;
+}
+
 /* Makes s->buf hold DIR + "/" + NAME[0..n) + SUFFIX. */
 static const char *build_path(struct scan *s, const char *dir, size_t dir_len,
                               const char *name, size_t n, const char *suffix)
 {
     size_t sl = strlen(suffix);
-    size_t need = dir_len + 1 + n + sl + 1;
-    if (need > s->cap) {
-        size_t cap = s->cap ? s->cap : 256;
-        while (cap < need)
-            cap *= 2;
-        char *nb = realloc(s->buf, cap);
-        if (!nb)
-            return NULL;
-        s->buf = nb;
-        s->cap = cap;
-    }
+    if (grow_buffer(&s->buf, &s->cap, dir_len + 1 + n + sl + 1, 256) != 0)
+        return NULL;
     size_t k = 0;
     if (dir_len) {
         memcpy(s->buf, dir, dir_len);
@@ -689,17 +697,8 @@ static bool batch_push(struct scan *s, const pyc_walk_entry *e)
             return false;
     }
     size_t nlen = strlen(e->name);
-    size_t need = b->used + e->path_len + 1 + nlen + 1;
-    if (need > b->cap) {
-        size_t cap = b->cap ? b->cap : 16384;
-        while (cap < need)
-            cap *= 2;
-        char *na = realloc(b->arena, cap);
-        if (!na)
-            return false;
-        b->arena = na;
-        b->cap = cap;
-    }
+    if (grow_buffer(&b->arena, &b->cap, b->used + e->path_len + 1 + nlen + 1, 16384) != 0)
+        return false;
     struct pending *p = &b->items[b->n++];
     p->e = *e;
     p->e.path = NULL;
