@@ -199,7 +199,9 @@ int pyc_source_hash(const pyc_magic *m, const void *src, size_t len,
                     uint8_t out[8]);
 
 /* The same for the file NAME relative to DIRFD (AT_FDCWD for a path),
- * read through symlinks as importlib reads it. -1 with errno on I/O error. */
+ * read through symlinks as importlib reads it, with O_NOATIME where the
+ * kernel grants it (the caller's files): its access time is left alone.
+ * -1 with errno on I/O error. */
 int pyc_source_hash_file(const pyc_magic *m, int dirfd, const char *name,
                          uint8_t out[8]);
 
@@ -459,6 +461,8 @@ typedef struct pyc_verdict {
  * directory does not exist). SRC may be NULL (the verdict stats NAME.py
  * itself); a caller that judges several files sharing one source passes the
  * same SRC (name set, state -1 the first time) and the verdict fills it in.
+ * The cache file (and a source hashed) is opened with O_NOATIME where the
+ * kernel grants it: judging leaves access times alone.
  * Returns 0 with OUT filled; an unreadable file is still a verdict (status
  * by what could be learnt, error and error_op set). -1 with errno = EINVAL
  * only for invalid arguments, ENAMETOOLONG for a source name too long. */
