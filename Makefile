@@ -40,7 +40,7 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(WARNINGS) \
              -Iinclude -Isrc $(CFLAGS)
 ALL_LDFLAGS = $(LDFLAGS)
 LIBS    = -lm
-# The command line only: io_uring for batched header reads (src/cli/headread.c).
+# The command line only: io_uring for batched header reads (src/engine/headread.c).
 CLI_LIBS = -luring
 
 ifeq ($(WERROR),1)
@@ -55,7 +55,9 @@ ALL_LDFLAGS += $(SANFLAGS)
 endif
 
 LIB_SRC  := $(sort $(wildcard src/lib/*.c))
-CLI_SRC  := $(sort $(wildcard src/cli/*.c))
+# The command line: the commands (src/cli/) on the machinery they share
+# (src/engine/: scan, removal, worker pool, batched reads, output).
+CLI_SRC  := $(sort $(wildcard src/cli/*.c src/engine/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
@@ -117,9 +119,9 @@ $(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libpycache.a
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libpycache.a $(ALL_LDFLAGS) $(LIBS)
 
 # headread_probe drives the command line's io_uring reader directly.
-$(BUILD)/tools/headread_probe: tests/tools/headread_probe.c src/cli/headread.c src/cli/headread.h $(BUILD)/libpycache.a
+$(BUILD)/tools/headread_probe: tests/tools/headread_probe.c src/engine/headread.c src/engine/headread.h $(BUILD)/libpycache.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -o $@ $< src/cli/headread.c $(BUILD)/libpycache.a $(ALL_LDFLAGS) $(CLI_LIBS) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $< src/engine/headread.c $(BUILD)/libpycache.a $(ALL_LDFLAGS) $(CLI_LIBS) $(LIBS)
 
 tools: $(TOOL_BIN)
 
@@ -187,7 +189,7 @@ FUZZ_CLI_SRC := $(filter-out src/cli/main.c,$(CLI_SRC))
 FUZZ_WRAP := scan_run unlink unlinkat rmdir rename renameat posix_spawn posix_spawnp \
              fork execve execvp regcomp
 $(FUZZ_BUILD)/fuzz_options: FUZZ_EXTRA = $(FUZZ_CLI_SRC) $(FUZZ_WRAP:%=-Wl,--wrap=%) $(CLI_LIBS)
-$(FUZZ_BUILD)/fuzz_options: $(FUZZ_CLI_SRC) $(wildcard src/cli/*.h)
+$(FUZZ_BUILD)/fuzz_options: $(FUZZ_CLI_SRC) $(wildcard src/cli/*.h src/engine/*.h)
 
 $(FUZZ_BUILD)/%: tests/fuzz/%.c $(LIB_SRC) include/pycache.h src/lib/internal.h
 	@mkdir -p $(@D)

@@ -16,99 +16,12 @@
 
 #include "cli/cli.h"
 
-/* ---- exit statuses --------------------------------------------------------------- */
-
-int cli_exit_merge(int a, int b)
-{
-    /* USAGE never reaches here in practice; rank it above IO all the same so
-     * a merge cannot lose it. */
-    static const int rank[] = {
-        [CLI_EXIT_OK] = 0, [CLI_EXIT_FINDINGS] = 1,
-        [CLI_EXIT_IO] = 2, [CLI_EXIT_USAGE] = 3,
-    };
-    int ra = (a >= 0 && a <= CLI_EXIT_IO) ? rank[a] : 3;
-    int rb = (b >= 0 && b <= CLI_EXIT_IO) ? rank[b] : 3;
-    return ra >= rb ? a : b;
-}
-
 const char cli_exit_help[] =
     "exit status:\n"
     "  0  nothing to report\n"
     "  1  findings you should act on, or work left undone on purpose\n"
     "  2  usage error\n"
     "  3  some paths could not be read or changed (wins over 1)\n";
-
-/* ---- errors ------------------------------------------------------------------------ */
-
-/* Formats a message and writes it to stderr as one line: the values in it
- * (option arguments, file names) may hold newlines, escape sequences or
- * invalid UTF-8, which are written escaped (\n, \t, \r, \xNN) so that one
- * error is always one line and a terminal never obeys a control sequence
- * it was handed. Backslashes are kept as typed. */
-__attribute__((format(printf, 1, 0)))
-static void vprint_message(const char *fmt, va_list ap)
-{
-    char small[512];
-    va_list copy;
-    va_copy(copy, ap);
-    int n = vsnprintf(small, sizeof small, fmt, copy);
-    va_end(copy);
-    if (n < 0)
-        return;
-    char *msg = small;
-    if ((size_t)n >= sizeof small) {
-        msg = malloc((size_t)n + 1);
-        if (!msg) {
-            vfprintf(stderr, fmt, ap); /* unescaped beats silent */
-            return;
-        }
-        vsnprintf(msg, (size_t)n + 1, fmt, ap);
-    }
-    const unsigned char *m = (const unsigned char *)msg;
-    for (size_t i = 0; i < (size_t)n;) {
-        size_t len = cli_utf8_sequence(m + i, (size_t)n - i);
-        unsigned char c = m[i];
-        if (len == 1 && c >= 0x20 && c != 0x7F)
-            fputc(c, stderr);
-        else if (c == '\n')
-            fputs("\\n", stderr);
-        else if (c == '\t')
-            fputs("\\t", stderr);
-        else if (c == '\r')
-            fputs("\\r", stderr);
-        else if (len == 2 && c == 0xC2 && m[i + 1] < 0xA0)
-            fprintf(stderr, "\\x%02x\\x%02x", c, m[i + 1]);
-        else if (len > 1)
-            fwrite(m + i, 1, len, stderr);
-        else
-            fprintf(stderr, "\\x%02x", c);
-        i += len ? len : 1;
-    }
-    if (msg != small)
-        free(msg);
-}
-
-void cli_error(const char *fmt, ...)
-{
-    va_list ap;
-    fflush(stdout); /* keep stdout and stderr in order on a shared terminal */
-    fputs("pycache: ", stderr);
-    va_start(ap, fmt);
-    vprint_message(fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
-void cli_error_path(const char *op, const char *path, int err)
-{
-    fflush(stdout);
-    fprintf(stderr, "pycache: cannot %s '", op);
-    cli_print_path(stderr, path);
-    if (err)
-        fprintf(stderr, "': %s\n", strerror(err));
-    else
-        fputs("'\n", stderr);
-}
 
 static void usage_hint(const char *cmd)
 {
@@ -126,7 +39,7 @@ static void vusage_error(const char *cmd, const char *fmt, va_list ap)
         fprintf(stderr, "pycache %s: ", cmd);
     else
         fputs("pycache: ", stderr);
-    vprint_message(fmt, ap);
+    cli_vprint_message(stderr, fmt, ap);
     fputc('\n', stderr);
     usage_hint(cmd);
 }

@@ -17,8 +17,9 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/report.h"
-#include "cli/scan.h"
+#include "engine/report.h"
+#include "cli/treeopts.h"
+#include "engine/scan.h"
 
 enum {
     OPT_JSON = 256,

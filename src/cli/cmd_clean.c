@@ -27,9 +27,10 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/pythons.h"
-#include "cli/remove.h"
-#include "cli/scan.h"
+#include "engine/pythons.h"
+#include "engine/remove.h"
+#include "cli/treeopts.h"
+#include "engine/scan.h"
 
 enum {
     OPT_JSON = 256,

@@ -34,10 +34,11 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/convert.h"
-#include "cli/pythons.h"
-#include "cli/scan.h"
-#include "cli/workers.h"
+#include "engine/convert.h"
+#include "engine/pythons.h"
+#include "cli/treeopts.h"
+#include "engine/scan.h"
+#include "engine/workers.h"
 
 enum {
     OPT_PYTHON = 256,

@@ -23,9 +23,10 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/convert.h"
-#include "cli/report.h"
-#include "cli/scan.h"
+#include "engine/convert.h"
+#include "engine/report.h"
+#include "cli/treeopts.h"
+#include "engine/scan.h"
 
 enum {
     OPT_TO = 256,

@@ -48,10 +48,10 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/git.h"
-#include "cli/pythons.h"
-#include "cli/report.h"
-#include "cli/scan.h"
+#include "engine/git.h"
+#include "engine/pythons.h"
+#include "engine/report.h"
+#include "engine/scan.h"
 
 enum {
     OPT_JSON = 256,

@@ -20,8 +20,9 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/remove.h"
-#include "cli/scan.h"
+#include "engine/remove.h"
+#include "cli/treeopts.h"
+#include "engine/scan.h"
 
 enum {
     OPT_JSON = 256,

@@ -14,9 +14,10 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/pythons.h"
-#include "cli/report.h"
-#include "cli/scan.h"
+#include "engine/pythons.h"
+#include "engine/report.h"
+#include "cli/treeopts.h"
+#include "engine/scan.h"
 
 enum { OPT_JSON = 256, OPT_COLOR };
 

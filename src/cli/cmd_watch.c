@@ -54,9 +54,10 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/remove.h"
-#include "cli/report.h"
-#include "cli/scan.h"
+#include "engine/remove.h"
+#include "engine/report.h"
+#include "cli/treeopts.h"
+#include "engine/scan.h"
 
 enum {
     OPT_JSON = 256,

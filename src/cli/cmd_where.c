@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/pythons.h"
+#include "engine/pythons.h"
 
 enum { OPT_JSON = 256, OPT_PYTHON, OPT_OPT, OPT_PREFIX };
 

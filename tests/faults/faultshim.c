@@ -39,7 +39,7 @@
  *                    default the shim sets PYCACHE_IO_URING=0: io_uring
  *                    requests never pass through libc, so open and pread
  *                    faults would not reach the files a check reads that way
- *                    (src/cli/headread.c; any file it cannot read is read
+ *                    (src/engine/headread.c; any file it cannot read is read
  *                    again through libc, so the plain path is the one whose
  *                    errors users see)
  *   FAULTSHIM_INHERIT 1: keep the shim in LD_PRELOAD for child processes

@@ -1,6 +1,6 @@
 /*
  * fuzz_options.c — libFuzzer target for the command line's parsers and
- * writers (src/cli/, linked without main.c):
+ * writers (src/cli/ and src/engine/, linked without main.c):
  *
  *   mode 0  cli_parser_init / cli_next_option on a random argv against a
  *           sample option table (short, short with argument, long-only,
@@ -42,7 +42,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/scan.h"
+#include "engine/scan.h"
 
 #define CHECK(cond)                                                            \
     do {                                                                       \

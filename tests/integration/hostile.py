@@ -36,7 +36,7 @@ TAG = sys.implementation.cache_tag.encode()   # b"cpython-311"
 PYTHON = sys.executable                        # the interpreter of TAG
 
 # CPython's temp file (_write_atomic: '{}.{}'.format(path, id(path))) and
-# convert's temp file (".NAME.XXXXXXXXXXXX.tmp", src/cli/convert.c).
+# convert's temp file (".NAME.XXXXXXXXXXXX.tmp", src/engine/convert.c).
 CPYTHON_TEMP = re.compile(rb"\.py[co]\.[0-9]+\Z")
 CONVERT_TEMP = re.compile(rb"\A\..*\.[a-z0-9]{12}\.tmp\Z", re.S)
 

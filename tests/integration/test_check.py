@@ -172,7 +172,7 @@ def test_every_cache_file_as_its_interpreter_sees_it(pycache, interpreters, big_
 
 
 def test_batched_header_reads_change_no_verdict(pycache, pycache_bin, big_tree):
-    """The default output reads headers in io_uring batches (src/cli/headread.c);
+    """The default output reads headers in io_uring batches (src/engine/headread.c);
     --json (which needs sizes) and PYCACHE_IO_URING=0 read each file on its
     own. All three must agree on every file, and the batches must have run."""
     tree, _ = big_tree

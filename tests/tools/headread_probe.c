@@ -1,5 +1,5 @@
 /*
- * headread_probe — runs one batch of src/cli/headread.c (io_uring header
+ * headread_probe — runs one batch of src/engine/headread.c (io_uring header
  * reads) over NAMES in DIR, so tests/integration/test_check.py can check the
  * promises it makes on hostile entries: no hang on a FIFO with a writer,
  * symlinks not followed, errors per file, short files reported short.
@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/headread.h"
+#include "engine/headread.h"
 
 int main(int argc, char **argv)
 {

@@ -9,7 +9,7 @@
  * turned out right (checked against the real interpreters): they pin the
  * behaviour the targets now take for granted.
  *
- * Findings in the command line (fuzz_options links src/cli/) run the built
+ * Findings in the command line (fuzz_options links src/cli/ and src/engine/) run the built
  * binary: $PYCACHE_BIN, else build/pycache; skipped when it is not built.
  */
 #include "unit.h"

@@ -21,8 +21,8 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#include "cli/cli.h"
-#include "cli/scan.h"
+#include "engine/output.h"
+#include "engine/scan.h"
 
 /* ---- 1. syscalls ------------------------------------------------------------------ */
 

@@ -69,7 +69,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/convert.h"
+#include "engine/convert.h"
 
 /* Reads all of FD into a malloc'd buffer; SIZE_HINT from fstat. Retries on
  * EINTR. 0, or -1 with errno. */

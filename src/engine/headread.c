@@ -39,7 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/headread.h"
+#include "engine/headread.h"
 
 struct headread {
     struct io_uring ring;

@@ -22,7 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cli/pythons.h"
+#include "engine/pythons.h"
 
 extern char **environ;
 

@@ -32,9 +32,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
-#include "cli/worker_py.h"
-#include "cli/workers.h"
+#include "engine/output.h"
+#include "engine/worker_py.h"
+#include "engine/workers.h"
 
 extern char **environ;
 

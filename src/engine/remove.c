@@ -44,8 +44,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/remove.h"
-#include "cli/report.h"
+#include "engine/remove.h"
+#include "engine/report.h"
 
 /* ---- 1. syscalls ------------------------------------------------------------------ */
 

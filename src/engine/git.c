@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cli/git.h"
+#include "engine/git.h"
 
 extern char **environ;
 

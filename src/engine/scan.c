@@ -26,9 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
-#include "cli/headread.h"
-#include "cli/scan.h"
+#include "engine/output.h"
+#include "engine/headread.h"
+#include "engine/scan.h"
 
 /* ---- a per-directory cache of source stats ------------------------------------------ */
 
@@ -836,98 +836,16 @@ static pyc_walk_action on_entry(const pyc_walk_entry *e, void *ctx)
     return s->stopped ? PYC_WALK_STOP : PYC_WALK_CONTINUE;
 }
 
-/* --ignore names, for the life of the process (one command per run). */
-#define MAX_IGNORES 256
-static const char *ignore_names[MAX_IGNORES + 1];
-static size_t n_ignores;
-
 void scan_default_options(scan_options *opt)
 {
     memset(opt, 0, sizeof *opt);
     opt->walk.skip_vcs = true;
     opt->walk.skip_node_modules = true;
     opt->walk.skip_venvs = true;
-    n_ignores = 0;
-    ignore_names[0] = NULL;
     /* $PYTHONPYCACHEPREFIX is where CPython puts caches, but the tree
      * commands judge __pycache__ trees unless --prefix is given: a user who
      * exported it for one project should not have every check look
      * elsewhere silently. */
-}
-
-int scan_next_option(struct cli_parser *p, scan_options *opt, int *exit_status)
-{
-    for (;;) {
-        int id = cli_next_option(p);
-        if (id == 0)
-            return 0;
-        if (id < 0 || id == 'h') {
-            *exit_status = id < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
-            return -1;
-        }
-        int r = scan_parse_option(p, id, opt);
-        if (r < 0) {
-            *exit_status = CLI_EXIT_USAGE;
-            return -1;
-        }
-        if (r == 0)
-            return id;
-    }
-}
-
-int scan_parse_option(struct cli_parser *p, int id, scan_options *opt)
-{
-    switch (id) {
-    case SCAN_OPT_IGNORE:
-        if (!*p->optarg || strchr(p->optarg, '/')) {
-            cli_usage_error(p->command,
-                                   "--ignore takes a directory name, not a path: '%s'",
-                                   p->optarg);
-            return -1;
-        }
-        if (n_ignores == MAX_IGNORES) {
-            cli_usage_error(p->command, "too many --ignore options");
-            return -1;
-        }
-        ignore_names[n_ignores++] = p->optarg;
-        ignore_names[n_ignores] = NULL;
-        opt->walk.ignore_names = ignore_names;
-        return 1;
-    case SCAN_OPT_NO_DEFAULT_IGNORES:
-        opt->walk.skip_vcs = false;
-        opt->walk.skip_node_modules = false;
-        return 1;
-    case SCAN_OPT_INCLUDE_VENVS:
-        opt->walk.skip_venvs = false;
-        return 1;
-    case SCAN_OPT_ONE_FILE_SYSTEM:
-        opt->walk.one_file_system = true;
-        return 1;
-    case SCAN_OPT_CHECK_HASH:
-        if (strcmp(p->optarg, "default") == 0)
-            opt->verdict.check_hash = PYC_CHECK_HASH_DEFAULT;
-        else if (strcmp(p->optarg, "always") == 0)
-            opt->verdict.check_hash = PYC_CHECK_HASH_ALWAYS;
-        else if (strcmp(p->optarg, "never") == 0)
-            opt->verdict.check_hash = PYC_CHECK_HASH_NEVER;
-        else {
-            cli_usage_error(p->command,
-                                   "--check-hash-based-pycs takes default, always or "
-                                   "never, not '%s'",
-                                   p->optarg);
-            return -1;
-        }
-        return 1;
-    case SCAN_OPT_PREFIX:
-        if (!*p->optarg) {
-            cli_usage_error(p->command, "--prefix needs a directory");
-            return -1;
-        }
-        opt->prefix = p->optarg;
-        return 1;
-    default:
-        return 0;
-    }
 }
 
 char *scan_prefix_root(const char *prefix, const char *path)
@@ -1237,7 +1155,7 @@ static const scan_options *skip_pycache_dirs(const scan_options *opt, scan_optio
     if (!opt->sources_only || opt->nexpect || opt->prefix)
         return opt;
     size_t n = 0;
-    for (const char *const *p = opt->walk.ignore_names; p && *p && n < MAX_IGNORES; p++)
+    for (const char *const *p = opt->walk.ignore_names; p && *p && n < SCAN_MAX_IGNORES; p++)
         ignore[n++] = *p;
     ignore[n++] = "__pycache__";
     ignore[n] = NULL;
@@ -1250,7 +1168,7 @@ int scan_run(char *const *paths, size_t npaths, const scan_options *given,
              scan_fn *fn, void *ctx)
 {
     scan_options pruned;
-    const char *ignore[MAX_IGNORES + 2];
+    const char *ignore[SCAN_MAX_IGNORES + 2];
     const scan_options *opt = skip_pycache_dirs(given, &pruned, ignore);
     struct scan s;
     scan_init(&s, opt, fn, ctx);

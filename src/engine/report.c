@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/report.h"
+#include "engine/report.h"
 
 const pyc_magic *report_python_of(const pyc_verdict *v)
 {

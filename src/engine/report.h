@@ -8,7 +8,7 @@
 
 #include <stdio.h>
 
-#include "cli/cli.h"
+#include "engine/output.h"
 
 /* Writes one JSON Lines object for the cache file PATH judged as V:
  * path, status, reason, source, kind, implementation, python, tag, opt,
