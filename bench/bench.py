@@ -44,9 +44,18 @@ import corpus  # noqa: E402  (bench/corpus.py)
 SYSTEM_PYTHON = "/usr/bin/python3"
 CHECKER = os.path.join(HERE, "importlib_checker.py")
 
-CHECK_TARGET = 1.2   # pycache check <= 1.2x the find stat walk
-CLEAN_TARGET = 0.8   # pycache clean <= 0.8x find + rm
-COMPILE_NOOP_TARGET = 1.2  # a no-op pycache compile <= 1.2x the find stat walk
+# The targets of issue 15 (and the compile no-op target of issue 6).
+CHECK_TARGET = 0.6        # warm pycache check -q <= 0.6x the find stat walk
+DEEP_TARGET = 2.5         # warm check --deep <= 2.5x plain check -q
+CLEAN_TARGET = 0.5        # pycache clean <= 0.5x find + rm, warm and cold
+COMPILE_NOOP_TARGET = 1.2  # a warm no-op pycache compile <= 1.2x the find stat walk
+COLD_CHECK_TARGET = 1.0   # cold check -q <= 1.0x the cold find stat walk, and below bfs
+COLD_COMPILE_TARGET = 1.0  # cold no-op compile <= 1.0x the cold find stat walk
+SCALE_FILES = 1000000     # cache files in the scale tree
+SCALE_TARGET = 9.0        # scale rows <= 9x the same command on the corpus
+SCALE_RSS_MIB = 32        # peak RSS of the scale rows
+
+DROP_CACHES = "/proc/sys/vm/drop_caches"
 
 
 def log(msg=""):
@@ -172,6 +181,7 @@ class Row:
         self.name, self.argvs, self.source, self.copy = name, argvs, source, copy
         self.ok, self.needs, self.reference, self.note = ok, needs, reference, note
         self.skip = None
+        self.cold = False   # set by run_group(cold=True)
         self.runs = []
         self.after = {}
 
@@ -215,6 +225,8 @@ class Bench:
         target = self.scratch.fresh_copy(row.source) if row.copy else row.source
         try:
             argvs = row.argv_for(target)
+            if row.cold:
+                drop_caches()
             r = run_sequence(argvs, self.env)
             if not warm:
                 row.runs.append(r)
@@ -243,13 +255,27 @@ class Bench:
                      for s, d in skipped.items())
         return {"pycs_left": left, "skipped_dirs_intact": intact}
 
-    def run_group(self, name, title, rows, min_runs=0):
+    def run_group(self, name, title, rows, min_runs=0, cold=False):
         """MIN_RUNS: at least that many timed runs, whatever -n says (rows of a
-        few milliseconds: on a shared machine one hiccup moves a median of 3)."""
+        few milliseconds: on a shared machine one hiccup moves a median of 3).
+        COLD: the page cache is dropped before every timed run (after the
+        fresh copy, if any) and there is no warm-up; without root the rows
+        are skipped."""
         log("")
         log("== %s: %s" % (name, title))
+        if cold:
+            if self.cold_ok:
+                log("  cold: `sync; echo 3 > %s` before each timed run, no warm-up"
+                    % DROP_CACHES)
+            else:
+                log("  cold rows skipped: dropping the page cache needs root "
+                    "(%s not writable)" % DROP_CACHES)
         live = []
         for row in rows:
+            if cold and not row.runs:
+                row.cold = True
+                if not self.cold_ok:
+                    row.skip = "skipped: not root, the page cache cannot be dropped"
             if row.needs and not self.have(row.needs):
                 row.skip = "skipped: pycache %s not built yet" % row.needs
             if row.skip:
@@ -259,8 +285,9 @@ class Bench:
             else:
                 log("  %-34s $ %s" % (row.name, row.display()))
                 live.append(row)
-        for row in live:   # one untimed warm-up each
-            self.measure(row, warm=True)
+        for row in live:   # one untimed warm-up each (a cold run needs none)
+            if not row.cold:
+                self.measure(row, warm=True)
         for i in range(max(self.args.n, min_runs)):
             for row in live:
                 self.measure(row, warm=False)
@@ -303,44 +330,115 @@ class Bench:
         return {r.name: r for r in rows}
 
     def target(self, label, row, ref, limit):
-        if not (row.runs and ref.runs):
+        if not (row and ref and row.runs and ref.runs):
             status, ratio = "not measured", None
         else:
             ratio = row.median() / ref.median()
             status = "MET" if ratio <= limit else "MISSED"
-        log("  target: %s <= %.2fx %s: %s%s"
-            % (row.name, limit, ref.name, status,
+        rname, fname = (row.name if row else "?"), (ref.name if ref else "?")
+        log("  target %s: %s <= %.2fx %s: %s%s"
+            % (label, rname, limit, fname, status,
                " (%.2fx)" % ratio if ratio is not None else ""))
-        self.results["targets"].append({"label": label, "row": row.name,
-                                        "reference": ref.name, "limit": limit,
+        self.results["targets"].append({"label": label, "row": rname,
+                                        "reference": fname, "limit": limit,
                                         "ratio": ratio, "status": status})
 
+    def target_rss(self, label, row, limit_mib):
+        if not (row and row.runs):
+            status, mib = "not measured", None
+        else:
+            mib = max(r["maxrss_kb"] for r in row.runs) / 1024.0
+            status = "MET" if mib < limit_mib else "MISSED"
+        log("  target %s: %s peak RSS < %d MiB: %s%s"
+            % (label, row.name if row else "?", limit_mib, status,
+               " (%.1f MiB)" % mib if mib is not None else ""))
+        self.results["targets"].append({"label": label, "row": row.name if row else "?",
+                                        "limit_mib": limit_mib, "peak_rss_mib": mib,
+                                        "status": status})
+
+    def summary(self):
+        """Every target of the run, once more, at the end."""
+        if not self.results["targets"]:
+            return
+        log("")
+        log("== targets")
+        for t in self.results["targets"]:
+            if "limit_mib" in t:
+                got = "%.1f MiB" % t["peak_rss_mib"] if t["peak_rss_mib"] else "-"
+                what = "peak RSS < %d MiB" % t["limit_mib"]
+            else:
+                got = "%.2fx" % t["ratio"] if t["ratio"] is not None else "-"
+                what = "<= %.2fx %s" % (t["limit"], t["reference"])
+            log("  %-7s %-16s %-9s %s %s" % (t["status"], t["label"], got, t["row"], what))
+
     # -- the groups
+    def walk_rows(self, root, bare=True, copy=False, suffix=""):
+        """find and bfs: the bare walk (getdents only) and the stat walk (a
+        stat per pyc, the yardstick of the targets), side by side."""
+        rows = []
+        for tool in ("find", "bfs"):
+            if tool == "bfs" and not shutil.which("bfs"):
+                rows.append(Row("bfs (not installed)", [], root))
+                rows[-1].skip = "skipped: bfs not installed (scripts/install-deps --test)"
+                continue
+            if bare:
+                rows.append(Row("%s -printf '' (bare walk)%s" % (tool, suffix),
+                                [[tool, "{root}", "-printf", ""]], root, copy=copy,
+                                note="the floor" if tool == "find" else ""))
+            rows.append(Row("%s -name *.pyc -printf %%s%s" % (tool, suffix),
+                            [[tool, "{root}", "-name", "*.pyc", "-printf", "%s\\n"]],
+                            root, copy=copy, reference=tool == "find",
+                            note="the yardstick: a stat per pyc" if tool == "find"
+                            else ""))
+        return rows
+
     def group_check(self, root):
         pc = self.pycache
-        rows = [
-            Row("find -printf '' (bare walk)", [["find", "{root}", "-printf", ""]], root,
-                note="the floor"),
-            Row("find -name *.pyc -printf %s", [["find", "{root}", "-name", "*.pyc",
-                                                 "-printf", "%s\\n"]], root,
-                reference=True, note="the yardstick: a stat per pyc"),
+        rows = self.walk_rows(root) + [
+            Row("pycache check -q", [[pc, "check", "-q", "{root}"]], root, ok=(0, 1),
+                needs="check", note="the verdicts, no listing"),
             Row("pycache check", [[pc, "check", "{root}"]], root, ok=(0, 1),
-                needs="check"),
+                needs="check", note="the sorted listing of what is not fresh"),
             Row("pycache check --json", [[pc, "check", "--json", "{root}"]], root,
                 ok=(0, 1), needs="check", note="sizes wanted: no io_uring batches"),
-            Row("pycache check, PYCACHE_IO_URING=0",
-                [["env", "PYCACHE_IO_URING=0", pc, "check", "{root}"]], root, ok=(0, 1),
-                needs="check", note="an open+pread+close per pyc"),
-            Row("pycache check, PYCACHE_THREADS=1",
-                [["env", "PYCACHE_THREADS=1", pc, "check", "{root}"]], root, ok=(0, 1),
-                needs="check", note="one walk"),
+            Row("pycache check -q --deep", [[pc, "check", "-q", "--deep", "{root}"]],
+                root, ok=(0, 1), needs="check", note="every fresh body unmarshalled"),
+            Row("pycache check -q, PYCACHE_IO_URING=0",
+                [["env", "PYCACHE_IO_URING=0", pc, "check", "-q", "{root}"]], root,
+                ok=(0, 1), needs="check", note="an open+pread+close per pyc"),
+            Row("pycache check -q, PYCACHE_THREADS=1",
+                [["env", "PYCACHE_THREADS=1", pc, "check", "-q", "{root}"]], root,
+                ok=(0, 1), needs="check", note="one walk"),
+            Row("pycache clean -n", [[pc, "clean", "-n", "{root}"]], root, ok=(0, 1),
+                needs="clean", note="dry run: the listing of ~all pycs"),
             Row("importlib checker (python3)", [[SYSTEM_PYTHON, CHECKER, "{root}"]],
                 root, ok=(0, 1)),
         ]
         r = self.run_group("check", "read-only, on the corpus itself", rows)
-        self.target("check", r["pycache check"], r["find -name *.pyc -printf %s"],
+        self.check_rows = r
+        self.target("check", r["pycache check -q"], r["find -name *.pyc -printf %s"],
                     CHECK_TARGET)
+        self.target("check --deep", r["pycache check -q --deep"], r["pycache check -q"],
+                    DEEP_TARGET)
         self.compare_counts(root)
+
+    def group_check_cold(self, root):
+        pc = self.pycache
+        rows = self.walk_rows(root) + [
+            Row("pycache check -q", [[pc, "check", "-q", "{root}"]], root, ok=(0, 1),
+                needs="check"),
+            Row("pycache check -q --deep", [[pc, "check", "-q", "--deep", "{root}"]],
+                root, ok=(0, 1), needs="check"),
+            Row("pycache check -q, PYCACHE_IO_URING=0",
+                [["env", "PYCACHE_IO_URING=0", pc, "check", "-q", "{root}"]], root,
+                ok=(0, 1), needs="check", note="an open+pread+close per pyc"),
+        ]
+        r = self.run_group("cold-check", "read-only, the page cache dropped before "
+                           "each run", rows, cold=True)
+        self.target("cold check", r["pycache check -q"],
+                    r["find -name *.pyc -printf %s"], COLD_CHECK_TARGET)
+        self.target("cold check/bfs", r["pycache check -q"],
+                    r.get("bfs -name *.pyc -printf %s"), COLD_CHECK_TARGET)
 
     def compare_counts(self, root):
         """Untimed: what pycache check --json and the importlib checker found,
@@ -367,34 +465,56 @@ class Bench:
         os.unlink(path)
         del r
 
-    def find_pair(self, root):
-        """The shell recipe for cleaning; measured once (in the clean group,
-        or in the prune group when clean is not run) and shown in both."""
-        if getattr(self, "_find_pair", None) is None:
-            self._find_pair = Row(
-                "find -exec rm -rf + find -delete",
-                [["find", "{root}", "-name", "__pycache__", "-prune", "-exec", "rm",
+    def find_pair(self, root, tool="find"):
+        """The shell recipe for cleaning (with find, or bfs); the find pair is
+        measured once (in the clean group, or in the prune group when clean
+        is not run) and shown in both."""
+        def pair():
+            return Row(
+                "%s -exec rm -rf + %s -delete" % (tool, tool),
+                [[tool, "{root}", "-name", "__pycache__", "-prune", "-exec", "rm",
                   "-rf", "{}", "+"],
-                 ["find", "{root}", "-name", "*.py[co]", "-delete"]], root, copy=True,
-                reference=True)
+                 [tool, "{root}", "-name", "*.py[co]", "-delete"]], root, copy=True,
+                reference=tool == "find")
+        if tool != "find":
+            if shutil.which(tool):
+                return pair()
+            row = Row("%s pair (not installed)" % tool, [], root)
+            row.skip = "skipped: %s not installed" % tool
+            return row
+        if getattr(self, "_find_pair", None) is None:
+            self._find_pair = pair()
         return self._find_pair
 
-    def group_clean(self, root):
+    def clean_rows(self, root, cold=False):
         pc = self.pycache
         rows = [
-            self.find_pair(root),
+            self.find_pair(root) if not cold else Row(
+                self.find_pair(root).name, self.find_pair(root).argvs, root, copy=True,
+                reference=True),
+            self.find_pair(root, "bfs"),
             Row("pycache clean", [[pc, "clean", "{root}"]], root, copy=True,
                 needs="clean"),
         ]
-        if os.access("/usr/bin/py3clean", os.X_OK):
+        if not cold and os.access("/usr/bin/py3clean", os.X_OK):
             rows.append(Row("py3clean (Debian)", [["/usr/bin/py3clean", "{root}"]], root,
                             copy=True, note="only pycs of existing sources"))
         pyclean = shutil.which("pyclean", path="/usr/local/bin:/usr/bin:/bin")
-        if pyclean:
+        if pyclean and not cold:
             rows.append(Row("pyclean", [[pyclean, "{root}"]], root, copy=True))
-        r = self.run_group("clean", "each run on a fresh cp -a copy", rows)
+        return rows
+
+    def group_clean(self, root):
+        r = self.run_group("clean", "each run on a fresh cp -a copy", self.clean_rows(root))
         self.target("clean", r["pycache clean"], r["find -exec rm -rf + find -delete"],
                     CLEAN_TARGET)
+
+    def group_clean_cold(self, root):
+        r = self.run_group("cold-clean", "each run on a fresh cp -a copy, the page cache "
+                           "dropped after the copy", self.clean_rows(root, cold=True),
+                           cold=True)
+        self.target("cold clean", r["pycache clean"],
+                    r["find -exec rm -rf + find -delete"], CLEAN_TARGET)
 
     def group_prune(self, root):
         rows = [
@@ -404,22 +524,30 @@ class Bench:
         ]
         self.run_group("prune", "stale/orphan/temp removal, fresh copy each run", rows)
 
-    def group_compile(self, ct):
+    def compile_noop_rows(self, ct):
         pc, py = self.pycache, SYSTEM_PYTHON
-        compiled, src = ct["compiled"], ct["src"]
+        compiled = ct["compiled"]
         rows = [
             Row("compileall -q (no-op)", [[py, "-m", "compileall", "-q", "{root}"]],
                 compiled, copy=True, reference=True),
             Row("pycache compile (no-op)", [[pc, "compile", "--python", py, "-q",
                                              "{root}"]], compiled, copy=True,
                 ok=(0, 1), needs="compile"),
-            Row("find -name *.pyc -printf %s (compile tree)",
-                [["find", "{root}", "-name", "*.pyc", "-printf", "%s\\n"]], compiled,
-                copy=True, note="a stat per pyc: the yardstick of the target"),
         ]
+        walks = self.walk_rows(compiled, bare=False, copy=True, suffix=" (compile tree)")
+        for w in walks:
+            w.reference = False
+            w.note = "a stat per pyc: the yardstick of the target" \
+                if w.name.startswith("find") else ""
+        return rows + walks
+
+    def group_compile(self, ct):
+        pc, py = self.pycache, SYSTEM_PYTHON
+        src = ct["src"]
         r = self.run_group("compile-noop", "%d sources, all fresh (%s only)"
-                           % (ct["sources"], ct["tag"]), rows, min_runs=15)
-        self.target("compile-noop", r["pycache compile (no-op)"],
+                           % (ct["sources"], ct["tag"]), self.compile_noop_rows(ct),
+                           min_runs=15)
+        self.target("compile no-op", r["pycache compile (no-op)"],
                     r["find -name *.pyc -printf %s (compile tree)"], COMPILE_NOOP_TARGET)
         rows = [
             Row("compileall -q -j 0 (from empty)",
@@ -430,6 +558,36 @@ class Bench:
                 ok=(0, 1), needs="compile"),
         ]
         self.run_group("compile-full", "%d sources, no pyc yet" % ct["sources"], rows)
+
+    def group_compile_cold(self, ct):
+        r = self.run_group("cold-compile-noop", "%d sources, all fresh, the page cache "
+                           "dropped after the copy" % ct["sources"],
+                           self.compile_noop_rows(ct), cold=True)
+        self.target("cold compile no-op", r["pycache compile (no-op)"],
+                    r["find -name *.pyc -printf %s (compile tree)"], COLD_COMPILE_TARGET)
+
+    def group_scale(self, m):
+        """The corpus hard-linked into one tree of about SCALE_FILES cache
+        files (no disk but directory blocks), warm, against the same commands
+        on the corpus itself (the check group's rows)."""
+        pc = self.pycache
+        tree, reps, pycs = scale_tree(m)
+        ref = getattr(self, "check_rows", None) or {}
+        rows = self.walk_rows(tree, bare=False) + [
+            Row("pycache check -q", [[pc, "check", "-q", "{root}"]], tree, ok=(0, 1),
+                needs="check"),
+            Row("pycache check", [[pc, "check", "{root}"]], tree, ok=(0, 1),
+                needs="check", note="the listing of what is not fresh"),
+            Row("pycache clean -n", [[pc, "clean", "-n", "{root}"]], tree, ok=(0, 1),
+                needs="clean", note="a listing line per removable file"),
+        ]
+        r = self.run_group("scale", "%d hard-linked copies of the corpus: %d cache "
+                           "files (%.1fx the corpus)" % (reps, reps * pycs, reps), rows)
+        for name in ("pycache check -q", "pycache clean -n"):
+            self.target("scale " + name.split(" ", 1)[1], r[name], ref.get(name),
+                        SCALE_TARGET)
+        for name in ("pycache check -q", "pycache check", "pycache clean -n"):
+            self.target_rss("scale " + name.split(" ", 1)[1], r[name], SCALE_RSS_MIB)
 
     def group_convert(self, ct):
         mb = ct["source_bytes"] / 1e6
@@ -506,6 +664,7 @@ class Bench:
             for c in ("check", "clean", "prune", "compile", "convert"))))
         log("%d timed runs per row (15 in compile-noop) after one warm-up; times are "
             "wall-clock medians" % a.n)
+        self.cold_ok = can_drop_caches()
         self.scratch = Scratch(a.dir)
         if not build_spawn(self.scratch.root):
             log("note: no C compiler for bench/spawn.c: peak RSS includes the "
@@ -516,25 +675,80 @@ class Bench:
         def want(g):
             return groups is None or g in groups
         try:
+            ct = m.get("compile_tree")
             if want("check"):
                 self.group_check(root)
+            if want("cold-check"):
+                self.group_check_cold(root)
+            if want("scale"):
+                self.group_scale(m)
             if want("clean"):
                 self.group_clean(root)
+            if want("cold-clean"):
+                self.group_clean_cold(root)
             if want("prune"):
                 self.group_prune(root)
-            ct = m.get("compile_tree")
             if want("compile") and ct:
                 self.group_compile(ct)
+            if want("cold-compile") and ct:
+                self.group_compile_cold(ct)
             if want("convert") and ct:
                 self.group_convert(ct)
             if want("callgrind") and not a.no_callgrind:
                 self.group_callgrind(callgrind_subtree(m))
         finally:
             self.scratch.close()
+        self.summary()
         if a.json:
             with open(a.json, "w") as f:
                 json.dump(self.results, f, indent=1, sort_keys=True)
             log("\nfigures written to %s" % a.json)
+
+
+def can_drop_caches():
+    return os.geteuid() == 0 and os.access(DROP_CACHES, os.W_OK)
+
+
+def drop_caches():
+    """Writes back dirty pages, then drops the page cache, dentries and
+    inodes, so the next command reads from the device."""
+    os.sync()
+    with open(DROP_CACHES, "w") as f:
+        f.write("3\n")
+
+
+def scale_tree(m):
+    """DIR/PROFILE.scale: the corpus hard-linked (cp -al) enough times for
+    SCALE_FILES cache files; rebuilt when the corpus was regenerated.  Costs
+    directory blocks only: every file is a link to a corpus file.  Returns
+    (path, copies, cache files per copy)."""
+    c = m["counts"]
+    pycs = c["pycache_pycs"] + c["legacy_pycs"] + c["temp_files"]
+    reps = -(-SCALE_FILES // pycs)
+    path = m["root"] + ".scale"
+    stamp = "%s %s %d" % (m["generated"], m["corpus_version"], reps)
+    marker = os.path.join(path, corpus.MARKER)
+    try:
+        with open(marker) as f:
+            if f.read().strip() == stamp:
+                return path, reps, pycs
+    except OSError:
+        pass
+    for p in (path, path + ".building"):
+        if os.path.lexists(p):
+            if os.path.islink(p) or not os.path.isfile(os.path.join(p, corpus.MARKER)):
+                sys.exit("bench: refusing to remove %r: no %s marker" % (p, corpus.MARKER))
+            shutil.rmtree(p)
+    log("building the scale tree %s: %d hard-linked copies of the corpus" % (path, reps))
+    building = path + ".building"
+    os.makedirs(building)
+    for i in range(reps):
+        subprocess.run(["cp", "-al", "--", m["root"], os.path.join(building, "copy-%02d" % i)],
+                       check=True)
+    with open(os.path.join(building, corpus.MARKER), "w") as f:
+        f.write(stamp + "\n")
+    os.rename(building, path)
+    return path, reps, pycs
 
 
 def corpus_temp(name):
@@ -580,8 +794,9 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small corpus (~10k files)")
     ap.add_argument("--regen", action="store_true", help="regenerate the corpus")
     ap.add_argument("-n", type=int, default=3, help="timed repetitions (default 3)")
-    ap.add_argument("--only", help="comma-separated groups: check,clean,prune,"
-                                   "compile,convert,callgrind")
+    ap.add_argument("--only", help="comma-separated groups: check,cold-check,scale,"
+                                   "clean,cold-clean,prune,compile,cold-compile,"
+                                   "convert,callgrind")
     ap.add_argument("--no-callgrind", action="store_true",
                     help="skip the valgrind instruction counts")
     ap.add_argument("--json", metavar="FILE", help="write every figure to FILE")
