@@ -231,6 +231,26 @@ static int quicken_crashes(const uint8_t *caches, const unsigned char *s,
 }
 
 
+/* How many of the N bytes at S have CO_FAST_LOCAL (0x20) set, as
+ * get_localsplus_counts counts the locals of a 3.11+ code object. Every
+ * bytes object of a 3.11+ pyc is counted (co_code the longest), so eight
+ * bytes at a time: bit 5 of each byte shifted to bit 0, masked, and the
+ * eight 0/1 bytes summed into the top byte by one multiplication. A
+ * byte-at-a-time loop was 45% of a `check --deep` profile. */
+static uint32_t count_fast_locals(const unsigned char *s, uint32_t n)
+{
+    const uint64_t ones = 0x0101010101010101u;
+    uint32_t count = 0, k = 0;
+    for (; k + 8 <= n; k += 8) {
+        uint64_t w;
+        memcpy(&w, s + k, sizeof w);
+        count += (uint32_t)((((w >> 5) & ones) * ones) >> 56);
+    }
+    for (; k < n; k++)
+        count += (s[k] & 0x20) != 0;
+    return count;
+}
+
 /* Stack frames: an object whose sub-objects are being read. */
 enum frame_kind {
     FR_TUPLE, FR_LIST, FR_SET, FR_FROZENSET, FR_DICT, FR_CODE, FR_SLICE,
@@ -664,10 +684,9 @@ static enum step read_object(struct reader *rd, struct obj *out,
         out->flags = O_HASHABLE;
         out->size = len;
         if (!unicode) {
-            uint32_t nl = 0;
-            for (uint32_t k = 0; k < len; k++)
-                nl += (s[k] & 0x20) != 0; /* CO_FAST_LOCAL */
-            out->nlocals = nl;
+            /* Only 3.11+ code objects read it (co_localspluskinds), and
+             * any bytes object may turn out to be one (a reference). */
+            out->nlocals = r->layout == CODE_311 ? count_fast_locals(s, len) : 0;
             if (r->quicken && quicken_crashes(r->quicken, s, len))
                 out->flags |= O_BADCODE;
         }
