@@ -369,7 +369,7 @@ class Bench:
             else:
                 got = "%.2fx" % t["ratio"] if t["ratio"] is not None else "-"
                 what = "<= %.2fx %s" % (t["limit"], t["reference"])
-            log("  %-7s %-16s %-9s %s %s" % (t["status"], t["label"], got, t["row"], what))
+            log("  %-7s %-18s %-9s %s %s" % (t["status"], t["label"], got, t["row"], what))
 
     # -- the groups
     def walk_rows(self, root, bare=True, copy=False, suffix=""):
@@ -571,7 +571,7 @@ class Bench:
         files (no disk but directory blocks), warm, against the same commands
         on the corpus itself (the check group's rows)."""
         pc = self.pycache
-        tree, reps, pycs = scale_tree(m)
+        tree, reps, pycs = scale_tree(m, self.args.scale_files)
         ref = getattr(self, "check_rows", None) or {}
         rows = self.walk_rows(tree, bare=False) + [
             Row("pycache check -q", [[pc, "check", "-q", "{root}"]], tree, ok=(0, 1),
@@ -587,7 +587,7 @@ class Bench:
             self.target("scale " + name.split(" ", 1)[1], r[name], ref.get(name),
                         SCALE_TARGET)
         for name in ("pycache check -q", "pycache check", "pycache clean -n"):
-            self.target_rss("scale " + name.split(" ", 1)[1], r[name], SCALE_RSS_MIB)
+            self.target_rss("RSS " + name.split(" ", 1)[1], r[name], SCALE_RSS_MIB)
 
     def group_convert(self, ct):
         mb = ct["source_bytes"] / 1e6
@@ -717,14 +717,14 @@ def drop_caches():
         f.write("3\n")
 
 
-def scale_tree(m):
+def scale_tree(m, want=SCALE_FILES):
     """DIR/PROFILE.scale: the corpus hard-linked (cp -al) enough times for
-    SCALE_FILES cache files; rebuilt when the corpus was regenerated.  Costs
+    WANT cache files; rebuilt when the corpus was regenerated.  Costs
     directory blocks only: every file is a link to a corpus file.  Returns
     (path, copies, cache files per copy)."""
     c = m["counts"]
     pycs = c["pycache_pycs"] + c["legacy_pycs"] + c["temp_files"]
-    reps = -(-SCALE_FILES // pycs)
+    reps = -(-want // pycs)
     path = m["root"] + ".scale"
     stamp = "%s %s %d" % (m["generated"], m["corpus_version"], reps)
     marker = os.path.join(path, corpus.MARKER)
@@ -799,6 +799,8 @@ def main():
                                    "convert,callgrind")
     ap.add_argument("--no-callgrind", action="store_true",
                     help="skip the valgrind instruction counts")
+    ap.add_argument("--scale-files", type=int, default=SCALE_FILES, metavar="N",
+                    help="cache files in the scale group's tree (default %d)" % SCALE_FILES)
     ap.add_argument("--json", metavar="FILE", help="write every figure to FILE")
     args = ap.parse_args()
     if args.n < 1:

@@ -202,6 +202,66 @@ def test_batched_header_reads_change_no_verdict(pycache, pycache_bin, big_tree):
         assert "io_uring_enter(" in f.read()
 
 
+def evict(tree):
+    """Drops TREE's files from the page cache (POSIX_FADV_DONTNEED, which
+    needs no privilege once the pages are written back); False when one
+    stays cached (tmpfs keeps its pages: nothing to read them from)."""
+    os.sync()
+    files = [os.path.join(d, f) for d, _, fs in os.walk(tree) for f in fs]
+    for path in files:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+    probe = next(f for f in files if f.endswith(".pyc"))
+    fd = os.open(probe, os.O_RDONLY)
+    try:
+        os.preadv(fd, [bytearray(16)], 0, os.RWF_NOWAIT)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def test_cold_page_cache_changes_no_verdict(pycache, pycache_bin, big_tree, tmp_path):
+    """With the headers out of the page cache, a batch comes back mostly
+    -EAGAIN: the scan then hints the next batches' first pages
+    (src/engine/prefetch.c, posix_fadvise WILLNEED) and starts more walks.
+    The verdicts must be those of the plain reads, and the hints must have
+    been given."""
+    if os.environ.get("PYCACHE_VALGRIND"):
+        pytest.skip("valgrind runs the binary: no strace under it")
+    src, _ = big_tree
+    tree = str(tmp_path / "cold")
+    for i in range(6):  # several directories: walks to grow into
+        shutil.copytree(src, os.path.join(tree, "d%d" % i), symlinks=True)
+    plain = pycache("check", "--fail-on", "none", tree,
+                    env={"PYCACHE_IO_URING": "0"})
+    assert plain.returncode == 0, plain.stderr
+    assert sum(1 for _ in os.scandir(os.path.join(tree, "d0", "__pycache__"))) > 64, \
+        "one directory must fill more than one batch"
+    if not evict(tree):
+        pytest.skip("the page cache of %s cannot be dropped (tmpfs?)" % tree)
+    log = str(tmp_path / "strace.log")
+    env = dict(os.environ)
+    env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
+    env.pop("PYCACHE_THREADS", None)
+    r = subprocess.run([shutil.which("strace"), "-f", "-qq", "-e",
+                        "trace=fadvise64,clone,clone3", "-o", log, pycache_bin, "check",
+                        "--fail-on", "none", tree],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == plain.stdout_bytes
+    with open(log) as f:
+        trace = f.read()
+    assert "POSIX_FADV_WILLNEED" in trace
+    if (os.cpu_count() or 1) >= 2:
+        # Two walks on two cores; the cold batches started more.
+        assert trace.count("clone") > 1, trace
+
+
 def test_header_batches_on_hostile_entries(tool, tmp_path):
     """headread's own promises: a FIFO with a writer (a read would block) and
     a directory fail at once, a symlink is not followed, a short file is
