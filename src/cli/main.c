@@ -23,6 +23,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,6 +161,15 @@ int main(int argc, char **argv)
 {
     if (open_std_streams() != 0)
         return CLI_EXIT_IO;
+
+    /* Blocks of 1 MiB and more come from mmap and go back to the kernel
+     * when freed, always. glibc's default threshold rises to the size of
+     * the largest mmap'd block freed (up to 32 MiB), so after the listing's
+     * first spill (listing.c frees its 8 MiB buffer and starts another) its
+     * growing buffers were realloc'd by copy in the brk heap, whose freed
+     * holes stay resident: `clean -n` of a 1,000,000-file tree peaked at
+     * 46 MB RSS, 18 MB with the threshold fixed (mallopt fixes it). */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
 
     /* `pycache ... | head`: die quietly of SIGPIPE as cat and find do, even
      * when started with SIGPIPE ignored (then a write would get EPIPE). */
