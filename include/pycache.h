@@ -439,11 +439,13 @@ int pyc_marshal_write(const pyc_marshal_tree *tree, unsigned char **out,
 
 /* Rewrites TREE into the canonical form (3.4+; 2.7 has no refs): FLAG_REF
  * kept only on objects a REF names, slots renumbered in stream order, and
- * the items of each set and frozenset in the order of their canonical
- * bytes (unless a REF inside one names an object inside another). marshal
- * writes FLAG_REF wherever an object's reference count was above one and
- * sets in hash order, so equal code compiled in different processes gives
- * different bytes; after this it gives the same. marshal.loads of the
+ * (3.4-3.10) the items of each set and frozenset in the order of their
+ * canonical bytes (unless a REF inside one names an object inside
+ * another). marshal writes FLAG_REF wherever an object's reference count
+ * was above one, and before 3.11 set items in hash order (which
+ * PYTHONHASHSEED changes; 3.11+ sort them, bpo-37596), so equal code
+ * compiled in different processes gives different bytes; after this it
+ * gives the same. marshal.loads of the
  * result equals that of the original. Returns 1 when something changed, 0
  * when the tree was canonical already, -1 with errno ENOMEM. */
 int pyc_marshal_normalize(pyc_marshal_tree *tree);

@@ -1064,7 +1064,11 @@ int pyc_marshal_normalize(pyc_marshal_tree *t)
         n.nomem = true;
         goto out;
     }
-    sort_sets(&n, t->root);
+    /* From 3.11 marshal writes set items sorted by their own marshalled
+     * bytes (w_complex_object, bpo-37596): already deterministic, and in an
+     * order this must not undo. */
+    if (t->minor <= 10)
+        sort_sets(&n, t->root);
     if (n.nomem)
         goto out;
     mark_used(&n, t->root);
