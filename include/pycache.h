@@ -427,6 +427,9 @@ void pyc_marshal_tree_free(pyc_marshal_tree *tree);
 /* The top object. */
 const pyc_object *pyc_marshal_root(const pyc_marshal_tree *tree);
 
+/* The interpreter whose format TREE was parsed in (the M given). */
+const pyc_magic *pyc_marshal_magic(const pyc_marshal_tree *tree);
+
 /* The object O stands for: the target of a REF (or STRINGREF), followed
  * until it is neither; O itself otherwise. */
 const pyc_object *pyc_marshal_resolve(const pyc_marshal_tree *tree,

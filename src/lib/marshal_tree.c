@@ -110,6 +110,7 @@ struct pyc_marshal_tree {
     struct block *blocks;
     bool py2, refs, slice;
     int minor;
+    const pyc_magic *magic;
     enum layout layout;
     const char *fields;       /* layout_* */
     const char *const *field_names;
@@ -509,6 +510,7 @@ static int set_rules(pyc_marshal_tree *t, const pyc_magic *m)
     if (!m || m->implementation != PYC_IMPL_CPYTHON)
         return -1;
     t->minor = m->minor;
+    t->magic = m;
     if (m->major == 2 && m->minor == 7) {
         t->py2 = true;
         t->layout = LAYOUT_27;
@@ -604,6 +606,11 @@ pyc_marshal_tree *pyc_marshal_parse(const pyc_magic *m, const void *body,
     if (status)
         *status = PYC_MARSHAL_OK;
     return t;
+}
+
+const pyc_magic *pyc_marshal_magic(const pyc_marshal_tree *t)
+{
+    return t ? t->magic : NULL;
 }
 
 const pyc_object *pyc_marshal_root(const pyc_marshal_tree *t)
