@@ -434,6 +434,16 @@ static void json_value(FILE *f, const pyc_marshal_tree *t, const pyc_object *o, 
         fprintf(f, "\"%" PRId64 "\"}", o->value);
         return;
     case 'l':
+        if (o->size / 2 <= 4) {
+            /* At most 60 bits: a number when it fits JSON's exact range. */
+            int64_t v = 0;
+            for (size_t i = o->size / 2; i-- > 0;)
+                v = v << 15 | (int64_t)(o->data[2 * i] | o->data[2 * i + 1] << 8);
+            if (v < (INT64_C(1) << 53)) {
+                fprintf(f, "%" PRId64, o->value < 0 ? -v : v);
+                return;
+            }
+        }
         json_tagged(f, "int", "value");
         fputc('"', f);
         long_decimal(o, f);
