@@ -12,15 +12,19 @@ _pycache_options()
     clean)
         echo '--dry-run --verbose --quiet --json --null --tag --keep-tag --uninstalled --debris --prefix --ignore --no-default-ignores --include-venvs --one-file-system --check-hash-based-pycs --help' ;;
     compile)
-        echo '--python --optimize --invalidation-mode --force --dry-run --jobs --exclude --input --null --no-recurse --maxlevels --ddir --strip --prepend --legacy --prefix --hardlink-dupes --quiet --verbose --json --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
+        echo '--python --optimize --invalidation-mode --force --dry-run --jobs --exclude --input --null --no-recurse --maxlevels --ddir --strip --prepend --legacy --prefix --hardlink-dupes --deterministic --quiet --verbose --json --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     prune)
         echo '--dry-run --verbose --quiet --json --null --sourceless --deep --prefix --ignore --no-default-ignores --include-venvs --one-file-system --check-hash-based-pycs --help' ;;
     doctor)
         echo '--fix --staged --json --quiet --color --help' ;;
     convert)
         echo '--to --dry-run --sync --json --null --verbose --quiet --prefix --ignore --no-default-ignores --include-venvs --one-file-system --check-hash-based-pycs --color --help' ;;
+    normalize)
+        echo '--dry-run --json --verbose --quiet --prefix --ignore --no-default-ignores --include-venvs --one-file-system --check-hash-based-pycs --help' ;;
+    diff)
+        echo '--json --ignore-filename --verbose --quiet --ignore --no-default-ignores --include-venvs --one-file-system --check-hash-based-pycs --help' ;;
     inspect)
-        echo '--json --deep --check-hash-based-pycs --prefix --color --help' ;;
+        echo '--json --deep --check-hash-based-pycs --prefix --code --color --help' ;;
     where)
         echo '--python --opt --prefix --null --json --help' ;;
     stats)
@@ -48,6 +52,10 @@ _pycache_arg_options()
         echo '--color' ;;
     convert)
         echo '--to --prefix --ignore --check-hash-based-pycs --color' ;;
+    normalize)
+        echo '--prefix --ignore --check-hash-based-pycs' ;;
+    diff)
+        echo '--ignore --check-hash-based-pycs' ;;
     inspect)
         echo '--check-hash-based-pycs --prefix --color' ;;
     where)
@@ -62,7 +70,7 @@ _pycache_arg_options()
 _pycache()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-    local commands='check clean compile prune doctor convert inspect where stats versions watch'
+    local commands='check clean compile prune doctor convert normalize diff inspect where stats versions watch'
     local cmd='' i
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in

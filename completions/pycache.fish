@@ -2,7 +2,7 @@
 # equal to `pycache CMD --help` by tests/integration/test_docs.py), fixed
 # choices, directories for DIR arguments, file names for operands.
 
-set -l commands check clean compile prune doctor convert inspect where stats versions watch
+set -l commands check clean compile prune doctor convert normalize diff inspect where stats versions watch
 complete -c pycache -f
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -l help -d 'show help'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -l version -d 'show the version'
@@ -12,6 +12,8 @@ complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a compile -d
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a prune -d 'remove the bytecode CPython cannot or should not use; keep fresh caches'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a doctor -d 'audit a projects bytecode habits and fix them (--fix)'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a convert -d 'rewrite fresh 3.7+ pycs into another invalidation mode, without recompiling'
+complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a normalize -d 'rewrite pycs into a canonical marshal form: equal code, equal bytes'
+complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a diff -d 'compare the code of two pycs or trees: header, ref-flag or real code differences'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a inspect -d 'show what one cache files header says, and its verdict'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a where -d 'print where a sources cache goes, or a cache files source'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a stats -d 'count cache files and bytes by interpreter, level, mode and status'
@@ -74,6 +76,7 @@ complete -c pycache -n '__fish_seen_subcommand_from compile' -l prepend -x -d 'p
 complete -c pycache -n '__fish_seen_subcommand_from compile' -s b -l legacy -d 'write NAME.pyc beside each source, for sourceless deployment'
 complete -c pycache -n '__fish_seen_subcommand_from compile' -l prefix -x -a '(__fish_complete_directories)' -d 'write into a PYTHONPYCACHEPREFIX tree at DIR (3.8+)'
 complete -c pycache -n '__fish_seen_subcommand_from compile' -l hardlink-dupes -d 'hard-link a levels pyc to the previous levels when'
+complete -c pycache -n '__fish_seen_subcommand_from compile' -l deterministic -d 'write each cache in the canonical marshal form'
 complete -c pycache -n '__fish_seen_subcommand_from compile' -s q -l quiet -d 'no summary; -qq: no error messages either'
 complete -c pycache -n '__fish_seen_subcommand_from compile' -s v -l verbose -d 'one line per cache file, and how many interpreters were'
 complete -c pycache -n '__fish_seen_subcommand_from compile' -l json -d 'JSON Lines: one object per cache file, with an action field'
@@ -127,12 +130,40 @@ complete -c pycache -n '__fish_seen_subcommand_from convert' -l check-hash-based
 complete -c pycache -n '__fish_seen_subcommand_from convert' -l color -x -a 'auto always never' -d 'colour the action words: auto, always or never'
 complete -c pycache -n '__fish_seen_subcommand_from convert' -s h -l help -d 'show help'
 
+# normalize
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -F
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -s n -l dry-run -d 'say what would be rewritten; change nothing'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -l json -d 'JSON Lines: one object per cache file, with an action field'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -s v -l verbose -d 'also list the files already in canonical form'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -s q -l quiet -d 'print nothing but errors: the exit status tells'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -l prefix -x -a '(__fish_complete_directories)' -d 'a PYTHONPYCACHEPREFIX tree'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -l ignore -x -d 'do not enter directories named NAME (repeatable)'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -l no-default-ignores -d 'also enter .git .hg .svn .bzr _darcs and node_modules'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -l include-venvs -d 'also enter virtual environments'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -l one-file-system -d 'do not cross mount points'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -l check-hash-based-pycs -x -a 'default always never' -d 'judge hash-based pycs as python --check-hash-based-pycs'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -s h -l help -d 'show help'
+
+# diff
+complete -c pycache -n '__fish_seen_subcommand_from diff' -F
+complete -c pycache -n '__fish_seen_subcommand_from diff' -l json -d 'JSON Lines: one object per pair'
+complete -c pycache -n '__fish_seen_subcommand_from diff' -l ignore-filename -d 'do not count co_filename differences'
+complete -c pycache -n '__fish_seen_subcommand_from diff' -s v -l verbose -d 'also list the pairs that are byte for byte the same'
+complete -c pycache -n '__fish_seen_subcommand_from diff' -s q -l quiet -d 'print nothing but errors: the exit status tells'
+complete -c pycache -n '__fish_seen_subcommand_from diff' -l ignore -x -d 'do not enter directories named NAME (repeatable)'
+complete -c pycache -n '__fish_seen_subcommand_from diff' -l no-default-ignores -d 'also enter .git .hg .svn .bzr _darcs and node_modules'
+complete -c pycache -n '__fish_seen_subcommand_from diff' -l include-venvs -d 'also enter virtual environments'
+complete -c pycache -n '__fish_seen_subcommand_from diff' -l one-file-system -d 'do not cross mount points'
+complete -c pycache -n '__fish_seen_subcommand_from diff' -l check-hash-based-pycs -x -a 'default always never' -d 'judge hash-based pycs as python --check-hash-based-pycs'
+complete -c pycache -n '__fish_seen_subcommand_from diff' -s h -l help -d 'show help'
+
 # inspect
 complete -c pycache -n '__fish_seen_subcommand_from inspect' -F
 complete -c pycache -n '__fish_seen_subcommand_from inspect' -s j -l json -d 'write one JSON object per file (JSON Lines)'
 complete -c pycache -n '__fish_seen_subcommand_from inspect' -l deep -d 'also check the marshalled code (what marshal.loads rejects)'
 complete -c pycache -n '__fish_seen_subcommand_from inspect' -l check-hash-based-pycs -x -a 'default always never' -d 'as CPythons option: default, always or never'
 complete -c pycache -n '__fish_seen_subcommand_from inspect' -l prefix -x -a '(__fish_complete_directories)' -d 'the cache prefix tree FILEs lie in ($PYTHONPYCACHEPREFIX)'
+complete -c pycache -n '__fish_seen_subcommand_from inspect' -l code -d 'also show the code-object tree'
 complete -c pycache -n '__fish_seen_subcommand_from inspect' -l color -x -a 'auto always never' -d 'colour the status: auto, always or never'
 complete -c pycache -n '__fish_seen_subcommand_from inspect' -s h -l help -d 'show help'
 
