@@ -32,17 +32,16 @@
 #include "engine/scan.h"
 
 enum {
-    OPT_JSON = 256,
-    OPT_IGNORE_FILENAME,
+    OPT_IGNORE_FILENAME = 256,
 };
 
 static const cli_option options[] = {
-    {OPT_JSON, "json", NULL, "JSON Lines: one object per pair"},
     {OPT_IGNORE_FILENAME, "ignore-filename", NULL,
      "do not count co_filename differences (trees compiled in different directories)"},
+    TREE_JSON_OPTION,
     {'v', "verbose", NULL, "also list the pairs that are byte for byte the same"},
-    {'q', "quiet", NULL, "print nothing but errors: the exit status tells"},
-    SCAN_WALK_OPTIONS,
+    TREE_QUIET_OPTION,
+    TREE_WALK_OPTIONS,
     {0, NULL, NULL, NULL},
 };
 
@@ -316,57 +315,67 @@ int cmd_diff(int argc, char **argv)
                   "--json fields: path a b result (same, header, ref-flags, code, only-a,\n"
                   "only-b) header_fields code_path detail.\n",
     };
-    scan_options sopt;
-    scan_default_options(&sopt);
-    sopt.judge = SCAN_JUDGE_NAME;
+    tree_options t;
+    tree_options_init(&t);
     struct diff_cmd c;
     memset(&c, 0, sizeof c);
 
     cli_parser_init(&p, argc, argv);
     int id, exit_status;
-    while ((id = scan_next_option(&p, &sopt, &exit_status)) > 0) {
+    while ((id = tree_next_option(&p, &t, &exit_status)) > 0) {
         switch (id) {
-        case OPT_JSON:
-            c.json = true;
-            break;
         case OPT_IGNORE_FILENAME:
             c.flags |= PYC_COMPARE_IGNORE_FILENAME;
-            break;
-        case 'v':
-            c.verbose = true;
-            break;
-        case 'q':
-            c.quiet = true;
             break;
         }
     }
     if (id < 0)
         return exit_status;
-    if (CLI_NOPERANDS(&p) != 2)
-        return cli_usage_error(p.command, "needs two operands, A and B");
-    const char *A = CLI_OPERANDS(&p)[0], *B = CLI_OPERANDS(&p)[1];
+    /* The pairs are written in path order by diff itself (two sorted lists
+     * merged), so no listing is started: the output options only. */
+    tree_resolve_output(&t);
+    c.json = t.out.format == CLI_FORMAT_JSON;
+    c.verbose = t.out.verbose;
+    c.quiet = t.out.quiet != 0;
+    scan_options sopt = t.scan;
+    sopt.judge = SCAN_JUDGE_NAME;
+    int early = CLI_EXIT_OK;
+    const char *A = NULL, *B = NULL;
     struct stat sa, sb;
-    if (stat(A, &sa) != 0) {
-        cli_error_path("stat", A, errno);
-        return CLI_EXIT_IO;
+    if (CLI_NOPERANDS(&p) != 2) {
+        early = cli_usage_error(p.command, "needs two operands, A and B");
+    } else {
+        A = CLI_OPERANDS(&p)[0];
+        B = CLI_OPERANDS(&p)[1];
+        if (stat(A, &sa) != 0) {
+            cli_error_path("stat", A, errno);
+            early = CLI_EXIT_IO;
+        } else if (stat(B, &sb) != 0) {
+            cli_error_path("stat", B, errno);
+            early = CLI_EXIT_IO;
+        } else if (S_ISDIR(sa.st_mode) != S_ISDIR(sb.st_mode)) {
+            early = cli_usage_error(p.command, "A and B must be two files or two directories");
+        }
     }
-    if (stat(B, &sb) != 0) {
-        cli_error_path("stat", B, errno);
-        return CLI_EXIT_IO;
+    if (early != CLI_EXIT_OK) {
+        tree_options_free(&t);
+        return early;
     }
-    if (S_ISDIR(sa.st_mode) != S_ISDIR(sb.st_mode))
-        return cli_usage_error(p.command, "A and B must be two files or two directories");
 
     if (!S_ISDIR(sa.st_mode)) {
         diff_pair(&c, B, A, B);
+        tree_options_free(&t);
         return c.status;
     }
 
     struct list la, lb;
-    if (scan_tree(A, &sopt, &la) != 0)
+    if (scan_tree(A, &sopt, &la) != 0) {
+        tree_options_free(&t);
         return CLI_EXIT_IO;
+    }
     if (scan_tree(B, &sopt, &lb) != 0) {
         free_list(&la);
+        tree_options_free(&t);
         return CLI_EXIT_IO;
     }
     c.status = cli_exit_merge(la.status, lb.status);
@@ -393,5 +402,6 @@ int cmd_diff(int argc, char **argv)
                (unsigned long long)c.only, c.errors ? ", errors" : "");
     free_list(&la);
     free_list(&lb);
+    tree_options_free(&t);
     return c.status;
 }

@@ -31,42 +31,62 @@
 #include "engine/report.h"
 #include "engine/scan.h"
 
-enum {
-    OPT_JSON = 256,
-};
-
 static const cli_option options[] = {
     {'n', "dry-run", NULL, "say what would be rewritten; change nothing"},
-    {OPT_JSON, "json", NULL, "JSON Lines: one object per cache file, with an \"action\" field"},
-    {'v', "verbose", NULL, "also list the files already in canonical form"},
-    {'q', "quiet", NULL, "print nothing but errors: the exit status tells"},
-    SCAN_PREFIX_OPTION,
-    SCAN_WALK_OPTIONS,
+    TREE_OUTPUT_OPTIONS,
+    TREE_FROM_FILE_OPTION,
+    TREE_CHECK_HASH_OPTION,
+    TREE_PREFIX_OPTION,
+    TREE_WALK_OPTIONS,
     {0, NULL, NULL, NULL},
 };
 
 struct normalize_cmd {
-    bool dry_run, verbose, quiet, json;
+    bool dry_run, verbose, color;
+    int quiet;
+    cli_format format;
     int status;
     uint64_t normalized, already, skipped, errors;
 };
 
+/* Reports one cache file. ACTION is the JSON word; LISTED says whether
+ * human output shows it without -v. The lines go to the sorted listing. */
 static void report(struct normalize_cmd *c, const scan_item *it, const char *action,
-                   const char *detail, bool listed)
+                   const char *sgr, const char *detail, bool listed)
 {
     if (c->quiet)
         return;
-    if (c->json) {
+    FILE *f = cli_listing();
+    switch (c->format) {
+    case CLI_FORMAT_JSON:
         report_json_verdict(it->path, it->source_path, it->verdict, NULL, "action", action);
-        return;
+        break;
+    case CLI_FORMAT_NUL:
+        if (strcmp(action, "normalized") == 0 || strcmp(action, "would-normalize") == 0) {
+            fputs(it->path, f);
+            fputc('\0', f);
+            cli_listing_end(it->path, it->path_len);
+        }
+        break;
+    case CLI_FORMAT_GITHUB:
+        if (strcmp(action, "would-normalize") == 0 || strcmp(action, "skipped") == 0)
+            report_github(it->path, false, "pycache: not in canonical form",
+                          detail ? detail : action);
+        else if (strcmp(action, "error") == 0)
+            report_github(it->path, true, "pycache: error", detail ? detail : "");
+        break;
+    case CLI_FORMAT_HUMAN:
+        if (!listed && !c->verbose)
+            break;
+        fprintf(f, "%s%-15s%s ", c->color && sgr ? sgr : "", action,
+                c->color && sgr ? CLI_SGR_RESET : "");
+        cli_print_path(f, it->path);
+        if (detail && *detail)
+            fprintf(f, "  %s", detail);
+        fputc('\n', f);
+        cli_listing_end(it->path, it->path_len);
+        break;
     }
-    if (!listed && !c->verbose)
-        return;
-    printf("%-15s ", action);
-    cli_print_path(stdout, it->path);
-    if (detail && *detail)
-        printf("  %s", detail);
-    putchar('\n');
 }
 
 static int on_item(const scan_item *it, void *ctx)
@@ -83,7 +103,8 @@ static int on_item(const scan_item *it, void *ctx)
     if (it->type == DT_LNK) {
         c->skipped++;
         c->status = cli_exit_merge(c->status, CLI_EXIT_FINDINGS);
-        report(c, it, "symlink", "a symlink: left alone (never rewritten through)", true);
+        report(c, it, "symlink", CLI_SGR_DIM, "a symlink: left alone (never rewritten through)",
+               true);
         return cli_stdout_failed() ? 1 : 0;
     }
     const char *why = NULL, *op = NULL;
@@ -92,28 +113,30 @@ static int on_item(const scan_item *it, void *ctx)
     switch (r) {
     case NORMALIZE_DONE:
         c->normalized++;
-        report(c, it, c->dry_run ? "would-normalize" : "normalized", NULL, true);
+        report(c, it, c->dry_run ? "would-normalize" : "normalized", cli_status_sgr(PYC_FRESH),
+               NULL, true);
         break;
     case NORMALIZE_ALREADY:
         c->already++;
-        report(c, it, "canonical", NULL, false);
+        report(c, it, "canonical", NULL, NULL, false);
         break;
     case NORMALIZE_SKIPPED:
         c->skipped++;
         c->status = cli_exit_merge(c->status, CLI_EXIT_FINDINGS);
-        report(c, it, "skipped", why, true);
+        report(c, it, "skipped", cli_status_sgr(PYC_CORRUPT), why, true);
         break;
     case NORMALIZE_FAILED:
         if (err == ELOOP && op && strcmp(op, "open") == 0) {
             c->skipped++;
             c->status = cli_exit_merge(c->status, CLI_EXIT_FINDINGS);
-            report(c, it, "symlink", "a symlink: left alone (never rewritten through)", true);
+            report(c, it, "symlink", CLI_SGR_DIM,
+                   "a symlink: left alone (never rewritten through)", true);
             break;
         }
         cli_error_path(op ? op : "normalize", it->path, err);
         c->errors++;
         c->status = cli_exit_merge(c->status, CLI_EXIT_IO);
-        report(c, it, "error", NULL, false);
+        report(c, it, "error", NULL, strerror(err), false);
         break;
     }
     return cli_stdout_failed() ? 1 : 0;
@@ -141,40 +164,40 @@ int cmd_normalize(int argc, char **argv)
                   "  pycache normalize .                 canonical bytes for the whole tree\n"
                   "  pycache normalize -n --json build | jq .action\n",
     };
-    scan_options sopt;
-    scan_default_options(&sopt);
-    sopt.no_sizes = true;
+    tree_options t;
+    tree_options_init(&t);
     struct normalize_cmd c;
     memset(&c, 0, sizeof c);
 
     cli_parser_init(&p, argc, argv);
     int id, exit_status;
-    while ((id = scan_next_option(&p, &sopt, &exit_status)) > 0) {
+    while ((id = tree_next_option(&p, &t, &exit_status)) > 0) {
         switch (id) {
         case 'n':
             c.dry_run = true;
-            break;
-        case OPT_JSON:
-            c.json = true;
-            break;
-        case 'v':
-            c.verbose = true;
-            break;
-        case 'q':
-            c.quiet = true;
             break;
         }
     }
     if (id < 0)
         return exit_status;
+    if ((exit_status = tree_operands(&p, &t)) != 0)
+        return exit_status;
+    scan_options sopt = t.scan;
+    sopt.no_sizes = true;
+    c.format = t.out.format;
+    c.verbose = t.out.verbose;
+    c.quiet = t.out.quiet;
+    c.color = tree_color(&t);
     sopt.progress = !c.quiet && isatty(STDERR_FILENO);
 
-    int rc = scan_run(CLI_OPERANDS(&p), (size_t)CLI_NOPERANDS(&p), &sopt, on_item, &c);
+    int rc = scan_run(t.paths, t.npaths, &sopt, on_item, &c);
+    c.status = cli_exit_merge(c.status, cli_listing_finish());
+    tree_options_free(&t);
     if (rc < 0) {
         cli_error("cannot scan: %s", strerror(errno));
         return CLI_EXIT_IO;
     }
-    if (!c.json && !c.quiet) {
+    if (c.format == CLI_FORMAT_HUMAN && !c.quiet) {
         printf("%s %llu file%s, %llu already canonical", c.dry_run ? "would normalize" : "normalized",
                (unsigned long long)c.normalized, c.normalized == 1 ? "" : "s",
                (unsigned long long)c.already);
