@@ -15,7 +15,7 @@ _pycache_options()
     compile)
         echo '--python --optimize --invalidation-mode --force --dry-run --jobs --exclude --from-file --no-recurse --maxlevels --ddir --strip --prepend --legacy --prefix --hardlink-dupes --deterministic --json --null --format --verbose --quiet --color --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     prune)
-        echo '--dry-run --sourceless --deep --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
+        echo '--dry-run --sourceless --racy --deep --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     doctor)
         echo '--fix --staged --json --quiet --color --help' ;;
     convert)

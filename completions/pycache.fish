@@ -100,6 +100,7 @@ complete -c pycache -n '__fish_seen_subcommand_from compile' -s h -l help -d 'sh
 complete -c pycache -n '__fish_seen_subcommand_from prune' -F
 complete -c pycache -n '__fish_seen_subcommand_from prune' -s n -l dry-run -d 'list what would be removed, remove nothing'
 complete -c pycache -n '__fish_seen_subcommand_from prune' -l sourceless -d 'also remove sourceless pycs'
+complete -c pycache -n '__fish_seen_subcommand_from prune' -l racy -d 'also remove racy fresh caches: written in the second their'
 complete -c pycache -n '__fish_seen_subcommand_from prune' -l deep -d 'also read each fresh pycs body as marshal.loads would'
 complete -c pycache -n '__fish_seen_subcommand_from prune' -l json -d 'JSON Lines: one object per file listed'
 complete -c pycache -n '__fish_seen_subcommand_from prune' -s 0 -l null -d 'print only the paths of the files listed, each ended by NUL'

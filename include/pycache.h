@@ -34,6 +34,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -668,6 +669,18 @@ int pyc_verdict_judge_head(const char *cache_name, const pyc_cache_name *name,
 int pyc_verdict_judge_path(const char *path, const char *prefix,
                            const pyc_verdict_options *options,
                            pyc_verdict *out);
+
+/* Whether V, a fresh timestamp cache whose file was last written at
+ * CACHE_MTIME (the cache file's own st_mtime), is racy: written no later
+ * than the second its source's recorded mtime names. CPython records the
+ * source's mtime in whole seconds (and its size), so an edit made later in
+ * that same second that keeps the size leaves the header matching: the old
+ * code keeps loading (cpython#75953). Once the cache was written in a later
+ * second, any edit moves the mtime past the recorded one. This is git's
+ * racy-index rule (an entry whose mtime is not older than the index file is
+ * suspect), with the pyc as the index. False for anything else (hash-based,
+ * stale, unknown source mtime). */
+bool pyc_verdict_racy(const pyc_verdict *v, const struct timespec *cache_mtime);
 
 /* ======================================================================
  * 9. Walk
