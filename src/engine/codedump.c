@@ -25,6 +25,19 @@ static bool is_text(int type)
     return type && strchr("tuaAzZsR", type) != NULL;
 }
 
+/* Objects shown per dump. Back-references make the tree a DAG, which a
+ * hostile body can make exponential when unfolded (a tuple holding two
+ * references to the tuple before it, 100 deep); past this many objects the
+ * rest is shown as "...". The command line is single-threaded: one dump at
+ * a time. */
+#define DUMP_BUDGET 2000000
+static long budget;
+
+static bool spend(void)
+{
+    return budget-- > 0;
+}
+
 /* 2.7's str is marshal 's' (and 't'): the text type there. */
 static bool py2(const pyc_marshal_tree *t)
 {
@@ -147,7 +160,7 @@ static void hex(FILE *f, const unsigned char *s, size_t n)
 static void repr(FILE *f, const pyc_marshal_tree *t, const pyc_object *o, int depth)
 {
     o = pyc_marshal_resolve(t, o);
-    if (depth > 100) {
+    if (depth > 100 || !spend()) {
         fputs("...", f);
         return;
     }
@@ -253,7 +266,11 @@ static void text_code(FILE *f, const pyc_marshal_tree *t, const pyc_object *o, i
                       int depth)
 {
     pyc_code c;
-    if (depth > 200 || pyc_marshal_code(t, o, &c) != 0) {
+    if (depth > 200 || !spend()) {
+        fprintf(f, "%*s...\n", indent, "");
+        return;
+    }
+    if (pyc_marshal_code(t, o, &c) != 0) {
         fprintf(f, "%*s(not a complete code object)\n", indent, "");
         return;
     }
@@ -313,6 +330,7 @@ static void text_code(FILE *f, const pyc_marshal_tree *t, const pyc_object *o, i
 
 void codedump_text(FILE *f, const pyc_marshal_tree *tree, const pyc_object *o)
 {
+    budget = DUMP_BUDGET;
     o = pyc_marshal_resolve(tree, o);
     if (o->type == 'c') {
         text_code(f, tree, o, 0, 0);
@@ -415,8 +433,8 @@ static void json_code(FILE *f, const pyc_marshal_tree *t, const pyc_object *o, i
 static void json_value(FILE *f, const pyc_marshal_tree *t, const pyc_object *o, int depth)
 {
     o = pyc_marshal_resolve(t, o);
-    if (depth > 200) {
-        fputs("null", f);
+    if (depth > 200 || !spend()) {
+        fputs("{\"type\": \"elided\"}", f);
         return;
     }
     switch (o->type) {
@@ -488,5 +506,6 @@ static void json_value(FILE *f, const pyc_marshal_tree *t, const pyc_object *o, 
 
 void codedump_json(FILE *f, const pyc_marshal_tree *tree, const pyc_object *o)
 {
+    budget = DUMP_BUDGET;
     json_value(f, tree, o, 0);
 }

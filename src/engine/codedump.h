@@ -22,7 +22,9 @@ void codedump_text(FILE *f, const pyc_marshal_tree *tree, const pyc_object *o);
  * "localspluskinds", "consts", "code", "linetable", "exceptiontable"}
  * (null where the version has no such field; byte strings as hex); str is
  * a JSON string, None/True/False null/true/false, an int that fits 53 bits
- * a number, anything else {"type": ..., ...}. */
+ * a number, anything else {"type": ..., ...}. Past 2,000,000 objects (a
+ * hostile body whose back-references unfold exponentially) or 200 levels,
+ * an object is {"type": "elided"} (text: "..."). */
 void codedump_json(FILE *f, const pyc_marshal_tree *tree, const pyc_object *o);
 
 #endif /* PYCACHE_CODEDUMP_H */
