@@ -189,11 +189,14 @@ static void output(struct check *c, pyc_status st, const char *path,
 {
     count(c, st, size);
     if (racy) {
+        /* Racy caches are fresh: listed (human: under the racy note; JSON:
+         * with "racy": true) only with -v, so the listing of a healthy tree
+         * stays empty; without -v the note gives their number. */
         c->racy++;
-        if (!c->quiet && c->format == CLI_FORMAT_HUMAN)
+        if (!c->quiet && c->verbose && c->format == CLI_FORMAT_HUMAN)
             remember_racy(c, path);
     }
-    if (c->quiet || (!listed(c, st) && !(racy && c->format == CLI_FORMAT_JSON)))
+    if (c->quiet || !listed(c, st))
         return;
     switch (c->format) {
     case CLI_FORMAT_JSON:
@@ -380,21 +383,22 @@ static void print_human(struct check *c)
     if (c->count[PYC_FOREIGN])
         printf("; %llu foreign file%s", (unsigned long long)c->count[PYC_FOREIGN],
                c->count[PYC_FOREIGN] == 1 ? "" : "s");
-    if (c->racy)
-        printf("; %llu racy", (unsigned long long)c->racy);
     putchar('\n');
 }
 
 /* The note on racy caches, before the summary line. */
 static void print_racy(struct check *c)
 {
-    if (!c->nracy_paths)
+    if (!c->racy)
         return;
-    qsort(c->racy_paths, c->nracy_paths, sizeof *c->racy_paths, by_string);
-    printf("racy: %zu fresh cache%s written in the second its source's recorded mtime names:"
-           " a same-size edit in that second would go unseen (`prune --racy`, or"
-           " `compile -f`)\n",
-           c->nracy_paths, c->nracy_paths == 1 ? "" : "s");
+    if (c->nracy_paths)
+        qsort(c->racy_paths, c->nracy_paths, sizeof *c->racy_paths, by_string);
+    printf("racy: %llu fresh cache%s written in the second %s source's recorded mtime"
+           " names: a same-size edit in that second would go unseen (%s`prune --racy`"
+           " removes %s)\n",
+           (unsigned long long)c->racy, c->racy == 1 ? "" : "s",
+           c->racy == 1 ? "its" : "their", c->verbose ? "" : "-v lists them; ",
+           c->racy == 1 ? "it" : "them");
     for (size_t k = 0; k < c->nracy_paths; k++) {
         fputs("  ", stdout);
         cli_print_path(stdout, c->racy_paths[k]);
