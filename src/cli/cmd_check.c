@@ -434,8 +434,11 @@ int cmd_check(int argc, char **argv)
     }
     if (id < 0)
         return exit_status;
-    if (nexpect && sopt.prefix)
-        return cli_usage_error(p.command, "--expect and --prefix cannot be combined");
+    if (nexpect && sopt.prefix_only)
+        return cli_usage_error(p.command,
+                               "--expect with --prefix needs the PATH whose sources to check");
+    if (c.format == CLI_FORMAT_HUMAN && !c.quiet)
+        scan_prefix_note(p.command, &sopt);
     sopt.expect = expect;
     sopt.nexpect = nexpect;
     c.color = c.format == CLI_FORMAT_HUMAN && cli_color_enabled(color, stdout);

@@ -666,13 +666,18 @@ int cmd_clean(int argc, char **argv)
         return exit_status;
     char *const *paths = CLI_OPERANDS(&p);
     size_t npaths = (size_t)CLI_NOPERANDS(&p);
-    if (topics && sopt.prefix && !npaths)
+    if (topics && sopt.prefix_only)
         return cli_usage_error(p.command,
                                "--debris with --prefix needs the PATH whose debris to remove");
     /* --json reports each file's verdict: judge it in full. */
     if (ropt.format == CLI_FORMAT_JSON)
         sopt.judge = SCAN_JUDGE_FULL;
-    c.prefix = sopt.prefix != NULL;
+    /* The whole prefix tree (--prefix DIR alone): one that does not exist
+     * holds nothing to remove. (A mapped prefix subtree that does not
+     * exist is skipped by the scan.) */
+    c.prefix = sopt.prefix_only;
+    if (ropt.format == CLI_FORMAT_HUMAN && !ropt.quiet)
+        scan_prefix_note(p.command, &sopt);
     sopt.progress = !ropt.quiet && ropt.format == CLI_FORMAT_HUMAN && isatty(STDERR_FILENO);
 
     c.run = remove_run_new(&ropt);

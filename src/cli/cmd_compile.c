@@ -46,7 +46,6 @@ enum {
     OPT_STRIP,
     OPT_PREPEND,
     OPT_HARDLINK,
-    OPT_PREFIX,
     OPT_JSON,
 };
 
@@ -81,7 +80,9 @@ static const cli_option options[] = {
      "prepend PREFIX to the recorded file names, after --strip (compileall -p)"},
     {'b', "legacy", NULL,
      "write NAME.pyc beside each source, for sourceless deployment (compileall -b)"},
-    {OPT_PREFIX, "prefix", "DIR", "write into a PYTHONPYCACHEPREFIX tree at DIR (3.8+)"},
+    {SCAN_OPT_PREFIX, "prefix", "DIR",
+     "write 3.8+ caches into the prefix tree at DIR (default: $PYTHONPYCACHEPREFIX)"},
+    SCAN_NO_PREFIX_OPTION,
     {OPT_HARDLINK, "hardlink-dupes", NULL,
      "hard-link a level's pyc to the previous level's when identical (compileall "
      "--hardlink-dupes)"},
@@ -107,6 +108,8 @@ struct interp {
     const pyc_magic *magic; /* NULL until probed */
     char label[32];         /* "3.11" */
     bool has_mode;          /* 3.7+: an invalidation mode to ask for */
+    const char *prefix;     /* the cache prefix it writes into: the one in
+                               force for 3.8+, NULL for 2.7-3.7 and -b */
     pyc_mode mode;
     worker_pool *pool[MAX_LEVELS]; /* 3.x: [0] for every level; 2.x: one per
                                       level (-O/-OO decide what py_compile does) */
@@ -431,7 +434,7 @@ static bool keeps_legacy_cache(const pyc_magic *m)
 /* Whether IP's cache of a source goes into the __pycache__ beside it. */
 static bool uses_pycache(const struct compile *c, const struct interp *ip)
 {
-    return !c->prefix && !c->legacy && !keeps_legacy_cache(ip->magic);
+    return !ip->prefix && !c->legacy && !keeps_legacy_cache(ip->magic);
 }
 
 /* The cache file interpreter IP reads for the source at display path
@@ -439,8 +442,8 @@ static bool uses_pycache(const struct compile *c, const struct interp *ip)
 static char *cache_path(const struct compile *c, const struct interp *ip,
                         const char *source, const char *name, int level)
 {
-    if (c->prefix)
-        return pyc_cache_from_source(ip->magic, source, level, c->prefix, NULL);
+    if (ip->prefix)
+        return pyc_cache_from_source(ip->magic, source, level, ip->prefix, NULL);
     if (c->legacy && !keeps_legacy_cache(ip->magic)) {
         /* compileall -b: fullname + 'c', whatever the level. */
         size_t n = strlen(source);
@@ -609,7 +612,7 @@ static int prefix_dir_fd(struct judge_state *js, const char *cpath)
 static int cache_dir_fd(const struct compile *c, struct judge_state *js,
                         const struct interp *ip, const scan_item *it, const char *cpath)
 {
-    if (c->prefix)
+    if (ip->prefix)
         return prefix_dir_fd(js, cpath);
     if (uses_pycache(c, ip))
         return js->pycache_fd;
@@ -638,7 +641,7 @@ static void judge(const struct compile *c, const struct interp *ip, int dirfd,
     }
     bool in_pycache = uses_pycache(c, ip);
     pyc_cache_name cn;
-    pyc_cache_name_parse(base, in_pycache, c->prefix != NULL, &cn);
+    pyc_cache_name_parse(base, in_pycache, ip->prefix != NULL, &cn);
     if (cn.kind == PYC_KIND_LEGACY || cn.kind == PYC_KIND_NONE) {
         /* A legacy NAME.pyc (2.x, --legacy): what matters here is whether
          * its header matches the source by its interpreter's rules, not
@@ -1222,17 +1225,24 @@ static int setup_interp(const cli_parser *p, struct compile *c, struct interp *i
                                "(hash-based pycs are 3.7+)",
                                ip->label);
     }
-    if (c->prefix && keeps_legacy_cache(m))
+    /* sys.pycache_prefix is 3.8+ (importlib's cache_from_source): 2.7-3.7
+     * ignore $PYTHONPYCACHEPREFIX and write beside the sources as ever, and
+     * so does compile for them. -b names the cache file itself (compileall
+     * passes cfile to py_compile), so no prefix applies. An explicit
+     * --prefix for an interpreter that has none is a mistake. */
+    bool reads_prefix = m->major > 3 || (m->major == 3 && m->minor >= 8);
+    if (c->prefix && !reads_prefix && scan_prefix_origin_of() == SCAN_PREFIX_GIVEN)
         return cli_usage_error(p->command, "--prefix: Python %s has no pycache prefix (3.8+)",
                                ip->label);
+    ip->prefix = reads_prefix && !c->legacy ? c->prefix : NULL;
     /* Levels that would share one file: 2.x and 3.2-3.4 write both -O and
      * -OO to one .pyo; --legacy writes every level to NAME.pyc. */
     char *seen[MAX_LEVELS] = {NULL};
     int rc = 0;
     for (size_t k = 0; k < c->nlevels && rc == 0; k++) {
         const char *why = NULL;
-        seen[k] = c->prefix ? pyc_cache_from_source_why(m, "/d/x.py", c->levels[k],
-                                                        c->prefix, "/", &why)
+        seen[k] = ip->prefix ? pyc_cache_from_source_why(m, "/d/x.py", c->levels[k],
+                                                         ip->prefix, "/", &why)
                             : cache_path(c, ip, "x.py", "x.py", c->levels[k]);
         if (!seen[k]) {
             rc = cli_usage_error(p->command, "Python %s cannot write level %d%s%s%s",
@@ -1592,13 +1602,6 @@ int cmd_compile(int argc, char **argv)
         case 'b':
             c->legacy = true;
             break;
-        case OPT_PREFIX:
-            if (!*p.optarg) {
-                rc = cli_usage_error(p.command, "--prefix needs a directory");
-                goto out;
-            }
-            c->prefix = p.optarg;
-            break;
         case OPT_HARDLINK:
             c->hardlink = true;
             break;
@@ -1625,7 +1628,15 @@ int cmd_compile(int argc, char **argv)
         rc = cli_usage_error(p.command, "-d cannot be combined with --strip or --prepend");
         goto out;
     }
-    if (c->legacy && c->prefix) {
+    /* compile writes where the interpreter would read: the prefix in
+     * force (treeopts.c), applied per interpreter (setup_interp); the scan
+     * itself only finds the sources. */
+    c->prefix = sopt.prefix;
+    sopt.prefix_only = false;
+    if (c->format == CLI_FORMAT_HUMAN && !c->quiet)
+        scan_prefix_note(p.command, &sopt);
+    sopt.prefix = NULL;
+    if (c->legacy && c->prefix && scan_prefix_origin_of() == SCAN_PREFIX_GIVEN) {
         rc = cli_usage_error(p.command, "--legacy and --prefix cannot be combined");
         goto out;
     }

@@ -367,9 +367,15 @@ static int sync_trees(cli_parser *p, const scan_options *sopt)
     int status = CLI_EXIT_OK;
     int n = CLI_NOPERANDS(p);
     char **paths = CLI_OPERANDS(p);
-    const char *dot = sopt->prefix ? sopt->prefix : ".";
-    for (int i = 0; i < (n ? n : 1); i++) {
-        const char *path = n ? paths[i] : dot;
+    /* The trees walked: the paths (the prefix tree alone with --prefix DIR
+     * and no PATH), and the prefix too when one is in force: it may be on
+     * another file system. */
+    int ntrees = n ? n : 1;
+    bool also_prefix = sopt->prefix && !sopt->prefix_only;
+    for (int i = 0; i < ntrees + also_prefix; i++) {
+        const char *path = i == ntrees ? sopt->prefix
+                           : n        ? paths[i]
+                           : sopt->prefix_only ? sopt->prefix : ".";
         int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
         if (fd < 0)
             continue;
@@ -457,6 +463,8 @@ int cmd_convert(int argc, char **argv)
                                "--to is required: checked-hash, unchecked-hash or timestamp");
     c.color = c.format == CLI_FORMAT_HUMAN && cli_color_enabled(color, stdout);
     sopt.progress = !c.quiet && isatty(STDERR_FILENO);
+    if (c.format == CLI_FORMAT_HUMAN && !c.quiet)
+        scan_prefix_note(p.command, &sopt);
 
     int rc = scan_run(CLI_OPERANDS(&p), (size_t)CLI_NOPERANDS(&p), &sopt, on_item, &c);
     free(c.written.v);

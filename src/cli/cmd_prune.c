@@ -149,7 +149,11 @@ int cmd_prune(int argc, char **argv)
         return exit_status;
     char *const *paths = CLI_OPERANDS(&p);
     size_t npaths = (size_t)CLI_NOPERANDS(&p);
-    pr.prefix = sopt.prefix != NULL;
+    /* The whole prefix tree (--prefix DIR alone) that does not exist
+     * holds nothing; a mapped subtree that does not is skipped by the scan. */
+    pr.prefix = sopt.prefix_only;
+    if (ropt.format == CLI_FORMAT_HUMAN && !ropt.quiet)
+        scan_prefix_note(p.command, &sopt);
     sopt.prepare = act;
     sopt.waits_on_device = true;
     /* Sizes come from the fstatat before each unlinkat (bytes freed); only

@@ -268,6 +268,8 @@ int cmd_stats(int argc, char **argv)
     if (id < 0)
         return exit_status;
     sopt.progress = isatty(STDERR_FILENO);
+    if (!json)
+        scan_prefix_note(p.command, &sopt);
 
     struct stats s;
     memset(&s, 0, sizeof s);

@@ -813,6 +813,7 @@ static void run_pass(struct watcher *W, char *const *paths, char *const *abs_pat
         oom(W);
     if (W->sopt.prefix && !W->stop) {
         opt.prefix = W->sopt.prefix;
+        opt.prefix_only = true; /* the tree was the pass above */
         pc.prefix = true;
         if (scan_run(abs_paths, n, &opt, on_pass_item, &pc) < 0)
             oom(W);
@@ -1438,6 +1439,11 @@ int cmd_watch(int argc, char **argv)
     }
     if (id < 0)
         return exit_status;
+    /* watch always follows the PATHs (default .) and, with a prefix in
+     * force, their prefix entries: never the whole prefix tree alone. */
+    W.sopt.prefix_only = false;
+    if (W.format == CLI_FORMAT_HUMAN && !W.quiet)
+        scan_prefix_note(p.command, &W.sopt);
     static char dot[] = ".";
     static char *dot_root[] = {dot};
     char **paths = CLI_OPERANDS(&p);

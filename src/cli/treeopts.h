@@ -22,6 +22,7 @@ enum {
     SCAN_OPT_ONE_FILE_SYSTEM,
     SCAN_OPT_CHECK_HASH,
     SCAN_OPT_PREFIX,
+    SCAN_OPT_NO_PREFIX,
 };
 
 #define SCAN_WALK_OPTIONS                                                          \
@@ -39,8 +40,44 @@ enum {
 
 #define SCAN_PREFIX_OPTION                                                         \
     {SCAN_OPT_PREFIX, "prefix", "DIR",                                             \
-     "a PYTHONPYCACHEPREFIX tree: visit its entries for the sources under "        \
-     "PATH (no PATH: all of it)"}
+     "the cache prefix 3.8+ reads (default: $PYTHONPYCACHEPREFIX): judge "         \
+     "3.8+ caches there (no PATH: the whole prefix tree)"},                        \
+    SCAN_NO_PREFIX_OPTION
+
+#define SCAN_NO_PREFIX_OPTION                                                      \
+    {SCAN_OPT_NO_PREFIX, "no-prefix", NULL,                                        \
+     "ignore $PYTHONPYCACHEPREFIX: every cache in __pycache__, as without it"}
+
+/* Where the cache prefix in force came from (scan_prefix_origin). */
+typedef enum scan_prefix_origin {
+    SCAN_PREFIX_NONE = 0,  /* no prefix: $PYTHONPYCACHEPREFIX unset or empty */
+    SCAN_PREFIX_ENV,       /* $PYTHONPYCACHEPREFIX */
+    SCAN_PREFIX_GIVEN,     /* --prefix DIR */
+    SCAN_PREFIX_DISABLED,  /* --no-prefix (with $PYTHONPYCACHEPREFIX set or not) */
+} scan_prefix_origin;
+
+/* The cache prefix a 3.8+ interpreter started from this environment would
+ * use (sys.pycache_prefix), before any option: $PYTHONPYCACHEPREFIX when
+ * it is set and not empty, else NULL. See treeopts.c for CPython's rule. */
+const char *scan_env_prefix(void);
+
+/* Resolves the prefix in force into OPT->prefix (and OPT->prefix_only)
+ * once the options are parsed: --no-prefix, else --prefix DIR, else
+ * scan_env_prefix(). NPATHS is the number of PATH operands: --prefix DIR
+ * with none visits the whole prefix tree only. scan_next_option calls it
+ * at the end of the options; a command that parses its options another
+ * way calls it itself. */
+void scan_resolve_prefix(scan_options *opt, size_t npaths);
+
+/* Where OPT->prefix came from (after scan_resolve_prefix). */
+scan_prefix_origin scan_prefix_origin_of(void);
+
+/* The one human line that says which prefix is in force, on stderr
+ * ("pycache check: cache prefix '/p' (from $PYTHONPYCACHEPREFIX): ..."),
+ * or that $PYTHONPYCACHEPREFIX is ignored (--no-prefix); nothing when no
+ * prefix is set at all. Commands call it in human output only (never with
+ * --json, -0 or -q), before their report. */
+void scan_prefix_note(const char *command, const scan_options *opt);
 
 /* The option loop of every tree command: the next option that is the
  * command's own, after applying the shared ones (SCAN_WALK_OPTIONS,
