@@ -46,6 +46,7 @@ enum {
     OPT_STRIP,
     OPT_PREPEND,
     OPT_HARDLINK,
+    OPT_DEEP,
     OPT_JSON,
 };
 
@@ -60,7 +61,12 @@ static const cli_option options[] = {
      "timestamp, checked-hash or unchecked-hash (3.7+; default as py_compile: "
      "checked-hash when SOURCE_DATE_EPOCH is set, else timestamp)"},
     {'f', "force", NULL, "compile every source, fresh or not"},
-    {'n', "dry-run", NULL, "list what would be compiled or rewritten; start nothing"},
+    {'n', "dry-run", NULL,
+     "list what would be compiled or rewritten and start nothing; exit status 1 when "
+     "there is work"},
+    {OPT_DEEP, "deep", NULL,
+     "also unmarshal the body of each cache whose header is fresh (as check --deep): "
+     "a damaged one is compiled again"},
     {'j', "jobs", "N", "worker processes per interpreter (default and 0: the number of cores)"},
     {'x', "exclude", "REGEX",
      "skip sources whose path matches this POSIX extended regex (searched, as "
@@ -159,6 +165,8 @@ struct compile {
     struct job *jobs;
     size_t njobs, jobs_cap;
     struct tally tally[MAX_PYTHONS][MAX_LEVELS];
+    unsigned long mode_changes[3][3]; /* [old][new] pyc_mode: caches written
+                                         in another invalidation mode */
     size_t done, total;
     int status;
     bool progress, progress_shown;
@@ -240,7 +248,9 @@ static void report(struct compile *c, const char *action, const char *cfile,
         cli_json_end(&j);
         return;
     }
-    if (!c->verbose || c->quiet)
+    /* A dry run lists its work (would-compile, would-rewrite) without -v. */
+    bool work = c->dry_run && strncmp(action, "would-", 6) == 0;
+    if ((!c->verbose && !work) || c->quiet)
         return;
     char label[48];
     python_label(ip, level, label, sizeof label);
@@ -248,6 +258,46 @@ static void report(struct compile *c, const char *action, const char *cfile,
     printf("%-15s ", action);
     cli_print_path(stdout, cfile);
     printf("  (%s%s%s)\n", label, reason && *reason ? ", " : "", reason ? reason : "");
+}
+
+/* A cache about to be written in another invalidation mode than it had
+ * (judge: mode_changes): counted for the warning at the end of the run
+ * (mode_change_warning) and, with -v, said at once. */
+static void note_mode_change(struct compile *c, const struct interp *ip, pyc_mode old,
+                             const char *cfile)
+{
+    if ((unsigned)old < 3 && (unsigned)ip->mode < 3)
+        c->mode_changes[old][ip->mode]++;
+    if (!c->verbose || c->quiet >= 2)
+        return;
+    progress_clear(c);
+    fprintf(stderr, "pycache compile: warning: '");
+    cli_print_path(stderr, cfile);
+    fprintf(stderr, "' %s %s, %s %s\n", c->dry_run ? "is" : "was", pyc_mode_name(old),
+            c->dry_run ? "would be written as" : "written as", pyc_mode_name(ip->mode));
+}
+
+/* Once per run, on stderr (not with -qq): how many caches changed their
+ * invalidation mode, by old and new mode. An unchecked-hash cache written
+ * as timestamp is loaded only while it matches its source from then on; a
+ * timestamp cache written as unchecked-hash is loaded whatever its source
+ * says: either is a change of behaviour the user should hear of. */
+static void mode_change_warning(const struct compile *c)
+{
+    if (c->quiet >= 2)
+        return;
+    for (int from = 0; from < 3; from++)
+        for (int to = 0; to < 3; to++) {
+            unsigned long n = c->mode_changes[from][to];
+            if (!n)
+                continue;
+            fprintf(stderr,
+                    "pycache compile: warning: %lu cache%s %s from %s to %s "
+                    "(--invalidation-mode %s keeps it%s)\n",
+                    n, n == 1 ? "" : "s", c->dry_run ? "would change" : "changed",
+                    pyc_mode_name((pyc_mode)from), pyc_mode_name((pyc_mode)to),
+                    pyc_mode_name((pyc_mode)from), n == 1 ? "" : "s");
+        }
 }
 
 /* The interpreter's own message, each line indented under ours. */
@@ -489,6 +539,10 @@ struct judged_level {
     int cache_dirfd;      /* DO_REWRITE: the directory of cpath (borrowed
                              from the thread's state) and the verdict */
     pyc_verdict v;
+    bool mode_changes;    /* the cache there is this interpreter's, in
+                             another invalidation mode (old_mode) than the
+                             one it is compiled or rewritten in */
+    pyc_mode old_mode;
 };
 
 /* What judge_source learnt of one source, for on_source. */
@@ -685,6 +739,15 @@ static void judge(const struct compile *c, const struct interp *ip, int dirfd,
             return;
         }
     }
+    /* The interpreter's own cache, in another mode than the one it will be
+     * written in (an unchecked-hash pyc recompiled as timestamp starts to
+     * follow its source; a timestamp pyc rewritten as unchecked-hash stops
+     * to): on_source warns. */
+    if (v->header_read && ip->has_mode && v->judge && v->judge->word == ip->magic->word &&
+        v->header.mode != ip->mode) {
+        out->mode_changes = true;
+        out->old_mode = v->header.mode;
+    }
     if (v->status != PYC_FRESH || !v->judge || v->judge->word != ip->magic->word) {
         out->reason = v->status == PYC_FRESH ? "magic" : pyc_reason_name(v->reason);
         if (!*out->reason)
@@ -868,6 +931,8 @@ static int on_source(struct compile *c, const scan_item *it)
                 lv->cpath = NULL;
             }
             const char *reason = lv->reason;
+            if (lv->mode_changes && (d == DO_COMPILE || d == DO_REWRITTEN))
+                note_mode_change(c, ip, lv->old_mode, cpath);
             switch (d) {
             case DO_FRESH:
                 t->fresh++;
@@ -1543,6 +1608,9 @@ int cmd_compile(int argc, char **argv)
         case 'n':
             c->dry_run = true;
             break;
+        case OPT_DEEP:
+            c->vopt.deep = true;
+            break;
         case 'j':
             if (cli_parse_int(&p, p.optarg, 0, 1024, &jobs) != 0) {
                 rc = CLI_EXIT_USAGE;
@@ -1742,9 +1810,22 @@ int cmd_compile(int argc, char **argv)
     for (size_t i = 0; i < c->npy; i++)
         for (size_t pi = 0; pi < MAX_LEVELS; pi++)
             started += worker_pool_started(c->py[i].pool[pi]);
+    progress_clear(c);
+    mode_change_warning(c);
     if (c->format == CLI_FORMAT_HUMAN && !c->quiet)
         print_summary(c, started);
     rc = c->status;
+    /* Every dry run says by its exit status whether there is work: 1 when
+     * something would be compiled or rewritten (as clean -n, prune -n and
+     * convert -n), 0 when the tree is up to date. */
+    if (c->dry_run) {
+        bool work = false;
+        for (size_t i = 0; i < c->npy; i++)
+            for (size_t k = 0; k < c->nlevels; k++)
+                work |= c->tally[i][k].compiled || c->tally[i][k].rewritten;
+        if (work)
+            rc = cli_exit_merge(rc, CLI_EXIT_FINDINGS);
+    }
 
 out:
     for (size_t i = 0; i < c->npy; i++)

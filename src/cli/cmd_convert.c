@@ -38,7 +38,8 @@ enum {
 static const cli_option options[] = {
     {OPT_TO, "to", "MODE",
      "the invalidation mode to write: checked-hash, unchecked-hash or timestamp (required)"},
-    {'n', "dry-run", NULL, "say what would be converted; change nothing"},
+    {'n', "dry-run", NULL,
+     "say what would be converted and change nothing; exit status 1 when there is work"},
     {OPT_SYNC, "sync", NULL,
      "make the rewritten files durable before exiting (one syncfs per tree)"},
     {OPT_JSON, "json", NULL, "JSON Lines: one object per pyc, with an \"action\" field"},
@@ -476,5 +477,9 @@ int cmd_convert(int argc, char **argv)
     }
     if (c.format == CLI_FORMAT_HUMAN && !c.quiet)
         print_summary(&c);
+    /* Every dry run says by its exit status whether there is work (clean
+     * -n, prune -n, compile -n): 1 when a file would be converted. */
+    if (c.dry_run && c.converted)
+        c.status = cli_exit_merge(c.status, CLI_EXIT_FINDINGS);
     return c.status;
 }
