@@ -1545,7 +1545,9 @@ int cmd_compile(int argc, char **argv)
             "once more. Version-control metadata, node_modules and virtual environments "
             "are skipped unless asked for.",
         .options = options,
-        .epilog = "Examples:\n"
+        .epilog = CLI_PYTHONS_RULE_HELP
+                  "\n"
+                  "Examples:\n"
                   "  pycache compile src/                     python3 on PATH, level 0\n"
                   "  pycache compile --python 3.11 --python 2.7 -o 0,1 lib/\n"
                   "  pycache compile -n --json . | jq .       what would be compiled\n"

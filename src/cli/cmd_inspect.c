@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/treeopts.h"
 
 enum {
     OPT_JSON = 'j',
@@ -31,6 +32,7 @@ static const cli_option options[] = {
      "as CPython's option: default, always or never"},
     {OPT_PREFIX, "prefix", "DIR",
      "the cache prefix tree FILEs lie in ($PYTHONPYCACHEPREFIX)"},
+    SCAN_NO_PREFIX_OPTION,
     {OPT_COLOR, "color", "WHEN", "colour the status: auto, always or never"},
     {0, NULL, NULL, NULL},
 };
@@ -435,6 +437,7 @@ int cmd_inspect(int argc, char **argv)
                   "implementation python tag opt magic magic_hex release header_size\n"
                   "mode flags mtime mtime_utc source_size hash size (null if unknown).\n",
     };
+    bool no_prefix = false;
     cli_parser_init(&p, argc, argv);
     for (int c; (c = cli_next_option(&p)) != 0;) {
         switch (c) {
@@ -454,6 +457,11 @@ int cmd_inspect(int argc, char **argv)
             break;
         case OPT_PREFIX:
             s.prefix = p.optarg;
+            no_prefix = false;
+            break;
+        case SCAN_OPT_NO_PREFIX:
+            s.prefix = NULL;
+            no_prefix = true;
             break;
         case OPT_COLOR:
             if (cli_parse_color(&p, p.optarg, &s.color) != 0)
@@ -466,12 +474,8 @@ int cmd_inspect(int argc, char **argv)
     if (CLI_NOPERANDS(&p) == 0)
         return cli_usage_error(p.command, "no FILE given");
 
-    if (!s.prefix) {
-        /* As every 3.8+ interpreter would: sys.pycache_prefix. */
-        const char *env = getenv("PYTHONPYCACHEPREFIX");
-        if (env && *env)
-            s.prefix = env;
-    }
+    if (!s.prefix && !no_prefix)
+        s.prefix = scan_env_prefix(); /* sys.pycache_prefix (treeopts.c) */
     if (s.prefix) {
         if (!*s.prefix)
             return cli_usage_error(p.command, "--prefix needs a directory");

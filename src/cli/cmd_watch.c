@@ -73,8 +73,9 @@ static const cli_option options[] = {
     {OPT_PRUNE_FIRST, "prune-first", NULL,
      "at start-up, remove what `pycache prune` would (sourceless pycs kept)"},
     {SCAN_OPT_PREFIX, "prefix", "DIR",
-     "also remove the entries of the PYTHONPYCACHEPREFIX tree DIR for the "
-     "sources that go"},
+     "also remove the entries of the prefix tree DIR for the sources that go "
+     "(default: $PYTHONPYCACHEPREFIX)"},
+    SCAN_NO_PREFIX_OPTION,
     SCAN_WALK_OPTIONS,
     {0, NULL, NULL, NULL},
 };
