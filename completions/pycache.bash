@@ -8,27 +8,27 @@ _pycache_options()
 {
     case $1 in
     check)
-        echo '--json --null --verbose --quiet --deep --expect --fail-on --prefix --ignore --no-default-ignores --include-venvs --one-file-system --check-hash-based-pycs --color --help' ;;
+        echo '--json --null --verbose --quiet --deep --expect --fail-on --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --check-hash-based-pycs --color --help' ;;
     clean)
-        echo '--dry-run --verbose --quiet --json --null --tag --keep-tag --uninstalled --debris --prefix --ignore --no-default-ignores --include-venvs --one-file-system --check-hash-based-pycs --help' ;;
+        echo '--dry-run --verbose --quiet --json --null --tag --keep-tag --uninstalled --debris --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --check-hash-based-pycs --help' ;;
     compile)
-        echo '--python --optimize --invalidation-mode --force --dry-run --jobs --exclude --input --null --no-recurse --maxlevels --ddir --strip --prepend --legacy --prefix --hardlink-dupes --quiet --verbose --json --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
+        echo '--python --optimize --invalidation-mode --force --dry-run --deep --jobs --exclude --input --null --no-recurse --maxlevels --ddir --strip --prepend --legacy --prefix --no-prefix --hardlink-dupes --quiet --verbose --json --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     prune)
-        echo '--dry-run --verbose --quiet --json --null --sourceless --deep --prefix --ignore --no-default-ignores --include-venvs --one-file-system --check-hash-based-pycs --help' ;;
+        echo '--dry-run --verbose --quiet --json --null --sourceless --deep --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --check-hash-based-pycs --help' ;;
     doctor)
-        echo '--fix --staged --json --quiet --color --help' ;;
+        echo '--fix --staged --json --quiet --color --prefix --no-prefix --help' ;;
     convert)
-        echo '--to --dry-run --sync --json --null --verbose --quiet --prefix --ignore --no-default-ignores --include-venvs --one-file-system --check-hash-based-pycs --color --help' ;;
+        echo '--to --dry-run --sync --json --null --verbose --quiet --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --check-hash-based-pycs --color --help' ;;
     inspect)
-        echo '--json --deep --check-hash-based-pycs --prefix --color --help' ;;
+        echo '--json --deep --check-hash-based-pycs --prefix --no-prefix --color --help' ;;
     where)
-        echo '--python --opt --prefix --null --json --help' ;;
+        echo '--python --opt --prefix --no-prefix --null --json --help' ;;
     stats)
-        echo '--json --color --prefix --ignore --no-default-ignores --include-venvs --one-file-system --check-hash-based-pycs --help' ;;
+        echo '--json --color --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --check-hash-based-pycs --help' ;;
     versions)
-        echo '--json --all --help' ;;
+        echo '--json --all --installed --help' ;;
     watch)
-        echo '--dry-run --quiet --json --prune-first --prefix --ignore --no-default-ignores --include-venvs --one-file-system --check-hash-based-pycs --help' ;;
+        echo '--dry-run --quiet --json --prune-first --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --check-hash-based-pycs --help' ;;
     esac
 }
 
@@ -45,7 +45,7 @@ _pycache_arg_options()
     prune)
         echo '--prefix --ignore --check-hash-based-pycs' ;;
     doctor)
-        echo '--color' ;;
+        echo '--color --prefix' ;;
     convert)
         echo '--to --prefix --ignore --check-hash-based-pycs --color' ;;
     inspect)

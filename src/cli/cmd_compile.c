@@ -1545,7 +1545,15 @@ int cmd_compile(int argc, char **argv)
             "once more. Version-control metadata, node_modules and virtual environments "
             "are skipped unless asked for.",
         .options = options,
-        .epilog = CLI_PYTHONS_RULE_HELP
+        .epilog = "With $PYTHONPYCACHEPREFIX set (or --prefix), 3.8+ caches are written\n"
+                  "into the prefix, where the interpreter will read them; 2.7-3.7 caches\n"
+                  "beside the sources. $PYTHONDONTWRITEBYTECODE does not stop compile, as\n"
+                  "it does not stop compileall. A cache written in another invalidation\n"
+                  "mode than it had (unchecked-hash rewritten as timestamp...) is warned\n"
+                  "about on stderr: once with a count, and per file with -v. A dry run\n"
+                  "(-n) exits with 1 when there is work, 0 when everything is fresh.\n"
+                  "\n"
+                  CLI_PYTHONS_RULE_HELP
                   "\n"
                   "Examples:\n"
                   "  pycache compile src/                     python3 on PATH, level 0\n"

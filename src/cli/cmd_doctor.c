@@ -1549,7 +1549,10 @@ int cmd_doctor(int argc, char **argv)
             "caches `pycache prune` would remove, caches of interpreters not installed "
             "here, PYTHONDONTWRITEBYTECODE and PYTHONPYCACHEPREFIX (and where caches "
             "then go), what the project's Dockerfiles set, whether pre-commit runs a "
-            "pycache hook. Outside a git work tree the git checks are skipped.\n"
+            "pycache hook. Outside a git work tree the git checks are skipped. "
+            "PYTHONDONTWRITEBYTECODE and PYTHONPYCACHEPREFIX are reported as notes; "
+            "with a prefix in force (the variable, or --prefix), the bytecode checks "
+            "judge PATH's entries in the prefix too, and --fix prunes them.\n"
             "With --staged, check only that no FILE is bytecode (pre-commit passes the "
             "staged files; without FILEs, git lists them): the pycache-no-bytecode hook.",
         .options = options,
