@@ -199,6 +199,30 @@ def test_prefix_inside_the_tree_is_not_judged_twice(pycache, tmp_path):
 
 
 @needs38
+def test_pycache_caches_of_38_under_a_prefix(pycache, tmp_path):
+    """The documented decision: a 3.8+ cache in __pycache__ while a prefix
+    is in force is never read in that shell, but is read by one without the
+    variable; it is judged as that interpreter would judge it, so check
+    lists it fresh, prune keeps it, clean removes it as any bytecode."""
+    root = make_project(tmp_path)
+    prefix = str(tmp_path / "pfx")
+    env = {"PYTHONPYCACHEPREFIX": prefix}
+    cached = import_in(PY38, root, ["pkg.m"], None)["pkg.m"]  # no prefix: __pycache__
+    assert "/__pycache__/" in cached
+    r = pycache("check", "--json", "-v", root, env=env)
+    assert r.returncode == 0
+    assert {(o["path"], o["status"], o["kind"]) for o in r.json()
+            if o["path"] == cached} == {(cached, "fresh", "pycache")}
+    assert pycache("prune", root, env=env).returncode == 0 and os.path.exists(cached)
+    import_in(PY38, root, ["pkg.m"], prefix)
+    r = pycache("clean", "-n", "-0", root, env=env)
+    assert r.returncode == 1
+    listed = set(r.stdout_bytes.split(b"\0")[:-1])
+    assert os.fsencode(cached) in listed
+    assert os.fsencode(os.path.join(mirror(prefix, root), "pkg", "m.%s.pyc" % PY38.tag)) in listed
+
+
+@needs38
 def test_stats_convert_where_follow_the_prefix(pycache, tmp_path):
     root = make_project(tmp_path)
     prefix = str(tmp_path / "pfx")
