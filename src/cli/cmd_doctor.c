@@ -72,9 +72,9 @@ static const cli_option options[] = {
      "JSON Lines: one object per check: check, ok, status, detail, fix, paths"},
     {'q', "quiet", NULL, "print nothing but errors: the exit status tells"},
     {OPT_COLOR, "color", "WHEN", "colour the checklist: auto, always or never"},
-    {SCAN_OPT_PREFIX, "prefix", "DIR",
+    {TREE_OPT_PREFIX, "prefix", "DIR",
      "audit as if 3.8+ kept its caches in DIR (default: $PYTHONPYCACHEPREFIX)"},
-    SCAN_NO_PREFIX_OPTION,
+    TREE_NO_PREFIX_OPTION,
     {0, NULL, NULL, NULL},
 };
 
@@ -468,14 +468,16 @@ static void git_tracked(struct audit *a)
 
 /* ---- bytecode ---------------------------------------------------------------------------- */
 
+/* The severity table is the library's (pyc_status_severity), so doctor,
+ * check's default --fail-on and the pre-commit hooks agree. */
 static bool is_dangerous(pyc_status st)
 {
-    return st == PYC_STALE_USED || st == PYC_SOURCELESS || st == PYC_CORRUPT;
+    return pyc_status_severity(st) == PYC_SEVERITY_DANGEROUS;
 }
 
 static bool is_clutter(pyc_status st)
 {
-    return st == PYC_STALE || st == PYC_ORPHAN || st == PYC_SHADOWED || st == PYC_TEMP;
+    return pyc_status_severity(st) == PYC_SEVERITY_CLUTTER;
 }
 
 static void count_python(struct audit *a, const pyc_magic *m, int64_t size)
@@ -551,6 +553,7 @@ static char *prefix_dir_for(const char *prefix, const char *path)
 }
 
 /* The prefix in force for this run (cmd_doctor resolves it once). */
+static tree_options doctor_tree; /* only its prefix options */
 static scan_options doctor_sopt;
 
 static void audit_bytecode(struct audit *a)
@@ -1279,16 +1282,16 @@ static void build_report(const struct audit *a, const struct audit *before,
                  format("%s%s: Python 3.8+ keeps this project's caches "
                         "in %s%s and never reads __pycache__; 2.7-3.7 still write beside "
                         "the sources",
-                        scan_prefix_origin_of() == SCAN_PREFIX_GIVEN ? "--prefix "
+                        tree_prefix_origin() == TREE_PREFIX_GIVEN ? "--prefix "
                                                                      : "PYTHONPYCACHEPREFIX=",
                         a->prefix, a->prefix_dir ? a->prefix_dir : "(unknown)",
                         a->prefix_dir_exists ? "" : " (none yet)"),
                  NULL);
-    } else if (scan_env_prefix()) {
+    } else if (tree_env_prefix()) {
         add_line(r, "pycacheprefix", STATE_NOTE,
                  format("PYTHONPYCACHEPREFIX=%s ignored (--no-prefix): audited as if caches "
                         "went to __pycache__ beside each source",
-                        scan_env_prefix()),
+                        tree_env_prefix()),
                  NULL);
     } else {
         add_line(r, "pycacheprefix", STATE_NOTE,
@@ -1319,13 +1322,18 @@ static void build_report(const struct audit *a, const struct audit *before,
             add_line(r, "hooks", STATE_OK,
                      strdup("pre-commit runs pycache (.pre-commit-config.yaml)"), NULL);
         else
+            /* Advice, not a command: a "fix:" line is always one that can be
+             * run as printed (editing a config file is the user's call). */
             add_line(r, "hooks", STATE_NOTE,
                      strdup(a->hooks == 0
-                                ? "no pycache hook in .pre-commit-config.yaml"
+                                ? "no pycache hook in .pre-commit-config.yaml: add "
+                                  "pycache-no-bytecode, or run `pycache doctor --staged` "
+                                  "from .git/hooks/pre-commit"
                                 : "no .pre-commit-config.yaml: nothing stops a commit "
-                                  "that adds bytecode"),
-                     strdup("add the pycache-no-bytecode hook to .pre-commit-config.yaml, "
-                            "or run `pycache doctor --staged` from .git/hooks/pre-commit"));
+                                  "that adds bytecode (add the pycache-no-bytecode hook, "
+                                  "or run `pycache doctor --staged` from "
+                                  ".git/hooks/pre-commit)"),
+                     NULL);
     } else {
         add_line(r, "hooks", STATE_SKIPPED,
                  format("pre-commit hooks not checked: %s", a->git_message), NULL);
@@ -1569,7 +1577,7 @@ int cmd_doctor(int argc, char **argv)
     cli_color_mode color = CLI_COLOR_AUTO;
     bool fix = false, staged = false, quiet = false;
 
-    scan_default_options(&doctor_sopt);
+    tree_options_init(&doctor_tree);
     cli_parser_init(&p, argc, argv);
     int id;
     while ((id = cli_next_option(&p)) != 0) {
@@ -1594,15 +1602,16 @@ int cmd_doctor(int argc, char **argv)
             if (cli_parse_color(&p, p.optarg, &color) != 0)
                 return CLI_EXIT_USAGE;
             break;
-        case SCAN_OPT_PREFIX:
-        case SCAN_OPT_NO_PREFIX:
-            if (scan_parse_option(&p, id, &doctor_sopt) < 0)
+        case TREE_OPT_PREFIX:
+        case TREE_OPT_NO_PREFIX:
+            if (tree_parse_option(&p, id, &doctor_tree) < 0)
                 return CLI_EXIT_USAGE;
             break;
         }
     }
     /* One PATH: never the whole prefix tree. */
-    scan_resolve_prefix(&doctor_sopt, 1);
+    tree_resolve_prefix(&doctor_tree.scan, 1);
+    doctor_sopt = doctor_tree.scan;
     if (staged) {
         if (fix)
             return cli_usage_error(p.command, "--staged and --fix cannot be combined");

@@ -32,7 +32,7 @@ static const cli_option options[] = {
      "as CPython's option: default, always or never"},
     {OPT_PREFIX, "prefix", "DIR",
      "the cache prefix tree FILEs lie in ($PYTHONPYCACHEPREFIX)"},
-    SCAN_NO_PREFIX_OPTION,
+    TREE_NO_PREFIX_OPTION,
     {OPT_COLOR, "color", "WHEN", "colour the status: auto, always or never"},
     {0, NULL, NULL, NULL},
 };
@@ -459,7 +459,7 @@ int cmd_inspect(int argc, char **argv)
             s.prefix = p.optarg;
             no_prefix = false;
             break;
-        case SCAN_OPT_NO_PREFIX:
+        case TREE_OPT_NO_PREFIX:
             s.prefix = NULL;
             no_prefix = true;
             break;
@@ -475,7 +475,7 @@ int cmd_inspect(int argc, char **argv)
         return cli_usage_error(p.command, "no FILE given");
 
     if (!s.prefix && !no_prefix)
-        s.prefix = scan_env_prefix(); /* sys.pycache_prefix (treeopts.c) */
+        s.prefix = tree_env_prefix(); /* sys.pycache_prefix (treeopts.c) */
     if (s.prefix) {
         if (!*s.prefix)
             return cli_usage_error(p.command, "--prefix needs a directory");

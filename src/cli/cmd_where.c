@@ -27,7 +27,7 @@ static const cli_option options[] = {
     {OPT_OPT, "opt", "N", "optimization level 0, 1 or 2 (-O, -OO) for sources"},
     {OPT_PREFIX, "prefix", "DIR",
      "PYTHONPYCACHEPREFIX (3.8+; default: $PYTHONPYCACHEPREFIX)"},
-    SCAN_NO_PREFIX_OPTION,
+    TREE_NO_PREFIX_OPTION,
     {'0', "null", NULL, "end each path with a NUL byte, not a newline"},
     {OPT_JSON, "json", NULL, "JSON Lines: {path, python, opt, cache|source}"},
     {0, NULL, NULL, NULL},
@@ -100,7 +100,8 @@ static void report_failure(const char *path, const pyc_magic *m,
     char version[16];
     python_label(m, version, sizeof version);
     fflush(stdout);
-    fputs("pycache: cannot map '", stderr);
+    cli_message_prefix();
+    fputs("cannot map '", stderr);
     cli_print_path(stderr, path);
     fprintf(stderr, "' for %s %s: %s\n",
             m->implementation == PYC_IMPL_CPYTHON
@@ -222,7 +223,7 @@ int cmd_where(int argc, char **argv)
     int status = CLI_EXIT_OK, opt, i;
     long level;
 
-    o.env_prefix = scan_env_prefix(); /* treeopts.c: CPython's rule */
+    o.env_prefix = tree_env_prefix(); /* treeopts.c: CPython's rule */
     cli_parser_init(&p, argc, argv);
     while ((opt = cli_next_option(&p)) != 0) {
         switch (opt) {
@@ -241,7 +242,7 @@ int cmd_where(int argc, char **argv)
             o.prefix = p.optarg;
             o.prefix_given = true;
             break;
-        case SCAN_OPT_NO_PREFIX:
+        case TREE_OPT_NO_PREFIX:
             o.prefix = ""; /* no prefix, as -X pycache_prefix= */
             o.prefix_given = true;
             break;
