@@ -914,8 +914,11 @@ int remove_run_scan(remove_run *r, char *const *paths, size_t npaths,
     if (rc == 0 && sopt->prefix) {
         char *prefix_root = scan_prefix_root(sopt->prefix, NULL);
         size_t n = npaths ? npaths : 1;
-        for (size_t i = 0; i < n; i++) {
-            char *root = prefix_root ? scan_prefix_root(sopt->prefix, npaths ? paths[i] : NULL)
+        /* No PATH: the whole prefix tree with --prefix DIR alone, else the
+         * prefix subtree of "." (scan_run's default root), never more. */
+        const char *dot = sopt->prefix_only ? NULL : ".";
+        for (size_t i = 0; i < n && !sopt->no_roots; i++) {
+            char *root = prefix_root ? scan_prefix_root(sopt->prefix, npaths ? paths[i] : dot)
                                      : NULL;
             if (!root) {
                 cli_error("out of memory");

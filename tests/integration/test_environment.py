@@ -377,3 +377,20 @@ def test_compile_deep_recompiles_a_damaged_body(pycache, tmp_path):
     assert r.returncode == 0, r.stderr
     r = PY38.run(probe, str(root))
     assert r.stdout.decode().strip() == "[1, 2, 3]"
+
+
+@needs38
+def test_prune_without_path_stays_in_the_prefix_subtree_of_dot(pycache, tmp_path):
+    """No PATH means "." in the prefix too: prune removes the orphan of the
+    current directory's sources and the prefix directories it leaves empty,
+    and nothing elsewhere in the prefix (an empty directory there stays)."""
+    root = make_project(tmp_path)
+    prefix = str(tmp_path / "pfx")
+    import_in(PY38, root, ["pkg.gone"], prefix)
+    os.unlink(os.path.join(root, "pkg", "gone.py"))
+    elsewhere = os.path.join(prefix, "elsewhere", "empty")
+    os.makedirs(elsewhere)
+    r = pycache("prune", cwd=root, env={"PYTHONPYCACHEPREFIX": prefix})
+    assert r.returncode == 0, r.stderr
+    assert not os.path.exists(os.path.join(mirror(prefix, root), "pkg", "gone.%s.pyc" % PY38.tag))
+    assert os.path.isdir(elsewhere)
