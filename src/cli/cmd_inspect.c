@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/treeopts.h"
 #include "engine/codedump.h"
 #include "engine/convert.h"
 
@@ -36,6 +37,7 @@ static const cli_option options[] = {
      "as CPython's option: default, always or never"},
     {OPT_PREFIX, "prefix", "DIR",
      "the cache prefix tree FILEs lie in ($PYTHONPYCACHEPREFIX)"},
+    TREE_NO_PREFIX_OPTION,
     {OPT_CODE, "code", NULL,
      "also show the code-object tree: names, filename, flags, counts, constants, "
      "line table and bytecode (hex); no interpreter needed"},
@@ -514,6 +516,7 @@ int cmd_inspect(int argc, char **argv)
                   "mode flags mtime mtime_utc source_size hash size (null if unknown);\n"
                   "with --code also code (the code-object tree) and code_error.\n",
     };
+    bool no_prefix = false;
     cli_parser_init(&p, argc, argv);
     for (int c; (c = cli_next_option(&p)) != 0;) {
         switch (c) {
@@ -536,6 +539,11 @@ int cmd_inspect(int argc, char **argv)
             break;
         case OPT_PREFIX:
             s.prefix = p.optarg;
+            no_prefix = false;
+            break;
+        case TREE_OPT_NO_PREFIX:
+            s.prefix = NULL;
+            no_prefix = true;
             break;
         case OPT_COLOR:
             if (cli_parse_color(&p, p.optarg, &s.color) != 0)
@@ -548,12 +556,8 @@ int cmd_inspect(int argc, char **argv)
     if (CLI_NOPERANDS(&p) == 0)
         return cli_usage_error(p.command, "no FILE given");
 
-    if (!s.prefix) {
-        /* As every 3.8+ interpreter would: sys.pycache_prefix. */
-        const char *env = getenv("PYTHONPYCACHEPREFIX");
-        if (env && *env)
-            s.prefix = env;
-    }
+    if (!s.prefix && !no_prefix)
+        s.prefix = tree_env_prefix(); /* sys.pycache_prefix (treeopts.c) */
     if (s.prefix) {
         if (!*s.prefix)
             return cli_usage_error(p.command, "--prefix needs a directory");
