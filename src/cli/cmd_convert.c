@@ -27,6 +27,7 @@
 #include "engine/report.h"
 #include "cli/treeopts.h"
 #include "engine/scan.h"
+#include "platform/sync.h"
 
 enum {
     OPT_TO = 256,
@@ -40,7 +41,8 @@ static const cli_option options[] = {
      "the invalidation mode to write: checked-hash, unchecked-hash or timestamp (required)"},
     {'n', "dry-run", NULL, "say what would be converted; change nothing"},
     {OPT_SYNC, "sync", NULL,
-     "make the rewritten files durable before exiting (one syncfs per tree)"},
+     "make the rewritten files durable before exiting (one syncfs per tree; "
+     "an fsync per file where there is no syncfs)"},
     {OPT_JSON, "json", NULL, "JSON Lines: one object per pyc, with an \"action\" field"},
     {'0', "null", NULL,
      "print the paths of the files converted (with -n: to convert), each ended by NUL"},
@@ -116,6 +118,7 @@ static int inode_set_add(struct inode_set *s, dev_t dev, ino_t ino)
 struct convert_cmd {
     pyc_mode to;
     bool dry_run, verbose, quiet, color;
+    bool fsync_each; /* --sync without syncfs (platform/sync.h) */
     cli_format format;
     int status;
     uint64_t converted, already, not_fresh, not_convertible, symlinks, errors;
@@ -284,7 +287,7 @@ static int on_item(const scan_item *it, void *ctx)
     const char *op = NULL;
     pyc_mode from = v->header.mode;
     convert_result r = convert_pyc(it->dirfd, it->name, v, source_fd, source_name, c->to,
-                                   c->dry_run, &err, &op);
+                                   c->dry_run, c->fsync_each, &err, &op);
     if (owned)
         close(source_fd);
     switch (r) {
@@ -359,7 +362,9 @@ static void print_summary(const struct convert_cmd *c)
 }
 
 /* --sync: makes the run's renames durable with one syncfs per tree, instead
- * of an fsync per file (convert.c says why neither is the default). A
+ * of an fsync per file (convert.c says why neither is the default). Where
+ * there is no syncfs (platform/sync.h) each file was fsync'ed as it was
+ * written instead, and this is not called. A
  * failed syncfs (Linux 5.8+ reports write-back errors there: EIO, ENOSPC)
  * means the durability asked for is not there: reported, exit status 3. */
 static int sync_trees(cli_parser *p, const scan_options *sopt)
@@ -373,7 +378,7 @@ static int sync_trees(cli_parser *p, const scan_options *sopt)
         int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
         if (fd < 0)
             continue;
-        if (syncfs(fd) != 0) {
+        if (psys_syncfs(fd) != 0) {
             cli_error_path("sync", path, errno);
             status = CLI_EXIT_IO;
         }
@@ -457,10 +462,11 @@ int cmd_convert(int argc, char **argv)
                                "--to is required: checked-hash, unchecked-hash or timestamp");
     c.color = c.format == CLI_FORMAT_HUMAN && cli_color_enabled(color, stdout);
     sopt.progress = !c.quiet && isatty(STDERR_FILENO);
+    c.fsync_each = sync && !PSYS_HAVE_SYNCFS;
 
     int rc = scan_run(CLI_OPERANDS(&p), (size_t)CLI_NOPERANDS(&p), &sopt, on_item, &c);
     free(c.written.v);
-    if (sync && !c.dry_run)
+    if (sync && !c.dry_run && PSYS_HAVE_SYNCFS)
         c.status = cli_exit_merge(c.status, sync_trees(&p, &sopt));
     if (rc < 0) {
         cli_error("cannot scan: %s", strerror(errno));

@@ -64,7 +64,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
+#include "platform/random.h"
+#include "platform/stattime.h"
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -132,8 +133,9 @@ static int write_all(int fd, const unsigned char *buf, size_t len)
 /* Whether two stats describe the same unchanged file. */
 static bool same_file_state(const struct stat *a, const struct stat *b)
 {
+    struct timespec ta = psys_mtim(a), tb = psys_mtim(b);
     return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+           ta.tv_sec == tb.tv_sec && ta.tv_nsec == tb.tv_nsec;
 }
 
 /* Fills BUF with ".NAME.XXXXXXXXXXXX.tmp" (NAME cut so the whole fits in
@@ -146,7 +148,7 @@ static void temp_name(char *buf, size_t cap, const char *name)
     static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
     static unsigned long counter;
     unsigned char rnd[TEMP_RANDOM];
-    if (getrandom(rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd) {
+    if (psys_random(rnd, sizeof rnd) != 0) {
         /* No entropy yet (early boot): time, pid and a counter will do, since
          * O_EXCL catches collisions anyway. */
         struct timespec ts;
@@ -204,7 +206,7 @@ static bool same_header(const pyc_header *now, const pyc_header *then)
 
 convert_result convert_pyc(int dirfd, const char *name, const pyc_verdict *v,
                            int source_dirfd, const char *source_name, pyc_mode to,
-                           bool dry_run, int *err, const char **op)
+                           bool dry_run, bool fsync_each, int *err, const char **op)
 {
     convert_result result = CONVERT_NOT_FRESH;
     int fd = -1, sfd = -1, tfd = -1;
@@ -345,6 +347,8 @@ convert_result convert_pyc(int dirfd, const char *name, const pyc_verdict *v,
         FAIL("chmod");
     if (write_all(tfd, pyc, pyc_len) != 0)
         FAIL("write");
+    if (fsync_each && fsync(tfd) != 0)
+        FAIL("sync");
     int c = close(tfd);
     tfd = -1;
     if (c != 0)
@@ -363,6 +367,10 @@ convert_result convert_pyc(int dirfd, const char *name, const pyc_verdict *v,
     if (renameat(dirfd, tmp, dirfd, name) != 0)
         FAIL("rename");
     tmp_created = false;
+    /* The rename is durable once the directory is (POSIX fsync on a
+     * directory fd; Linux, macOS and FreeBSD all honour it). */
+    if (fsync_each && fsync(dirfd) != 0)
+        FAIL("sync");
     result = CONVERT_DONE;
 
 out:

@@ -37,9 +37,15 @@ static inline void lib_store_le64(unsigned char *p, uint64_t v)
     lib_store_le32(p + 4, (uint32_t)(v >> 32));
 }
 
-/* openat(DIRFD, NAME, FLAGS) for reading, with O_NOATIME where the kernel
- * grants it (noatime.c): reading a file leaves its access time alone. */
-int lib_openat_read(int dirfd, const char *name, int flags);
+/* memrchr, which POSIX lacks (a GNU and BSD extension): the last byte C in
+ * the N bytes at S, or NULL. */
+static inline const char *lib_memrchr(const char *s, int c, size_t n)
+{
+    while (n--)
+        if ((unsigned char)s[n] == (unsigned char)c)
+            return s + n;
+    return NULL;
+}
 
 /* Writes V in decimal at P (no NUL); returns the digit count (at most 10). */
 static inline size_t lib_put_uint(char *p, unsigned v)

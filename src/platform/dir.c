@@ -1,0 +1,120 @@
+/*
+ * platform/dir.c — directory reading: getdents64 or readdir (platform/dir.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "platform/dir.h"
+
+#if PYC_HAVE_GETDENTS64
+#include <sys/syscall.h>
+#endif
+
+static int dot_or_dotdot(const char *n)
+{
+    return n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0'));
+}
+
+#if PYC_HAVE_GETDENTS64
+
+/* The kernel's struct linux_dirent64 (getdents64(2)); declared here so no
+ * glibc wrapper (2.30+) is needed. */
+struct psys_dirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+int psys_dir_begin(psys_dir *d, int fd, char *buf)
+{
+    d->fd = fd;
+    d->buf = buf;
+    d->len = d->pos = 0;
+    return 0;
+}
+
+int psys_dir_next(psys_dir *d, const char **name, unsigned char *type, ino_t *ino)
+{
+    for (;;) {
+        while (d->pos < d->len) {
+            const struct psys_dirent64 *e = (const struct psys_dirent64 *)(void *)(d->buf + d->pos);
+            d->pos += e->d_reclen;
+            if (dot_or_dotdot(e->d_name))
+                continue;
+            *name = e->d_name;
+            *type = e->d_type;
+            *ino = (ino_t)e->d_ino;
+            return 1;
+        }
+        long n = syscall(SYS_getdents64, d->fd, d->buf, PSYS_DIR_BUFSIZE);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            return 0;
+        d->len = n;
+        d->pos = 0;
+    }
+}
+
+void psys_dir_end(psys_dir *d)
+{
+    d->len = d->pos = 0;
+}
+
+#else /* readdir: POSIX.1-2008 */
+
+int psys_dir_begin(psys_dir *d, int fd, char *buf)
+{
+    (void)buf;
+    d->dir = NULL;
+    int own;
+    do
+        own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    while (own < 0 && errno == EINTR);
+    if (own < 0)
+        return -1;
+    d->fd = own;
+    d->dir = fdopendir(own);
+    if (!d->dir) {
+        int saved = errno;
+        close(own);
+        errno = saved;
+        return -1;
+    }
+    return 0;
+}
+
+int psys_dir_next(psys_dir *d, const char **name, unsigned char *type, ino_t *ino)
+{
+    for (;;) {
+        errno = 0;
+        struct dirent *e = readdir(d->dir);
+        if (!e) {
+            if (errno == EINTR)
+                continue;
+            return errno ? -1 : 0;
+        }
+        if (dot_or_dotdot(e->d_name))
+            continue;
+        *name = e->d_name;
+        *type = DT_UNKNOWN;
+        *ino = e->d_ino;
+        return 1;
+    }
+}
+
+void psys_dir_end(psys_dir *d)
+{
+    if (d->dir)
+        closedir(d->dir);
+    d->dir = NULL;
+}
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * platform/dir.h — reading a directory's entries (src/platform/README.md).
+ *
+ * Fast path (probe getdents64, Linux): the raw getdents64 syscall into the
+ * caller's buffer, 64 KiB of entries a call, with d_type (a stat spared per
+ * entry). Portable path (POSIX.1-2008: openat, fdopendir, readdir, closedir):
+ * the directory is reopened as "." relative to the caller's fd, so the
+ * caller's fd keeps its own offset and stays the caller's to close, and no
+ * type is reported: d_type and the DT_ names are not POSIX.1-2008 (macOS
+ * hides them under _POSIX_C_SOURCE as glibc does), so every entry is
+ * DT_UNKNOWN and the callers fstatat it, the path file systems without
+ * d_type (XFS without ftype, some FUSE and network ones) take on Linux.
+ */
+#ifndef PYCACHE_PLATFORM_DIR_H
+#define PYCACHE_PLATFORM_DIR_H
+
+#include <dirent.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+/* The DT_ values where <dirent.h> does not name them (strict POSIX): the
+ * values Linux, macOS and the BSDs all give them. pyc_walk_entry.type is
+ * one of these in every build. */
+#ifndef DT_UNKNOWN
+#define DT_UNKNOWN 0
+#define DT_FIFO 1
+#define DT_CHR 2
+#define DT_DIR 4
+#define DT_BLK 6
+#define DT_REG 8
+#define DT_LNK 10
+#define DT_SOCK 12
+#endif
+#ifndef IFTODT
+#define IFTODT(mode) (((mode) & 0170000) >> 12)
+#endif
+
+/* The type readdir's entry D reports: d_type in the Linux build, DT_UNKNOWN
+ * in the portable one (see above). */
+#if PYC_HAVE_GETDENTS64
+#define PSYS_DIRENT_TYPE(d) ((d)->d_type)
+#else
+#define PSYS_DIRENT_TYPE(d) ((void)(d), (unsigned char)DT_UNKNOWN)
+#endif
+
+/* The buffer psys_dir_begin wants (unused by the portable reader). */
+#define PSYS_DIR_BUFSIZE (64 * 1024)
+
+typedef struct psys_dir {
+    int fd;
+#if PYC_HAVE_GETDENTS64
+    char *buf;
+    long len, pos;
+#else
+    DIR *dir;
+#endif
+} psys_dir;
+
+/* Starts reading the directory open on FD (FD stays the caller's, open
+ * until psys_dir_end at least). BUF: PSYS_DIR_BUFSIZE bytes of scratch.
+ * Returns 0, or -1 with errno (portable: the reopen failed). */
+int psys_dir_begin(psys_dir *d, int fd, char *buf);
+
+/* The next entry other than "." and "..": returns 1 with *NAME (valid until
+ * the next call), *TYPE (a DT_ value, DT_UNKNOWN when not known) and *INO;
+ * 0 at the end; -1 with errno on a read error (ENOENT: the directory was
+ * removed since it was opened). EINTR is retried. */
+int psys_dir_next(psys_dir *d, const char **name, unsigned char *type, ino_t *ino);
+
+/* Ends the reading (the portable reader closes its own fd). */
+void psys_dir_end(psys_dir *d);
+
+#endif /* PYCACHE_PLATFORM_DIR_H */
