@@ -74,10 +74,9 @@ int psys_dir_begin(psys_dir *d, int fd, char *buf)
 {
     (void)buf;
     d->dir = NULL;
-    int own;
-    do
-        own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    while (own < 0 && errno == EINTR);
+    /* A duplicate, not a reopen of ".": that would need search permission,
+     * which a readable directory may lack (r--). */
+    int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (own < 0)
         return -1;
     d->fd = own;
@@ -88,6 +87,8 @@ int psys_dir_begin(psys_dir *d, int fd, char *buf)
         errno = saved;
         return -1;
     }
+    /* The duplicate shares the caller's offset: from the start. */
+    rewinddir(d->dir);
     return 0;
 }
 

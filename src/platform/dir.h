@@ -4,8 +4,8 @@
  * Fast path (probe getdents64, Linux): the raw getdents64 syscall into the
  * caller's buffer, 64 KiB of entries a call, with d_type (a stat spared per
  * entry). Portable path (POSIX.1-2008: openat, fdopendir, readdir, closedir):
- * the directory is reopened as "." relative to the caller's fd, so the
- * caller's fd keeps its own offset and stays the caller's to close, and no
+ * a duplicate of the caller's fd is read from its start (the caller's fd
+ * stays the caller's to close; its offset, shared, ends at the end), and no
  * type is reported: d_type and the DT_ names are not POSIX.1-2008 (macOS
  * hides them under _POSIX_C_SOURCE as glibc does), so every entry is
  * DT_UNKNOWN and the callers fstatat it, the path file systems without
@@ -60,7 +60,7 @@ typedef struct psys_dir {
 
 /* Starts reading the directory open on FD (FD stays the caller's, open
  * until psys_dir_end at least). BUF: PSYS_DIR_BUFSIZE bytes of scratch.
- * Returns 0, or -1 with errno (portable: the reopen failed). */
+ * Returns 0, or -1 with errno (portable: no fd or memory left). */
 int psys_dir_begin(psys_dir *d, int fd, char *buf);
 
 /* The next entry other than "." and "..": returns 1 with *NAME (valid until
