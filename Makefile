@@ -199,10 +199,19 @@ $(BUILD)/faultshim.so: tests/faults/faultshim.c
 	@mkdir -p $(@D)
 	$(CC) $(PLAIN_CFLAGS) $(TEST_FEATURES) -fPIC -shared -o $@ $< $(LDFLAGS) -ldl
 
+# The other build, whose output tests/integration/test_portable.py compares
+# with this one's (skipped when it is not built): the Linux build for a
+# portable run and the other way round.
+ifeq ($(PORTABLE),1)
+PEER_BUILD ?= build
+else
+PEER_BUILD ?= build-portable
+endif
+
 check-integration: all $(TOOL_BIN) $(CTYPES_LIB) $(BUILD)/faultshim.so
 	PYCACHE_BIN=$(abspath $(BUILD))/pycache PYCACHE_BUILD=$(abspath $(BUILD)) \
 	    PYCACHE_CTYPES_LIB=$(abspath $(CTYPES_LIB)) PYCACHE_SAN=$(SAN) \
-	    PYCACHE_PORTABLE=$(PORTABLE) \
+	    PYCACHE_PEER_BIN=$(abspath $(PEER_BUILD))/pycache \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
 
 check: check-unit check-integration
@@ -370,6 +379,6 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 
 clean:
-	rm -rf build build-san build-portable build-fuzz
+	rm -rf build build-san build-portable build-portable-clang build-portable-musl build-musl build-fuzz
 
 -include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

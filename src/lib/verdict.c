@@ -42,6 +42,7 @@
 #include "internal.h"
 #include "platform/noatime.h"
 #include "platform/stattime.h"
+#include "platform/casefold.h"
 #include "pycache.h"
 
 /* ---- names -------------------------------------------------------------------- */
@@ -620,7 +621,14 @@ static void judge_legacy(const struct cache_data *cd, int dirfd, pyc_source *src
         return;
     }
     pyc_reason reason;
-    if (src->state == 1) {
+    /* A source whose name differs in case only (Leg.py beside leg.pyc, on
+     * a case-insensitive file system) is found by the stat but not by a
+     * finder that compares names exactly (platform/casefold.h): importlib's
+     * FileFinder then finds leg.pyc for `import leg`, sourceless. */
+    bool source_found = src->state == 1 &&
+                        (!psys_finder_exact(at_least(judge, 3, 3)) ||
+                         psys_name_listed(src->dirfd, src->name));
+    if (source_found) {
         if (!keeps_legacy_cache(judge)) {
             /* 3.2+: the source loader wins and reads __pycache__. */
             out->status = PYC_SHADOWED;
