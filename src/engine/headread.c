@@ -22,7 +22,7 @@
  *     the caller reads those files itself (cold caches cost what they cost
  *     without io_uring).
  *   - O_NOATIME: a check only looks, and leaves access times alone (see
- *     src/lib/noatime.c). The kernel grants it to the file's owner only; a
+ *     src/platform/noatime.c). The kernel grants it to the file's owner only; a
  *     file opened EPERM is read again the ordinary way by the caller, and
  *     this reader stops asking for the flag.
  *   - no O_CLOEXEC: direct descriptors are not in the fd table (the kernel

@@ -105,7 +105,7 @@ int psys_dir_next(psys_dir *d, const char **name, unsigned char *type, ino_t *in
         if (dot_or_dotdot(e->d_name))
             continue;
         *name = e->d_name;
-        *type = DT_UNKNOWN;
+        *type = PSYS_DIRENT_TYPE(e);
         *ino = e->d_ino;
         return 1;
     }

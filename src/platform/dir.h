@@ -3,13 +3,14 @@
  *
  * Fast path (probe getdents64, Linux): the raw getdents64 syscall into the
  * caller's buffer, 64 KiB of entries a call, with d_type (a stat spared per
- * entry). Portable path (POSIX.1-2008: openat, fdopendir, readdir, closedir):
- * a duplicate of the caller's fd is read from its start (the caller's fd
- * stays the caller's to close; its offset, shared, ends at the end), and no
- * type is reported: d_type and the DT_ names are not POSIX.1-2008 (macOS
- * hides them under _POSIX_C_SOURCE as glibc does), so every entry is
- * DT_UNKNOWN and the callers fstatat it, the path file systems without
- * d_type (XFS without ftype, some FUSE and network ones) take on Linux.
+ * entry). Portable path (POSIX.1-2008: fdopendir, readdir, closedir): a
+ * duplicate of the caller's fd is read from its start (the caller's fd
+ * stays the caller's to close; its offset, shared, ends at the end). The
+ * entry's type comes from d_type where struct dirent has it (probe d_type,
+ * run in every build: glibc, musl, macOS and FreeBSD all have it, though
+ * POSIX.1-2008 does not say it), else DT_UNKNOWN, and the callers fstatat
+ * the entry, as on file systems that leave d_type unset (XFS without
+ * ftype, some FUSE and network ones).
  */
 #ifndef PYCACHE_PLATFORM_DIR_H
 #define PYCACHE_PLATFORM_DIR_H
@@ -37,9 +38,9 @@
 #define IFTODT(mode) (((mode) & 0170000) >> 12)
 #endif
 
-/* The type readdir's entry D reports: d_type in the Linux build, DT_UNKNOWN
- * in the portable one (see above). */
-#if PYC_HAVE_GETDENTS64
+/* The type readdir's entry D reports: d_type where struct dirent has it,
+ * else DT_UNKNOWN (see above). */
+#if PYC_HAVE_D_TYPE
 #define PSYS_DIRENT_TYPE(d) ((d)->d_type)
 #else
 #define PSYS_DIRENT_TYPE(d) ((void)(d), (unsigned char)DT_UNKNOWN)

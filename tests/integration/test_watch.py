@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import discover_interpreters
+from conftest import discover_interpreters, needs
 
 DEADLINE = 30.0  # seconds: an upper bound for a loaded CI machine, not a check
 
@@ -242,6 +242,7 @@ def test_burst_of_500_deletions(tmp_path, interp3, watch):
     assert w.stdout.count("(source gone)") == 500
 
 
+@needs("inotify")
 def test_queue_overflow_rescans_for_orphans(tmp_path, interp3, watch):
     """Events lost (the kernel's queue overflowed while watch was stopped):
     it says so and rescans; the orphan left by an unseen deletion goes."""
@@ -339,6 +340,7 @@ def test_prune_first_and_prefix_tree(tmp_path, interp38, watch):
     assert w.stop() == 0
 
 
+@needs("inotify")
 def test_limit_on_watches_is_named(tmp_path, pycache_bin):
     """ENOSPC from inotify_add_watch: the message names the sysctl. The
     limit is lowered in a user namespace of our own (Linux 5.11+), never on
