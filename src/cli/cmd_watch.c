@@ -18,6 +18,12 @@
  *     pyc_cache_from_source mapping, the entries are listed);
  * and then the __pycache__ (or prefix directories) left empty.
  *
+ * The events come from src/platform/watch.c: inotify where the build has
+ * it, else a poller that lists every watched directory again each 200 ms
+ * and reports what changed as inotify would (a rename is a DELETE and a
+ * CREATE there, with no cookie: the move logic below then sees a directory
+ * leave and another come, which costs a prune pass, not a wrong removal).
+ *
  * inotify is not recursive: there is one watch per directory, kept in a
  * tree of `struct watch` (parent, name) so a directory renamed within the
  * watched tree is one re-parenting (IN_MOVED_FROM + IN_MOVED_TO with the
@@ -35,7 +41,8 @@
  * an fstatat without following links); a directory is reopened by its path
  * and checked to be the directory the watch was set on (dev, ino), so a
  * path swapped for a symlink leads nowhere. Links are never followed below
- * the roots. SIGINT and SIGTERM (a signalfd, polled with the inotify fd)
+ * the roots. SIGINT and SIGTERM (a signalfd, or a self-pipe, polled with
+ * the inotify fd)
  * end the command with status 0, or 3 when something could not be removed
  * or watched during the session.
  */
