@@ -29,7 +29,9 @@ SAN     ?=
 WERROR  ?=
 PORTABLE ?=
 
-ifeq ($(SAN),1)
+ifeq ($(SAN)$(PORTABLE),11)
+BUILD   ?= build-portable-san
+else ifeq ($(SAN),1)
 BUILD   ?= build-san
 else ifeq ($(PORTABLE),1)
 BUILD   ?= build-portable
@@ -379,6 +381,6 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 
 clean:
-	rm -rf build build-san build-portable build-portable-clang build-portable-musl build-musl build-fuzz
+	rm -rf build build-san build-portable build-portable-san build-portable-clang build-portable-musl build-musl build-fuzz
 
 -include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
