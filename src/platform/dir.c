@@ -13,22 +13,7 @@
 #include <sys/syscall.h>
 #endif
 
-static int dot_or_dotdot(const char *n)
-{
-    return n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0'));
-}
-
 #if PYC_HAVE_GETDENTS64
-
-/* The kernel's struct linux_dirent64 (getdents64(2)); declared here so no
- * glibc wrapper (2.30+) is needed. */
-struct psys_dirent64 {
-    uint64_t d_ino;
-    int64_t d_off;
-    unsigned short d_reclen;
-    unsigned char d_type;
-    char d_name[];
-};
 
 int psys_dir_begin(psys_dir *d, int fd, char *buf)
 {
@@ -38,28 +23,17 @@ int psys_dir_begin(psys_dir *d, int fd, char *buf)
     return 0;
 }
 
-int psys_dir_next(psys_dir *d, const char **name, unsigned char *type, ino_t *ino)
+int psys_dir_fill(psys_dir *d)
 {
     for (;;) {
-        while (d->pos < d->len) {
-            const struct psys_dirent64 *e = (const struct psys_dirent64 *)(void *)(d->buf + d->pos);
-            d->pos += e->d_reclen;
-            if (dot_or_dotdot(e->d_name))
-                continue;
-            *name = e->d_name;
-            *type = e->d_type;
-            *ino = (ino_t)e->d_ino;
-            return 1;
-        }
         long n = syscall(SYS_getdents64, d->fd, d->buf, PSYS_DIR_BUFSIZE);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             return -1;
-        if (n == 0)
-            return 0;
         d->len = n;
         d->pos = 0;
+        return n > 0;
     }
 }
 
@@ -69,6 +43,11 @@ void psys_dir_end(psys_dir *d)
 }
 
 #else /* readdir: POSIX.1-2008 */
+
+static int dot_or_dotdot(const char *n)
+{
+    return n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0'));
+}
 
 int psys_dir_begin(psys_dir *d, int fd, char *buf)
 {

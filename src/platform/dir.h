@@ -68,7 +68,48 @@ int psys_dir_begin(psys_dir *d, int fd, char *buf);
  * the next call), *TYPE (a DT_ value, DT_UNKNOWN when not known) and *INO;
  * 0 at the end; -1 with errno on a read error (ENOENT: the directory was
  * removed since it was opened). EINTR is retried. */
+#if PYC_HAVE_GETDENTS64
+#include <stdint.h>
+
+/* The kernel's struct linux_dirent64 (getdents64(2)); declared here so no
+ * glibc wrapper (2.30+) is needed. */
+struct psys_dirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+/* Refills the batch: 1, 0 at the end, -1 with errno (dir.c). */
+int psys_dir_fill(psys_dir *d);
+
+/* Inline: the walk calls it once per entry of every directory, and the
+ * getdents64 walk must cost what it did before it moved here. */
+static inline int psys_dir_next(psys_dir *d, const char **name, unsigned char *type,
+                                ino_t *ino)
+{
+    for (;;) {
+        while (d->pos < d->len) {
+            const struct psys_dirent64 *e =
+                (const struct psys_dirent64 *)(const void *)(d->buf + d->pos);
+            d->pos += e->d_reclen;
+            const char *n = e->d_name;
+            if (n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0')))
+                continue;
+            *name = n;
+            *type = e->d_type;
+            *ino = (ino_t)e->d_ino;
+            return 1;
+        }
+        int r = psys_dir_fill(d);
+        if (r <= 0)
+            return r;
+    }
+}
+#else
 int psys_dir_next(psys_dir *d, const char **name, unsigned char *type, ino_t *ino);
+#endif
 
 /* Ends the reading (the portable reader closes its own fd). */
 void psys_dir_end(psys_dir *d);
