@@ -59,7 +59,9 @@ CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 $(FEATURES) -D_FILE_OFFSET_BITS=64 $(WARNINGS) \
              -Iinclude -Isrc -I$(BUILD)/gen $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(LDFLAGS)
-LIBS    = -lm
+# -pthread: the scan's walks are threads (FreeBSD's libc has no pthreads of
+# its own; glibc 2.34+, musl and macOS need nothing, and accept it).
+LIBS    = -lm -pthread
 # The probes compile without -Werror: a warning in a probe is not a "no".
 PROBE_CFLAGS := $(ALL_CFLAGS)
 # The test programs (unit tests, test tools, the fault shim) are Linux
