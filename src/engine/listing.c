@@ -116,8 +116,8 @@ static int by_key_qsort(const void *a, const void *b)
 
 static void sort_records(listing *l)
 {
-    if (!l->n)
-        return; /* l->v may be NULL: qsort's argument must not be (UBSan) */
+    if (l->n < 2)
+        return; /* qsort's base must not be NULL, even for no element */
     sort_keys = l->keys;
     qsort(l->v, l->n, sizeof *l->v, by_key_qsort);
     sort_keys = NULL;
