@@ -3,6 +3,8 @@
 #   make                      build/pycache, build/libpycache.a, build/libpycache.so
 #   make check                unit tests (C, cmocka) then integration tests (pytest)
 #   make SAN=1 check          the same under AddressSanitizer + UBSan (own build dir)
+#   make PORTABLE=1 check     the portable build: POSIX.1-2008 only, every Linux
+#                             fast path off (own build dir, build-portable)
 #   make WERROR=1             warnings are errors (CI)
 #   make install PREFIX=/usr/local DESTDIR=
 #   make man                  $(BUILD)/pycache.1 from docs/pycache.1.scd (scdoc)
@@ -25,11 +27,27 @@ CC      ?= cc
 PYTHON  ?= /usr/bin/python3
 SAN     ?=
 WERROR  ?=
+PORTABLE ?=
 
-ifeq ($(SAN),1)
+ifeq ($(SAN)$(PORTABLE),11)
+BUILD   ?= build-portable-san
+else ifeq ($(SAN),1)
 BUILD   ?= build-san
+else ifeq ($(PORTABLE),1)
+BUILD   ?= build-portable
 else
 BUILD   ?= build
+endif
+
+# The feature macros. The Linux build asks for everything (_GNU_SOURCE) and
+# lets the probes (src/platform/probes/) pick its fast paths; PORTABLE=1 asks for
+# POSIX.1-2008 with its XSI option and nothing more (glibc declares
+# realpath only with one of them), and takes no fast path at all, so that a
+# call outside POSIX fails to compile here rather than on a Mac.
+ifeq ($(PORTABLE),1)
+FEATURES = -D_POSIX_C_SOURCE=200809L -D_XOPEN_SOURCE=700
+else
+FEATURES = -D_GNU_SOURCE
 endif
 
 WARNINGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -38,12 +56,22 @@ WARNINGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 CFLAGS  ?= -O2 -g
 # CPPFLAGS, CFLAGS and LDFLAGS are the user's (Debian's dpkg-buildflags pass
 # the hardening flags through them); they come last so they win.
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(WARNINGS) \
-             -Iinclude -Isrc $(CPPFLAGS) $(CFLAGS)
+ALL_CFLAGS = -std=c11 $(FEATURES) -D_FILE_OFFSET_BITS=64 $(WARNINGS) \
+             -Iinclude -Isrc -I$(BUILD)/gen $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(LDFLAGS)
-LIBS    = -lm
-# The command line only: io_uring for batched header reads (src/engine/headread.c).
-CLI_LIBS = -luring
+# -pthread: the scan's walks are threads (FreeBSD's libc has no pthreads of
+# its own; glibc 2.34+, musl and macOS need nothing, and accept it).
+LIBS    = -lm -pthread
+# The probes compile without -Werror: a warning in a probe is not a "no".
+PROBE_CFLAGS := $(ALL_CFLAGS)
+# The test programs (unit tests, test tools, the fault shim) are Linux
+# programs in every build (unshare, setresuid, LD_PRELOAD); only the
+# product is held to POSIX.
+TEST_FEATURES = -D_GNU_SOURCE
+# The command line only: the libraries of the fast paths the probes found
+# (liburing for batched header reads, src/engine/headread.c), one per line
+# of $(BUILD)/gen/cli-libs.
+CLI_LIBS = $$(cat $(BUILD)/gen/cli-libs)
 
 ifeq ($(WERROR),1)
 ALL_CFLAGS += -Werror
@@ -56,7 +84,9 @@ ALL_CFLAGS += $(SANFLAGS) -O1
 ALL_LDFLAGS += $(SANFLAGS)
 endif
 
-LIB_SRC  := $(sort $(wildcard src/lib/*.c))
+# The platform room (src/platform/: the only place a Linux-only call lives) is
+# part of the library: the walker and the reads use it as the commands do.
+LIB_SRC  := $(sort $(wildcard src/lib/*.c src/platform/*.c))
 # The command line: the commands (src/cli/) on the machinery they share
 # (src/engine/: scan, removal, worker pool, batched reads, output).
 CLI_SRC  := $(sort $(wildcard src/cli/*.c src/engine/*.c))
@@ -77,11 +107,31 @@ SONAME = libpycache.so.0
 
 all: $(BUILD)/pycache $(BUILD)/libpycache.a $(BUILD)/libpycache.so $(BUILD)/libpycache.pc
 
-$(BUILD)/%.o: %.c
+# ---- feature probes ----------------------------------------------------------
+#
+# As tavianator/bfs's build/has/*.c: each src/platform/probes/NAME.c is a small
+# program that compiles and links only where the fast path NAME exists (a
+# "// libs: -lX" line names what it links with). scripts/probe runs them
+# with this build's compiler and flags and writes $(BUILD)/gen/config.h
+# (PYC_HAVE_NAME 0 or 1) and $(BUILD)/gen/cli-libs. PORTABLE=1 writes every
+# one as 0 without compiling.
+PROBES := $(sort $(wildcard src/platform/probes/*.c))
+CONFIG_H = $(BUILD)/gen/config.h
+
+$(CONFIG_H): $(PROBES) scripts/probe
+	@mkdir -p $(@D)
+	CC='$(CC)' CFLAGS='$(PROBE_CFLAGS)' LDFLAGS='$(LDFLAGS)' PORTABLE='$(PORTABLE)' \
+	    scripts/probe $(@D) $(PROBES)
+
+.PHONY: config
+config: $(CONFIG_H)
+	@cat $(CONFIG_H)
+
+$(BUILD)/%.o: %.c $(CONFIG_H)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/pic/%.o: %.c
+$(BUILD)/pic/%.o: %.c $(CONFIG_H)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -fPIC -MMD -MP -c -o $@ $<
 
@@ -120,7 +170,7 @@ endif
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libpycache.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libpycache.a $(ALL_LDFLAGS) -lcmocka -lsodium $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(TEST_FEATURES) -Itests/unit -o $@ $< $(BUILD)/libpycache.a $(ALL_LDFLAGS) -lcmocka -lsodium $(LIBS)
 
 unit-bins: $(UNIT_BIN)
 
@@ -128,12 +178,12 @@ unit-bins: $(UNIT_BIN)
 # CLI does not expose (tests/tools/*.c).
 $(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libpycache.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libpycache.a $(ALL_LDFLAGS) $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(TEST_FEATURES) -o $@ $< $(BUILD)/libpycache.a $(ALL_LDFLAGS) $(LIBS)
 
 # headread_probe drives the command line's io_uring reader directly.
 $(BUILD)/tools/headread_probe: tests/tools/headread_probe.c src/engine/headread.c src/engine/headread.h $(BUILD)/libpycache.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -o $@ $< src/engine/headread.c $(BUILD)/libpycache.a $(ALL_LDFLAGS) $(CLI_LIBS) $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(TEST_FEATURES) -o $@ $< src/engine/headread.c $(BUILD)/libpycache.a $(ALL_LDFLAGS) $(CLI_LIBS) $(LIBS)
 
 tools: $(TOOL_BIN)
 
@@ -149,7 +199,7 @@ check-unit: $(UNIT_BIN)
 ifeq ($(SAN),1)
 CTYPES_LIB = $(BUILD)/plain/libpycache.so
 PLAIN_OBJ := $(LIB_SRC:%.c=$(BUILD)/plain/%.o)
-$(BUILD)/plain/%.o: %.c
+$(BUILD)/plain/%.o: %.c $(CONFIG_H)
 	@mkdir -p $(@D)
 	$(CC) $(PLAIN_CFLAGS) -fPIC -MMD -MP -c -o $@ $<
 $(CTYPES_LIB): $(PLAIN_OBJ) src/lib/libpycache.map
@@ -163,11 +213,21 @@ endif
 # process, so the tests preload libasan ahead of the shim instead.
 $(BUILD)/faultshim.so: tests/faults/faultshim.c
 	@mkdir -p $(@D)
-	$(CC) $(PLAIN_CFLAGS) -fPIC -shared -o $@ $< $(LDFLAGS) -ldl
+	$(CC) $(PLAIN_CFLAGS) $(TEST_FEATURES) -fPIC -shared -o $@ $< $(LDFLAGS) -ldl
+
+# The other build, whose output tests/integration/test_portable.py compares
+# with this one's (skipped when it is not built): the Linux build for a
+# portable run and the other way round.
+ifeq ($(PORTABLE),1)
+PEER_BUILD ?= build
+else
+PEER_BUILD ?= build-portable
+endif
 
 check-integration: all $(TOOL_BIN) $(CTYPES_LIB) $(BUILD)/faultshim.so
 	PYCACHE_BIN=$(abspath $(BUILD))/pycache PYCACHE_BUILD=$(abspath $(BUILD)) \
 	    PYCACHE_CTYPES_LIB=$(abspath $(CTYPES_LIB)) PYCACHE_SAN=$(SAN) \
+	    PYCACHE_PEER_BIN=$(abspath $(PEER_BUILD))/pycache \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
 
 # The test packages first (quiet when they are there), then the suites, one
@@ -193,6 +253,7 @@ FUZZ_SECONDS ?= 30
 FUZZ_BUILD ?= build-fuzz
 FUZZ_CC ?= clang
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(WARNINGS) -Iinclude -Isrc \
+              -I$(FUZZ_BUILD)/gen \
               -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
               $(if $(filter 1,$(WERROR)),-Werror)
 FUZZ_ARGS ?=
@@ -206,10 +267,18 @@ FUZZ_RUN := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
 FUZZ_CLI_SRC := $(filter-out src/cli/main.c,$(CLI_SRC))
 FUZZ_WRAP := scan_run unlink unlinkat rmdir rename renameat posix_spawn posix_spawnp \
              fork execve execvp regcomp
-$(FUZZ_BUILD)/fuzz_options: FUZZ_EXTRA = $(FUZZ_CLI_SRC) $(FUZZ_WRAP:%=-Wl,--wrap=%) $(CLI_LIBS)
+$(FUZZ_BUILD)/fuzz_options: FUZZ_EXTRA = $(FUZZ_CLI_SRC) $(FUZZ_WRAP:%=-Wl,--wrap=%) \
+    $$(cat $(FUZZ_BUILD)/gen/cli-libs)
 $(FUZZ_BUILD)/fuzz_options: $(FUZZ_CLI_SRC) $(wildcard src/cli/*.h src/engine/*.h)
 
-$(FUZZ_BUILD)/%: tests/fuzz/%.c $(LIB_SRC) include/pycache.h src/lib/internal.h
+# The fuzz build probes with its own compiler (the fast paths as the Linux build).
+$(FUZZ_BUILD)/gen/config.h: $(PROBES) scripts/probe
+	@mkdir -p $(@D)
+	CC='$(FUZZ_CC)' CFLAGS='-std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Iinclude -Isrc' \
+	    LDFLAGS='$(LDFLAGS)' PORTABLE= scripts/probe $(@D) $(PROBES)
+
+$(FUZZ_BUILD)/%: tests/fuzz/%.c $(LIB_SRC) include/pycache.h src/lib/internal.h \
+    $(FUZZ_BUILD)/gen/config.h $(wildcard src/platform/*.h)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(FUZZ_EXTRA) -lm
 
@@ -340,6 +409,6 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-portable build-portable-san build-portable-clang build-portable-musl build-musl build-fuzz
 
 -include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

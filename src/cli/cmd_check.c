@@ -20,6 +20,7 @@
 #include "engine/report.h"
 #include "cli/treeopts.h"
 #include "engine/scan.h"
+#include "platform/stattime.h"
 
 enum {
     OPT_DEEP = 256,
@@ -168,7 +169,8 @@ static bool racy_cache(const scan_item *it)
     struct stat st;
     if (fstatat(it->dirfd, it->name, &st, 0) != 0)
         return false;
-    return pyc_verdict_racy(v, &st.st_mtim);
+    struct timespec mtime = psys_mtim(&st);
+    return pyc_verdict_racy(v, &mtime);
 }
 
 static void count(struct check *c, pyc_status st, int64_t size)

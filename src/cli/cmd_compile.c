@@ -850,7 +850,7 @@ static enum decision rewrite(struct compile *c, const struct interp *ip,
     int err = 0;
     const char *op = NULL;
     switch (convert_pyc(lv->cache_dirfd, base, &lv->v, src->dirfd, src->name, ip->mode,
-                        c->dry_run, &err, &op)) {
+                        c->dry_run, false, &err, &op)) {
     case CONVERT_DONE:
         return DO_REWRITTEN;
     case CONVERT_ALREADY:

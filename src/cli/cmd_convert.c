@@ -27,6 +27,7 @@
 #include "engine/report.h"
 #include "cli/treeopts.h"
 #include "engine/scan.h"
+#include "platform/sync.h"
 
 enum {
     OPT_TO = 256,
@@ -39,7 +40,8 @@ static const cli_option options[] = {
     {'n', "dry-run", NULL,
      "say what would be converted and change nothing; exit status 1 when there is work"},
     {OPT_SYNC, "sync", NULL,
-     "make the rewritten files durable before exiting (one syncfs per tree)"},
+     "make the rewritten files durable before exiting (one syncfs per tree; "
+     "an fsync per file where there is no syncfs)"},
     TREE_OUTPUT_OPTIONS,
     TREE_FROM_FILE_OPTION,
     TREE_CHECK_HASH_OPTION,
@@ -112,6 +114,7 @@ static int inode_set_add(struct inode_set *s, dev_t dev, ino_t ino)
 struct convert_cmd {
     pyc_mode to;
     bool dry_run, verbose, quiet, color;
+    bool fsync_each; /* --sync without syncfs (platform/sync.h) */
     cli_format format;
     int status;
     uint64_t converted, already, not_fresh, not_convertible, symlinks, errors;
@@ -291,7 +294,7 @@ static int on_item(const scan_item *it, void *ctx)
     const char *op = NULL;
     pyc_mode from = v->header.mode;
     convert_result r = convert_pyc(it->dirfd, it->name, v, source_fd, source_name, c->to,
-                                   c->dry_run, &err, &op);
+                                   c->dry_run, c->fsync_each, &err, &op);
     if (owned)
         close(source_fd);
     switch (r) {
@@ -366,7 +369,9 @@ static void print_summary(const struct convert_cmd *c)
 }
 
 /* --sync: makes the run's renames durable with one syncfs per tree, instead
- * of an fsync per file (convert.c says why neither is the default). A
+ * of an fsync per file (convert.c says why neither is the default). Where
+ * there is no syncfs (platform/sync.h) each file was fsync'ed as it was
+ * written instead, and this is not called. A
  * failed syncfs (Linux 5.8+ reports write-back errors there: EIO, ENOSPC)
  * means the durability asked for is not there: reported, exit status 3. */
 static int sync_trees(const tree_options *t, const scan_options *sopt)
@@ -389,7 +394,7 @@ static int sync_trees(const tree_options *t, const scan_options *sopt)
         int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
         if (fd < 0)
             continue;
-        if (syncfs(fd) != 0) {
+        if (psys_syncfs(fd) != 0) {
             cli_error_path("sync", path, errno);
             status = CLI_EXIT_IO;
         }
@@ -462,11 +467,12 @@ int cmd_convert(int argc, char **argv)
     c.quiet = t.out.quiet;
     c.color = tree_color(&t);
     sopt.progress = !c.quiet && isatty(STDERR_FILENO);
+    c.fsync_each = sync && !PSYS_HAVE_SYNCFS;
 
     int rc = scan_run(t.paths, t.npaths, &sopt, on_item, &c);
     free(c.written.v);
     c.status = cli_exit_merge(c.status, cli_listing_finish());
-    if (sync && !c.dry_run)
+    if (sync && !c.dry_run && PSYS_HAVE_SYNCFS)
         c.status = cli_exit_merge(c.status, sync_trees(&t, &sopt));
     tree_options_free(&t);
     if (rc < 0) {

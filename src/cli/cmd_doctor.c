@@ -84,12 +84,18 @@ static const cli_option options[] = {
 static char *format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *format(const char *fmt, ...)
 {
+    /* vsnprintf twice: vasprintf is not POSIX.1-2008. */
     va_list ap;
-    char *s = NULL;
     va_start(ap, fmt);
-    int n = vasprintf(&s, fmt, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    return n < 0 ? NULL : s;
+    char *s = n < 0 ? NULL : malloc((size_t)n + 1);
+    if (!s)
+        return NULL;
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
 }
 
 /* Appends WORD to the malloc'd *S, SEP between words; on allocation failure

@@ -24,6 +24,7 @@
 #include "engine/remove.h"
 #include "cli/treeopts.h"
 #include "engine/scan.h"
+#include "platform/stattime.h"
 
 enum {
     OPT_DEEP = 256,
@@ -64,7 +65,8 @@ static bool racy(const scan_item *it)
     if (v->status != PYC_FRESH || v->header.mode != PYC_MODE_TIMESTAMP ||
         fstatat(it->dirfd, it->name, &st, AT_SYMLINK_NOFOLLOW) != 0)
         return false;
-    return pyc_verdict_racy(v, &st.st_mtim);
+    struct timespec mtime = psys_mtim(&st);
+    return pyc_verdict_racy(v, &mtime);
 }
 
 /* The scan's prepare hook, in the walking thread and outside the scan's

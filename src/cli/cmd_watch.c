@@ -18,6 +18,12 @@
  *     pyc_cache_from_source mapping, the entries are listed);
  * and then the __pycache__ (or prefix directories) left empty.
  *
+ * The events come from src/platform/watch.c: inotify where the build has
+ * it, else a poller that lists every watched directory again each 200 ms
+ * and reports what changed as inotify would (a rename is a DELETE and a
+ * CREATE there, with no cookie: the move logic below then sees a directory
+ * leave and another come, which costs a prune pass, not a wrong removal).
+ *
  * inotify is not recursive: there is one watch per directory, kept in a
  * tree of `struct watch` (parent, name) so a directory renamed within the
  * watched tree is one re-parenting (IN_MOVED_FROM + IN_MOVED_TO with the
@@ -35,7 +41,8 @@
  * an fstatat without following links); a directory is reopened by its path
  * and checked to be the directory the watch was set on (dev, ino), so a
  * path swapped for a symlink leads nowhere. Links are never followed below
- * the roots. SIGINT and SIGTERM (a signalfd, polled with the inotify fd)
+ * the roots. SIGINT and SIGTERM (a signalfd, or a self-pipe, polled with
+ * the inotify fd)
  * end the command with status 0, or 3 when something could not be removed
  * or watched during the session.
  */
@@ -48,8 +55,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -58,6 +63,7 @@
 #include "engine/report.h"
 #include "cli/treeopts.h"
 #include "engine/scan.h"
+#include "platform/watch.h"
 
 enum {
     OPT_PRUNE_FIRST = 256,
@@ -89,8 +95,9 @@ static const cli_option options[] = {
  * MOVED_FROM), directories that come (CREATE, MOVED_TO). IN_ONLYDIR: a
  * directory swapped for something else is refused. Roots also report their
  * own move: their paths would be wrong from then on. */
-#define WATCH_MASK (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ONLYDIR)
-#define ROOT_MASK (WATCH_MASK | IN_MOVE_SELF)
+#define WATCH_MASK \
+    (PSYS_IN_CREATE | PSYS_IN_DELETE | PSYS_IN_MOVED_FROM | PSYS_IN_MOVED_TO | PSYS_IN_ONLYDIR)
+#define ROOT_MASK (WATCH_MASK | PSYS_IN_MOVE_SELF)
 
 /* A pending IN_MOVED_FROM of a directory waits this long for its
  * IN_MOVED_TO (the kernel queues the two in one rename, but a read may fall
@@ -128,14 +135,14 @@ struct pass {
 };
 
 struct watcher {
-    int ifd, sfd;
+    psys_watch *pw; /* inotify, or polling (platform/watch.h) */
+    int sfd;
     scan_options sopt;   /* skips, verdict options, and the prefix */
     bool dry_run, quiet;
     cli_format format;
     bool verbose, color;
     int status;
     bool stop;
-    bool use_proc;       /* add watches through /proc/self/fd/N */
     bool limit_reported;
     bool fatal;          /* the start-up could not watch everything */
     unsigned long generation;
@@ -251,7 +258,7 @@ static void watch_drop(struct watcher *W, struct watch *w, bool rm)
     while (w->child)
         watch_drop(W, w->child, rm);
     if (rm)
-        inotify_rm_watch(W->ifd, w->wd);
+        psys_watch_rm(W->pw, w->wd);
     watch_detach(w);
     watch_unhash(W, w);
     for (size_t i = 0; i < W->nroots_given; i++) {
@@ -765,8 +772,7 @@ static void check_signals(struct watcher *W)
 {
     struct pollfd pf = {.fd = W->sfd, .events = POLLIN};
     if (poll(&pf, 1, 0) > 0 && (pf.revents & POLLIN)) {
-        struct signalfd_siginfo si;
-        if (read(W->sfd, &si, sizeof si) == (ssize_t)sizeof si)
+        if (psys_signal_take(W->sfd))
             W->stop = true;
     }
 }
@@ -1036,7 +1042,8 @@ static pyc_walk_action on_sync_entry(const pyc_walk_entry *e, void *ctx)
     /* The watch goes on the directory opened without following links (the
      * root: as given, like the walk), through /proc/self/fd so nothing is
      * resolved by name twice. */
-    int oflags = O_PATH | O_DIRECTORY | O_CLOEXEC | (sc->is_root && !depth ? 0 : O_NOFOLLOW);
+    int oflags = PSYS_WATCH_OPEN_FLAGS | O_DIRECTORY | O_CLOEXEC |
+                 (sc->is_root && !depth ? 0 : O_NOFOLLOW);
     int fd = openat(e->dirfd, e->name, oflags);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
@@ -1061,16 +1068,7 @@ static pyc_walk_action on_sync_entry(const pyc_walk_entry *e, void *ctx)
         }
     }
     uint32_t mask = sc->is_root && !depth ? ROOT_MASK : WATCH_MASK;
-    int wd = -1;
-    if (W->use_proc) {
-        char proc[64];
-        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-        wd = inotify_add_watch(W->ifd, proc, mask);
-        if (wd < 0 && errno == ENOENT && access("/proc/self/fd", F_OK) != 0)
-            W->use_proc = false; /* no /proc: by path, not following links */
-    }
-    if (!W->use_proc)
-        wd = inotify_add_watch(W->ifd, e->path, mask | IN_DONT_FOLLOW);
+    int wd = psys_watch_add(W->pw, fd, e->path, sc->is_root && !depth, mask);
     int err = errno;
     close(fd);
     if (wd < 0) {
@@ -1112,7 +1110,7 @@ static pyc_walk_action on_sync_entry(const pyc_walk_entry *e, void *ctx)
                 free(w->abs);
             }
             free(w);
-            inotify_rm_watch(W->ifd, wd);
+            psys_watch_rm(W->pw, wd);
             oom(W);
             return PYC_WALK_STOP;
         }
@@ -1253,19 +1251,20 @@ static void root_gone(struct watcher *W, struct watch *w, const char *why)
     }
 }
 
-static void handle_event(struct watcher *W, const struct inotify_event *ev)
+static void handle_event(const psys_watch_event *ev, void *ctx)
 {
-    if (ev->mask & IN_Q_OVERFLOW) {
+    struct watcher *W = ctx;
+    if (ev->mask & PSYS_IN_Q_OVERFLOW) {
         W->overflow = true;
         return;
     }
     struct watch *w = watch_find(W, ev->wd);
     if (!w)
         return; /* a watch dropped already */
-    const char *name = ev->len ? ev->name : "";
-    bool dir = (ev->mask & IN_ISDIR) != 0;
+    const char *name = ev->name;
+    bool dir = (ev->mask & PSYS_IN_ISDIR) != 0;
 
-    if (ev->mask & IN_IGNORED) {
+    if (ev->mask & PSYS_IN_IGNORED) {
         /* The directory is gone (deleted, or its file system unmounted). */
         flush_deletions(W);
         if (is_root(W, w))
@@ -1273,7 +1272,7 @@ static void handle_event(struct watcher *W, const struct inotify_event *ev)
         watch_drop(W, w, false);
         return;
     }
-    if (ev->mask & IN_MOVE_SELF) {
+    if (ev->mask & PSYS_IN_MOVE_SELF) {
         if (is_root(W, w)) {
             flush_deletions(W);
             root_gone(W, w, "it was moved");
@@ -1281,11 +1280,11 @@ static void handle_event(struct watcher *W, const struct inotify_event *ev)
         }
         return;
     }
-    if (!dir && (ev->mask & (IN_DELETE | IN_MOVED_FROM))) {
+    if (!dir && (ev->mask & (PSYS_IN_DELETE | PSYS_IN_MOVED_FROM))) {
         queue_deletion(W, w, name);
         return;
     }
-    if (!dir && (ev->mask & (IN_CREATE | IN_MOVED_TO))) {
+    if (!dir && (ev->mask & (PSYS_IN_CREATE | PSYS_IN_MOVED_TO))) {
         /* A directory that becomes a venv leaves the trees (site.venv():
          * a pyvenv.cfg file in it), as the walk would skip it. */
         if (W->sopt.walk.skip_venvs && strcmp(name, "pyvenv.cfg") == 0 && !is_root(W, w)) {
@@ -1297,7 +1296,7 @@ static void handle_event(struct watcher *W, const struct inotify_event *ev)
     if (!dir)
         return;
     flush_deletions(W);
-    if (ev->mask & IN_MOVED_FROM) {
+    if (ev->mask & PSYS_IN_MOVED_FROM) {
         struct watch *c = child_named(w, name);
         if (c) {
             add_move(W, ev->cookie, c);
@@ -1315,7 +1314,7 @@ static void handle_event(struct watcher *W, const struct inotify_event *ev)
         }
         return;
     }
-    if (ev->mask & IN_MOVED_TO) {
+    if (ev->mask & PSYS_IN_MOVED_TO) {
         for (size_t i = 0; i < W->nmoves; i++) {
             struct move *m = &W->moves[i];
             if (m->cookie != ev->cookie)
@@ -1343,30 +1342,8 @@ static void handle_event(struct watcher *W, const struct inotify_event *ev)
         directory_came(W, w, name);
         return;
     }
-    if (ev->mask & IN_CREATE)
+    if (ev->mask & PSYS_IN_CREATE)
         directory_came(W, w, name);
-}
-
-#define EVENT_BUFFER (256 * 1024)
-
-/* Reads every event queued now. Returns -1 on a read error. */
-static int drain(struct watcher *W, char *buf)
-{
-    for (;;) {
-        ssize_t n = read(W->ifd, buf, EVENT_BUFFER);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN)
-                return 0;
-            return -1;
-        }
-        for (char *p = buf; p < buf + n;) {
-            const struct inotify_event *ev = (const struct inotify_event *)(void *)p;
-            handle_event(W, ev);
-            p += sizeof *ev + ev->len;
-        }
-    }
 }
 
 /* ---- the command ---------------------------------------------------------------------------- */
@@ -1380,9 +1357,7 @@ static int setup_signals(sigset_t *set)
     if (sigaction(SIGINT, NULL, &old) == 0 && old.sa_handler != SIG_IGN)
         sigaddset(set, SIGINT);
     sigaddset(set, SIGTERM);
-    if (sigprocmask(SIG_BLOCK, set, NULL) != 0)
-        return -1;
-    return signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
+    return psys_signal_fd(set);
 }
 
 static void free_watcher(struct watcher *W)
@@ -1406,8 +1381,7 @@ static void free_watcher(struct watcher *W)
         free(W->passes[i].abs);
     }
     free(W->passes);
-    if (W->ifd >= 0)
-        close(W->ifd);
+    psys_watch_close(W->pw);
     if (W->sfd >= 0)
         close(W->sfd);
 }
@@ -1425,7 +1399,8 @@ int cmd_watch(int argc, char **argv)
             "missing source) and, with --prefix, its entries in the prefix tree. "
             "Directories created or moved in are followed (and pruned of orphans); the "
             "same directories as every tree command are skipped. Runs until interrupted "
-            "(SIGINT, SIGTERM). Uses inotify: one watch per directory.",
+            "(SIGINT, SIGTERM). Uses inotify, one watch per directory; a build without "
+            "inotify lists every directory again each 200 ms instead.",
         .options = options,
         .epilog =
             "Output: one line per action, \"removed PATH (source gone)\"; --json: one\n"
@@ -1443,8 +1418,7 @@ int cmd_watch(int argc, char **argv)
     };
     struct watcher W;
     memset(&W, 0, sizeof W);
-    W.ifd = W.sfd = -1;
-    W.use_proc = true;
+    W.sfd = -1;
     W.generation = 1;
     tree_options t;
     tree_options_init(&t);
@@ -1516,14 +1490,15 @@ int cmd_watch(int argc, char **argv)
         status = CLI_EXIT_IO;
         goto out;
     }
-    W.ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (W.ifd < 0) {
-        if (errno == EMFILE)
+    W.pw = psys_watch_open();
+    if (!W.pw) {
+        if (PSYS_WATCH_KERNEL && errno == EMFILE)
             cli_error("cannot start inotify: too many inotify instances "
                       "(sysctl fs.inotify.max_user_instances = %lu)",
                       read_proc_ulong("/proc/sys/fs/inotify/max_user_instances"));
         else
-            cli_error("cannot start inotify: %s", strerror(errno));
+            cli_error("cannot start %s: %s", PSYS_WATCH_KERNEL ? "inotify" : "watching",
+                      strerror(errno));
         status = CLI_EXIT_IO;
         goto out;
     }
@@ -1570,14 +1545,15 @@ int cmd_watch(int argc, char **argv)
     }
     fflush(stdout);
 
-    char *buf = malloc(EVENT_BUFFER);
-    if (!buf) {
-        oom(&W);
-        goto done;
-    }
     while (!W.stop && W.nroots && !cli_stdout_failed()) {
-        struct pollfd pf[2] = {{.fd = W.ifd, .events = POLLIN}, {.fd = W.sfd, .events = POLLIN}};
-        int n = poll(pf, 2, W.nmoves ? MOVE_WAIT_MS : -1);
+        /* inotify: its fd, no timeout but the one of a pending move;
+         * polling: no fd, the time to the next pass. */
+        struct pollfd pf[2] = {{.fd = psys_watch_fd(W.pw), .events = POLLIN},
+                               {.fd = W.sfd, .events = POLLIN}};
+        int timeout = psys_watch_timeout(W.pw);
+        if (W.nmoves && (timeout < 0 || timeout > MOVE_WAIT_MS))
+            timeout = MOVE_WAIT_MS;
+        int n = poll(pf, 2, timeout);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -1589,8 +1565,8 @@ int cmd_watch(int argc, char **argv)
             resolve_moves(&W);
             run_passes(&W);
         }
-        if (pf[0].revents & POLLIN) {
-            if (drain(&W, buf) < 0) {
+        if ((pf[0].revents & POLLIN) || psys_watch_timeout(W.pw) == 0) {
+            if (psys_watch_dispatch(W.pw, handle_event, &W) < 0) {
                 cli_error("cannot read events: %s", strerror(errno));
                 note_error(&W);
                 break;
@@ -1607,8 +1583,6 @@ int cmd_watch(int argc, char **argv)
             check_signals(&W);
         fflush(stdout);
     }
-    free(buf);
-done:
     flush_deletions(&W);
     if (!W.quiet && !W.nroots && !W.stop)
         cli_error("nothing left to watch");

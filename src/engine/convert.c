@@ -64,12 +64,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "engine/convert.h"
+#include "platform/random.h"
+#include "platform/stattime.h"
 
 /* Reads all of FD into a malloc'd buffer; SIZE_HINT from fstat. Retries on
  * EINTR. 0, or -1 with errno. */
@@ -132,8 +133,9 @@ static int write_all(int fd, const unsigned char *buf, size_t len)
 /* Whether two stats describe the same unchanged file. */
 static bool same_file_state(const struct stat *a, const struct stat *b)
 {
+    struct timespec ta = psys_mtim(a), tb = psys_mtim(b);
     return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+           ta.tv_sec == tb.tv_sec && ta.tv_nsec == tb.tv_nsec;
 }
 
 /* Fills BUF with ".NAME.XXXXXXXXXXXX.tmp" (NAME cut so the whole fits in
@@ -146,7 +148,7 @@ static void temp_name(char *buf, size_t cap, const char *name)
     static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
     static unsigned long counter;
     unsigned char rnd[TEMP_RANDOM];
-    if (getrandom(rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd) {
+    if (psys_random(rnd, sizeof rnd) != 0) {
         /* No entropy yet (early boot): time, pid and a counter will do, since
          * O_EXCL catches collisions anyway. */
         struct timespec ts;
@@ -204,10 +206,12 @@ static bool same_header(const pyc_header *now, const pyc_header *then)
 /* Replaces NAME in DIRFD, read as PST, with BUF: a temporary file beside
  * it (O_EXCL, mode 0600, then the original's owner and permission bits),
  * written in full, renamed over NAME if NAME is still the file read.
+ * FSYNC_EACH (`convert --sync` where there is no syncfs, platform/sync.h):
+ * the new file is fsync'ed before the rename and its directory after it.
  * Returns 0 when replaced, 1 when NAME changed or vanished meanwhile (left
  * alone), -1 with *ERR and *OP on failure; the temporary file never stays. */
 static int replace_file(int dirfd, const char *name, const struct stat *pst,
-                        const unsigned char *buf, size_t len, int *err,
+                        const unsigned char *buf, size_t len, bool fsync_each, int *err,
                         const char **op)
 {
     char tmp[NAME_MAX + 1];
@@ -242,6 +246,8 @@ static int replace_file(int dirfd, const char *name, const struct stat *pst,
         RFAIL("chmod");
     if (write_all(tfd, buf, len) != 0)
         RFAIL("write");
+    if (fsync_each && fsync(tfd) != 0)
+        RFAIL("sync");
     int c = close(tfd);
     tfd = -1;
     if (c != 0)
@@ -264,6 +270,10 @@ static int replace_file(int dirfd, const char *name, const struct stat *pst,
     if (renameat(dirfd, tmp, dirfd, name) != 0)
         RFAIL("rename");
     tmp_created = false;
+    /* The rename is durable once the directory is (POSIX fsync on a
+     * directory fd; Linux, macOS and FreeBSD all honour it). */
+    if (fsync_each && fsync(dirfd) != 0)
+        RFAIL("sync");
     rc = 0;
 out:
     if (tfd >= 0)
@@ -286,7 +296,7 @@ out:
 
 convert_result convert_pyc(int dirfd, const char *name, const pyc_verdict *v,
                            int source_dirfd, const char *source_name, pyc_mode to,
-                           bool dry_run, int *err, const char **op)
+                           bool dry_run, bool fsync_each, int *err, const char **op)
 {
     convert_result result = CONVERT_NOT_FRESH;
     int fd = -1, sfd = -1;
@@ -396,7 +406,7 @@ convert_result convert_pyc(int dirfd, const char *name, const pyc_verdict *v,
         goto out;
     }
 
-    int replaced = replace_file(dirfd, name, &pst, pyc, pyc_len, err, op);
+    int replaced = replace_file(dirfd, name, &pst, pyc, pyc_len, fsync_each, err, op);
     if (replaced < 0) {
         result = CONVERT_FAILED;
         goto out;
@@ -537,7 +547,7 @@ normalize_result normalize_pyc(int dirfd, const char *name, bool dry_run,
         *err = errno;
         *op = "normalize";
     } else if (r == NORMALIZE_DONE && !dry_run) {
-        int rc = replace_file(dirfd, name, &st, out, out_len, err, op);
+        int rc = replace_file(dirfd, name, &st, out, out_len, false, err, op);
         if (rc < 0)
             r = NORMALIZE_FAILED;
         else if (rc > 0) {

@@ -28,11 +28,13 @@ typedef enum convert_result {
  * body is copied byte for byte; written to a temporary file in DIRFD, fsync'd,
  * given the original's permission bits, then renamed over NAME, so a reader
  * sees the old file or the new one, never a mix. DRY_RUN decides without
- * writing. On CONVERT_FAILED, *ERR is the errno and *OP the operation
+ * writing. FSYNC_EACH (`convert --sync` where there is no syncfs,
+ * platform/sync.h): the new file is fsync'ed before the rename and its
+ * directory after it. On CONVERT_FAILED, *ERR is the errno and *OP the operation
  * ("open", "write", "rename", ...). */
 convert_result convert_pyc(int dirfd, const char *name, const pyc_verdict *v,
                            int source_dirfd, const char *source_name, pyc_mode to,
-                           bool dry_run, int *err, const char **op);
+                           bool dry_run, bool fsync_each, int *err, const char **op);
 
 typedef enum normalize_result {
     NORMALIZE_DONE = 0,    /* rewritten (or, dry run: would be) */

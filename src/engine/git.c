@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "engine/git.h"
+#include "platform/fd.h"
 
 extern char **environ;
 
@@ -99,7 +100,7 @@ int git_run(const char *dir, const char *const *args, const void *input,
     bool fa_ok = false, attr_ok = false;
     struct buffer bo = {0}, be = {0};
 
-    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(o, O_CLOEXEC) != 0 || pipe2(e, O_CLOEXEC) != 0)
+    if (psys_pipe_cloexec(in) != 0 || psys_pipe_cloexec(o) != 0 || psys_pipe_cloexec(e) != 0)
         goto fail;
     if (posix_spawn_file_actions_init(&fa) != 0)
         goto fail;

@@ -22,7 +22,7 @@
  *     the caller reads those files itself (cold caches cost what they cost
  *     without io_uring).
  *   - O_NOATIME: a check only looks, and leaves access times alone (see
- *     src/lib/noatime.c). The kernel grants it to the file's owner only; a
+ *     src/platform/noatime.c). The kernel grants it to the file's owner only; a
  *     file opened EPERM is read again the ordinary way by the caller, and
  *     this reader stops asking for the flag.
  *   - no O_CLOEXEC: direct descriptors are not in the fd table (the kernel
@@ -30,7 +30,16 @@
  * Ring setup asks for SUBMIT_ALL (an SQE that fails to prepare does not stop
  * the rest), and, where the kernel has them, SINGLE_ISSUER + DEFER_TASKRUN
  * (completions run in this thread when it waits: no extra wakeups).
+ *
+ * This is a fast path of the platform room (src/platform/README.md): built
+ * where the io_uring probe finds liburing (src/platform/probes/io_uring.c).
+ * Elsewhere (macOS, FreeBSD, PORTABLE=1) headread_new answers ENOTSUP, as
+ * on a kernel without io_uring, and the scan reads each header itself with
+ * openat + read (scan.c), the portable path.
  */
+#include "config.h"
+
+#if PYC_HAVE_IO_URING
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
@@ -207,3 +216,28 @@ int headread_run(headread *h, int dirfd, const char *const *names, size_t n,
     }
     return 0;
 }
+
+#else /* no io_uring: the scan's own reads (see above) */
+#include <errno.h>
+
+#include "engine/headread.h"
+
+headread *headread_new(void)
+{
+    errno = ENOTSUP;
+    return NULL;
+}
+
+void headread_free(headread *h)
+{
+    (void)h;
+}
+
+int headread_run(headread *h, int dirfd, const char *const *names, size_t n,
+                 unsigned char (*heads)[HEADREAD_LEN], int *res)
+{
+    (void)h, (void)dirfd, (void)names, (void)n, (void)heads, (void)res;
+    errno = ENOTSUP;
+    return -1;
+}
+#endif /* PYC_HAVE_IO_URING */

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "engine/pythons.h"
+#include "platform/fd.h"
 
 extern char **environ;
 
@@ -128,7 +129,7 @@ static const pyc_magic *ask_interpreter(const char *path)
     path_copy = strdup(path);
     if (path_copy == NULL)
         return NULL;
-    if (pipe2(fds, O_CLOEXEC) != 0) {
+    if (psys_pipe_cloexec(fds) != 0) {
         free(path_copy);
         return NULL;
     }

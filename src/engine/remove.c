@@ -46,6 +46,7 @@
 
 #include "engine/remove.h"
 #include "engine/report.h"
+#include "platform/dir.h"
 
 /* ---- 1. syscalls ------------------------------------------------------------------ */
 
@@ -620,9 +621,10 @@ static bool holds_subdirectory(int parent_fd, const char *name)
         if (n[0] == '.' && (!n[1] || (n[1] == '.' && !n[2])))
             continue;
         struct stat st;
-        if (de->d_type == DT_DIR)
+        unsigned char type = PSYS_DIRENT_TYPE(de);
+        if (type == DT_DIR)
             found = true;
-        else if (de->d_type == DT_UNKNOWN &&
+        else if (type == DT_UNKNOWN &&
                  fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
             found = true;
     }

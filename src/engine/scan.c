@@ -30,6 +30,7 @@
 #include "engine/headread.h"
 #include "engine/prefetch.h"
 #include "engine/scan.h"
+#include "platform/mutex.h"
 
 /* ---- a per-directory cache of source stats ------------------------------------------ */
 
@@ -1573,13 +1574,9 @@ static int scan_walk(char *const *paths, size_t npaths, const scan_options *give
 
     struct shared sh;
     memset(&sh, 0, sizeof sh);
-    /* Adaptive: the callback holds the lock for microseconds, so a thread
-     * that finds it taken spins briefly instead of sleeping in futex. */
-    pthread_mutexattr_t attr;
-    pthread_mutexattr_init(&attr);
-    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
-    pthread_mutex_init(&sh.lock, &attr);
-    pthread_mutexattr_destroy(&attr);
+    /* Adaptive where there is one: the callback holds the lock for
+     * microseconds (platform/mutex.h). */
+    psys_mutex_init_brief(&sh.lock);
     pthread_cond_init(&sh.more, NULL);
     sh.producing = true;
     s.sh = &sh;

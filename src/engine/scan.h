@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "pycache.h"
+#include "platform/dir.h"
 
 typedef enum scan_event {
     SCAN_CACHE = 0,    /* a cache file (pycache, legacy, prefix or temp) */

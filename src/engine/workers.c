@@ -35,6 +35,7 @@
 #include "engine/output.h"
 #include "engine/worker_py.h"
 #include "engine/workers.h"
+#include "platform/fd.h"
 
 extern char **environ;
 
@@ -343,7 +344,7 @@ static void finish_job(worker_pool *p, size_t j)
 static int spawn_worker(worker_pool *p, struct worker *w)
 {
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    if (psys_socketpair_cloexec(sv) != 0)
         return -1;
     /* dup2(fd, 3) with fd already 3 would keep its close-on-exec flag. */
     if (sv[1] == 3) {
@@ -601,7 +602,7 @@ static void read_worker(worker_pool *p, struct worker *w, const worker_callbacks
 static bool send_all(int fd, const unsigned char *buf, size_t len)
 {
     while (len) {
-        ssize_t r = send(fd, buf, len, MSG_NOSIGNAL);
+        ssize_t r = send(fd, buf, len, PSYS_MSG_NOSIGNAL);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)

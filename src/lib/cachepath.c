@@ -62,6 +62,7 @@
 #include <unistd.h>
 
 #include "pycache.h"
+#include "internal.h"
 
 /* ---- version families ------------------------------------------------------ */
 
@@ -482,7 +483,7 @@ static slice mkslice(const char *p, size_t n)
 /* _path_split: around the last "/". */
 static void path_split(slice path, slice *head, slice *tail)
 {
-    const char *slash = path.n ? memrchr(path.p, '/', path.n) : NULL;
+    const char *slash = path.n ? lib_memrchr(path.p, '/', path.n) : NULL;
     if (slash == NULL) {
         *head = mkslice(path.p, 0);
         *tail = path;
@@ -570,7 +571,7 @@ static char *cache_file_name(const pyc_magic *m, family fam, slice tail,
         stem = dot ? mkslice(tail.p, (size_t)(dot - tail.p)) : tail;
         sep = dot != NULL;
     } else {
-        const char *dot = tail.n ? memrchr(tail.p, '.', tail.n) : NULL;
+        const char *dot = tail.n ? lib_memrchr(tail.p, '.', tail.n) : NULL;
         if (dot == NULL) {
             stem = tail; /* base is '': rest is the whole tail */
             sep = false;
@@ -759,8 +760,8 @@ char *pyc_source_from_cache(const pyc_magic *m, const char *cache,
         return fail(EINVAL, why, WHY_DOTS_23);
     } else if (dots == 3) {
         /* optimization = pycache_filename.rsplit('.', 2)[-2] */
-        const char *last = memrchr(name.p, '.', name.n);
-        const char *prev = memrchr(name.p, '.', (size_t)(last - name.p));
+        const char *last = lib_memrchr(name.p, '.', name.n);
+        const char *prev = lib_memrchr(name.p, '.', (size_t)(last - name.p));
         slice optim = mkslice(prev + 1, (size_t)(last - prev - 1));
         if (optim.n < 4 || memcmp(optim.p, "opt-", 4) != 0)
             return fail(EINVAL, why, WHY_OPT_PREFIX);
@@ -841,7 +842,7 @@ static bool parse_cache_name(const char *name, size_t len, bool tagged,
         out->opt = pyo ? -1 : 0;
         return true;
     } else {
-        const char *dot = memrchr(name, '.', body);
+        const char *dot = lib_memrchr(name, '.', body);
         size_t comp_off, comp_len;
         if (dot == NULL)
             return false;
@@ -849,7 +850,7 @@ static bool parse_cache_name(const char *name, size_t len, bool tagged,
         comp_len = body - comp_off;
         if (comp_len >= 4 && memcmp(name + comp_off, "opt-", 4) == 0) {
             /* NAME.TAG.opt-N: source_from_cache's 3-dot form, N alnum */
-            const char *dot2 = memrchr(name, '.', comp_off - 1);
+            const char *dot2 = lib_memrchr(name, '.', comp_off - 1);
             if (pyo)
                 return false; /* no version writes .opt-N.pyo */
             if (dot2 != NULL && dot2 != name && dot2 + 1 < dot &&
@@ -891,7 +892,7 @@ pyc_cache_kind pyc_cache_name_parse(const char *name, bool in_pycache,
      * was killed between open() and os.replace(). 2.x and 3.2 write the
      * cache in place (py_compile: open(cfile, 'wb'); import.c:
      * open_exclusive), so they leave no temp files of their own. */
-    dot = memrchr(name, '.', len);
+    dot = lib_memrchr(name, '.', len);
     if (dot != NULL && (size_t)(dot - name) + 1 < len) {
         for (i = (size_t)(dot - name) + 1; i < len; i++)
             if (name[i] < '0' || name[i] > '9')

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "config.h"
+
 /* Little-endian 32-bit load/store: pyc headers are little-endian on every
  * platform (importlib._bootstrap_external._unpack_uint32). */
 static inline uint32_t lib_load_le32(const unsigned char *p)
@@ -37,9 +39,20 @@ static inline void lib_store_le64(unsigned char *p, uint64_t v)
     lib_store_le32(p + 4, (uint32_t)(v >> 32));
 }
 
-/* openat(DIRFD, NAME, FLAGS) for reading, with O_NOATIME where the kernel
- * grants it (noatime.c): reading a file leaves its access time alone. */
-int lib_openat_read(int dirfd, const char *name, int flags);
+/* memrchr, which POSIX lacks (a GNU and BSD extension; not macOS): the last
+ * byte C in the N bytes at S, or NULL. The libc's where the probe found it
+ * (vectorised: every cache name is parsed from its end), else a loop. */
+static inline const char *lib_memrchr(const char *s, int c, size_t n)
+{
+#if PYC_HAVE_MEMRCHR
+    return memrchr(s, c, n);
+#else
+    while (n--)
+        if ((unsigned char)s[n] == (unsigned char)c)
+            return s + n;
+    return NULL;
+#endif
+}
 
 /* Writes V in decimal at P (no NUL); returns the digit count (at most 10). */
 static inline size_t lib_put_uint(char *p, unsigned v)

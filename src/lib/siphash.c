@@ -18,6 +18,7 @@
  */
 #include "pycache.h"
 #include "internal.h"
+#include "platform/noatime.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -205,7 +206,7 @@ static int read_all(int fd, unsigned char **buf, size_t *len)
 
 /* FileLoader.get_data (3.7+) reads the source with io.open_code / FileIO:
  * open(2) follows symlinks, and the whole file is hashed (its access time
- * left alone: lib_openat_read). */
+ * left alone: psys_openat_read). */
 int pyc_source_hash_file(const pyc_magic *m, int dirfd, const char *name,
                          uint8_t out[8])
 {
@@ -218,7 +219,7 @@ int pyc_source_hash_file(const pyc_magic *m, int dirfd, const char *name,
         return -1;
     }
     do {
-        fd = lib_openat_read(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        fd = psys_openat_read(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     } while (fd < 0 && errno == EINTR);
     if (fd < 0)
         return -1;

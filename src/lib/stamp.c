@@ -36,6 +36,7 @@
  */
 #include "pycache.h"
 #include "internal.h"
+#include "platform/stattime.h"
 
 #include <math.h>
 #include <string.h>
@@ -58,8 +59,9 @@ static uint32_t low32_of_trunc(double x)
  * one fma, which CPython (built as ISO C, contraction off) does not do. */
 static double python_st_mtime(const struct stat *st)
 {
-    volatile double frac = 1e-9 * (double)(unsigned long)st->st_mtim.tv_nsec;
-    return (double)st->st_mtim.tv_sec + frac;
+    struct timespec t = psys_mtim(st);
+    volatile double frac = 1e-9 * (double)(unsigned long)t.tv_nsec;
+    return (double)t.tv_sec + frac;
 }
 
 /* Whether M is a 2.7 or 3.2 magic (or a 3.3 alpha from before the 12-byte
@@ -91,7 +93,7 @@ void pyc_stamp_from_stat(const pyc_magic *m, const struct stat *st,
     }
 
     /* Python/import.c (2.x, 3.0-3.2): whole seconds of fstat(). */
-    int64_t sec = (int64_t)st->st_mtim.tv_sec;
+    int64_t sec = (int64_t)psys_mtim(st).tv_sec;
     out->size_checked = false;
     out->mtime = (uint32_t)((uint64_t)sec & UINT32_C(0xFFFFFFFF));
     if (import_c_masks(m)) {

@@ -40,6 +40,9 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "platform/noatime.h"
+#include "platform/stattime.h"
+#include "platform/casefold.h"
 #include "pycache.h"
 
 /* ---- names -------------------------------------------------------------------- */
@@ -324,11 +327,11 @@ struct cache_data {
 /* Opens and reads the cache file. CPython reads it with open() through
  * symlinks (FileLoader.get_data); so do we, but only regular files
  * (O_NONBLOCK so a FIFO planted in __pycache__ cannot hang the walk), and
- * without updating its access time (lib_openat_read). */
+ * without updating its access time (psys_openat_read). */
 static int read_cache(int dirfd, const char *name, bool deep, bool skip_stat,
                       struct cache_data *cd, pyc_verdict *out)
 {
-    int fd = lib_openat_read(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    int fd = psys_openat_read(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         out->error = errno;
         out->error_op = "open";
@@ -469,7 +472,7 @@ static void note_source(pyc_verdict *out, const pyc_source *src)
     out->source_exists = src->state == 1;
     if (src->state == 1) {
         out->source_size = (int64_t)src->st.st_size;
-        out->source_mtime = (int64_t)src->st.st_mtim.tv_sec;
+        out->source_mtime = (int64_t)psys_mtim(&src->st).tv_sec;
     } else if (src->state == 0 && !benign_absence(src->errno_)) {
         /* The source exists but could not be looked at: CPython's
          * FileFinder would not find it either, but say why. */
@@ -640,7 +643,14 @@ static void judge_legacy(const struct cache_data *cd, int dirfd, pyc_source *src
         return;
     }
     pyc_reason reason;
-    if (src->state == 1) {
+    /* A source whose name differs in case only (Leg.py beside leg.pyc, on
+     * a case-insensitive file system) is found by the stat but not by a
+     * finder that compares names exactly (platform/casefold.h): importlib's
+     * FileFinder then finds leg.pyc for `import leg`, sourceless. */
+    bool source_found = src->state == 1 &&
+                        (!psys_finder_exact(at_least(judge, 3, 3)) ||
+                         psys_name_listed(src->dirfd, src->name));
+    if (source_found) {
         if (!keeps_legacy_cache(judge)) {
             /* 3.2+: the source loader wins and reads __pycache__. */
             out->status = PYC_SHADOWED;

@@ -83,6 +83,7 @@
  *     not a directory, which is harmless for the commands).
  */
 #include "pycache.h"
+#include "platform/dir.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -92,26 +93,15 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 /* One getdents64 call fills at most this much; a directory is read in as many
- * batches as it needs. */
-#define WALK_BUFSIZE (64 * 1024)
+ * batches as it needs (sys/dir.c; the portable reader needs no buffer). */
+#define WALK_BUFSIZE PSYS_DIR_BUFSIZE
 #define WALK_DEFAULT_FDS 64
 #define WALK_MIN_FDS 3 /* the root, the current directory, a child */
 
 #define WALK_OPEN_FLAGS (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-
-/* The kernel's struct linux_dirent64 (getdents64(2)); declared here so no
- * glibc wrapper (2.30+) is needed. */
-struct walk_dirent64 {
-    uint64_t d_ino;
-    int64_t d_off;
-    unsigned short d_reclen;
-    unsigned char d_type;
-    char d_name[];
-};
 
 struct walk;
 
@@ -179,12 +169,6 @@ static void close_keep_errno(int fd)
     int e = errno;
     close(fd);
     errno = e;
-}
-
-static bool is_dot_or_dotdot(const char *name)
-{
-    return name[0] == '.' &&
-           (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
 }
 
 /* Directories the options say never to enter, by name alone. */
@@ -413,72 +397,82 @@ static int read_dir(struct walk *w, struct pyc_walk_dir *dir)
     dir->names_len = 0;
     dir->cursor = 0;
 
+    psys_dir rd;
+    int more = psys_dir_begin(&rd, dir->fd, w->buf);
     for (;;) {
-        long n = syscall(SYS_getdents64, dir->fd, w->buf, WALK_BUFSIZE);
-        if (n == 0)
+        const char *name;
+        unsigned char type;
+        ino_t d_ino;
+        size_t len;
+        if (more >= 0)
+            more = psys_dir_next(&rd, &name, &type, &d_ino);
+        if (more == 0)
             break;
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
+        if (more < 0) {
             /* Removed since it was opened (iterate_dir: ENOENT on a dead
              * directory): vanished, like any entry, so nothing to list. */
             if (errno == ENOENT)
                 break;
-            if (deliver_dir(w, dir, parent_fd(w, dir), PYC_WALK_ERROR, errno,
+            int err = errno;
+            psys_dir_end(&rd);
+            errno = err;
+            if (deliver_dir(w, dir, parent_fd(w, dir), PYC_WALK_ERROR, err,
                             "read") ==
                 PYC_WALK_STOP)
                 return PYC_WALK_STOP;
             break;
         }
-        for (long pos = 0; pos < n;) {
-            const struct walk_dirent64 *d =
-                (const struct walk_dirent64 *)(w->buf + pos);
-            const char *name = d->d_name;
-            unsigned char type = d->d_type;
-            size_t len;
-            pos += d->d_reclen;
+        len = strlen(name);
 
-            if (is_dot_or_dotdot(name))
-                continue;
-            len = strlen(name);
-
-            if (type == DT_UNKNOWN) {
-                /* Some filesystems (XFS without ftype, some FUSE and network
-                 * ones) leave d_type unset. */
-                struct stat st;
-                if (fstatat(dir->fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-                    if (errno == ENOENT)
-                        continue;
-                    if (grow(&w->path, &w->path_cap, dir->prefix_len + len + 1))
-                        return -1;
-                    if (deliver_child(w, dir, PYC_WALK_ERROR, name, len,
-                                      DT_UNKNOWN, (ino_t)d->d_ino, errno,
-                                      "stat") == PYC_WALK_STOP)
-                        return PYC_WALK_STOP;
+        if (type == DT_UNKNOWN) {
+            /* Some filesystems (XFS without ftype, some FUSE and network
+             * ones) leave d_type unset, and the portable reader never
+             * has it (platform/dir.h). */
+            struct stat st;
+            if (fstatat(dir->fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+                if (errno == ENOENT)
                     continue;
-                }
-                type = IFTODT(st.st_mode);
-            }
-
-            if (type == DT_DIR) {
-                if (skipped_by_name(w->options, name))
-                    continue;
-                if (grow(&dir->names, &dir->names_cap,
-                         dir->names_len + len + 1))
+                int err = errno;
+                if (grow(&w->path, &w->path_cap, dir->prefix_len + len + 1)) {
+                    psys_dir_end(&rd);
                     return -1;
-                memcpy(dir->names + dir->names_len, name, len + 1);
-                dir->names_len += len + 1;
+                }
+                if (deliver_child(w, dir, PYC_WALK_ERROR, name, len,
+                                  DT_UNKNOWN, d_ino, err,
+                                  "stat") == PYC_WALK_STOP) {
+                    psys_dir_end(&rd);
+                    return PYC_WALK_STOP;
+                }
                 continue;
             }
+            type = IFTODT(st.st_mode);
+        }
 
-            if (dir->prefix_len + len + 1 > w->path_cap &&
-                grow(&w->path, &w->path_cap, dir->prefix_len + len + 1))
+        if (type == DT_DIR) {
+            if (skipped_by_name(w->options, name))
+                continue;
+            if (grow(&dir->names, &dir->names_cap,
+                     dir->names_len + len + 1)) {
+                psys_dir_end(&rd);
                 return -1;
-            if (deliver_child(w, dir, PYC_WALK_FILE, name, len, type,
-                              (ino_t)d->d_ino, 0, NULL) == PYC_WALK_STOP)
-                return PYC_WALK_STOP;
+            }
+            memcpy(dir->names + dir->names_len, name, len + 1);
+            dir->names_len += len + 1;
+            continue;
+        }
+
+        if (dir->prefix_len + len + 1 > w->path_cap &&
+            grow(&w->path, &w->path_cap, dir->prefix_len + len + 1)) {
+            psys_dir_end(&rd);
+            return -1;
+        }
+        if (deliver_child(w, dir, PYC_WALK_FILE, name, len, type,
+                          d_ino, 0, NULL) == PYC_WALK_STOP) {
+            psys_dir_end(&rd);
+            return PYC_WALK_STOP;
         }
     }
+    psys_dir_end(&rd);
     if (w->options->files_end) {
         pyc_walk_entry e;
         w->path[dir->path_len] = '\0';

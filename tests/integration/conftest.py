@@ -228,6 +228,28 @@ def build_dir():
     return os.environ.get("PYCACHE_BUILD") or os.path.join(ROOT, "build")
 
 
+def build_has(feature):
+    """Whether the binary under test was built with the fast path FEATURE
+    (a probe of src/platform/probes/: "io_uring", "inotify", "o_noatime",
+    "syncfs", "getdents64", ...), read from BUILD/gen/config.h, which
+    scripts/probe writes. make PORTABLE=1 builds have none."""
+    path = os.path.join(build_dir(), "gen", "config.h")
+    with open(path) as f:
+        text = f.read()
+    name = "#define PYC_HAVE_%s " % feature.upper()
+    for line in text.splitlines():
+        if line.startswith(name):
+            return line[len(name):].strip() == "1"
+    raise AssertionError("no probe %r in %s" % (feature, path))
+
+
+def needs(feature):
+    """Marks a test of the fast path FEATURE: skipped by builds without it
+    (make PORTABLE=1), which test the portable path instead."""
+    return pytest.mark.skipif(not build_has(feature),
+                              reason="this build has no %s (src/platform/README.md)" % feature)
+
+
 @pytest.fixture(scope="session")
 def tool():
     """tool(name) -> path of tests/tools/NAME.c built into BUILD/tools/."""

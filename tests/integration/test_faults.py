@@ -24,7 +24,7 @@ import subprocess
 
 import pytest
 
-from conftest import Result, build_dir, discover_interpreters
+from conftest import Result, build_dir, build_has, discover_interpreters, needs
 from oracle import compile_source, cpython_import, make_module
 
 ERR_LINE = re.compile(r"^pycache [a-z]+: cannot [a-z][a-z ]* '(?P<path>.*)': (?P<cause>[^\n]+)$")
@@ -214,6 +214,7 @@ def test_convert_rename_fault_every_interpreter(interp37, faulty, tmp_path):
     assert cpython_import(interp37, d, "victim") == ("cache", "pkg:victim\n")
 
 
+@needs("syncfs")
 def test_convert_sync_fault(py, faulty, tmp_path):
     """--sync whose syncfs reports a write-back error: the durability asked
     for is not there, so it is an error (it used to be ignored, exit 0)."""
@@ -225,6 +226,26 @@ def test_convert_sync_fault(py, faulty, tmp_path):
     assert error_lines(r) == [(root, "Input/output error")]
     # The conversions themselves were made (the renames succeeded).
     assert "converted 3 files" in r.stdout
+
+
+@pytest.mark.skipif(build_has("syncfs"), reason="this build syncs once per tree")
+def test_convert_sync_fault_per_file(py, faulty, tmp_path):
+    """--sync without syncfs (make PORTABLE=1, macOS, FreeBSD): each file is
+    fsync'ed before its rename; the one whose fsync fails is an error and is
+    left as it was (its temporary file removed); the others are converted."""
+    root = str(tmp_path / "t")
+    tree(py, root)
+    before = snapshot(root)
+    r, faults = faulty("fsync", "EIO", None, "convert", "--sync", "--to", "checked-hash", root,
+                       count=1)
+    assert faults and faults[0][0] == "fsync"
+    assert r.returncode == 3
+    assert len(error_lines(r)) == 1 and error_lines(r)[0][1] == "Input/output error"
+    assert "converted 2 files" in r.stdout
+    after = snapshot(root)
+    assert sorted(after) == sorted(before)  # no temporary file left behind
+    failed = os.path.relpath(error_lines(r)[0][0], root)
+    assert after[failed] == before[failed]
 
 
 # ---- clean, prune: unlinkat fails -----------------------------------------------
@@ -334,6 +355,7 @@ def test_pread_fault_prune_keeps(py, faulty, tmp_path):
     assert by_path(r.json())[caches["victim"]]["action"] == "kept"
 
 
+@needs("getdents64")  # the shim sees libc's readdir calls only from inside libc
 def test_getdents_fault_first_read(py, pycache, faulty, tmp_path):
     root = str(tmp_path / "t")
     tree(py, root, fresh=("a", "b"), subdir="bad")
@@ -347,6 +369,7 @@ def test_getdents_fault_first_read(py, pycache, faulty, tmp_path):
     assert by_path(r.json()) == {p: v for p, v in expected.items() if "/good/" in p}
 
 
+@needs("getdents64")
 def test_getdents_fault_mid_directory(py, pycache, faulty, tmp_path):
     """EIO on the second getdents64 of a directory larger than one batch
     (64 KiB): what was read is reported, the error too, and the walk goes on."""

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import discover_interpreters
+from conftest import discover_interpreters, needs
 
 DEADLINE = 30.0  # seconds: an upper bound for a loaded CI machine, not a check
 
@@ -243,6 +243,7 @@ def test_burst_of_500_deletions(tmp_path, interp3, watch):
     assert w.stdout.count("(source gone)") == 500
 
 
+@needs("inotify")
 def test_queue_overflow_rescans_for_orphans(tmp_path, interp3, watch):
     """Events lost (the kernel's queue overflowed while watch was stopped):
     it says so and rescans; the orphan left by an unseen deletion goes."""
@@ -376,6 +377,7 @@ def test_exported_prefix_is_followed(tmp_path, watch):
     assert w.stop() == 0
 
 
+@needs("inotify")
 def test_limit_on_watches_is_named(tmp_path, pycache_bin):
     """ENOSPC from inotify_add_watch: the message names the sysctl. The
     limit is lowered in a user namespace of our own (Linux 5.11+), never on

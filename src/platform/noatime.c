@@ -1,5 +1,5 @@
 /*
- * noatime.c — opening a file to read it without touching its access time.
+ * platform/noatime.c — opening a file to read it without touching its access time.
  *
  * A check reads the first bytes of every cache file, and a hash-based pyc's
  * source. On a relatime mount (the default) a read updates a file's atime
@@ -14,15 +14,19 @@
  * opened without the flag, and the flag is not tried again in this process:
  * a tree that is not the caller's is seldom theirs in parts, and trying it
  * on each file would double the opens there.
+ *
+ * The portable build (no O_NOATIME: macOS, FreeBSD, PORTABLE=1) opens
+ * plainly; those systems offer noatime as a mount option only.
  */
 #include <errno.h>
 #include <fcntl.h>
 
-#include "internal.h"
+#include "platform/noatime.h"
 
+#if PYC_HAVE_O_NOATIME
 static int noatime_refused; /* read and written with relaxed atomics */
 
-int lib_openat_read(int dirfd, const char *name, int flags)
+int psys_openat_read(int dirfd, const char *name, int flags)
 {
     if (!__atomic_load_n(&noatime_refused, __ATOMIC_RELAXED)) {
         int fd = openat(dirfd, name, flags | O_NOATIME);
@@ -32,3 +36,9 @@ int lib_openat_read(int dirfd, const char *name, int flags)
     }
     return openat(dirfd, name, flags);
 }
+#else
+int psys_openat_read(int dirfd, const char *name, int flags)
+{
+    return openat(dirfd, name, flags);
+}
+#endif
