@@ -161,6 +161,13 @@ struct batch {
 /* ---- scan state -------------------------------------------------------------------------- */
 
 /* What the threads of one scan share (see "parallel walk" below). */
+/* The lock's type: glibc's adaptive mutex (see scan_run). musl, which
+ * `make static` links, has no such type: that build passes
+ * -DSCAN_MUTEX_TYPE=PTHREAD_MUTEX_NORMAL. */
+#ifndef SCAN_MUTEX_TYPE
+#define SCAN_MUTEX_TYPE PTHREAD_MUTEX_ADAPTIVE_NP
+#endif
+
 struct shared {
     pthread_mutex_t lock; /* the command's callback, the queue, the flags */
     pthread_cond_t more;  /* a job was queued, or the producer finished */
@@ -1214,7 +1221,7 @@ int scan_run(char *const *paths, size_t npaths, const scan_options *given,
      * that finds it taken spins briefly instead of sleeping in futex. */
     pthread_mutexattr_t attr;
     pthread_mutexattr_init(&attr);
-    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+    pthread_mutexattr_settype(&attr, SCAN_MUTEX_TYPE);
     pthread_mutex_init(&sh.lock, &attr);
     pthread_mutexattr_destroy(&attr);
     pthread_cond_init(&sh.more, NULL);
