@@ -39,7 +39,7 @@ WARNINGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wvla -Wundef -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(WARNINGS) \
-             -Iinclude -Isrc $(CFLAGS)
+             -Iinclude -Isrc $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(LDFLAGS)
 LIBS    = -lm
 # The command line only: io_uring for batched header reads (src/engine/headread.c).
@@ -314,8 +314,9 @@ check-valgrind: all $(UNIT_BIN) $(TOOL_BIN)
 
 # ---- benchmark ----------------------------------------------------------------
 
-bench: all
-	$(PYTHON) bench/bench.py --pycache $(abspath $(BUILD))/pycache $(BENCH_ARGS)
+bench: all wheel
+	$(PYTHON) bench/bench.py --pycache $(abspath $(BUILD))/pycache \
+	    --wheel $$(ls $(abspath $(WHEEL_DIR))/pycache-*.whl) $(BENCH_ARGS)
 
 # ---- man page and install ----------------------------------------------------------
 

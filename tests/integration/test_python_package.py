@@ -234,3 +234,16 @@ def test_sdist_round_trip(tmp_path):
     r = subprocess.run([venv_python, "-m", "pycache", "versions", "--json"],
                        stdout=subprocess.PIPE, env=package_env(), check=True)
     assert any(json.loads(l)["tag"] == "cpython-312" for l in r.stdout.decode().splitlines())
+
+
+def test_one_version_everywhere(wheel):
+    """include/pycache.h is the one place: the wheel's name and metadata, the
+    package's __version__ (checked per interpreter above), `pycache
+    --version` and the Debian changelog (which cannot be generated) agree."""
+    version = header_version()
+    assert os.path.basename(wheel).startswith("pycache-%s-" % version)
+    with open(os.path.join(ROOT, "debian", "changelog")) as f:
+        first = f.readline()
+    assert re.match(r"pycache \(([^)]+)\) ", first).group(1) == version
+    with open(os.path.join(ROOT, "pyproject.toml")) as f:
+        assert 'dynamic = ["version"]' in f.read()
