@@ -130,18 +130,22 @@ def check(*paths: PathLike, deep: bool = False, prefix: Optional[PathLike] = Non
     return _stream(args)
 
 
+# The most one read takes from the pipe; a read returns what is there.
+_CHUNK = 1 << 16
+
+
 def _stream(args: List[str]) -> Iterator[Dict[str, Any]]:
     argv = [find_pycache_bin()] + args
     # Errors go to a file, not a pipe: a walk with many unreadable
     # directories could fill a pipe nobody reads while stdout is consumed.
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors,
-                                env=api_environ(), bufsize=1 << 16)
+                                env=api_environ(), bufsize=0)
         assert proc.stdout is not None
         finished = False
         try:
-            for line in proc.stdout:
-                yield _loads(line)
+            for obj in _objects(proc.stdout):
+                yield obj
             finished = True
         finally:
             if not finished:
@@ -151,6 +155,28 @@ def _stream(args: List[str]) -> Iterator[Dict[str, Any]]:
         if returncode not in (0, 1):
             errors.seek(0)
             raise PycacheError(args, returncode, _messages(errors.read()))
+
+
+def _objects(pipe: Any) -> Iterator[Dict[str, Any]]:
+    """The JSON Lines objects of PIPE, as soon as each read brings them.
+
+    Every complete line a read brought is decoded with one json.loads, as
+    the items of a JSON array: the program's JSON never holds a raw newline
+    (they are escaped in strings), so joining the lines with commas is
+    exact, and one call per read instead of one per line makes decoding
+    about 2.5 times faster (bench/README.md, the api group)."""
+    rest = b""
+    while True:
+        chunk = pipe.read(_CHUNK)
+        if not chunk:
+            break
+        chunk = rest + chunk
+        cut = chunk.rfind(b"\n") + 1
+        rest = chunk[cut:]
+        if cut:
+            yield from json.loads(b"[" + chunk[:cut - 1].replace(b"\n", b",") + b"]")
+    if rest.strip():
+        yield _loads(rest)
 
 
 def _where(args: List[str], key: str, name: str) -> str:
