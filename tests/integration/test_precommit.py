@@ -226,7 +226,7 @@ def try_repo(repo, source, env):
     r = run(["pre-commit", "try-repo", str(source), "--all-files", "--verbose"], repo, env,
             check=False, offline=True)
     out = r.stdout.decode()
-    hooks, current = {}, None
+    hooks, current, result = {}, None, None
     for line in out.splitlines():
         if line.startswith("- hook id: "):
             current = line[len("- hook id: "):]

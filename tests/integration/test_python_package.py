@@ -12,8 +12,8 @@ import glob
 import json
 import os
 import re
+import shutil
 import subprocess
-import sys
 import tarfile
 import zipfile
 
@@ -247,3 +247,19 @@ def test_one_version_everywhere(wheel):
     assert re.match(r"pycache \(([^)]+)\) ", first).group(1) == version
     with open(os.path.join(ROOT, "pyproject.toml")) as f:
         assert 'dynamic = ["version"]' in f.read()
+
+
+@pytest.mark.skipif(shutil.which("pipx") is None, reason="pipx is not installed (scripts/install-deps)")
+def test_pipx_installs_the_command(wheel, tmp_path):
+    """pipx install WHEEL (offline) puts the program itself on pipx's bin
+    directory: the command line alone, in an environment of its own."""
+    env = package_env(PIPX_HOME=str(tmp_path / "pipx"), PIPX_BIN_DIR=str(tmp_path / "bin"),
+                      PIP_NO_INDEX="1", PIP_FIND_LINKS="/usr/share/python-wheels")
+    subprocess.run(["pipx", "install", wheel], env=env, check=True,
+                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    program = tmp_path / "bin" / "pycache"
+    r = subprocess.run([str(program), "--version"], stdout=subprocess.PIPE, check=True)
+    assert r.stdout.decode() == "pycache %s\n" % header_version()
+    # The ELF program itself, not a Python launcher script.
+    with open(os.path.realpath(str(program)), "rb") as f:
+        assert f.read(4) == b"\x7fELF"
