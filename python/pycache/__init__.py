@@ -34,6 +34,7 @@ __all__ = [
     "cache_from_source",
     "source_from_cache",
     "find_pycache_bin",
+    "library_path",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -51,6 +52,12 @@ class PycacheError(Exception):
         self.messages = messages
         text = "; ".join(messages) if messages else "no message"
         super().__init__("pycache exited with status %d: %s" % (returncode, text))
+
+
+def library_path() -> str:
+    """The path of the libpycache.so.0 this wheel ships (include/pycache.h
+    is its API), for ``ctypes.CDLL``."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "_lib", "libpycache.so.0")
 
 
 def _fspath(path: PathLike) -> str:

@@ -104,6 +104,10 @@ out["errors"] = errors
 out["main"] = subprocess.run([sys.executable, "-m", "pycache", "--version"],
                              stdout=subprocess.PIPE).stdout.decode()
 out["bin"] = pycache.find_pycache_bin()
+import ctypes
+lib = ctypes.CDLL(pycache.library_path())
+lib.pyc_version_string.restype = ctypes.c_char_p
+out["lib"] = lib.pyc_version_string().decode()
 print(json.dumps(out))
 """
 
@@ -134,6 +138,7 @@ def test_api_in_a_venv_of_each_interpreter(interp38, pycache, wheel, tmp_path):
     assert out["bin"] == os.path.join(str(tmp_path / "venv"), "bin", "pycache")
     assert out["version"] == header_version()
     assert out["main"] == "pycache %s\n" % header_version()
+    assert out["lib"] == header_version()
     # check: the objects check -v --json lists (in the order files are
     # judged: with several walks, not a fixed one).
     cli = pycache("check", "-v", "--json", "--fail-on", "none", str(tree))
