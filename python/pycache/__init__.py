@@ -111,12 +111,15 @@ def check(*paths: PathLike, deep: bool = False, prefix: Optional[PathLike] = Non
     """Every cache file under PATHS (default: the current directory), fresh
     ones included: the objects ``pycache check -v --json`` lists, one dict
     per file, yielded as the program writes them (a tree of any size is
-    never held in memory). EXPECT: versions every source must have a fresh
+    never held in memory here; the program sorts its listing by path with
+    bounded memory, spilling to a temporary file). EXPECT: versions every source must have a fresh
     cache for (``"3.12"``, ``"3.12:0,1"``), adding ``missing`` entries.
 
     A path that does not exist raises FileNotFoundError before anything is
-    read; directories the walk could not read raise PycacheError once every
-    readable entry has been yielded. Closing the iterator early stops the
+    read. A directory the walk could not read is listed as the program lists
+    it (``status`` "error", ``reason`` the step that failed, ``error`` the
+    message), and once every entry has been yielded, PycacheError is raised
+    with the program's messages. Closing the iterator early stops the
     program."""
     names = [_fspath(p) for p in paths] or ["."]
     for name in names:

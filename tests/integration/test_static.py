@@ -56,7 +56,7 @@ def chrooted(root, *args):
 
 def test_runs_alone_in_an_empty_root(root, pycache):
     assert sorted(os.listdir(str(root))) == ["pycache", "tree"]
-    r = chrooted(root, "check", "-v", "--json", "/tree")
+    r = chrooted(root, "check", "-v", "--json", "--fail-on", "all", "/tree")
     assert r.returncode == 1, r.stderr
     inside = sorted(json.loads(l)["status"] + " " + json.loads(l)["path"]
                     for l in r.stdout.decode().splitlines())
