@@ -219,10 +219,14 @@ def try_repo(repo, source, env):
     time (a temporary store), so the test runs it twice, not per hook."""
     env = dict(env, PIP_NO_INDEX="1", PIP_FIND_LINKS="/usr/share/python-wheels",
                PIP_DISABLE_PIP_VERSION_CHECK="1")
-    # No pycache on PATH: the language: python hooks must run the one
-    # pre-commit built, and the -system ones then find none.
-    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep)
-                                  if not os.path.exists(os.path.join(p, "pycache")))
+    # A decoy `pycache` first on PATH: the -system hooks run it (and say
+    # so), the language: python ones must run the one pre-commit built.
+    decoy = os.path.join(os.path.dirname(str(repo)), "decoy-bin")
+    os.makedirs(decoy, exist_ok=True)
+    with open(os.path.join(decoy, "pycache"), "w") as f:
+        f.write("#!/bin/sh\necho DECOY-PYCACHE\nexit 1\n")
+    os.chmod(os.path.join(decoy, "pycache"), 0o755)
+    env["PATH"] = decoy + os.pathsep + env["PATH"]
     r = run(["pre-commit", "try-repo", str(source), "--all-files", "--verbose"], repo, env,
             check=False, offline=True)
     out = r.stdout.decode()
@@ -265,7 +269,9 @@ def test_python_hooks_build_from_the_repository(source_repo, tmp_path, env):
     result, text = hooks["pycache-dangerous"]
     assert result == "Failed" and "gone.pyc" in text and "sourceless" in text, out
     for hook in ("pycache-no-bytecode-system", "pycache-dangerous-system"):
-        assert "Executable `pycache` not found" in hooks[hook][1], out
+        assert "DECOY-PYCACHE" in hooks[hook][1], out
+    for hook in ("pycache-no-bytecode", "pycache-dangerous"):
+        assert "DECOY-PYCACHE" not in hooks[hook][1], out
 
     git(repo, env, "rm", "-q", "--cached", cache)
     (repo / "gone.pyc").unlink()
