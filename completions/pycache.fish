@@ -2,7 +2,7 @@
 # `pycache --help` and `pycache CMD --help` (make completions);
 # tests/integration/test_docs.py checks it is up to date.
 
-set -l commands check clean compile prune doctor convert inspect where stats versions watch help
+set -l commands check clean compile prune doctor convert normalize diff inspect where stats versions watch help
 complete -c pycache -f
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -l help -d 'show help'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -l version -d 'show the version'
@@ -12,13 +12,15 @@ complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a compile -d
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a prune -d 'remove the bytecode CPython cannot or should not use; keep fresh caches'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a doctor -d 'audit a projects bytecode habits and fix them (--fix)'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a convert -d 'rewrite fresh 3.7+ pycs into another invalidation mode, without recompiling'
+complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a normalize -d 'rewrite pycs into a canonical marshal form: equal code, equal bytes'
+complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a diff -d 'compare the code of two pycs or trees: header, ref-flag or real code differences'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a inspect -d 'show what one cache files header says, and its verdict'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a where -d 'print where a sources cache goes, or a cache files source'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a stats -d 'count cache files and bytes by interpreter, level, mode and status'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a versions -d 'list the magic numbers of every Python, and their cache tags'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a watch -d 'follow trees with inotify: remove a sources bytecode the moment it goes'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a help -d 'describe a command'
-complete -c pycache -n '__fish_seen_subcommand_from help' -a 'check clean compile prune doctor convert inspect where stats versions watch'
+complete -c pycache -n '__fish_seen_subcommand_from help' -a 'check clean compile prune doctor convert normalize diff inspect where stats versions watch'
 
 # check
 complete -c pycache -n '__fish_seen_subcommand_from check' -F
@@ -34,7 +36,8 @@ complete -c pycache -n '__fish_seen_subcommand_from check' -l fail-on -x -d 'sta
 complete -c pycache -n '__fish_seen_subcommand_from check' -l sourceless-ok -d 'a sourceless deployment'
 complete -c pycache -n '__fish_seen_subcommand_from check' -s i -l from-file -r -F -d 'also visit the paths listed in FILE'
 complete -c pycache -n '__fish_seen_subcommand_from check' -l check-hash-based-pycs -x -a 'default always never' -d 'judge hash-based pycs as python always or never'
-complete -c pycache -n '__fish_seen_subcommand_from check' -l prefix -x -a '(__fish_complete_directories)' -d 'a PYTHONPYCACHEPREFIX tree: visit its entries for the'
+complete -c pycache -n '__fish_seen_subcommand_from check' -l prefix -x -a '(__fish_complete_directories)' -d 'the cache prefix 3.8+ reads'
+complete -c pycache -n '__fish_seen_subcommand_from check' -l no-prefix -d 'ignore $PYTHONPYCACHEPREFIX: every cache in __pycache__, as'
 complete -c pycache -n '__fish_seen_subcommand_from check' -l ignore -x -d 'do not enter directories whose name matches PATTERN, a name'
 complete -c pycache -n '__fish_seen_subcommand_from check' -l no-default-ignores -d 'also enter .git .hg .svn .bzr _darcs and node_modules'
 complete -c pycache -n '__fish_seen_subcommand_from check' -l include-venvs -d 'also enter virtual environments'
@@ -56,7 +59,8 @@ complete -c pycache -n '__fish_seen_subcommand_from clean' -s q -l quiet -d 'pri
 complete -c pycache -n '__fish_seen_subcommand_from clean' -l color -x -a 'auto always never' -d 'colour the status words: auto, always or never'
 complete -c pycache -n '__fish_seen_subcommand_from clean' -s i -l from-file -r -F -d 'also visit the paths listed in FILE'
 complete -c pycache -n '__fish_seen_subcommand_from clean' -l check-hash-based-pycs -x -a 'default always never' -d 'judge hash-based pycs as python or never'
-complete -c pycache -n '__fish_seen_subcommand_from clean' -l prefix -x -a '(__fish_complete_directories)' -d 'a PYTHONPYCACHEPREFIX tree: visit its entries for the'
+complete -c pycache -n '__fish_seen_subcommand_from clean' -l prefix -x -a '(__fish_complete_directories)' -d 'the cache prefix 3.8+ reads'
+complete -c pycache -n '__fish_seen_subcommand_from clean' -l no-prefix -d 'ignore $PYTHONPYCACHEPREFIX: every cache in __pycache__, as'
 complete -c pycache -n '__fish_seen_subcommand_from clean' -l ignore -x -d 'do not enter directories whose name matches PATTERN, a name'
 complete -c pycache -n '__fish_seen_subcommand_from clean' -l no-default-ignores -d 'also enter .git .hg .svn .bzr _darcs and node_modules'
 complete -c pycache -n '__fish_seen_subcommand_from clean' -l include-venvs -d 'also enter virtual environments'
@@ -69,7 +73,8 @@ complete -c pycache -n '__fish_seen_subcommand_from compile' -l python -r -F -d 
 complete -c pycache -n '__fish_seen_subcommand_from compile' -s o -l optimize -x -a '0 1 2' -d 'optimization levels, comma-separated or repeated: 0, 1, 2'
 complete -c pycache -n '__fish_seen_subcommand_from compile' -l invalidation-mode -x -a 'timestamp checked-hash unchecked-hash' -d 'timestamp, checked-hash or unchecked-hash'
 complete -c pycache -n '__fish_seen_subcommand_from compile' -s f -l force -d 'compile every source, fresh or not'
-complete -c pycache -n '__fish_seen_subcommand_from compile' -s n -l dry-run -d 'list what would be compiled or rewritten'
+complete -c pycache -n '__fish_seen_subcommand_from compile' -s n -l dry-run -d 'list what would be compiled or rewritten and start nothing'
+complete -c pycache -n '__fish_seen_subcommand_from compile' -l deep -d 'also unmarshal the body of each cache whose header is fresh'
 complete -c pycache -n '__fish_seen_subcommand_from compile' -s j -l jobs -x -d 'worker processes per interpreter'
 complete -c pycache -n '__fish_seen_subcommand_from compile' -s x -l exclude -x -d 'skip sources whose path matches this POSIX extended regex'
 complete -c pycache -n '__fish_seen_subcommand_from compile' -s i -l from-file -r -F -d 'also compile the files and directories listed in FILE, one'
@@ -79,8 +84,10 @@ complete -c pycache -n '__fish_seen_subcommand_from compile' -s d -l ddir -x -a 
 complete -c pycache -n '__fish_seen_subcommand_from compile' -l strip -x -d 'remove PREFIXs components from the recorded file names'
 complete -c pycache -n '__fish_seen_subcommand_from compile' -l prepend -x -d 'prepend PREFIX to the recorded file names, after --strip'
 complete -c pycache -n '__fish_seen_subcommand_from compile' -s b -l legacy -d 'write NAME.pyc beside each source, for sourceless deployment'
-complete -c pycache -n '__fish_seen_subcommand_from compile' -l prefix -x -a '(__fish_complete_directories)' -d 'write into a PYTHONPYCACHEPREFIX tree at DIR'
+complete -c pycache -n '__fish_seen_subcommand_from compile' -l prefix -x -a '(__fish_complete_directories)' -d 'write 3.8+ caches into the prefix tree at DIR'
+complete -c pycache -n '__fish_seen_subcommand_from compile' -l no-prefix -d 'ignore $PYTHONPYCACHEPREFIX: every cache in __pycache__, as'
 complete -c pycache -n '__fish_seen_subcommand_from compile' -l hardlink-dupes -d 'hard-link a levels pyc to the previous levels when identical'
+complete -c pycache -n '__fish_seen_subcommand_from compile' -l deterministic -d 'write each cache in the canonical marshal form of `pycache'
 complete -c pycache -n '__fish_seen_subcommand_from compile' -l json -d 'JSON Lines: one object per file listed'
 complete -c pycache -n '__fish_seen_subcommand_from compile' -s 0 -l null -d 'print only the paths of the files listed, each ended by NUL'
 complete -c pycache -n '__fish_seen_subcommand_from compile' -l format -x -a 'human json null github' -d 'human (default), json (--json), null (-0) or github'
@@ -97,6 +104,7 @@ complete -c pycache -n '__fish_seen_subcommand_from compile' -s h -l help -d 'sh
 complete -c pycache -n '__fish_seen_subcommand_from prune' -F
 complete -c pycache -n '__fish_seen_subcommand_from prune' -s n -l dry-run -d 'list what would be removed, remove nothing'
 complete -c pycache -n '__fish_seen_subcommand_from prune' -l sourceless -d 'also remove sourceless pycs'
+complete -c pycache -n '__fish_seen_subcommand_from prune' -l racy -d 'also remove racy fresh caches: written in the second their'
 complete -c pycache -n '__fish_seen_subcommand_from prune' -l deep -d 'also read each fresh pycs body as marshal.loads would'
 complete -c pycache -n '__fish_seen_subcommand_from prune' -l json -d 'JSON Lines: one object per file listed'
 complete -c pycache -n '__fish_seen_subcommand_from prune' -s 0 -l null -d 'print only the paths of the files listed, each ended by NUL'
@@ -106,7 +114,8 @@ complete -c pycache -n '__fish_seen_subcommand_from prune' -s q -l quiet -d 'pri
 complete -c pycache -n '__fish_seen_subcommand_from prune' -l color -x -a 'auto always never' -d 'colour the status words: auto, always or never'
 complete -c pycache -n '__fish_seen_subcommand_from prune' -s i -l from-file -r -F -d 'also visit the paths listed in FILE'
 complete -c pycache -n '__fish_seen_subcommand_from prune' -l check-hash-based-pycs -x -a 'default always never' -d 'judge hash-based pycs as python or never'
-complete -c pycache -n '__fish_seen_subcommand_from prune' -l prefix -x -a '(__fish_complete_directories)' -d 'a PYTHONPYCACHEPREFIX tree: visit its entries for the'
+complete -c pycache -n '__fish_seen_subcommand_from prune' -l prefix -x -a '(__fish_complete_directories)' -d 'the cache prefix 3.8+ reads'
+complete -c pycache -n '__fish_seen_subcommand_from prune' -l no-prefix -d 'ignore $PYTHONPYCACHEPREFIX: every cache in __pycache__, as'
 complete -c pycache -n '__fish_seen_subcommand_from prune' -l ignore -x -d 'do not enter directories whose name matches PATTERN, a name'
 complete -c pycache -n '__fish_seen_subcommand_from prune' -l no-default-ignores -d 'also enter .git .hg .svn .bzr _darcs and node_modules'
 complete -c pycache -n '__fish_seen_subcommand_from prune' -l include-venvs -d 'also enter virtual environments'
@@ -120,12 +129,14 @@ complete -c pycache -n '__fish_seen_subcommand_from doctor' -l staged -d 'pre-co
 complete -c pycache -n '__fish_seen_subcommand_from doctor' -l json -d 'JSON Lines: one object per check: check, ok, status'
 complete -c pycache -n '__fish_seen_subcommand_from doctor' -s q -l quiet -d 'print nothing but errors: the exit status tells'
 complete -c pycache -n '__fish_seen_subcommand_from doctor' -l color -x -a 'auto always never' -d 'colour the checklist: auto, always or never'
+complete -c pycache -n '__fish_seen_subcommand_from doctor' -l prefix -x -a '(__fish_complete_directories)' -d 'audit as if 3.8+ kept its caches in DIR'
+complete -c pycache -n '__fish_seen_subcommand_from doctor' -l no-prefix -d 'ignore $PYTHONPYCACHEPREFIX: every cache in __pycache__, as'
 complete -c pycache -n '__fish_seen_subcommand_from doctor' -s h -l help -d 'show help'
 
 # convert
 complete -c pycache -n '__fish_seen_subcommand_from convert' -F
 complete -c pycache -n '__fish_seen_subcommand_from convert' -l to -x -a 'checked-hash unchecked-hash timestamp' -d 'the invalidation mode to write: checked-hash'
-complete -c pycache -n '__fish_seen_subcommand_from convert' -s n -l dry-run -d 'say what would be converted'
+complete -c pycache -n '__fish_seen_subcommand_from convert' -s n -l dry-run -d 'say what would be converted and change nothing'
 complete -c pycache -n '__fish_seen_subcommand_from convert' -l sync -d 'make the rewritten files durable before exiting'
 complete -c pycache -n '__fish_seen_subcommand_from convert' -l json -d 'JSON Lines: one object per file listed'
 complete -c pycache -n '__fish_seen_subcommand_from convert' -s 0 -l null -d 'print only the paths of the files listed, each ended by NUL'
@@ -135,12 +146,44 @@ complete -c pycache -n '__fish_seen_subcommand_from convert' -s q -l quiet -d 'p
 complete -c pycache -n '__fish_seen_subcommand_from convert' -l color -x -a 'auto always never' -d 'colour the status words: auto, always or never'
 complete -c pycache -n '__fish_seen_subcommand_from convert' -s i -l from-file -r -F -d 'also visit the paths listed in FILE'
 complete -c pycache -n '__fish_seen_subcommand_from convert' -l check-hash-based-pycs -x -a 'default always never' -d 'judge hash-based pycs as python or never'
-complete -c pycache -n '__fish_seen_subcommand_from convert' -l prefix -x -a '(__fish_complete_directories)' -d 'a PYTHONPYCACHEPREFIX tree: visit its entries for the'
+complete -c pycache -n '__fish_seen_subcommand_from convert' -l prefix -x -a '(__fish_complete_directories)' -d 'the cache prefix 3.8+ reads'
+complete -c pycache -n '__fish_seen_subcommand_from convert' -l no-prefix -d 'ignore $PYTHONPYCACHEPREFIX: every cache in __pycache__, as'
 complete -c pycache -n '__fish_seen_subcommand_from convert' -l ignore -x -d 'do not enter directories whose name matches PATTERN, a name'
 complete -c pycache -n '__fish_seen_subcommand_from convert' -l no-default-ignores -d 'also enter .git .hg .svn .bzr _darcs and node_modules'
 complete -c pycache -n '__fish_seen_subcommand_from convert' -l include-venvs -d 'also enter virtual environments'
 complete -c pycache -n '__fish_seen_subcommand_from convert' -l one-file-system -d 'do not cross mount points'
 complete -c pycache -n '__fish_seen_subcommand_from convert' -s h -l help -d 'show help'
+
+# normalize
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -F
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -s n -l dry-run -d 'say what would be rewritten'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -l json -d 'JSON Lines: one object per file listed'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -s 0 -l null -d 'print only the paths of the files listed, each ended by NUL'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -l format -x -a 'human json null github' -d 'human (default), json (--json), null (-0) or github'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -s v -l verbose -d 'list every file, fine ones too'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -s q -l quiet -d 'print nothing but errors: the exit status tells'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -l color -x -a 'auto always never' -d 'colour the status words: auto, always or never'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -s i -l from-file -r -F -d 'also visit the paths listed in FILE'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -l check-hash-based-pycs -x -a 'default always never' -d 'judge hash-based pycs as python or never'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -l prefix -x -a '(__fish_complete_directories)' -d 'the cache prefix 3.8+ reads'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -l no-prefix -d 'ignore $PYTHONPYCACHEPREFIX: every cache in __pycache__, as'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -l ignore -x -d 'do not enter directories whose name matches PATTERN, a name'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -l no-default-ignores -d 'also enter .git .hg .svn .bzr _darcs and node_modules'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -l include-venvs -d 'also enter virtual environments'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -l one-file-system -d 'do not cross mount points'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -s h -l help -d 'show help'
+
+# diff
+complete -c pycache -n '__fish_seen_subcommand_from diff' -F
+complete -c pycache -n '__fish_seen_subcommand_from diff' -l ignore-filename -d 'do not count co_filename differences'
+complete -c pycache -n '__fish_seen_subcommand_from diff' -l json -d 'JSON Lines: one object per file listed'
+complete -c pycache -n '__fish_seen_subcommand_from diff' -s v -l verbose -d 'also list the pairs that are byte for byte the same'
+complete -c pycache -n '__fish_seen_subcommand_from diff' -s q -l quiet -d 'print nothing but errors: the exit status tells'
+complete -c pycache -n '__fish_seen_subcommand_from diff' -l ignore -x -d 'do not enter directories whose name matches PATTERN, a name'
+complete -c pycache -n '__fish_seen_subcommand_from diff' -l no-default-ignores -d 'also enter .git .hg .svn .bzr _darcs and node_modules'
+complete -c pycache -n '__fish_seen_subcommand_from diff' -l include-venvs -d 'also enter virtual environments'
+complete -c pycache -n '__fish_seen_subcommand_from diff' -l one-file-system -d 'do not cross mount points'
+complete -c pycache -n '__fish_seen_subcommand_from diff' -s h -l help -d 'show help'
 
 # inspect
 complete -c pycache -n '__fish_seen_subcommand_from inspect' -F
@@ -148,6 +191,8 @@ complete -c pycache -n '__fish_seen_subcommand_from inspect' -s j -l json -d 'wr
 complete -c pycache -n '__fish_seen_subcommand_from inspect' -l deep -d 'also check the marshalled code'
 complete -c pycache -n '__fish_seen_subcommand_from inspect' -l check-hash-based-pycs -x -a 'default always never' -d 'as CPythons option: default, always or never'
 complete -c pycache -n '__fish_seen_subcommand_from inspect' -l prefix -x -a '(__fish_complete_directories)' -d 'the cache prefix tree FILEs lie in'
+complete -c pycache -n '__fish_seen_subcommand_from inspect' -l no-prefix -d 'ignore $PYTHONPYCACHEPREFIX: every cache in __pycache__, as'
+complete -c pycache -n '__fish_seen_subcommand_from inspect' -l code -d 'also show the code-object tree: names, filename, flags'
 complete -c pycache -n '__fish_seen_subcommand_from inspect' -l color -x -a 'auto always never' -d 'colour the status: auto, always or never'
 complete -c pycache -n '__fish_seen_subcommand_from inspect' -s h -l help -d 'show help'
 
@@ -156,6 +201,7 @@ complete -c pycache -n '__fish_seen_subcommand_from where' -F
 complete -c pycache -n '__fish_seen_subcommand_from where' -l python -x -d 'whose rules apply (default: python3 on PATH, or a cache'
 complete -c pycache -n '__fish_seen_subcommand_from where' -l opt -x -a '0 1 2' -d 'optimization level 0, 1 or 2'
 complete -c pycache -n '__fish_seen_subcommand_from where' -l prefix -x -a '(__fish_complete_directories)' -d 'PYTHONPYCACHEPREFIX (3.8+; default: $PYTHONPYCACHEPREFIX)'
+complete -c pycache -n '__fish_seen_subcommand_from where' -l no-prefix -d 'ignore $PYTHONPYCACHEPREFIX: every cache in __pycache__, as'
 complete -c pycache -n '__fish_seen_subcommand_from where' -s 0 -l null -d 'end each path with a NUL byte, not a newline'
 complete -c pycache -n '__fish_seen_subcommand_from where' -l json -d 'JSON Lines: {path, python, opt, cache|source}'
 complete -c pycache -n '__fish_seen_subcommand_from where' -s h -l help -d 'show help'
@@ -167,7 +213,8 @@ complete -c pycache -n '__fish_seen_subcommand_from stats' -s q -l quiet -d 'pri
 complete -c pycache -n '__fish_seen_subcommand_from stats' -l color -x -a 'auto always never' -d 'bold headings: auto, always or never'
 complete -c pycache -n '__fish_seen_subcommand_from stats' -s i -l from-file -r -F -d 'also visit the paths listed in FILE'
 complete -c pycache -n '__fish_seen_subcommand_from stats' -l check-hash-based-pycs -x -a 'default always never' -d 'judge hash-based pycs as python or never'
-complete -c pycache -n '__fish_seen_subcommand_from stats' -l prefix -x -a '(__fish_complete_directories)' -d 'a PYTHONPYCACHEPREFIX tree: visit its entries for the'
+complete -c pycache -n '__fish_seen_subcommand_from stats' -l prefix -x -a '(__fish_complete_directories)' -d 'the cache prefix 3.8+ reads'
+complete -c pycache -n '__fish_seen_subcommand_from stats' -l no-prefix -d 'ignore $PYTHONPYCACHEPREFIX: every cache in __pycache__, as'
 complete -c pycache -n '__fish_seen_subcommand_from stats' -l ignore -x -d 'do not enter directories whose name matches PATTERN, a name'
 complete -c pycache -n '__fish_seen_subcommand_from stats' -l no-default-ignores -d 'also enter .git .hg .svn .bzr _darcs and node_modules'
 complete -c pycache -n '__fish_seen_subcommand_from stats' -l include-venvs -d 'also enter virtual environments'
@@ -177,6 +224,7 @@ complete -c pycache -n '__fish_seen_subcommand_from stats' -s h -l help -d 'show
 # versions
 complete -c pycache -n '__fish_seen_subcommand_from versions' -l json -d 'JSON Lines: one object per magic number'
 complete -c pycache -n '__fish_seen_subcommand_from versions' -l all -d 'every magic number, not only each versions final one'
+complete -c pycache -n '__fish_seen_subcommand_from versions' -l installed -d 'the interpreters found installed here, and where each was'
 complete -c pycache -n '__fish_seen_subcommand_from versions' -s h -l help -d 'show help'
 
 # watch
@@ -188,7 +236,8 @@ complete -c pycache -n '__fish_seen_subcommand_from watch' -s v -l verbose -d 'a
 complete -c pycache -n '__fish_seen_subcommand_from watch' -s q -l quiet -d 'print nothing but errors: the exit status tells'
 complete -c pycache -n '__fish_seen_subcommand_from watch' -l color -x -a 'auto always never' -d 'colour the action words: auto, always or never'
 complete -c pycache -n '__fish_seen_subcommand_from watch' -l prune-first -d 'at start-up, remove what `pycache prune` would'
-complete -c pycache -n '__fish_seen_subcommand_from watch' -l prefix -x -a '(__fish_complete_directories)' -d 'also remove the entries of the PYTHONPYCACHEPREFIX tree DIR'
+complete -c pycache -n '__fish_seen_subcommand_from watch' -l prefix -x -a '(__fish_complete_directories)' -d 'also remove the entries of the prefix tree DIR for the'
+complete -c pycache -n '__fish_seen_subcommand_from watch' -l no-prefix -d 'ignore $PYTHONPYCACHEPREFIX: every cache in __pycache__, as'
 complete -c pycache -n '__fish_seen_subcommand_from watch' -l ignore -x -d 'do not enter directories whose name matches PATTERN, a name'
 complete -c pycache -n '__fish_seen_subcommand_from watch' -l no-default-ignores -d 'also enter .git .hg .svn .bzr _darcs and node_modules'
 complete -c pycache -n '__fish_seen_subcommand_from watch' -l include-venvs -d 'also enter virtual environments'

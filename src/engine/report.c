@@ -57,9 +57,26 @@ void report_python_label(const pyc_magic *m, char *buf, size_t cap)
     buf[k] = '\0';
 }
 
+static void verdict_object(const char *path, const char *source, const pyc_verdict *v,
+                           const char *status, const char *extra_key,
+                           const char *extra_value, bool racy);
+
 void report_json_verdict(const char *path, const char *source,
                          const pyc_verdict *v, const char *status,
                          const char *extra_key, const char *extra_value)
+{
+    verdict_object(path, source, v, status, extra_key, extra_value, false);
+}
+
+void report_json_verdict_racy(const char *path, const char *source, const pyc_verdict *v,
+                              const char *status)
+{
+    verdict_object(path, source, v, status, NULL, NULL, true);
+}
+
+static void verdict_object(const char *path, const char *source, const pyc_verdict *v,
+                           const char *status, const char *extra_key,
+                           const char *extra_value, bool racy)
 {
     cli_json j;
     char python[32];
@@ -122,6 +139,8 @@ void report_json_verdict(const char *path, const char *source,
         cli_json_null(&j, "size");
     if (extra_key)
         cli_json_str(&j, extra_key, extra_value);
+    if (racy)
+        cli_json_bool(&j, "racy", true);
     cli_json_end(&j);
     cli_listing_end(path, strlen(path));
 }
