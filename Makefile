@@ -11,6 +11,8 @@
 #   make bench                side-by-side timings (not a test)
 #   make fuzz FUZZ_SECONDS=60 run each libFuzzer target (make fuzz-smoke: CI)
 #   make check-valgrind       unit tests and CLI tests under valgrind memcheck
+#   make wheel                $(BUILD)/dist/pycache-*.whl (pip, offline; pyproject.toml)
+#   make static               $(BUILD)/static/pycache: one fully static binary (musl)
 #
 # Every profile is a plain make variable; each gets its own build directory so
 # they never mix objects.
@@ -224,10 +226,18 @@ else
 PEER_BUILD ?= build-portable
 endif
 
-check-integration: all $(TOOL_BIN) $(CTYPES_LIB) $(BUILD)/faultshim.so
+# The wheel and the static binary are tested when built: make check builds
+# the wheel (not under SAN=1: it holds its own, plain build of the program);
+# the static binary only with `make static` (musl-tools), as .ci/run does.
+ifneq ($(SAN),1)
+CHECK_WHEEL = wheel
+endif
+check-integration: all $(TOOL_BIN) $(CTYPES_LIB) $(BUILD)/faultshim.so $(CHECK_WHEEL)
 	PYCACHE_BIN=$(abspath $(BUILD))/pycache PYCACHE_BUILD=$(abspath $(BUILD)) \
 	    PYCACHE_CTYPES_LIB=$(abspath $(CTYPES_LIB)) PYCACHE_SAN=$(SAN) \
 	    PYCACHE_PEER_BIN=$(abspath $(PEER_BUILD))/pycache \
+	    PYCACHE_WHEEL=$$(ls $(abspath $(WHEEL_DIR))/pycache-*.whl 2>/dev/null) \
+	    PYCACHE_STATIC=$$(ls $(abspath $(BUILD))/static/pycache 2>/dev/null) \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
 
 # The test packages first (quiet when they are there), then the suites, one
@@ -237,6 +247,51 @@ check:
 	@scripts/install-deps --test
 	@$(MAKE) --no-print-directory check-unit
 	@$(MAKE) --no-print-directory check-integration
+
+# ---- the wheel (pyproject.toml, setup.py) -------------------------------------
+#
+# pip builds it the way a user's `pip install .` does, with build isolation
+# and no network: setuptools and wheel come from Debian's
+# /usr/share/python-wheels. setup.py runs this Makefile (BUILD under
+# build/temp.*/c) with liburing linked statically, and names the wheel
+# py3-none-manylinux_2_N_<arch> from objdump's newest GLIBC_2.N.
+
+WHEEL_DIR = $(BUILD)/dist
+.PHONY: wheel static
+wheel:
+	rm -rf $(WHEEL_DIR)
+	PIP_NO_INDEX=1 PIP_FIND_LINKS=/usr/share/python-wheels PIP_DISABLE_PIP_VERSION_CHECK=1 \
+	    $(PYTHON) -m pip wheel -q --no-deps -w $(WHEEL_DIR) .
+
+# ---- one fully static binary (musl) -------------------------------------------
+#
+# glibc's static libc warns at link time for getpwnam & co (they load NSS
+# modules at run time) and is not meant for a binary alone in an empty root;
+# musl (Debian's musl-tools: musl-gcc) is. musl-gcc's include path holds only
+# musl's headers, so liburing's and the kernel's are linked in from the
+# system's (liburing on x86_64 is built without libc: its .a links against
+# musl as well).
+
+STATIC_CC ?= musl-gcc
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+STATIC_INC = $(BUILD)/static/include
+
+static: $(BUILD)/static/pycache
+
+# The platform layer probes musl itself (src/platform/probes: no adaptive
+# mutex there, io_uring through the static liburing).
+LIBURING_A := $(shell $(CC) -print-file-name=liburing.a)
+$(BUILD)/static/pycache: $(LIB_SRC) $(CLI_SRC) $(PROBES) scripts/probe \
+                         $(wildcard include/*.h src/*/*.h)
+	@rm -rf $(STATIC_INC) && mkdir -p $(STATIC_INC) $(BUILD)/static/gen
+	ln -s /usr/include/liburing.h /usr/include/liburing /usr/include/linux \
+	    /usr/include/asm-generic /usr/include/$(MULTIARCH)/asm $(STATIC_INC)/
+	CC='$(STATIC_CC)' CFLAGS='-std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Iinclude -Isrc -isystem $(STATIC_INC)' \
+	    LDFLAGS='-static -L$(dir $(LIBURING_A))' PORTABLE= scripts/probe $(BUILD)/static/gen $(PROBES)
+	$(STATIC_CC) -static -pthread -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
+	    $(WARNINGS) $(if $(filter 1,$(WERROR)),-Werror) \
+	    -Iinclude -Isrc -I$(BUILD)/static/gen -isystem $(STATIC_INC) -O2 -s -o $@ \
+	    $(LIB_SRC) $(CLI_SRC) $(LIBURING_A) -lm
 
 # ---- fuzzing (clang + libFuzzer) ---------------------------------------------
 #
@@ -352,8 +407,9 @@ check-valgrind: all $(UNIT_BIN) $(TOOL_BIN)
 
 # ---- benchmark ----------------------------------------------------------------
 
-bench: all
-	$(PYTHON) bench/bench.py --pycache $(abspath $(BUILD))/pycache $(BENCH_ARGS)
+bench: all wheel
+	$(PYTHON) bench/bench.py --pycache $(abspath $(BUILD))/pycache \
+	    --wheel $$(ls $(abspath $(WHEEL_DIR))/pycache-*.whl) $(BENCH_ARGS)
 
 # ---- shell completions ------------------------------------------------------------
 #
@@ -409,6 +465,6 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 
 clean:
-	rm -rf build build-san build-portable build-portable-san build-portable-clang build-portable-musl build-musl build-fuzz
+	rm -rf build build-san build-portable build-portable-san build-portable-clang build-portable-musl build-musl build-fuzz python/pycache.egg-info
 
 -include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -2,7 +2,7 @@
 """pycache side by side with the tools people use today (a benchmark, not a test).
 
   bench/bench.py [--pycache PATH] [--dir DIR] [--quick] [--regen] [-n N]
-                 [--only GROUP,...] [--no-callgrind] [--json FILE]
+                 [--only GROUP,...] [--no-callgrind] [--json FILE] [--wheel WHL]
 
 Groups (see bench/README.md for what each row means and the targets):
   check     pycache check vs find (bare walk, stat walk) vs an importlib checker
@@ -11,6 +11,8 @@ Groups (see bench/README.md for what each row means and the targets):
   compile   pycache compile vs python3 -m compileall (no-op, and from empty)
   convert   pycache convert --to checked-hash throughput
   normalize pycache normalize of the compile tree vs one compileall -f
+  api       list(pycache.check(tree)) (the Python API, from the wheel) vs
+            pycache check -v --json
   callgrind instruction counts of pycache check vs find on a ~10k-file sub-tree
 
 Read-only commands run on the cached corpus (bench/corpus.py) itself; every
@@ -57,6 +59,10 @@ SCALE_TARGET = 9.0        # scale rows <= 9x the same command on a 1/7.87 tree
 SCALE_RSS_MIB = 32        # peak RSS of the scale rows
 
 DROP_CACHES = "/proc/sys/vm/drop_caches"
+API_TARGET = 1.5   # list(pycache.check(tree)) <= 1.5x pycache check -v --json
+
+# The api row: every object built, as a caller that keeps them would.
+API_CODE = "import sys, pycache; print(len(list(pycache.check(sys.argv[1]))))"
 
 
 def log(msg=""):
@@ -441,6 +447,39 @@ class Bench:
         self.target("cold check/bfs", r["pycache check -q"],
                     r.get("bfs -name *.pyc -printf %s"), COLD_CHECK_TARGET)
 
+    def group_api(self, root):
+        """The Python API against the command line it reads: the package is
+        unpacked from the wheel (--wheel) into the scratch directory and
+        runs the pycache under test ($PYCACHE)."""
+        pc = self.pycache
+        rows = [
+            Row("pycache check -v --json", [[pc, "check", "-v", "--json", "--fail-on",
+                                             "none", "{root}"]], root, ok=(0,),
+                needs="check", reference=True, note="JSON to /dev/null"),
+            Row("list(pycache.check(tree))", [["env", "PYCACHE=" + pc,
+                                               "PYTHONPATH=" + (self.api_path or ""),
+                                               SYSTEM_PYTHON, "-c", API_CODE, "{root}"]],
+                root, needs="check", note="python3 start-up included"),
+        ]
+        if not self.api_path:
+            rows[1].skip = "skipped: no --wheel given (make bench passes it)"
+        r = self.run_group("api", "the Python API (read-only, on the corpus itself)", rows)
+        self.target("api", r["list(pycache.check(tree))"], r["pycache check -v --json"],
+                    API_TARGET)
+
+    def unpack_api(self):
+        """The wheel's pure-Python package, unpacked into scratch; None
+        without --wheel."""
+        if not self.args.wheel:
+            return None
+        import zipfile
+        where = os.path.join(self.scratch.root, "api")
+        with zipfile.ZipFile(self.args.wheel) as z:
+            for name in z.namelist():
+                if name.startswith("pycache/") and name.endswith(".py"):
+                    z.extract(name, where)
+        return where
+
     def compare_counts(self, root):
         """Untimed: what pycache check --json and the importlib checker found,
         side by side (a sanity line, not a test)."""
@@ -691,6 +730,7 @@ class Bench:
             log("note: no C compiler for bench/spawn.c: peak RSS includes the "
                 "benchmark's own Python footprint")
         self.results["peak_rss_method"] = "spawn.c wait4" if SPAWN else "os.wait4"
+        self.api_path = self.unpack_api()
         groups = set(a.only.split(",")) if a.only else None
 
         def want(g):
@@ -717,6 +757,8 @@ class Bench:
                 self.group_convert(ct)
             if want("normalize") and ct:
                 self.group_normalize(ct)
+            if want("api"):
+                self.group_api(root)
             if want("callgrind") and not a.no_callgrind:
                 self.group_callgrind(callgrind_subtree(m))
         finally:
@@ -819,7 +861,9 @@ def main():
     ap.add_argument("-n", type=int, default=3, help="timed repetitions (default 3)")
     ap.add_argument("--only", help="comma-separated groups: check,cold-check,scale,"
                                    "clean,cold-clean,prune,compile,cold-compile,"
-                                   "convert,normalize,callgrind")
+                                   "convert,normalize,api,callgrind")
+    ap.add_argument("--wheel", help="the pycache wheel whose Python API the api group "
+                                    "times (make bench passes $(BUILD)/dist's)")
     ap.add_argument("--no-callgrind", action="store_true",
                     help="skip the valgrind instruction counts")
     ap.add_argument("--scale-files", type=int, default=SCALE_FILES, metavar="N",
@@ -834,6 +878,8 @@ def main():
         args.pycache = "/" + args.pycache.rsplit("//", 1)[1]
     args.pycache = os.path.abspath(args.pycache)
     args.dir = os.path.abspath(args.dir)
+    if args.wheel:
+        args.wheel = os.path.abspath(args.wheel)
 
     def on_term(signum, frame):
         raise SystemExit(128 + signum)

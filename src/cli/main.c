@@ -23,7 +23,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +30,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "platform/malloc.h"
 
 /* Makes sure fds 0-2 are open, so a file we open never becomes "stdout" by
  * accident (as bfs's open_std_streams). */
@@ -162,14 +162,9 @@ int main(int argc, char **argv)
     if (open_std_streams() != 0)
         return CLI_EXIT_IO;
 
-    /* Blocks of 1 MiB and more come from mmap and go back to the kernel
-     * when freed, always. glibc's default threshold rises to the size of
-     * the largest mmap'd block freed (up to 32 MiB), so after the listing's
-     * first spill (listing.c frees its 8 MiB buffer and starts another) its
-     * growing buffers were realloc'd by copy in the brk heap, whose freed
-     * holes stay resident: `clean -n` of a 1,000,000-file tree peaked at
-     * 46 MB RSS, 18 MB with the threshold fixed (mallopt fixes it). */
-    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    /* The listing's large buffers go back to the kernel when freed
+     * (platform/malloc.h). */
+    psys_tune_malloc();
 
     /* `pycache ... | head`: die quietly of SIGPIPE as cat and find do, even
      * when started with SIGPIPE ignored (then a write would get EPIPE). */

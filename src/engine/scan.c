@@ -164,6 +164,13 @@ struct batch {
 /* ---- scan state -------------------------------------------------------------------------- */
 
 /* What the threads of one scan share (see "parallel walk" below). */
+/* The lock's type: glibc's adaptive mutex (see scan_run). musl, which
+ * `make static` links, has no such type: that build passes
+ * -DSCAN_MUTEX_TYPE=PTHREAD_MUTEX_NORMAL. */
+#ifndef SCAN_MUTEX_TYPE
+#define SCAN_MUTEX_TYPE PTHREAD_MUTEX_ADAPTIVE_NP
+#endif
+
 struct shared {
     pthread_mutex_t lock; /* the command's callback, the queue, the flags */
     pthread_cond_t more;  /* a job was queued, or the producer finished */

@@ -303,3 +303,63 @@ def run_unprivileged(*args, **kw):
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                           timeout=kw.pop("timeout", 300), **kw)
     return Result(proc)
+
+
+# ---- the wheel (tests/integration/test_python_package.py, test_pytest_plugin.py)
+
+# pip may reach only Debian's wheels: the build is offline, as on CI.
+OFFLINE_PIP = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": "/usr/share/python-wheels",
+               "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_CACHE_DIR": "1"}
+
+
+def build_wheel(source, outdir):
+    """`pip wheel --no-deps` of SOURCE into OUTDIR, offline; returns the path."""
+    env = dict(os.environ, **OFFLINE_PIP)
+    subprocess.run(["/usr/bin/python3", "-m", "pip", "wheel", "-q", "--no-deps",
+                    "-w", str(outdir), str(source)], env=env, check=True,
+                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    found = glob.glob(os.path.join(str(outdir), "pycache-*.whl"))
+    assert len(found) == 1, found
+    return found[0]
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory):
+    """The wheel under test: $PYCACHE_WHEEL (make check builds it once,
+    `make wheel`), else built here from this checkout."""
+    given = os.environ.get("PYCACHE_WHEEL")
+    if given:
+        return given
+    return build_wheel(ROOT, tmp_path_factory.mktemp("wheel"))
+
+
+def make_venv(python, where, wheel_path, system_site_packages=False):
+    """A fresh venv of PYTHON at WHERE with WHEEL_PATH installed by pip
+    --python (the venv needs no pip of its own: seeding one costs seconds):
+    PYTHON's own pip where it has one (Debian's pip 23.0 cannot run on
+    3.12+), else Debian's; returns the venv's python."""
+    args = [python, "-m", "venv", "--without-pip"]
+    if system_site_packages:
+        args.append("--system-site-packages")
+    subprocess.run(args + [str(where)], check=True)
+    venv_python = os.path.join(str(where), "bin", "python")
+    env = dict(os.environ, **OFFLINE_PIP)
+    pip_python = python
+    if subprocess.run([python, "-m", "pip", "--version"], stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL).returncode != 0:
+        pip_python = "/usr/bin/python3"
+    subprocess.run([pip_python, "-m", "pip", "--python", venv_python, "install",
+                    "-q", "--no-deps", str(wheel_path)], env=env, check=True,
+                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return venv_python
+
+
+def package_env(**extra):
+    """An environment for a venv's python: nothing of the caller's Python
+    settings, and no $PYCACHE (the package must find its own program)."""
+    env = dict(os.environ)
+    for k in ("PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE", "PYTHONOPTIMIZE",
+              "PYTHONPATH", "PYTHONHOME", "PYCACHE", "PYTEST_ADDOPTS", "PYTEST_PLUGINS"):
+        env.pop(k, None)
+    env.update(extra)
+    return env

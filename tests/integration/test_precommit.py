@@ -85,7 +85,7 @@ def test_readme_snippet_matches_the_hooks():
     with open(os.path.join(ROOT, ".pre-commit-hooks.yaml")) as f:
         declared = {h["id"]: h for h in yaml.safe_load(f)}
     local = yaml.safe_load(readme_local_config())["repos"][0]["hooks"]
-    assert [h["id"] for h in local] == list(declared)
+    assert [h["id"] for h in local] == [i for i in declared if i.endswith("-system")]
     for h in local:
         d = dict(declared[h["id"]])
         d.pop("description", None)
@@ -94,8 +94,8 @@ def test_readme_snippet_matches_the_hooks():
 
 @pytest.fixture(params=["hooks-repo", "readme-local"])
 def project(request, tmp_path, env):
-    """A project whose .pre-commit-config.yaml uses both hooks (from a local
-    hooks repository holding this checkout's .pre-commit-hooks.yaml, or as
+    """A project whose .pre-commit-config.yaml uses both `-system` hooks
+    (the pycache on PATH: the build under test; from a local hooks repository holding this checkout's .pre-commit-hooks.yaml, or as
     the `repo: local` snippet of contrib/README.md), installed as its git
     pre-commit hook."""
     hooks = tmp_path / "hooks-repo"
@@ -114,8 +114,8 @@ def project(request, tmp_path, env):
                   "  - repo: %s\n"
                   "    rev: %s\n"
                   "    hooks:\n"
-                  "      - id: pycache-no-bytecode\n"
-                  "      - id: pycache-dangerous\n" % (hooks, rev))
+                  "      - id: pycache-no-bytecode-system\n"
+                  "      - id: pycache-dangerous-system\n" % (hooks, rev))
     else:
         config = readme_local_config()
     (repo / ".pre-commit-config.yaml").write_text(config)
@@ -184,3 +184,98 @@ def test_dangerous_bytecode_in_tree(project, env):
     r = git(repo, env, "commit", "-m", "change", check=False, offline=True)
     assert r.returncode == 0, r.stdout.decode()
     assert head(repo, env) != before
+
+
+# ---- language: python, from the repository (pre-commit try-repo) -------------
+
+@pytest.fixture(scope="module")
+def source_repo(tmp_path_factory):
+    """A git repository holding this checkout's files as they are in the
+    work tree (tracked and untracked, not ignored): what a user's
+    `repo:` URL points at."""
+    repo = tmp_path_factory.mktemp("source") / "pycache"
+    repo.mkdir()
+    names = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=ROOT,
+                           stdout=subprocess.PIPE, check=True).stdout.split(b"\0")
+    for name in filter(None, names):
+        src = os.path.join(ROOT.encode(), name)
+        if not os.path.isfile(src):
+            continue  # deleted in the work tree, not yet committed
+        dst = os.path.join(str(repo).encode(), name)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        shutil.copy2(src, dst)
+    env = dict(os.environ, GIT_CONFIG_NOSYSTEM="1")
+    git(repo, env, "init", "-q", ".")
+    git(repo, env, "add", "-A")
+    git(repo, env, "commit", "-q", "-m", "snapshot")
+    return repo
+
+
+def try_repo(repo, source, env):
+    """pre-commit try-repo SOURCE --all-files --verbose (every hook of
+    SOURCE), offline: pip finds only Debian's wheels (setuptools, wheel) for
+    the build of the hooks' environment. Returns (exit status, {hook id:
+    (Passed|Failed, output)}). try-repo builds the environment afresh each
+    time (a temporary store), so the test runs it twice, not per hook."""
+    env = dict(env, PIP_NO_INDEX="1", PIP_FIND_LINKS="/usr/share/python-wheels",
+               PIP_DISABLE_PIP_VERSION_CHECK="1")
+    # A decoy `pycache` first on PATH: the -system hooks run it (and say
+    # so), the language: python ones must run the one pre-commit built.
+    decoy = os.path.join(os.path.dirname(str(repo)), "decoy-bin")
+    os.makedirs(decoy, exist_ok=True)
+    with open(os.path.join(decoy, "pycache"), "w") as f:
+        f.write("#!/bin/sh\necho DECOY-PYCACHE\nexit 1\n")
+    os.chmod(os.path.join(decoy, "pycache"), 0o755)
+    env["PATH"] = decoy + os.pathsep + env["PATH"]
+    r = run(["pre-commit", "try-repo", str(source), "--all-files", "--verbose"], repo, env,
+            check=False, offline=True)
+    out = r.stdout.decode()
+    hooks, current, result = {}, None, None
+    for line in out.splitlines():
+        if line.startswith("- hook id: "):
+            current = line[len("- hook id: "):]
+            hooks[current] = [result, []]
+        elif line.endswith(("Passed", "Failed")) and "..." in line:
+            result, current = line.rsplit(".", 1)[1], None
+        elif current:
+            hooks[current][1].append(line)
+    return r.returncode, {k: (v[0], "\n".join(v[1])) for k, v in hooks.items()}, out
+
+
+@pytest.mark.skipif(os.environ.get("PYCACHE_SAN") == "1",
+                    reason="builds its own plain pycache (make check runs it)")
+def test_python_hooks_build_from_the_repository(source_repo, tmp_path, env):
+    repo = tmp_path / "proj"
+    repo.mkdir()
+    git(repo, env, "init", "-q", ".")
+    (repo / "m.py").write_text("VALUE = 1\n")
+    cache = subprocess.run(
+        [sys.executable, "-c", "import py_compile; print(py_compile.compile('m.py'))"],
+        cwd=str(repo), env=env, stdout=subprocess.PIPE, check=True).stdout.decode().strip()
+    git(repo, env, "add", "m.py", cache)
+    # pycache-dangerous: a sourceless legacy pyc in the work tree.
+    (repo / "gone.py").write_text("VALUE = 'gone'\n")
+    subprocess.run([sys.executable, "-c", "import py_compile; "
+                    "py_compile.compile('gone.py', cfile='gone.pyc')"],
+                   cwd=str(repo), env=env, check=True)
+    (repo / "gone.py").unlink()
+
+    code, hooks, out = try_repo(repo, source_repo, env)
+    assert code == 1, out
+    assert sorted(hooks) == ["pycache-dangerous", "pycache-dangerous-system",
+                             "pycache-no-bytecode", "pycache-no-bytecode-system"], out
+    result, text = hooks["pycache-no-bytecode"]
+    assert result == "Failed" and "bytecode staged for commit" in text and cache in text, out
+    result, text = hooks["pycache-dangerous"]
+    assert result == "Failed" and "gone.pyc" in text and "sourceless" in text, out
+    for hook in ("pycache-no-bytecode-system", "pycache-dangerous-system"):
+        assert "DECOY-PYCACHE" in hooks[hook][1], out
+    for hook in ("pycache-no-bytecode", "pycache-dangerous"):
+        assert "DECOY-PYCACHE" not in hooks[hook][1], out
+
+    git(repo, env, "rm", "-q", "--cached", cache)
+    (repo / "gone.pyc").unlink()
+    code, hooks, out = try_repo(repo, source_repo, env)
+    assert hooks["pycache-no-bytecode"][0] == "Passed", out
+    assert hooks["pycache-dangerous"][0] == "Passed", out
+    assert hooks["pycache-no-bytecode-system"][0] == "Failed", out

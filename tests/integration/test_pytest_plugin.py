@@ -1,22 +1,27 @@
-"""contrib/pytest_pycache.py, run by Debian's pytest in a temporary project.
+"""The pytest plugin (python/pycache/pytest_plugin.py), registered by
+installing the wheel: Debian's pytest (python3-pytest) in a venv made with
+--system-site-packages, the wheel installed into it, no -p anywhere.
 
 The danger it removes, shown with CPython as the oracle: a module deleted
 from the sources lives on as a legacy NAME.pyc beside them (a sourceless pyc,
 what pytest-remove-stale-bytecode targets), and `import NAME` still succeeds
-from it. With the plugin, the stale pyc is gone before anything is imported
-(the initial conftest.py included), so the import fails with
-ModuleNotFoundError as it will on a clean checkout; fresh caches are kept.
+from it. Without the plugin (-p no:pycache) the project's test passes; with
+it, the stale pyc is gone before anything is imported (the initial
+conftest.py included), and the import fails with ModuleNotFoundError as it
+will on a clean checkout; fresh caches are kept.
 """
 
 import os
 import subprocess
-import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import make_venv, package_env
 
-CONTRIB = os.path.join(ROOT, "contrib")
+pytestmark = pytest.mark.skipif(os.environ.get("PYCACHE_SAN") == "1",
+                                reason="the wheel is not a sanitized build (make check runs these)")
+
+SYSTEM_PYTHON = "/usr/bin/python3"
 
 TEST_MODULE = """\
 import os
@@ -37,115 +42,133 @@ with open(os.path.join(here, "conftest_saw.txt"), "w") as f:
 """
 
 
+@pytest.fixture(scope="module")
+def venv_python(wheel, tmp_path_factory):
+    return make_venv(SYSTEM_PYTHON, tmp_path_factory.mktemp("plugin") / "venv", wheel,
+                     system_site_packages=True)
+
+
+def compile_to(directory, source, cfile=None):
+    code = "import py_compile, sys; print(py_compile.compile(sys.argv[1], cfile=sys.argv[2] or None))"
+    out = subprocess.run([SYSTEM_PYTHON, "-c", code, source, cfile or ""], cwd=str(directory),
+                         stdout=subprocess.PIPE, check=True).stdout.decode().strip()
+    return os.path.join(str(directory), out)
+
+
 @pytest.fixture
 def project(tmp_path):
     d = tmp_path / "proj"
     d.mkdir()
-    python = sys.executable  # the interpreter pytest itself runs on
     (d / "mod_gone.py").write_text("VALUE = 'stale'\n")
-    subprocess.run([python, "-c", "import py_compile; "
-                    "py_compile.compile('mod_gone.py', cfile='mod_gone.pyc')"],
-                   cwd=str(d), check=True)
+    compile_to(d, "mod_gone.py", "mod_gone.pyc")
     (d / "mod_gone.py").unlink()
     # A live module with its fresh cache, and an orphan cache of a module
     # removed long ago.
     (d / "helper.py").write_text("X = 1\n")
-    fresh = subprocess.run([python, "-c", "import py_compile; print(py_compile.compile('helper.py'))"],
-                           cwd=str(d), stdout=subprocess.PIPE, check=True).stdout.decode().strip()
+    fresh = compile_to(d, "helper.py")
     (d / "old.py").write_text("Y = 1\n")
-    orphan = subprocess.run([python, "-c", "import py_compile; print(py_compile.compile('old.py'))"],
-                            cwd=str(d), stdout=subprocess.PIPE, check=True).stdout.decode().strip()
+    orphan = compile_to(d, "old.py")
     (d / "old.py").unlink()
     (d / "test_it.py").write_text(TEST_MODULE)
     (d / "conftest.py").write_text(CONFTEST)
-    return d, os.path.join(str(d), fresh), os.path.join(str(d), orphan)
+    (d / "pytest.ini").write_text("[pytest]\n")
+    return d, fresh, orphan
 
 
-def pytest_run(project_dir, *args, pycache_bin=None, path=None):
-    env = dict(os.environ)
-    for k in ("PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE", "PYTEST_ADDOPTS",
-              "PYTEST_PLUGINS", "PYCACHE"):
-        env.pop(k, None)
-    env["PYTHONPATH"] = CONTRIB
-    env["PYTHONDONTWRITEBYTECODE"] = "1"  # the run itself writes no caches
-    if pycache_bin:
-        env["PYCACHE"] = os.path.abspath(pycache_bin)
-    if path is not None:
-        env["PATH"] = path
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
-                           "-p", "pytest_pycache", "-rA"] + list(args),
-                          cwd=str(project_dir), env=env,
+def pytest_run(venv_python, project_dir, *args):
+    env = package_env(PYTHONDONTWRITEBYTECODE="1")  # the run itself writes no caches
+    proc = subprocess.run([venv_python, "-m", "pytest", "-p", "no:cacheprovider", "-rA"]
+                          + list(args), cwd=str(project_dir), env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
     return proc.returncode, proc.stdout.decode("utf-8", "replace")
 
 
-def test_without_the_plugin_the_stale_pyc_is_imported(project):
+def headers(out):
+    return [l for l in out.splitlines() if l.startswith("pycache:")]
+
+
+def test_disabled_the_stale_pyc_is_imported(venv_python, project):
     d, fresh, orphan = project
-    code, out = pytest_run(d, "--no-pycache-prune")
-    assert "pycache: stale bytecode not pruned (--no-pycache-prune)" in out
+    code, out = pytest_run(venv_python, d, "-p", "no:pycache")
     # CPython imports the sourceless pyc: the test that should fail passes.
     assert "PASSED test_it.py::test_deleted_module_is_gone" in out, out
     assert "FAILED test_it.py::test_conftest_saw" in out, out
+    assert headers(out) == []
     assert (d / "mod_gone.pyc").exists() and os.path.exists(orphan)
 
 
-def test_the_plugin_prunes_before_any_import(project, pycache_bin):
+def test_installed_plugin_prunes_before_any_import(venv_python, project):
     d, fresh, orphan = project
     st = os.stat(fresh)
-    code, out = pytest_run(d, pycache_bin=pycache_bin)
+    code, out = pytest_run(venv_python, d)
     assert "FAILED test_it.py::test_deleted_module_is_gone" in out, out
     assert "ModuleNotFoundError: No module named 'mod_gone'" in out
     assert "PASSED test_it.py::test_conftest_saw" in out, out
     assert code == 1
-    header = [l for l in out.splitlines() if l.startswith("pycache:")]
-    assert header == ["pycache: pruned 2 stale bytecode files (1 orphan, 1 sourceless) "
-                      "under %s" % d], out
+    assert headers(out) == ["pycache: pruned 2 stale bytecode files (1 orphan, 1 sourceless) "
+                            "under %s" % d], out
     assert not (d / "mod_gone.pyc").exists() and not os.path.exists(orphan)
     # The fresh cache is kept, untouched.
     st2 = os.stat(fresh)
     assert (st2.st_ino, st2.st_mtime_ns, st2.st_size) == (st.st_ino, st.st_mtime_ns, st.st_size)
 
-    code, out = pytest_run(d, pycache_bin=pycache_bin)
-    assert "pycache: no stale bytecode under %s" % d in out
+    code, out = pytest_run(venv_python, d)
+    assert headers(out) == ["pycache: no stale bytecode under %s" % d]
 
 
-def test_keep_sourceless(project, pycache_bin):
+@pytest.mark.parametrize("how", ["cli", "ini"])
+def test_report_mode_removes_nothing(venv_python, project, how):
     d, fresh, orphan = project
-    code, out = pytest_run(d, "--pycache-keep-sourceless", pycache_bin=pycache_bin)
+    if how == "ini":
+        (d / "pytest.ini").write_text("[pytest]\npycache_mode = report\n")
+        args = []
+    else:
+        args = ["--pycache-mode=report"]
+    code, out = pytest_run(venv_python, d, *args)
+    assert headers(out) == ["pycache: would prune 2 stale bytecode files (1 orphan, "
+                            "1 sourceless) under %s" % d], out
     assert "PASSED test_it.py::test_deleted_module_is_gone" in out, out
-    assert "kept 1 sourceless pyc" in out
-    assert (d / "mod_gone.pyc").exists() and not os.path.exists(orphan)
+    assert (d / "mod_gone.pyc").exists() and os.path.exists(orphan)
 
 
-def test_found_on_path_or_reported_missing(project, pycache_bin, tmp_path):
+@pytest.mark.parametrize("how", ["cli", "ini", "off"])
+def test_keep_sourceless_or_off(venv_python, project, how):
     d, fresh, orphan = project
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    os.symlink(os.path.abspath(pycache_bin), str(bindir / "pycache"))
-    code, out = pytest_run(d, path=str(bindir) + os.pathsep + "/usr/bin:/bin")
-    assert "pycache: pruned 2 stale bytecode files" in out, out
-    assert not (d / "mod_gone.pyc").exists()
+    args = []
+    if how == "ini":
+        (d / "pytest.ini").write_text("[pytest]\npycache_sourceless = false\n")
+    elif how == "cli":
+        args = ["--pycache-keep-sourceless"]
+    else:
+        (d / "pytest.ini").write_text("[pytest]\npycache_mode = off\n")
+    code, out = pytest_run(venv_python, d, *args)
+    assert "PASSED test_it.py::test_deleted_module_is_gone" in out, out
+    assert (d / "mod_gone.pyc").exists()
+    if how == "off":
+        assert headers(out) == ["pycache: stale bytecode not pruned (pycache_mode off)"]
+        assert os.path.exists(orphan)
+    else:
+        assert headers(out) == ["pycache: pruned 1 stale bytecode file (1 orphan) under %s; "
+                                "kept 1 sourceless pyc (pycache_sourceless false)" % d], out
+        assert not os.path.exists(orphan)
 
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    code, out = pytest_run(d, path=str(empty) + os.pathsep + "/nonexistent")
-    assert "pycache: not found ($PYCACHE, PATH): stale bytecode not pruned" in out
 
-
-def test_directories_outside_rootdir(project, pycache_bin, tmp_path):
-    """A test directory named on the command line outside the rootdir is
-    pruned too (rootdir: where pytest.ini is)."""
+def test_never_outside_rootdir_and_testpaths(venv_python, project, tmp_path):
+    """A test directory named on the command line outside the rootdir is not
+    pruned; a testpaths entry is, wherever it lies."""
     d, fresh, orphan = project
-    (d / "pytest.ini").write_text("[pytest]\n")
-    other = tmp_path / "other"
-    other.mkdir()
-    (other / "gone2.py").write_text("Z = 1\n")
-    subprocess.run([sys.executable, "-c", "import py_compile; "
-                    "py_compile.compile('gone2.py', cfile='gone2.pyc')"],
-                   cwd=str(other), check=True)
-    (other / "gone2.py").unlink()
-    (other / "test_other.py").write_text("def test_x():\n    pass\n")
-    code, out = pytest_run(d, "--rootdir", str(d), str(other / "test_other.py") + "::test_x",
-                           ".", pycache_bin=pycache_bin)
-    assert "under %s, %s" % (d, other) in out, out
-    assert not (other / "gone2.pyc").exists()
+    outside = {}
+    for name in ("other", "tp"):
+        other = tmp_path / name
+        other.mkdir()
+        (other / "gone2.py").write_text("Z = 1\n")
+        compile_to(other, "gone2.py", "gone2.pyc")
+        (other / "gone2.py").unlink()
+        (other / "test_other.py").write_text("def test_x():\n    pass\n")
+        outside[name] = other
+    (d / "pytest.ini").write_text("[pytest]\ntestpaths = . ../tp\n")
+    code, out = pytest_run(venv_python, d, str(outside["other"] / "test_other.py"), ".")
+    assert headers(out) == ["pycache: pruned 3 stale bytecode files (1 orphan, 2 sourceless) "
+                            "under %s, %s" % (d, outside["tp"])], out
+    assert (outside["other"] / "gone2.pyc").exists()
+    assert not (outside["tp"] / "gone2.pyc").exists()
