@@ -41,7 +41,7 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(WARNINGS) \
 ALL_LDFLAGS = $(LDFLAGS)
 LIBS    = -lm
 # The command line only: io_uring for batched header reads (src/engine/headread.c).
-CLI_LIBS = -luring
+CLI_LIBS = -luring -larchive
 
 ifeq ($(WERROR),1)
 ALL_CFLAGS += -Werror

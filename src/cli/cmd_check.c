@@ -43,6 +43,7 @@ static const cli_option options[] = {
      "statuses that make the exit status 1 (comma-separated; default "
      "stale-used,sourceless,orphan,corrupt,missing; 'none' for never)"},
     SCAN_PREFIX_OPTION,
+    SCAN_ARCHIVE_OPTIONS,
     SCAN_WALK_OPTIONS,
     {OPT_COLOR, "color", "WHEN", "colour the status words: auto, always or never"},
     {0, NULL, NULL, NULL},
@@ -123,9 +124,9 @@ static void count(struct check *c, pyc_status st, int64_t size)
         c->status = cli_exit_merge(c->status, CLI_EXIT_FINDINGS);
 }
 
-static void output(struct check *c, pyc_status st, const char *path,
-                   const char *source, const pyc_verdict *v, const pyc_magic *expect,
-                   int64_t size)
+static void output(struct check *c, pyc_status st, const scan_item *it,
+                   const char *path, const char *source, const pyc_verdict *v,
+                   const pyc_magic *expect, int64_t size)
 {
     count(c, st, size);
     if (c->quiet || !listed(c, st))
@@ -133,7 +134,8 @@ static void output(struct check *c, pyc_status st, const char *path,
     switch (c->format) {
     case CLI_FORMAT_JSON:
         if (v) {
-            report_json_verdict(path, source, v, pyc_status_name(st), NULL, NULL);
+            report_json_verdict_member(path, source, v, pyc_status_name(st), NULL, NULL,
+                                       it->archive, it->member);
         } else {
             /* A missing cache: no file to describe, only where it should be. */
             cli_json j;
@@ -156,6 +158,10 @@ static void output(struct check *c, pyc_status st, const char *path,
             cli_json_null(&j, "source_size");
             cli_json_null(&j, "hash");
             cli_json_null(&j, "size");
+            if (it->archive) {
+                cli_json_str(&j, "archive", it->archive);
+                cli_json_str(&j, "member", it->member);
+            }
             cli_json_end(&j);
         }
         break;
@@ -199,7 +205,7 @@ static int on_item(const scan_item *it, void *ctx)
     struct check *c = ctx;
     switch (it->event) {
     case SCAN_CACHE:
-        output(c, it->verdict->status, it->path, it->source_path, it->verdict, NULL,
+        output(c, it->verdict->status, it, it->path, it->source_path, it->verdict, NULL,
                listed(c, it->verdict->status) ? size_of(it) : it->verdict->file_size);
         if (it->verdict->error && it->verdict->reason == PYC_REASON_UNREADABLE) {
             cli_error_path(it->verdict->error_op ? it->verdict->error_op : "read",
@@ -213,14 +219,14 @@ static int on_item(const scan_item *it, void *ctx)
         v.status = PYC_FOREIGN;
         v.reason = PYC_REASON_NOT_BYTECODE;
         v.file_size = -1;
-        output(c, PYC_FOREIGN, it->path, NULL, &v, NULL, -1);
+        output(c, PYC_FOREIGN, it, it->path, NULL, &v, NULL, -1);
         break;
     }
     case SCAN_MISSING:
-        output(c, PYC_MISSING, it->path, it->source_path, it->verdict, it->expect, -1);
+        output(c, PYC_MISSING, it, it->path, it->source_path, it->verdict, it->expect, -1);
         break;
     case SCAN_ERROR:
-        cli_error_path(it->error_op, it->path, it->error);
+        cli_error_detail(it->error_op, it->path, it->error, it->error_detail);
         c->status = cli_exit_merge(c->status, CLI_EXIT_IO);
         break;
     case SCAN_SOURCE:
@@ -389,6 +395,8 @@ int cmd_check(int argc, char **argv)
     };
     scan_options sopt;
     scan_default_options(&sopt);
+    archive_options aopt = {0};
+    sopt.archives = &aopt;
     struct check c;
     memset(&c, 0, sizeof c);
     c.fail_on = DEFAULT_FAIL_ON;

@@ -2,6 +2,7 @@
  * treeopts.c — parsing the options every tree command shares
  * (cli/treeopts.h) into the engine's scan_options.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "cli/treeopts.h"
@@ -80,6 +81,27 @@ int scan_parse_option(cli_parser *p, int id, scan_options *opt)
         }
         opt->prefix = p->optarg;
         return 1;
+    case SCAN_OPT_ZIPIMPORT:
+    case SCAN_OPT_EXTRACTED:
+    case SCAN_OPT_EXTRACT_MTIME: {
+        /* Only offered by commands that point opt->archives at their own
+         * (writable) archive_options. */
+        archive_options *a = opt->archives;
+        if (!a)
+            return 0;
+        if (id == SCAN_OPT_ZIPIMPORT) {
+            a->use = ARCHIVE_USE_ZIPIMPORT;
+        } else if (id == SCAN_OPT_EXTRACTED) {
+            a->use = ARCHIVE_USE_EXTRACTED;
+        } else if (archive_parse_mtime(p->optarg, a) != 0) {
+            cli_usage_error(p->command,
+                            "--extract-mtime takes archive, now or seconds since the "
+                            "epoch, not '%s'",
+                            p->optarg);
+            return -1;
+        }
+        return 1;
+    }
     default:
         return 0;
     }

@@ -22,7 +22,24 @@ enum {
     SCAN_OPT_ONE_FILE_SYSTEM,
     SCAN_OPT_CHECK_HASH,
     SCAN_OPT_PREFIX,
+    SCAN_OPT_ZIPIMPORT,
+    SCAN_OPT_EXTRACTED,
+    SCAN_OPT_EXTRACT_MTIME,
 };
+
+/* For the commands that read archives (check, stats): how the archive is
+ * used, hence judged (engine/archive.h). They apply to scan_options.archives,
+ * which the command points at its own archive_options first. */
+#define SCAN_ARCHIVE_OPTIONS                                                       \
+    {SCAN_OPT_ZIPIMPORT, "zipimport", NULL,                                        \
+     "judge a zip archive as zipimport does with it on sys.path (default for "      \
+     "a zipapp: a .pyz name or a \"#!\" line)"},                                    \
+    {SCAN_OPT_EXTRACTED, "extracted", NULL,                                        \
+     "judge an archive as its extracted files (default but for zipapps)"},         \
+    {SCAN_OPT_EXTRACT_MTIME, "extract-mtime", "WHEN",                              \
+     "the mtimes extraction gives the sources: archive (as recorded; zip DOS "     \
+     "times in local time, TZ), now (an extractor that sets none) or EPOCH "       \
+     "(clamped to EPOCH seconds)"}
 
 #define SCAN_WALK_OPTIONS                                                          \
     {SCAN_OPT_IGNORE, "ignore", "NAME",                                            \

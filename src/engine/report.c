@@ -61,6 +61,14 @@ void report_json_verdict(const char *path, const char *source,
                          const pyc_verdict *v, const char *status,
                          const char *extra_key, const char *extra_value)
 {
+    report_json_verdict_member(path, source, v, status, extra_key, extra_value, NULL, NULL);
+}
+
+void report_json_verdict_member(const char *path, const char *source,
+                                const pyc_verdict *v, const char *status,
+                                const char *extra_key, const char *extra_value,
+                                const char *archive, const char *member)
+{
     cli_json j;
     char python[32];
     const pyc_magic *m = report_python_of(v);
@@ -122,5 +130,9 @@ void report_json_verdict(const char *path, const char *source,
         cli_json_null(&j, "size");
     if (extra_key)
         cli_json_str(&j, extra_key, extra_value);
+    if (archive) {
+        cli_json_str(&j, "archive", archive);
+        cli_json_str(&j, "member", member);
+    }
     cli_json_end(&j);
 }

@@ -19,6 +19,14 @@ void report_json_verdict(const char *path, const char *source,
                          const pyc_verdict *v, const char *status,
                          const char *extra_key, const char *extra_value);
 
+/* As report_json_verdict, for a member of an archive: two more fields,
+ * "archive" (the archive's path) and "member" (the name inside it), after
+ * the others; ARCHIVE NULL writes neither (a file of a tree). */
+void report_json_verdict_member(const char *path, const char *source,
+                                const pyc_verdict *v, const char *status,
+                                const char *extra_key, const char *extra_value,
+                                const char *archive, const char *member);
+
 /* The interpreter a verdict's file belongs to (the judge, else the header's
  * magic), or NULL. */
 const pyc_magic *report_python_of(const pyc_verdict *v);

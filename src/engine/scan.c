@@ -1164,6 +1164,67 @@ static const scan_options *skip_pycache_dirs(const scan_options *opt, scan_optio
     return copy;
 }
 
+/* ---- archives (engine/archive.c) ------------------------------------------------ */
+
+struct archive_relay {
+    struct scan *s;
+};
+
+static int on_archive_item(const archive_item *ai, void *ctx)
+{
+    struct archive_relay *relay = ctx;
+    const char *slash = ai->member ? strrchr(ai->member, '/') : NULL;
+    scan_item item = {
+        .path = ai->path, .path_len = strlen(ai->path), .dirfd = -1,
+        .name = ai->member ? (slash ? slash + 1 : ai->member) : ai->path,
+        .type = DT_REG, .verdict = ai->verdict, .source_path = ai->source_path,
+        .expect = ai->expect, .expect_opt = ai->expect_opt, .error = ai->error,
+        .error_op = ai->error_op, .archive = ai->archive, .member = ai->member,
+        .error_detail = ai->error_detail,
+    };
+    switch (ai->event) {
+    case ARCHIVE_CACHE:
+        item.event = SCAN_CACHE;
+        break;
+    case ARCHIVE_FOREIGN:
+        item.event = SCAN_FOREIGN;
+        break;
+    case ARCHIVE_MISSING:
+        item.event = SCAN_MISSING;
+        break;
+    case ARCHIVE_ERROR:
+        item.event = SCAN_ERROR;
+        break;
+    }
+    return emit(relay->s, &item);
+}
+
+/* Judges the archive PATH member by member (or, for a command that cannot
+ * handle archives, says so). Returns non-zero when the scan was stopped. */
+static int scan_archive(struct scan *s, const char *path)
+{
+    const scan_options *opt = s->opt;
+    if (!opt->archives) {
+        scan_item item = {
+            .event = SCAN_ERROR, .path = path, .path_len = strlen(path), .dirfd = AT_FDCWD,
+            .name = path, .error = EOPNOTSUPP, .error_op = "work on archive",
+            .error_detail = "this command reads no archive (check, stats and inspect do)",
+        };
+        return emit(s, &item);
+    }
+    const pyc_magic *expect[16];
+    unsigned opts[16];
+    size_t n = opt->nexpect < 16 ? opt->nexpect : 16;
+    for (size_t i = 0; i < n; i++) {
+        expect[i] = opt->expect[i].python;
+        opts[i] = opt->expect[i].opts;
+    }
+    struct archive_relay relay = {s};
+    archive_scan(path, opt->archives, &opt->verdict, expect, opts, n, NULL,
+                 on_archive_item, &relay);
+    return s->stopped;
+}
+
 int scan_run(char *const *paths, size_t npaths, const scan_options *given,
              scan_fn *fn, void *ctx)
 {
@@ -1195,6 +1256,31 @@ int scan_run(char *const *paths, size_t npaths, const scan_options *given,
     } else if (npaths == 0) {
         roots = dot_root;
         nroots = 1;
+    } else {
+        /* Archives among the paths, recognised by content, are judged
+         * here, before the walk of the others. */
+        owned = calloc(npaths, sizeof *owned);
+        if (!owned)
+            goto out;
+        nroots = 0;
+        for (size_t i = 0; i < npaths; i++) {
+            if (archive_sniff(paths[i]) == 1) {
+                if (scan_archive(&s, paths[i])) {
+                    rc = 1;
+                    goto out;
+                }
+                continue;
+            }
+            owned[nroots] = strdup(paths[i]);
+            if (!owned[nroots])
+                goto out;
+            nroots++;
+        }
+        roots = owned;
+        if (nroots == 0) {
+            rc = 0;
+            goto out;
+        }
     }
 
     pyc_walk_options wopt = opt->walk;
