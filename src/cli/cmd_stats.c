@@ -25,6 +25,7 @@ static const cli_option options[] = {
     {OPT_JSON, "json", NULL, "JSON Lines: one object per row (group, key, files, bytes...)"},
     {OPT_COLOR, "color", "WHEN", "bold headings: auto, always or never"},
     SCAN_PREFIX_OPTION,
+    SCAN_ARCHIVE_OPTIONS,
     SCAN_WALK_OPTIONS,
     {0, NULL, NULL, NULL},
 };
@@ -97,7 +98,7 @@ static int on_item(const scan_item *it, void *ctx)
 {
     struct stats *s = ctx;
     if (it->event == SCAN_ERROR) {
-        cli_error_path(it->error_op, it->path, it->error);
+        cli_error_detail(it->error_op, it->path, it->error, it->error_detail);
         s->status = cli_exit_merge(s->status, CLI_EXIT_IO);
         return 0;
     }
@@ -254,6 +255,8 @@ int cmd_stats(int argc, char **argv)
     };
     scan_options sopt;
     scan_default_options(&sopt);
+    archive_options aopt = {0};
+    sopt.archives = &aopt;
     bool json = false;
     cli_color_mode color = CLI_COLOR_AUTO;
 
