@@ -1,0 +1,244 @@
+"""The bytecode inside archives, judged without extracting them.
+
+Every archive here is made by a real tool (Info-ZIP's zip, Python's zipfile
+and zipapp, GNU tar with each compressor, pip wheel), and the oracle is the
+real thing: the archive is extracted by the real extractor (unzip, tar,
+zipfile.extractall for the `now` model) and every interpreter is asked to
+import each module; for --zipimport the archive goes on sys.path. pycache's
+verdict on each cache member must be what that interpreter did.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+
+import pytest
+
+from oracle import batch_import, compile_source, make_module
+
+T_NS = 1700000000 * 10**9 + 250000000
+MODULES = ["fresh_m", "edited_m", "checked_m", "unchecked_m", "gone_m"]
+
+
+def run_json(pycache, *args, **kw):
+    r = pycache(*args, **kw)
+    return r, [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+
+
+def build_tree(root, interpreters):
+    """Sources compiled by every interpreter, then changed behind their
+    caches' backs: edited_m grows (stale), unchecked_m changes under an
+    unchecked-hash pyc (stale-used), gone_m loses its source (orphan).
+    2.x keeps its NAME.pyc beside the source, where 3.x would find it as a
+    sourceless module: it gets its own copy of the sources, in py2/."""
+    os.makedirs(root)
+    for sub, interps in (("", [i for i in interpreters if i.major >= 3]),
+                         ("py2", [i for i in interpreters if i.major == 2])):
+        d = os.path.join(str(root), sub)
+        if not os.path.isdir(d):
+            os.makedirs(d)
+        for name in MODULES:
+            path = make_module(d, name, name + " v1")
+            # An even second with a fraction: a DOS time (2 s) keeps the
+            # second, a pax header the fraction.
+            os.utime(path, ns=(T_NS, T_NS))
+        for interp in interps:
+            for name in MODULES:
+                mode = None
+                if (interp.major, interp.minor) >= (3, 7):
+                    mode = {"checked_m": "checked-hash",
+                            "unchecked_m": "unchecked-hash"}.get(name)
+                compile_source(interp, os.path.join(d, name + ".py"), mode=mode)
+        # Every change lands ten seconds later, so a DOS time tells it too.
+        later = T_NS // 10**9 + 10
+        for name, text in (("edited_m", "edited_m v2 longer"),
+                           ("unchecked_m", "unchecked_m v2!")):
+            path = make_module(d, name, text)
+            os.utime(path, (later, later))
+        os.unlink(os.path.join(d, "gone_m.py"))
+    return root
+
+
+def cache_member(interp, name):
+    if interp.major == 2:
+        return "py2/" + name + ".pyc"
+    return "__pycache__/%s.%s.pyc" % (name, interp.tag)
+
+
+# What the interpreter does with its own cache file of each status, once
+# the files are where it imports them from (oracle.batch_import outcomes).
+EXTRACTED = {
+    "fresh": {"cache"},
+    "stale-used": {"cache"},
+    "stale": {"source"},
+    "orphan": {"notfound"},
+    "sourceless": {"sourceless"},
+    "corrupt": {"error"},
+}
+
+
+def assert_matches_imports(interpreters, verdicts, extracted, archive):
+    """Every interpreter imports every module from EXTRACTED; the outcome
+    must be the one its cache member's verdict predicts."""
+    by_member = {v["member"]: v for v in verdicts}
+    for interp in interpreters:
+        where = os.path.join(str(extracted), "py2" if interp.major == 2 else "")
+        result = batch_import(interp, where, MODULES)
+        for name in MODULES:
+            member = cache_member(interp, name)
+            v = by_member[member]
+            assert v["archive"] == archive and v["path"] == archive + "/" + member
+            got = result[name]["outcome"]
+            assert got in EXTRACTED[v["status"]], (interp.version, member, v, got,
+                                                   result[name]["log"][-400:])
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory, interpreters):
+    return build_tree(tmp_path_factory.mktemp("arch") / "tree", interpreters)
+
+
+def all_members(tree):
+    out = []
+    for dirpath, dirs, files in os.walk(str(tree)):
+        for f in sorted(files):
+            out.append(os.path.relpath(os.path.join(dirpath, f), str(tree)))
+    return sorted(out)
+
+
+ZIPPERS = {
+    # Info-ZIP with its extended timestamp field (UTC mtime)
+    "infozip-ut": lambda tree, out: subprocess.run(
+        ["zip", "-q", "-r", out, "."], cwd=str(tree), check=True,
+        env=dict(os.environ, TZ="UTC")),
+    # Info-ZIP without extra fields: DOS time only (local time, 2 s)
+    "infozip-dos": lambda tree, out: subprocess.run(
+        ["zip", "-q", "-X", "-r", out, "."], cwd=str(tree), check=True,
+        env=dict(os.environ, TZ="UTC")),
+}
+
+
+@pytest.mark.parametrize("zipper", sorted(ZIPPERS))
+@pytest.mark.parametrize("tz", ["UTC", "America/New_York"])
+def test_zip_extracted_by_unzip(pycache, interpreters, tree, tmp_path, zipper, tz):
+    archive = str(tmp_path / "app.zip")
+    ZIPPERS[zipper](tree, archive)
+    env = {"TZ": tz}
+    r, verdicts = run_json(pycache, "check", "--json", "-v", archive, env=env)
+    assert r.returncode == 1, r.stderr  # orphan and stale-used
+    statuses = {v["member"]: v["status"] for v in verdicts}
+    # Zipped in UTC: a DOS time (local time, no zone) read in another zone
+    # moves every source by hours, and every timestamp cache is stale; the
+    # extended timestamp is UTC and moves nothing.
+    shifted = zipper == "infozip-dos" and tz != "UTC"
+    assert statuses[cache_member(interpreters[-1], "fresh_m")] == \
+        ("stale" if shifted else "fresh")
+    out = tmp_path / "x"
+    out.mkdir()
+    subprocess.run(["unzip", "-q", archive, "-d", str(out)], check=True,
+                   env=dict(os.environ, TZ=tz))
+    assert_matches_imports(interpreters, verdicts, out, archive)
+
+
+def test_zip_extracted_by_zipfile_is_the_now_model(pycache, interpreters, tree, tmp_path):
+    """zipfile.extractall sets no mtime: every timestamp pyc is stale there,
+    and --extract-mtime=now says so; hash pycs keep their verdict."""
+    archive = str(tmp_path / "app.zip")
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for m in all_members(tree):
+            z.write(os.path.join(str(tree), m), m)
+    r, verdicts = run_json(pycache, "check", "--json", "-v", "--extract-mtime=now", archive)
+    out = tmp_path / "x"
+    with zipfile.ZipFile(archive) as z:
+        z.extractall(str(out))
+    for v in verdicts:
+        if v["mode"] == "timestamp" and v["source"] is not None:
+            assert v["status"] == "stale", v
+    assert_matches_imports(interpreters, verdicts, out, archive)
+
+
+@pytest.mark.parametrize("compress,fmt", [
+    ("", "gnu"), ("--gzip", "posix"), ("--xz", "gnu"), ("--zstd", "posix"),
+    ("--bzip2", "gnu")])
+def test_tar_extracted_by_tar(pycache, interpreters, tree, tmp_path, compress, fmt):
+    """GNU tar in each compression; the posix format keeps fractional
+    mtimes (pax), which tar restores and importlib's int(st_mtime) reads."""
+    archive = str(tmp_path / "app.tar")
+    args = ["tar", "-c", "-f", archive, "--format=" + fmt] + ([compress] if compress else [])
+    subprocess.run(args + ["."], cwd=str(tree), check=True)
+    r, verdicts = run_json(pycache, "check", "--json", "-v", archive)
+    assert r.returncode == 1, r.stderr
+    assert all(v["path"].startswith(archive + "/") for v in verdicts)
+    out = tmp_path / "x"
+    out.mkdir()
+    subprocess.run(["tar", "-x", "-f", archive, "-C", str(out)], check=True)
+    assert_matches_imports(interpreters, verdicts, out, archive)
+    # The same verdicts as the extracted tree's (member for member).
+    r2, tree_verdicts = run_json(pycache, "check", "--json", "-v", str(out))
+    want = {os.path.relpath(v["path"], str(out)): (v["status"], v["reason"])
+            for v in tree_verdicts}
+    got = {v["member"]: (v["status"], v["reason"]) for v in verdicts}
+    assert got == want
+
+
+def test_epoch_clamp(pycache, interpreters, tree, tmp_path):
+    """--extract-mtime=EPOCH: every mtime after EPOCH becomes EPOCH, as tar
+    --clamp-mtime --mtime=@EPOCH leaves them."""
+    archive = str(tmp_path / "app.tar")
+    epoch = 1000000000
+    subprocess.run(["tar", "-c", "-f", archive, "--clamp-mtime", "--mtime=@%d" % epoch, "."],
+                   cwd=str(tree), check=True)
+    plain = tmp_path / "plain.tar"
+    subprocess.run(["tar", "-c", "-f", str(plain), "."], cwd=str(tree), check=True)
+    _, clamped = run_json(pycache, "check", "--json", "-v", archive)
+    _, modelled = run_json(pycache, "check", "--json", "-v", "--extract-mtime=%d" % epoch,
+                           str(plain))
+    assert [(v["member"], v["status"]) for v in clamped] == \
+        [(v["member"], v["status"]) for v in modelled]
+    assert any(v["mode"] == "timestamp" and v["status"] == "stale" for v in modelled)
+
+
+def test_inspect_member(pycache, interpreters, tree, tmp_path):
+    archive = str(tmp_path / "app.tar.gz")
+    subprocess.run(["tar", "-czf", archive, "."], cwd=str(tree), check=True)
+    newest = interpreters[-1]
+    member = cache_member(newest, "unchecked_m")
+    r = pycache("inspect", "--json", archive, member)
+    assert r.returncode == 1, r.stderr  # stale-used
+    (v,) = r.json()
+    assert v["status"] == "stale-used" and v["member"] == member and v["archive"] == archive
+    assert v["source"] == archive + "/unchecked_m.py"
+    r = pycache("inspect", archive, "no/such.pyc")
+    assert r.returncode == 3 and "no cache member 'no/such.pyc'" in r.stderr
+
+
+def test_stats_of_an_archive(pycache, interpreters, tree, tmp_path):
+    archive = str(tmp_path / "app.zip")
+    subprocess.run(["zip", "-q", "-r", archive, "."], cwd=str(tree), check=True)
+    r = pycache("stats", "--json", archive)
+    assert r.returncode == 0, r.stderr
+    total = [row for row in r.json() if row["group"] == "total"][0]
+    assert total["files"] == len({cache_member(i, n) for i in interpreters for n in MODULES})
+
+
+def test_not_an_archive_is_a_file(pycache, tmp_path):
+    """A plain file root is not taken for an archive: a gzip of a source
+    holds no tar."""
+    p = tmp_path / "m.py.gz"
+    subprocess.run(["sh", "-c", "echo 'x=1' | gzip > %s" % p], check=True)
+    r = pycache("check", str(p))
+    assert r.returncode == 0 and "0 cache files" in r.stdout, r.stderr
+
+
+def test_other_commands_refuse_archives(pycache, tmp_path, tree):
+    archive = str(tmp_path / "app.zip")
+    subprocess.run(["zip", "-q", "-r", archive, "."], cwd=str(tree), check=True)
+    before = open(archive, "rb").read()
+    for cmd in ("prune", "clean"):
+        r = pycache(cmd, archive)
+        assert r.returncode == 3 and "cannot work on archive" in r.stderr, (cmd, r.stderr)
+    assert open(archive, "rb").read() == before
