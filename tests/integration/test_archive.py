@@ -242,3 +242,127 @@ def test_other_commands_refuse_archives(pycache, tmp_path, tree):
         r = pycache(cmd, archive)
         assert r.returncode == 3 and "cannot work on archive" in r.stderr, (cmd, r.stderr)
     assert open(archive, "rb").read() == before
+
+
+# ---- --zipimport: the archive on sys.path ------------------------------------
+
+_ZIP_ORACLE = r"""
+import sys, json
+sys.path.insert(0, sys.argv[1])
+out = {}
+for name in sys.argv[2:]:
+    try:
+        m = __import__(name)
+        out[name] = ["loaded", m.__file__]
+    except ImportError as e:
+        out[name] = ["notfound" if "can't find module" in str(e) or "No module named" in str(e)
+                     else "error", str(e)]
+    except Exception as e:
+        out[name] = ["error", "%s: %s" % (type(e).__name__, e)]
+sys.stdout.write("\n@@" + json.dumps(out))
+"""
+
+ZIP_CASES = ["fresh_z", "edited_z", "sizeonly_z", "nosrc_z", "trunc_z", "badmagic_z",
+             "badmagic_nosrc_z", "checked_z", "unchecked_z", "empty_z"]
+
+
+def zipimport_tree(root, interp):
+    """NAME.pyc beside NAME.py, compiled by INTERP, then damaged per case."""
+    os.makedirs(root)
+    d = str(root)
+    for name in ZIP_CASES:
+        path = make_module(d, name, name + " v1")
+        os.utime(path, ns=(T_NS, T_NS))
+        mode = None
+        if (interp.major, interp.minor) >= (3, 7):
+            mode = {"checked_z": "checked-hash", "unchecked_z": "unchecked-hash"}.get(name)
+        compile_source(interp, path, cfile=os.path.join(d, name + ".pyc"), mode=mode)
+    later = T_NS // 10**9 + 10
+
+    def edit(name, text, keep_time=False):
+        path = make_module(d, name, text)
+        if keep_time:
+            os.utime(path, ns=(T_NS, T_NS))
+        else:
+            os.utime(path, (later, later))
+    edit("edited_z", "edited_z v2 longer")
+    edit("sizeonly_z", "sizeonly_z v2 longer", keep_time=True)
+    edit("unchecked_z", "unchecked_z v2!")
+    for name in ("nosrc_z", "badmagic_nosrc_z"):
+        os.unlink(os.path.join(d, name + ".py"))
+    with open(os.path.join(d, "trunc_z.pyc"), "r+b") as f:
+        f.truncate(6)
+    for name in ("badmagic_z", "badmagic_nosrc_z"):
+        with open(os.path.join(d, name + ".pyc"), "r+b") as f:
+            f.write(b"\x00\x00\r\n")
+    hlen = 8 if interp.major == 2 else 12 if interp.minor < 7 else 16
+    with open(os.path.join(d, "empty_z.pyc"), "r+b") as f:
+        f.truncate(hlen)
+    # A __pycache__ entry: zipimport never reads one.
+    compile_source(interp, os.path.join(d, "fresh_z.py")) if interp.major == 3 else None
+    return root
+
+
+def zipimport_outcome(outcome):
+    kind, detail = outcome
+    if kind == "loaded":
+        return "pyc" if detail.endswith(".pyc") else "py"
+    return "fail"
+
+
+ZIPIMPORT = {
+    "fresh": "pyc", "stale-used": "pyc", "sourceless": "pyc",
+    "stale": "py", "corrupt": "fail",
+}
+
+
+@pytest.mark.parametrize("maker", ["infozip", "zipfile"])
+def test_zipimport_as_each_interpreter(pycache, interp, tmp_path, maker):
+    tree = zipimport_tree(tmp_path / "t", interp)
+    archive = str(tmp_path / "lib.zip")
+    if maker == "infozip":
+        subprocess.run(["zip", "-q", "-r", archive, "."], cwd=str(tree), check=True)
+    else:
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+            for m in all_members(tree):
+                z.write(os.path.join(str(tree), m), m)
+    r, verdicts = run_json(pycache, "check", "--json", "-v", "--zipimport", archive)
+    assert r.returncode in (0, 1), r.stderr
+    by_member = {v["member"]: v for v in verdicts}
+    printed = interp.run(_ZIP_ORACLE, archive, *ZIP_CASES).stdout.decode()
+    got = json.loads(printed.rsplit("\n@@", 1)[1])
+    for name in ZIP_CASES:
+        v = by_member[name + ".pyc"]
+        assert zipimport_outcome(got[name]) == ZIPIMPORT[v["status"]], (name, v, got[name])
+    for m, v in by_member.items():
+        if m.startswith("__pycache__/"):
+            assert (v["status"], v["reason"]) == ("shadowed", "zipimport")
+    # The size is compared from 3.8 (Lib/zipimport.py); 2.7-3.7 load the
+    # old code.
+    assert by_member["sizeonly_z.pyc"]["status"] == (
+        "stale" if (interp.major, interp.minor) >= (3, 8) else "fresh")
+
+
+def test_zipapp_defaults_to_zipimport(pycache, interpreters, tmp_path):
+    """A zipapp (python -m zipapp: a "#!" line in front of the zip) is
+    judged as zipimport sees it, without being told."""
+    newest = interpreters[-1]
+    src = tmp_path / "app"
+    src.mkdir()
+    make_module(str(src), "__main__", "main")
+    make_module(str(src), "helper", "helper")
+    compile_source(newest, str(src / "helper.py"), cfile=str(src / "helper.pyc"))
+    compile_source(newest, str(src / "helper.py"))
+    out = str(tmp_path / "app.bin")
+    newest.run("import zipapp, sys; zipapp.create_archive(sys.argv[1], sys.argv[2], "
+               "interpreter='/usr/bin/env python3')", str(src), out)
+    r, verdicts = run_json(pycache, "check", "--json", "-v", out)
+    assert r.returncode == 0, r.stderr
+    by = {v["member"]: (v["status"], v["reason"]) for v in verdicts}
+    assert by["helper.pyc"] == ("fresh", None)
+    assert all(s == ("shadowed", "zipimport") for m, s in by.items() if "__pycache__" in m)
+    r, verdicts = run_json(pycache, "check", "--json", "-v", "--extracted", out)
+    by = {v["member"]: (v["status"], v["reason"]) for v in verdicts}
+    assert by["helper.pyc"] == ("shadowed", "source")
+    r = pycache("check", "--zipimport", str(tmp_path / "app"))
+    assert r.returncode == 0
