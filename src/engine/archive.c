@@ -257,7 +257,8 @@ struct origin {
     size_t mem_len;
 };
 
-static struct archive *open_reader(const struct origin *o)
+/* A reader of O, or NULL with errno and libarchive's message in MSG. */
+static struct archive *open_reader(const struct origin *o, char *msg, size_t cap)
 {
     struct archive *a = archive_read_new();
     if (!a) {
@@ -274,6 +275,8 @@ static struct archive *open_reader(const struct origin *o)
                      : archive_read_open_memory(a, o->mem, o->mem_len);
     if (rc != ARCHIVE_OK) {
         int e = archive_errno(a);
+        const char *why = archive_error_string(a);
+        snprintf(msg, cap, "%s", why ? why : "not a readable archive");
         archive_read_free(a);
         errno = e > 0 ? e : EINVAL;
         return NULL;
@@ -300,18 +303,37 @@ int archive_sniff(const char *path)
      * bidding for the common case of a file root. */
     if (n >= 4 && b[2] == '\r' && b[3] == '\n')
         return 0;
+    /* A zip's first local header, or a tar header: an archive, however
+     * damaged the rest (archive_scan then says what is wrong). */
+    if (n >= 4 && memcmp(b, "PK\3\4", 4) == 0)
+        return 1;
+    if (n >= 262 && memcmp(b + 257, "ustar", 5) == 0)
+        return 1;
+    /* gzip, bzip2, xz, zstd: a tar inside, or a compressed plain file. */
+    bool compressed = (n >= 2 && b[0] == 0x1f && b[1] == 0x8b) ||
+                      (n >= 3 && memcmp(b, "BZh", 3) == 0) ||
+                      (n >= 6 && memcmp(b, "\xfd" "7zXZ\0", 6) == 0) ||
+                      (n >= 4 && memcmp(b, "\x28\xb5\x2f\xfd", 4) == 0);
     struct origin o = {path, NULL, 0};
-    struct archive *a = open_reader(&o);
+    char msg[256] = "";
+    struct archive *a = open_reader(&o, msg, sizeof msg);
     if (!a)
-        return 0;
+        return compressed && !strstr(msg, "Unrecognized archive format") ? 1 : 0;
     struct archive_entry *e;
     int rc = archive_read_next_header(a, &e);
     int format = archive_format(a);
+    const char *why = archive_error_string(a);
+    bool unrecognised = why && strstr(why, "Unrecognized archive format") != NULL;
     archive_read_free(a);
     if (rc == ARCHIVE_OK || rc == ARCHIVE_WARN)
         return 1;
     /* An empty zip (only its end record) or an empty tar is an archive. */
-    return rc == ARCHIVE_EOF && format != 0 ? 1 : 0;
+    if (rc == ARCHIVE_EOF)
+        return format != 0 ? 1 : 0;
+    /* A compressed stream that fails to decompress is a damaged archive;
+     * one that decompresses to something else (a gzip'd source) is not an
+     * archive at all. */
+    return compressed && !unrecognised ? 1 : 0;
 }
 
 static uint64_t max_bytes(const archive_options *aopt)
@@ -673,6 +695,13 @@ static int pass_one(struct run *r, struct archive *a, uint64_t *budget)
     uint64_t cap_total = *budget;
     for (;;) {
         int rc = archive_read_next_header(a, &e);
+        /* Decompressed bytes in all (a tar stream decompresses what it
+         * skips): a bomb stops here, whatever its members declare. */
+        if ((uint64_t)archive_filter_bytes(a, 0) > cap_total || *budget == 0) {
+            member_error(r, NULL, 0, "read archive",
+                         "decompressed size limit reached (PYCACHE_ARCHIVE_MAX_BYTES)");
+            return -1;
+        }
         if (rc == ARCHIVE_EOF)
             break;
         if (rc == ARCHIVE_FATAL || rc == ARCHIVE_RETRY) {
@@ -763,13 +792,6 @@ static int pass_one(struct run *r, struct archive *a, uint64_t *budget)
             continue;
         }
         m->head_ok = true;
-        /* Decompressed bytes in all (tar streams decompress what they
-         * skip): a bomb stops here. */
-        if ((uint64_t)archive_filter_bytes(a, 0) > cap_total || *budget == 0) {
-            member_error(r, NULL, 0, "read archive",
-                         "decompressed size limit reached (PYCACHE_ARCHIVE_MAX_BYTES)");
-            return -1;
-        }
     }
     if ((uint64_t)archive_filter_bytes(a, 0) > cap_total) {
         member_error(r, NULL, 0, "read archive",
@@ -837,9 +859,10 @@ static int pass_two(struct run *r, uint64_t *budget)
     }
     if (!any)
         return 0;
-    struct archive *a = open_reader(r->origin);
+    char msg[256];
+    struct archive *a = open_reader(r->origin, msg, sizeof msg);
     if (!a) {
-        member_error(r, NULL, errno, "open", NULL);
+        member_error(r, NULL, 0, "read archive", msg);
         return -1;
     }
     struct archive_entry *e;
@@ -862,9 +885,9 @@ static int pass_two(struct run *r, uint64_t *budget)
             continue;
         }
         bool too_big;
-        const char *msg = NULL;
+        const char *why = NULL;
         s->data = read_entry(a, (size_t)ARCHIVE_MAX_MEMBER_BYTES, &s->data_len, &too_big,
-                             budget, &msg);
+                             budget, &why);
         if (!s->data) {
             s->data_error = errno;
         } else if (too_big) {
@@ -1028,9 +1051,10 @@ static int scan_origin(const struct origin *o, const char *shown, const archive_
     uint64_t budget = max_bytes(aopt);
 
     int rc = -1;
-    struct archive *a = open_reader(o);
+    char msg[256];
+    struct archive *a = open_reader(o, msg, sizeof msg);
     if (!a) {
-        member_error(&r, NULL, errno, "open archive", NULL);
+        member_error(&r, NULL, 0, "read archive", msg);
         goto out;
     }
     rc = pass_one(&r, a, &budget);

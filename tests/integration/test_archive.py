@@ -366,3 +366,117 @@ def test_zipapp_defaults_to_zipimport(pycache, interpreters, tmp_path):
     assert by["helper.pyc"] == ("shadowed", "source")
     r = pycache("check", "--zipimport", str(tmp_path / "app"))
     assert r.returncode == 0
+
+
+# ---- hostile and broken archives ------------------------------------------------
+
+def small_tree(root, interp):
+    os.makedirs(os.path.join(str(root), "pkg"))
+    make_module(os.path.join(str(root), "pkg"), "mod", "mod")
+    compile_source(interp, os.path.join(str(root), "pkg", "mod.py"))
+    return root
+
+
+@pytest.mark.parametrize("damage", ["truncated-zip", "truncated-tgz", "corrupt-tgz",
+                                    "truncated-tar"])
+def test_broken_archives_are_one_clear_error(pycache, interpreters, tmp_path, damage):
+    tree = small_tree(tmp_path / "t", interpreters[-1])
+    kind = damage.split("-")[1]
+    archive = str(tmp_path / ("a." + kind))
+    if kind == "zip":
+        subprocess.run(["zip", "-q", "-r", archive, "."], cwd=str(tree), check=True)
+    else:
+        subprocess.run(["tar", "-c", "-f", archive] + (["-z"] if kind == "tgz" else []) +
+                       ["."], cwd=str(tree), check=True)
+    data = bytearray(open(archive, "rb").read())
+    if damage == "truncated-tar":
+        data = data[:700]  # inside the second header (a tar pads to 10 KiB)
+    elif damage.startswith("truncated"):
+        data = data[:len(data) // 2]
+    else:
+        data[40:48] = b"XXXXXXXX"
+    open(archive, "wb").write(bytes(data))
+    r = pycache("check", "--json", archive)
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    assert r.stdout == ""
+    (line,) = r.stderr.splitlines()
+    assert line.startswith("pycache") and "cannot read archive '%s': " % archive in line
+
+
+def test_hostile_members(pycache, interpreters, tmp_path):
+    """'../x' and absolute names, duplicates and links are named, one error
+    each, and never judged as if an extractor had put them somewhere."""
+    import io
+    import tarfile
+    newest = interpreters[-1]
+    tree = small_tree(tmp_path / "t", newest)
+    pyc = open(os.path.join(str(tree), "pkg", "__pycache__", "mod.%s.pyc" % newest.tag),
+               "rb").read()
+    archive = str(tmp_path / "evil.tar")
+    with tarfile.open(archive, "w") as t:
+        for name in ["../x.pyc", "/etc/y.pyc", "pkg/mod.py",
+                     "pkg/__pycache__/mod.%s.pyc" % newest.tag,
+                     "pkg/__pycache__/mod.%s.pyc" % newest.tag]:
+            ti = tarfile.TarInfo(name)
+            data = pyc if name.endswith(".pyc") else b"print('mod')\n"
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+        ti = tarfile.TarInfo("pkg/other.py")
+        ti.type = tarfile.SYMTYPE
+        ti.linkname = "/etc/passwd"
+        t.addfile(ti)
+        ti = tarfile.TarInfo("pkg/third.py")
+        ti.type = tarfile.LNKTYPE
+        ti.linkname = "pkg/mod.py"
+        t.addfile(ti)
+    r = pycache("check", "--json", "-v", archive)
+    assert r.returncode == 3
+    errors = r.stderr.splitlines()
+    assert any("'%s/../x.pyc': unsafe name" % archive in e for e in errors), errors
+    assert any("'%s//etc/y.pyc': unsafe name" % archive in e for e in errors), errors
+    assert any("duplicate member name" in e for e in errors), errors
+    assert any("'%s/pkg/other.py': a link member" % archive in e for e in errors), errors
+    assert any("'%s/pkg/third.py': a link member" % archive in e for e in errors), errors
+    assert [v["member"] for v in r.json()] == ["pkg/__pycache__/mod.%s.pyc" % newest.tag]
+
+
+def test_encrypted_members(pycache, interpreters, tmp_path):
+    tree = small_tree(tmp_path / "t", interpreters[-1])
+    archive = str(tmp_path / "enc.zip")
+    subprocess.run(["zip", "-q", "-r", "-P", "secret", archive, "."], cwd=str(tree),
+                   check=True)
+    r = pycache("check", archive)
+    assert r.returncode == 3
+    assert "': encrypted" in r.stderr
+
+
+def test_decompression_is_capped(pycache, interpreters, tmp_path):
+    """A bomb (a small archive that decompresses to far more) stops at the
+    cap: PYCACHE_ARCHIVE_MAX_BYTES, 64 GiB unless set."""
+    tree = small_tree(tmp_path / "t", interpreters[-1])
+    with open(os.path.join(str(tree), "zeros.dat"), "wb") as f:
+        f.write(b"\0" * (20 << 20))
+    archive = str(tmp_path / "bomb.tar.xz")
+    subprocess.run(["tar", "-c", "-J", "-f", archive, "."], cwd=str(tree), check=True)
+    assert os.path.getsize(archive) < 100000
+    env = {"PYCACHE_ARCHIVE_MAX_BYTES": str(1 << 20)}
+    r = pycache("check", archive, env=env)
+    assert r.returncode == 3 and "decompressed size limit reached" in r.stderr
+    r = pycache("check", archive)
+    assert r.returncode == 0, r.stderr
+    # --deep reads whole cache members: the same cap.
+    with open(os.path.join(str(tree), "pkg", "__pycache__", "big.%s.pyc" %
+                           interpreters[-1].tag), "wb") as f:
+        f.write(b"\0" * (20 << 20))
+    zarchive = str(tmp_path / "bomb.zip")
+    subprocess.run(["zip", "-q", "-r", zarchive, "."], cwd=str(tree), check=True)
+    r = pycache("check", "--deep", zarchive, env=env)
+    assert r.returncode == 3 and "decompressed size limit reached" in r.stderr
+
+
+def test_zip64(pycache, interpreters, tmp_path):
+    tree = small_tree(tmp_path / "t", interpreters[-1])
+    archive = str(tmp_path / "z64.zip")
+    subprocess.run(["zip", "-q", "-fz", "-r", archive, "."], cwd=str(tree), check=True)
+    r = pycache("check", "-v", archive)
+    assert r.returncode == 0 and "1 fresh" in r.stdout, (r.stdout, r.stderr)
