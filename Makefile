@@ -191,6 +191,11 @@ FUZZ_WRAP := scan_run unlink unlinkat rmdir rename renameat posix_spawn posix_sp
 $(FUZZ_BUILD)/fuzz_options: FUZZ_EXTRA = $(FUZZ_CLI_SRC) $(FUZZ_WRAP:%=-Wl,--wrap=%) $(CLI_LIBS)
 $(FUZZ_BUILD)/fuzz_options: $(FUZZ_CLI_SRC) $(wildcard src/cli/*.h src/engine/*.h)
 
+# fuzz_archive drives the archive front end (src/engine/archive.c) on
+# archives held in memory.
+$(FUZZ_BUILD)/fuzz_archive: FUZZ_EXTRA = src/engine/archive.c -larchive
+$(FUZZ_BUILD)/fuzz_archive: src/engine/archive.c src/engine/archive.h
+
 $(FUZZ_BUILD)/%: tests/fuzz/%.c $(LIB_SRC) include/pycache.h src/lib/internal.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(FUZZ_EXTRA) -lm
