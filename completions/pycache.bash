@@ -8,7 +8,7 @@ _pycache_options()
 {
     case $1 in
     check)
-        echo '--json --null --verbose --quiet --deep --expect --fail-on --prefix --ignore --no-default-ignores --include-venvs --one-file-system --check-hash-based-pycs --color --help' ;;
+        echo '--json --null --verbose --quiet --deep --expect --fail-on --prefix --zipimport --extracted --extract-mtime --ignore --no-default-ignores --include-venvs --one-file-system --check-hash-based-pycs --color --help' ;;
     clean)
         echo '--dry-run --verbose --quiet --json --null --tag --keep-tag --uninstalled --debris --prefix --ignore --no-default-ignores --include-venvs --one-file-system --check-hash-based-pycs --help' ;;
     compile)
@@ -20,11 +20,11 @@ _pycache_options()
     convert)
         echo '--to --dry-run --sync --json --null --verbose --quiet --prefix --ignore --no-default-ignores --include-venvs --one-file-system --check-hash-based-pycs --color --help' ;;
     inspect)
-        echo '--json --deep --check-hash-based-pycs --prefix --color --help' ;;
+        echo '--json --deep --check-hash-based-pycs --prefix --color --zipimport --extracted --extract-mtime --help' ;;
     where)
         echo '--python --opt --prefix --null --json --help' ;;
     stats)
-        echo '--json --color --prefix --ignore --no-default-ignores --include-venvs --one-file-system --check-hash-based-pycs --help' ;;
+        echo '--json --color --prefix --zipimport --extracted --extract-mtime --ignore --no-default-ignores --include-venvs --one-file-system --check-hash-based-pycs --help' ;;
     versions)
         echo '--json --all --help' ;;
     watch)
@@ -37,7 +37,7 @@ _pycache_arg_options()
 {
     case $1 in
     check)
-        echo '--expect --fail-on --prefix --ignore --check-hash-based-pycs --color' ;;
+        echo '--expect --fail-on --prefix --extract-mtime --ignore --check-hash-based-pycs --color' ;;
     clean)
         echo '--tag --keep-tag --debris --prefix --ignore --check-hash-based-pycs' ;;
     compile)
@@ -49,11 +49,11 @@ _pycache_arg_options()
     convert)
         echo '--to --prefix --ignore --check-hash-based-pycs --color' ;;
     inspect)
-        echo '--check-hash-based-pycs --prefix --color' ;;
+        echo '--check-hash-based-pycs --prefix --color --extract-mtime' ;;
     where)
         echo '--python --opt --prefix' ;;
     stats)
-        echo '--color --prefix --ignore --check-hash-based-pycs' ;;
+        echo '--color --prefix --extract-mtime --ignore --check-hash-based-pycs' ;;
     watch)
         echo '--prefix --ignore --check-hash-based-pycs' ;;
     esac
@@ -90,6 +90,7 @@ _pycache()
         --invalidation-mode) COMPREPLY=($(compgen -W 'timestamp checked-hash unchecked-hash' -- "$cur")) ;;
         --check-hash-based-pycs) COMPREPLY=($(compgen -W 'default always never' -- "$cur")) ;;
         --color) COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+        --extract-mtime) COMPREPLY=($(compgen -W 'archive now' -- "$cur")) ;;
         --debris) COMPREPLY=($(compgen -W 'pytest mypy ruff coverage jupyter package all' -- "$cur")) ;;
         --opt) COMPREPLY=($(compgen -W '0 1 2' -- "$cur")) ;;
         --optimize) COMPREPLY=($(compgen -W '0 1 2' -- "$cur")) ;;

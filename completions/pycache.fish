@@ -34,6 +34,9 @@ complete -c pycache -n '__fish_seen_subcommand_from check' -l include-venvs -d '
 complete -c pycache -n '__fish_seen_subcommand_from check' -l one-file-system -d 'do not cross mount points'
 complete -c pycache -n '__fish_seen_subcommand_from check' -l check-hash-based-pycs -x -a 'default always never' -d 'judge hash-based pycs as python --check-hash-based-pycs'
 complete -c pycache -n '__fish_seen_subcommand_from check' -l color -x -a 'auto always never' -d 'colour the status words: auto, always or never'
+complete -c pycache -n '__fish_seen_subcommand_from check' -l zipimport -d 'judge a zip archive as zipimport does with it on sys.path'
+complete -c pycache -n '__fish_seen_subcommand_from check' -l extracted -d 'judge an archive as its extracted files'
+complete -c pycache -n '__fish_seen_subcommand_from check' -l extract-mtime -x -a 'archive now' -d 'the mtimes extraction gives the sources'
 complete -c pycache -n '__fish_seen_subcommand_from check' -s h -l help -d 'show help'
 
 # clean
@@ -134,6 +137,9 @@ complete -c pycache -n '__fish_seen_subcommand_from inspect' -l deep -d 'also ch
 complete -c pycache -n '__fish_seen_subcommand_from inspect' -l check-hash-based-pycs -x -a 'default always never' -d 'as CPythons option: default, always or never'
 complete -c pycache -n '__fish_seen_subcommand_from inspect' -l prefix -x -a '(__fish_complete_directories)' -d 'the cache prefix tree FILEs lie in ($PYTHONPYCACHEPREFIX)'
 complete -c pycache -n '__fish_seen_subcommand_from inspect' -l color -x -a 'auto always never' -d 'colour the status: auto, always or never'
+complete -c pycache -n '__fish_seen_subcommand_from inspect' -l zipimport -d 'judge a zip archive as zipimport does with it on sys.path'
+complete -c pycache -n '__fish_seen_subcommand_from inspect' -l extracted -d 'judge an archive as its extracted files'
+complete -c pycache -n '__fish_seen_subcommand_from inspect' -l extract-mtime -x -a 'archive now' -d 'the mtimes extraction gives the sources'
 complete -c pycache -n '__fish_seen_subcommand_from inspect' -s h -l help -d 'show help'
 
 # where
@@ -155,6 +161,9 @@ complete -c pycache -n '__fish_seen_subcommand_from stats' -l no-default-ignores
 complete -c pycache -n '__fish_seen_subcommand_from stats' -l include-venvs -d 'also enter virtual environments'
 complete -c pycache -n '__fish_seen_subcommand_from stats' -l one-file-system -d 'do not cross mount points'
 complete -c pycache -n '__fish_seen_subcommand_from stats' -l check-hash-based-pycs -x -a 'default always never' -d 'judge hash-based pycs as python --check-hash-based-pycs'
+complete -c pycache -n '__fish_seen_subcommand_from stats' -l zipimport -d 'judge a zip archive as zipimport does with it on sys.path'
+complete -c pycache -n '__fish_seen_subcommand_from stats' -l extracted -d 'judge an archive as its extracted files'
+complete -c pycache -n '__fish_seen_subcommand_from stats' -l extract-mtime -x -a 'archive now' -d 'the mtimes extraction gives the sources'
 complete -c pycache -n '__fish_seen_subcommand_from stats' -s h -l help -d 'show help'
 
 # versions

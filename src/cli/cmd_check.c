@@ -385,13 +385,17 @@ int cmd_check(int argc, char **argv)
             "fail), temp (an interrupted write's leftover), foreign (not bytecode, inside "
             "__pycache__). Each file is judged by the interpreter it belongs to (its tag "
             "and magic number). Version-control metadata, node_modules and virtual "
-            "environments are skipped unless asked for.",
+            "environments are skipped unless asked for. A PATH that is an archive (zip, "
+            "wheel, zipapp, egg, tar in any compression) is judged member by member "
+            "without extracting it, as its extracted files or, with --zipimport (the "
+            "default for zipapps), as zipimport sees it on sys.path.",
         .options = options,
         .epilog = "Examples:\n"
                   "  pycache check                      problems under the current directory\n"
                   "  pycache check --expect 3.11 app/   every source has a fresh 3.11 cache\n"
                   "  pycache check --json src | jq .    one JSON object per cache file\n"
-                  "  pycache check -0 --fail-on none . | xargs -0 ls -l\n",
+                  "  pycache check -0 --fail-on none . | xargs -0 ls -l\n"
+                  "  TZ=UTC pycache check --expect 3.12 function.zip   after Lambda extracts it\n",
     };
     scan_options sopt;
     scan_default_options(&sopt);

@@ -512,7 +512,9 @@ int cmd_inspect(int argc, char **argv)
             "that wrote it, header layout, invalidation mode, flags, the recorded\n"
             "source mtime and size or source hash -- and the verdict CPython's\n"
             "import system would reach on it (fresh, stale, orphan, corrupt...),\n"
-            "judged by the interpreter the file belongs to.\n",
+            "judged by the interpreter the file belongs to. When the first operand\n"
+            "is an archive (zip, wheel, zipapp, tar...), the others are names of its\n"
+            "members, judged in place against the other members.\n",
         .options = options,
         .epilog = "A damaged file is a verdict (corrupt, stale), not an error. Exit 1\n"
                   "when a file is stale-used, sourceless, orphan or corrupt.\n"
