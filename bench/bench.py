@@ -11,6 +11,8 @@ Groups (see bench/README.md for what each row means and the targets):
   compile   pycache compile vs python3 -m compileall (no-op, and from empty)
   convert   pycache convert --to checked-hash throughput
   callgrind instruction counts of pycache check vs find on a ~10k-file sub-tree
+  archive   pycache check of a zip of a compiled stdlib vs unzip -qq to a tmpfs
+            followed by pycache check of the result
 
 Read-only commands run on the cached corpus (bench/corpus.py) itself; every
 command that may write runs on a fresh `cp -a` copy in a scratch directory
@@ -23,6 +25,7 @@ still run.
 """
 
 import argparse
+import glob
 import json
 import os
 import platform
@@ -47,6 +50,7 @@ CHECKER = os.path.join(HERE, "importlib_checker.py")
 CHECK_TARGET = 1.2   # pycache check <= 1.2x the find stat walk
 CLEAN_TARGET = 0.8   # pycache clean <= 0.8x find + rm
 COMPILE_NOOP_TARGET = 1.2  # a no-op pycache compile <= 1.2x the find stat walk
+ARCHIVE_TARGET = 1 / 3.0   # check of a zip <= 1/3 of unzip to tmpfs + check
 
 
 def log(msg=""):
@@ -486,6 +490,49 @@ class Bench:
                                 "ratio_to_bare_walk": ratio, "rc": p.returncode})
         self.results["callgrind"] = out
 
+    def stdlib_zip(self):
+        """A zip of a compiled standard library (the newest pyenv version's,
+        else Debian's), without its tests; made once, kept beside the corpus."""
+        out = os.path.join(self.args.dir, "archive-stdlib.zip")
+        if os.path.exists(out):
+            return out
+        root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+        libs = sorted(glob.glob(os.path.join(root, "versions", "3.*", "lib", "python3.*")),
+                      key=lambda p: [int(x) for x in re.findall(r"\d+", os.path.basename(p))])
+        libs += sorted(glob.glob("/usr/lib/python3.*"))
+        lib = next((l for l in reversed(libs) if os.path.isdir(os.path.join(l, "__pycache__"))),
+                   None)
+        if not lib or not shutil.which("zip"):
+            return None
+        tmp = out + ".tmp"
+        subprocess.run(["zip", "-q", "-r", tmp, ".", "-x", "test/*", "-x", "site-packages/*",
+                        "-x", "idlelib/*"], cwd=lib, check=True)
+        os.rename(tmp, out)
+        return out
+
+    def group_archive(self):
+        if not shutil.which("unzip") or not os.path.isdir("/dev/shm"):
+            log("\n== archive: skipped: unzip or /dev/shm missing")
+            return
+        z = self.stdlib_zip()
+        if not z:
+            log("\n== archive: skipped: no compiled standard library or no zip")
+            return
+        pc = self.pycache
+        unzip_check = ("d=$(mktemp -d -p /dev/shm) && unzip -qq \"$1\" -d \"$d\" && "
+                       "\"$2\" check \"$d\" >/dev/null; rc=$?; rm -rf \"$d\"; exit $rc")
+        rows = [
+            Row("unzip -qq to tmpfs + pycache check",
+                [["sh", "-c", unzip_check, "sh", "{root}", pc]], z, reference=True,
+                ok=(0, 1), needs="check", note="extract, then judge the tree"),
+            Row("pycache check ZIP", [[pc, "check", "{root}"]], z, ok=(0, 1),
+                needs="check", note="in place, no source member read"),
+        ]
+        r = self.run_group("archive", "a zip of a compiled stdlib (%.1f MB)"
+                           % (os.path.getsize(z) / 1e6), rows)
+        self.target("archive", r["pycache check ZIP"],
+                    r["unzip -qq to tmpfs + pycache check"], ARCHIVE_TARGET)
+
     # -- everything
     def run(self):
         a = self.args
@@ -527,6 +574,8 @@ class Bench:
                 self.group_compile(ct)
             if want("convert") and ct:
                 self.group_convert(ct)
+            if want("archive"):
+                self.group_archive()
             if want("callgrind") and not a.no_callgrind:
                 self.group_callgrind(callgrind_subtree(m))
         finally:
@@ -581,7 +630,7 @@ def main():
     ap.add_argument("--regen", action="store_true", help="regenerate the corpus")
     ap.add_argument("-n", type=int, default=3, help="timed repetitions (default 3)")
     ap.add_argument("--only", help="comma-separated groups: check,clean,prune,"
-                                   "compile,convert,callgrind")
+                                   "compile,convert,archive,callgrind")
     ap.add_argument("--no-callgrind", action="store_true",
                     help="skip the valgrind instruction counts")
     ap.add_argument("--json", metavar="FILE", help="write every figure to FILE")
