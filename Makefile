@@ -36,8 +36,10 @@ WARNINGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wpointer-arith -Wcast-qual -Wwrite-strings \
            -Wvla -Wundef -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
+# CPPFLAGS, CFLAGS and LDFLAGS are the user's (Debian's dpkg-buildflags pass
+# the hardening flags through them); they come last so they win.
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(WARNINGS) \
-             -Iinclude -Isrc $(CFLAGS)
+             -Iinclude -Isrc $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(LDFLAGS)
 LIBS    = -lm
 # The command line only: io_uring for batched header reads (src/engine/headread.c).
@@ -70,7 +72,7 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 SONAME = libpycache.so.0
 
-.PHONY: deps tools all check check-unit check-integration install uninstall clean bench fuzz \
+.PHONY: deps test-deps tools all check check-unit check-integration install uninstall clean bench fuzz \
         unit-bins fuzz-bins fuzz-smoke check-valgrind
 
 all: $(BUILD)/pycache $(BUILD)/libpycache.a $(BUILD)/libpycache.so $(BUILD)/libpycache.pc
@@ -100,9 +102,19 @@ $(BUILD)/libpycache.pc: libpycache.pc.in Makefile
 	    -e 's|@INCDIR@|$(INCDIR)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define PYC_VERSION_STRING "\(.*\)"/\1/p' include/pycache.h)|g' \
 	    $< > $@
 
-# Installs the Debian packages the build, tests and docs need (scripts/install-deps).
+# Installs the Debian packages the build needs (scripts/install-deps);
+# test-deps: those the tests, fuzzing, benchmark and man page need too.
 deps:
 	scripts/install-deps
+
+test-deps:
+	scripts/install-deps --test
+
+# `make -j2 deps all`: nothing is compiled before the packages are in.
+DEPS_GOALS := $(filter deps test-deps,$(MAKECMDGOALS))
+ifneq ($(DEPS_GOALS),)
+$(LIB_OBJ) $(PIC_OBJ) $(CLI_OBJ): | $(DEPS_GOALS)
+endif
 
 # ---- tests -------------------------------------------------------------------
 
@@ -158,7 +170,13 @@ check-integration: all $(TOOL_BIN) $(CTYPES_LIB) $(BUILD)/faultshim.so
 	    PYCACHE_CTYPES_LIB=$(abspath $(CTYPES_LIB)) PYCACHE_SAN=$(SAN) \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
 
-check: check-unit check-integration
+# The test packages first (quiet when they are there), then the suites, one
+# after the other: a parallel make must not compile a test before its
+# library is installed.
+check:
+	@scripts/install-deps --test
+	@$(MAKE) --no-print-directory check-unit
+	@$(MAKE) --no-print-directory check-integration
 
 # ---- fuzzing (clang + libFuzzer) ---------------------------------------------
 #
@@ -272,6 +290,14 @@ check-valgrind: all $(UNIT_BIN) $(TOOL_BIN)
 
 bench: all
 	$(PYTHON) bench/bench.py --pycache $(abspath $(BUILD))/pycache $(BENCH_ARGS)
+
+# ---- shell completions ------------------------------------------------------------
+#
+# completions/ is generated from the binary's own --help (scripts/gen-completions);
+# test_docs.py fails when the committed files are out of date.
+.PHONY: completions
+completions: $(BUILD)/pycache
+	$(PYTHON) scripts/gen-completions $(BUILD)/pycache
 
 # ---- man page and install ----------------------------------------------------------
 

@@ -406,6 +406,24 @@ const char *pyc_reason_name(pyc_reason reason);
 /* Parses a status name; -1 with errno = EINVAL if unknown. */
 int pyc_status_parse(const char *name, pyc_status *out);
 
+/* How much a status matters to the program that imports, one table for
+ * every tool (check's default --fail-on, doctor, the pre-commit hooks,
+ * GitHub annotations):
+ *   DANGEROUS  what is imported differs from the source, or the import
+ *              fails: stale-used, sourceless, corrupt;
+ *   EXPECTED   a cache that was asked for is not there (missing: only with
+ *              check --expect);
+ *   CLUTTER    never loaded, or rejected and recompiled: stale, orphan,
+ *              shadowed, temp (space and confusion, no wrong import);
+ *   FINE       fresh; foreign (not bytecode, never touched). */
+typedef enum pyc_severity {
+    PYC_SEVERITY_FINE = 0,
+    PYC_SEVERITY_CLUTTER,
+    PYC_SEVERITY_EXPECTED,
+    PYC_SEVERITY_DANGEROUS,
+} pyc_severity;
+pyc_severity pyc_status_severity(pyc_status status);
+
 /* --check-hash-based-pycs (Python/import.c _imp.check_hash_based_pycs). */
 typedef enum pyc_check_hash {
     PYC_CHECK_HASH_DEFAULT = 0, /* checked pycs checked, unchecked not */
@@ -589,9 +607,12 @@ typedef struct pyc_walk_options {
     bool one_file_system;  /* do not cross mount points */
     bool skip_vcs;         /* do not enter .git .hg .svn .bzr _darcs */
     bool skip_node_modules;
-    bool skip_venvs;       /* do not enter a directory holding pyvenv.cfg */
+    bool skip_venvs;       /* do not enter a virtual environment (a
+                              directory holding a regular pyvenv.cfg) nor
+                              a conda environment (a conda-meta/ dir) */
     const char *const *ignore_names; /* NULL-terminated, or NULL: names of
-                                        directories never entered */
+                                        directories never entered, each a
+                                        name or an fnmatch(3) pattern */
     int max_open_fds;      /* bound on directory fds; 0: a default */
     bool roots_nofollow;   /* open roots with O_NOFOLLOW too: a root that is
                               (or became) a symlink is one FILE entry of

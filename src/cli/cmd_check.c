@@ -22,30 +22,32 @@
 #include "engine/scan.h"
 
 enum {
-    OPT_JSON = 256,
-    OPT_DEEP,
+    OPT_DEEP = 256,
     OPT_EXPECT,
     OPT_FAIL_ON,
-    OPT_COLOR,
+    OPT_SOURCELESS_OK,
 };
 
 static const cli_option options[] = {
-    {OPT_JSON, "json", NULL, "JSON Lines: one object per cache file"},
-    {'0', "null", NULL, "print the paths of the files listed, each ended by NUL (xargs -0)"},
-    {'v', "verbose", NULL, "list every cache file, fresh ones too"},
-    {'q', "quiet", NULL, "print nothing but errors: the exit status tells"},
+    TREE_OUTPUT_OPTIONS,
     {OPT_DEEP, "deep", NULL,
      "also read each fresh pyc's body as marshal.loads would (damage makes import fail)"},
     {OPT_EXPECT, "expect", "X.Y[:OPT,...]",
-     "every source needs a fresh cache for Python X.Y (levels OPT, default 0): "
-     "report the others as missing (repeatable)"},
+     "every source needs a fresh cache for Python X.Y (levels OPT, default 0; 2.x: "
+     "the legacy NAME.pyc, or NAME.pyo for 1 and 2): report the others as missing "
+     "(repeatable)"},
     {OPT_FAIL_ON, "fail-on", "LIST",
-     "statuses that make the exit status 1 (comma-separated; default "
-     "stale-used,sourceless,orphan,corrupt,missing; 'none' for never)"},
-    SCAN_PREFIX_OPTION,
-    SCAN_ARCHIVE_OPTIONS,
-    SCAN_WALK_OPTIONS,
-    {OPT_COLOR, "color", "WHEN", "colour the status words: auto, always or never"},
+     "statuses that make the exit status 1 (comma-separated; default the dangerous "
+     "ones, stale-used,sourceless,corrupt, and missing; 'all' for every problem, "
+     "'none' for never)"},
+    {OPT_SOURCELESS_OK, "sourceless-ok", NULL,
+     "a sourceless deployment (compile -b, sources left out): sourceless files are "
+     "meant to be imported, not findings (a bad header is still corrupt)"},
+    TREE_FROM_FILE_OPTION,
+    TREE_CHECK_HASH_OPTION,
+    TREE_PREFIX_OPTION,
+    TREE_ARCHIVE_OPTIONS,
+    TREE_WALK_OPTIONS,
     {0, NULL, NULL, NULL},
 };
 
@@ -55,9 +57,18 @@ static const pyc_status display_order[] = {
     PYC_STALE,      PYC_SHADOWED, PYC_TEMP,      PYC_FOREIGN, PYC_FRESH,
 };
 
-#define DEFAULT_FAIL_ON                                                            \
-    ((1u << PYC_STALE_USED) | (1u << PYC_SOURCELESS) | (1u << PYC_ORPHAN) |        \
-     (1u << PYC_CORRUPT) | (1u << PYC_MISSING))
+/* The statuses of a severity (pyc_status_severity) as a --fail-on mask. */
+static unsigned severity_mask(pyc_severity least)
+{
+    unsigned mask = 0;
+    for (int st = 0; st < PYC_STATUS_COUNT; st++)
+        if (pyc_status_severity((pyc_status)st) >= least)
+            mask |= 1u << st;
+    return mask;
+}
+
+/* Default: the dangerous statuses, and missing (asked for with --expect). */
+#define DEFAULT_FAIL_ON severity_mask(PYC_SEVERITY_EXPECTED)
 
 struct line {
     char *path;
@@ -71,7 +82,8 @@ struct line_list {
 
 struct check {
     cli_format format;
-    bool verbose, quiet, color;
+    bool verbose, quiet, color, sourceless_ok;
+    int missing_opt; /* the level of the SCAN_MISSING being reported */
     unsigned fail_on;
     int status;
     uint64_t count[PYC_STATUS_COUNT];
@@ -81,9 +93,20 @@ struct check {
     bool out_of_memory;
 };
 
+/* A status that is no problem here: fresh, foreign, and sourceless in a
+ * sourceless deployment (--sourceless-ok). */
+static bool fine(const struct check *c, pyc_status st)
+{
+    return pyc_status_severity(st) == PYC_SEVERITY_FINE ||
+           (c->sourceless_ok && st == PYC_SOURCELESS);
+}
+
+/* Listed without -v: every status but fresh (foreign files too: they are
+ * worth knowing about), and sourceless unless --sourceless-ok. */
 static bool listed(const struct check *c, pyc_status st)
 {
-    return c->verbose || st != PYC_FRESH;
+    return c->verbose ||
+           (st != PYC_FRESH && !(c->sourceless_ok && st == PYC_SOURCELESS));
 }
 
 static void remember(struct check *c, pyc_status st, const char *path,
@@ -120,7 +143,7 @@ static void count(struct check *c, pyc_status st, int64_t size)
         c->bytes[st] += (uint64_t)size;
         c->total_bytes += (uint64_t)size;
     }
-    if (c->fail_on & (1u << st))
+    if ((c->fail_on & (1u << st)) && !(c->sourceless_ok && st == PYC_SOURCELESS))
         c->status = cli_exit_merge(c->status, CLI_EXIT_FINDINGS);
 }
 
@@ -141,17 +164,19 @@ static void output(struct check *c, pyc_status st, const scan_item *it,
             cli_json j;
             char python[16];
             snprintf(python, sizeof python, "%d.%d", expect->major, expect->minor);
-            cli_json_begin(&j, stdout);
+            cli_json_begin(&j, cli_listing());
             cli_json_str(&j, "path", path);
             cli_json_str(&j, "status", "missing");
             cli_json_str(&j, "reason", "no-cache");
             cli_json_str(&j, "source", source);
-            cli_json_str(&j, "kind", "pycache");
+            /* 2.x keeps legacy NAME.pyc / NAME.pyo beside the source. */
+            bool legacy = !strstr(path, "__pycache__/");
+            cli_json_str(&j, "kind", legacy ? "legacy" : "pycache");
             cli_json_str(&j, "implementation",
                          pyc_implementation_name(expect->implementation));
             cli_json_str(&j, "python", python);
             cli_json_str(&j, "tag", expect->tag);
-            cli_json_null(&j, "opt");
+            cli_json_int(&j, "opt", c->missing_opt);
             cli_json_null(&j, "magic");
             cli_json_null(&j, "mode");
             cli_json_null(&j, "mtime");
@@ -163,11 +188,17 @@ static void output(struct check *c, pyc_status st, const scan_item *it,
                 cli_json_str(&j, "member", it->member);
             }
             cli_json_end(&j);
+            cli_listing_end(path, strlen(path));
         }
         break;
     case CLI_FORMAT_NUL:
-        fputs(path, stdout);
-        putchar('\0');
+        fputs(path, cli_listing());
+        fputc('\0', cli_listing());
+        cli_listing_end(path, strlen(path));
+        break;
+    case CLI_FORMAT_GITHUB:
+        if (!fine(c, st))
+            report_github_verdict(path, st, v, expect);
         break;
     case CLI_FORMAT_HUMAN: {
         /* "REASON<padded to 13> PYTHON", built by hand: printf's format
@@ -208,8 +239,9 @@ static int on_item(const scan_item *it, void *ctx)
         output(c, it->verdict->status, it, it->path, it->source_path, it->verdict, NULL,
                listed(c, it->verdict->status) ? size_of(it) : it->verdict->file_size);
         if (it->verdict->error && it->verdict->reason == PYC_REASON_UNREADABLE) {
-            cli_error_path(it->verdict->error_op ? it->verdict->error_op : "read",
-                           it->path, it->verdict->error);
+            /* The verdict's record says it (reason "unreadable"). */
+            cli_error_path(it->verdict->error_op ? it->verdict->error_op : "read", it->path,
+                           it->verdict->error);
             c->status = cli_exit_merge(c->status, CLI_EXIT_IO);
         }
         break;
@@ -223,10 +255,11 @@ static int on_item(const scan_item *it, void *ctx)
         break;
     }
     case SCAN_MISSING:
+        c->missing_opt = it->expect_opt;
         output(c, PYC_MISSING, it, it->path, it->source_path, it->verdict, it->expect, -1);
         break;
     case SCAN_ERROR:
-        cli_error_detail(it->error_op, it->path, it->error, it->error_detail);
+        report_error_detail(it->error_op, it->path, it->error, it->error_detail);
         c->status = cli_exit_merge(c->status, CLI_EXIT_IO);
         break;
     case SCAN_SOURCE:
@@ -251,9 +284,11 @@ static void print_human(struct check *c)
             continue;
         /* Sorted: a parallel scan finds files in no fixed order. */
         qsort(l->v, l->n, sizeof *l->v, by_path);
+        /* Columns aligned by display width: escapes and wide characters
+         * are counted as the terminal shows them. */
         size_t width = 0;
         for (size_t k = 0; k < l->n; k++) {
-            size_t w = strlen(l->v[k].path);
+            size_t w = cli_path_width(l->v[k].path);
             if (w > width)
                 width = w;
         }
@@ -266,7 +301,7 @@ static void print_human(struct check *c)
         for (size_t k = 0; k < l->n; k++) {
             fputs("  ", stdout);
             cli_print_path(stdout, l->v[k].path);
-            size_t w = strlen(l->v[k].path);
+            size_t w = cli_path_width(l->v[k].path);
             for (size_t pad = w < width ? width - w : 0; pad > 0; pad--)
                 putchar_unlocked(' ');
             fputs("  ", stdout);
@@ -274,8 +309,11 @@ static void print_human(struct check *c)
             putchar_unlocked('\n');
         }
     }
-    /* The summary line; the total size only when every size is known
-     * (the default output spares the stat of each fresh file). */
+    /* The summary line: the cache files and their statuses (the counts add
+     * up to the first number), then what is not a cache file: missing
+     * caches (--expect) and foreign files. The total size only when every
+     * size is known (the default output spares the stat of each fresh
+     * file). */
     uint64_t caches = c->files - c->count[PYC_MISSING] - c->count[PYC_FOREIGN];
     printf("%llu cache file%s", (unsigned long long)caches, caches == 1 ? "" : "s");
     if (c->verbose) {
@@ -284,12 +322,17 @@ static void print_human(struct check *c)
     }
     const char *sep = ": ";
     for (int st = 0; st < PYC_STATUS_COUNT; st++) {
-        if (!c->count[st])
+        if (!c->count[st] || st == PYC_MISSING || st == PYC_FOREIGN)
             continue;
         printf("%s%llu %s", sep, (unsigned long long)c->count[st],
                pyc_status_name((pyc_status)st));
         sep = ", ";
     }
+    if (c->count[PYC_MISSING])
+        printf("; %llu missing", (unsigned long long)c->count[PYC_MISSING]);
+    if (c->count[PYC_FOREIGN])
+        printf("; %llu foreign file%s", (unsigned long long)c->count[PYC_FOREIGN],
+               c->count[PYC_FOREIGN] == 1 ? "" : "s");
     putchar('\n');
 }
 
@@ -304,12 +347,17 @@ static void free_lines(struct check *c)
     }
 }
 
-/* --fail-on LIST: status names, comma-separated, or "none". */
+/* --fail-on LIST: status names, comma-separated, "all" (every status that
+ * is a problem: all but fresh and foreign) or "none". */
 static int parse_fail_on(const cli_parser *p, const char *text, unsigned *out)
 {
     *out = 0;
     if (strcmp(text, "none") == 0)
         return 0;
+    if (strcmp(text, "all") == 0) {
+        *out = severity_mask(PYC_SEVERITY_CLUTTER);
+        return 0;
+    }
     char *copy = strdup(text);
     if (!copy)
         return -1;
@@ -360,13 +408,6 @@ static int parse_expect(const cli_parser *p, const char *text, scan_expect *out)
             return -1;
         }
     }
-    if (out->python->major < 3 || (out->python->major == 3 && out->python->minor < 2)) {
-        cli_usage_error(p->command,
-                        "--expect: Python %d.%d keeps no __pycache__ (it writes NAME.pyc "
-                        "beside the source)",
-                        out->python->major, out->python->minor);
-        return -1;
-    }
     return 0;
 }
 
@@ -397,35 +438,21 @@ int cmd_check(int argc, char **argv)
                   "  pycache check -0 --fail-on none . | xargs -0 ls -l\n"
                   "  TZ=UTC pycache check --expect 3.12 function.zip   after Lambda extracts it\n",
     };
-    scan_options sopt;
-    scan_default_options(&sopt);
-    archive_options aopt = {0};
-    sopt.archives = &aopt;
+    tree_options t;
+    tree_options_init(&t);
+    t.scan.archives = &t.archive;
     struct check c;
     memset(&c, 0, sizeof c);
     c.fail_on = DEFAULT_FAIL_ON;
-    cli_color_mode color = CLI_COLOR_AUTO;
     scan_expect expect[16];
     size_t nexpect = 0;
 
     cli_parser_init(&p, argc, argv);
     int id, exit_status;
-    while ((id = scan_next_option(&p, &sopt, &exit_status)) > 0) {
+    while ((id = tree_next_option(&p, &t, &exit_status)) > 0) {
         switch (id) {
-        case OPT_JSON:
-            c.format = CLI_FORMAT_JSON;
-            break;
-        case '0':
-            c.format = CLI_FORMAT_NUL;
-            break;
-        case 'v':
-            c.verbose = true;
-            break;
-        case 'q':
-            c.quiet = true;
-            break;
         case OPT_DEEP:
-            sopt.verdict.deep = true;
+            t.scan.verdict.deep = true;
             break;
         case OPT_EXPECT:
             if (nexpect == sizeof expect / sizeof *expect)
@@ -438,29 +465,37 @@ int cmd_check(int argc, char **argv)
             if (parse_fail_on(&p, p.optarg, &c.fail_on) != 0)
                 return CLI_EXIT_USAGE;
             break;
-        case OPT_COLOR:
-            if (cli_parse_color(&p, p.optarg, &color) != 0)
-                return CLI_EXIT_USAGE;
+        case OPT_SOURCELESS_OK:
+            c.sourceless_ok = true;
             break;
         }
     }
     if (id < 0)
         return exit_status;
-    if (nexpect && sopt.prefix)
+    if (nexpect && t.scan.prefix)
         return cli_usage_error(p.command, "--expect and --prefix cannot be combined");
+    if ((exit_status = tree_operands(&p, &t)) != 0)
+        return exit_status;
+    scan_options sopt = t.scan;
     sopt.expect = expect;
     sopt.nexpect = nexpect;
-    c.color = c.format == CLI_FORMAT_HUMAN && cli_color_enabled(color, stdout);
+    c.format = t.out.format;
+    c.verbose = t.out.verbose;
+    c.quiet = t.out.quiet;
+    c.color = tree_color(&t);
     sopt.progress = !c.quiet && isatty(STDERR_FILENO);
     /* Sizes are shown for listed files only: fresh ones need no fstat. */
     sopt.no_sizes = c.format != CLI_FORMAT_JSON && !c.verbose;
 
-    int rc = scan_run(argv + p.index, (size_t)(argc - p.index), &sopt, on_item, &c);
+    int rc = scan_run(t.paths, t.npaths, &sopt, on_item, &c);
     if (rc < 0) {
         cli_error("cannot scan: %s", strerror(errno));
         free_lines(&c);
+        tree_options_free(&t);
+        cli_listing_finish();
         return CLI_EXIT_IO;
     }
+    c.status = cli_exit_merge(c.status, cli_listing_finish());
     if (c.out_of_memory) {
         cli_error("out of memory while collecting the report");
         c.status = cli_exit_merge(c.status, CLI_EXIT_IO);
@@ -468,5 +503,6 @@ int cmd_check(int argc, char **argv)
     if (c.format == CLI_FORMAT_HUMAN && !c.quiet)
         print_human(&c);
     free_lines(&c);
+    tree_options_free(&t);
     return c.status;
 }

@@ -33,8 +33,7 @@
 #include "engine/scan.h"
 
 enum {
-    OPT_JSON = 256,
-    OPT_TAG,
+    OPT_TAG = 256,
     OPT_KEEP_TAG,
     OPT_UNINSTALLED,
     OPT_DEBRIS,
@@ -42,12 +41,6 @@ enum {
 
 static const cli_option options[] = {
     {'n', "dry-run", NULL, "list what would be removed, remove nothing"},
-    {'v', "verbose", NULL, "list every file removed (and every file kept)"},
-    {'q', "quiet", NULL, "print nothing but errors"},
-    {OPT_JSON, "json", NULL,
-     "JSON Lines: one object per file, with an \"action\" field (removed, "
-     "would-remove, kept, failed)"},
-    {'0', "null", NULL, "print the paths removed, each ended by NUL (xargs -0)"},
     {OPT_TAG, "tag", "TAG",
      "only the caches of this interpreter: 3.11, cpython-311, pypy310 "
      "(repeatable)"},
@@ -57,8 +50,11 @@ static const cli_option options[] = {
     {OPT_DEBRIS, "debris", "TOPICS",
      "also remove tool caches: pytest, mypy, ruff, coverage, jupyter, package, "
      "comma-separated, or all"},
-    SCAN_PREFIX_OPTION,
-    SCAN_WALK_OPTIONS,
+    TREE_OUTPUT_OPTIONS,
+    TREE_FROM_FILE_OPTION,
+    TREE_CHECK_HASH_OPTION,
+    TREE_PREFIX_OPTION,
+    TREE_WALK_OPTIONS,
     {0, NULL, NULL, NULL},
 };
 
@@ -625,9 +621,8 @@ int cmd_clean(int argc, char **argv)
             "failed exits with 3 (one line per file on stderr; after 10 failures with the\n"
             "same error, the rest are counted in one line).\n",
     };
-    scan_options sopt;
-    scan_default_options(&sopt);
-    sopt.judge = SCAN_JUDGE_NAME;
+    tree_options t;
+    tree_options_init(&t);
     remove_run_options ropt = {.command = "clean"};
     struct clean c;
     memset(&c, 0, sizeof c);
@@ -635,10 +630,11 @@ int cmd_clean(int argc, char **argv)
 
     cli_parser_init(&p, argc, argv);
     int id, exit_status;
-    while ((id = scan_next_option(&p, &sopt, &exit_status)) > 0) {
-        if (remove_parse_option(id, OPT_JSON, &ropt))
-            continue;
+    while ((id = tree_next_option(&p, &t, &exit_status)) > 0) {
         switch (id) {
+        case 'n':
+            ropt.dry_run = true;
+            break;
         case OPT_TAG:
             if (c.nonly == MAX_TAGS)
                 return cli_usage_error(p.command, "too many --tag options");
@@ -664,11 +660,19 @@ int cmd_clean(int argc, char **argv)
     }
     if (id < 0)
         return exit_status;
-    char *const *paths = CLI_OPERANDS(&p);
-    size_t npaths = (size_t)CLI_NOPERANDS(&p);
-    if (topics && sopt.prefix && !npaths)
+    if (topics && t.scan.prefix && p.index == p.argc && !t.nfrom)
         return cli_usage_error(p.command,
                                "--debris with --prefix needs the PATH whose debris to remove");
+    if ((exit_status = tree_operands(&p, &t)) != 0)
+        return exit_status;
+    char *const *paths = t.paths;
+    size_t npaths = t.npaths;
+    scan_options sopt = t.scan;
+    sopt.judge = SCAN_JUDGE_NAME;
+    ropt.format = t.out.format;
+    ropt.verbose = t.out.verbose;
+    ropt.quiet = t.out.quiet;
+    ropt.color = tree_color(&t);
     /* --json reports each file's verdict: judge it in full. */
     if (ropt.format == CLI_FORMAT_JSON)
         sopt.judge = SCAN_JUDGE_FULL;
@@ -678,6 +682,7 @@ int cmd_clean(int argc, char **argv)
     c.run = remove_run_new(&ropt);
     if (!c.run) {
         cli_error("out of memory");
+        tree_options_free(&t);
         return CLI_EXIT_IO;
     }
     /* act runs in several threads: discover the installed Pythons now, not
@@ -693,7 +698,7 @@ int cmd_clean(int argc, char **argv)
         static char dot[] = ".";
         static char *const dot_root[] = {dot};
         char *const *droots = npaths ? paths : dot_root;
-        size_t nd = npaths ? npaths : 1;
+        size_t nd = npaths ? npaths : sopt.no_roots ? 0 : 1;
         if (pyc_walk((const char *const *)droots, nd, &sopt.walk, on_debris, &db) < 0) {
             cli_error("cannot walk: %s", strerror(errno));
             status = CLI_EXIT_IO;
@@ -702,5 +707,6 @@ int cmd_clean(int argc, char **argv)
     }
     status = cli_exit_merge(status, remove_run_finish(c.run));
     remove_run_free(c.run);
+    tree_options_free(&t);
     return status;
 }

@@ -36,6 +36,7 @@
 #include "cli/cli.h"
 #include "engine/convert.h"
 #include "engine/pythons.h"
+#include "engine/report.h"
 #include "cli/treeopts.h"
 #include "engine/scan.h"
 #include "engine/workers.h"
@@ -47,7 +48,6 @@ enum {
     OPT_PREPEND,
     OPT_HARDLINK,
     OPT_PREFIX,
-    OPT_JSON,
 };
 
 static const cli_option options[] = {
@@ -66,10 +66,10 @@ static const cli_option options[] = {
     {'x', "exclude", "REGEX",
      "skip sources whose path matches this POSIX extended regex (searched, as "
      "compileall -x)"},
-    {'i', "input", "FILE",
+    {'i', "from-file", "FILE",
      "also compile the files and directories listed in FILE, one per line ('-': "
-     "standard input)"},
-    {'0', "null", NULL, "with -i: the names end with NUL bytes instead of newlines"},
+     "standard input), or NUL-separated with -0; directories are recursed, as "
+     "compileall -i does (repeatable)"},
     {'l', "no-recurse", NULL, "do not recurse into subdirectories (compileall -l)"},
     {'r', "maxlevels", "N", "recurse at most N directory levels (compileall -r)"},
     {'d', "ddir", "DIR",
@@ -85,15 +85,13 @@ static const cli_option options[] = {
     {OPT_HARDLINK, "hardlink-dupes", NULL,
      "hard-link a level's pyc to the previous level's when identical (compileall "
      "--hardlink-dupes)"},
-    {'q', "quiet", NULL, "no summary; -qq: no error messages either (the exit status tells)"},
+    TREE_JSON_OPTION,
+    TREE_NULL_OPTION,
+    TREE_FORMAT_OPTION,
     {'v', "verbose", NULL, "one line per cache file, and how many interpreters were started"},
-    {OPT_JSON, "json", NULL, "JSON Lines: one object per cache file, with an action field"},
-    {SCAN_OPT_IGNORE, "ignore", "NAME", "do not enter directories named NAME (repeatable)"},
-    {SCAN_OPT_NO_DEFAULT_IGNORES, "no-default-ignores", NULL,
-     "also enter .git .hg .svn .bzr _darcs and node_modules"},
-    {SCAN_OPT_INCLUDE_VENVS, "include-venvs", NULL,
-     "also enter virtual environments (directories holding a pyvenv.cfg)"},
-    {SCAN_OPT_ONE_FILE_SYSTEM, "one-file-system", NULL, "do not cross mount points"},
+    {'q', "quiet", NULL, "no summary; -qq: no error messages either (the exit status tells)"},
+    TREE_COLOR_OPTION,
+    TREE_WALK_OPTIONS,
     {0, NULL, NULL, NULL},
 };
 
@@ -138,7 +136,7 @@ struct compile {
     size_t npy;
     int levels[MAX_LEVELS];
     size_t nlevels;
-    bool force, dry_run, verbose, legacy, hardlink, nul_input;
+    bool force, dry_run, verbose, legacy, hardlink;
     int quiet;
     cli_format format;
     long maxlevels; /* -1: unlimited */
@@ -218,7 +216,7 @@ static void report(struct compile *c, const char *action, const char *cfile,
         char python[16];
         snprintf(python, sizeof python, "%d.%d", ip->magic->major, ip->magic->minor);
         cli_json j;
-        cli_json_begin(&j, stdout);
+        cli_json_begin(&j, cli_listing());
         cli_json_str(&j, "path", cfile);
         cli_json_str(&j, "source", source);
         cli_json_str(&j, "action", action);
@@ -235,16 +233,40 @@ static void report(struct compile *c, const char *action, const char *cfile,
         else
             cli_json_null(&j, "line");
         cli_json_end(&j);
+        cli_listing_end(cfile, strlen(cfile));
+        return;
+    }
+    char label[48];
+    python_label(ip, level, label, sizeof label);
+    if (c->format == CLI_FORMAT_NUL) {
+        if (strcmp(action, "compiled") == 0 || strcmp(action, "would-compile") == 0 ||
+            strcmp(action, "rewritten") == 0 || strcmp(action, "would-rewrite") == 0 ||
+            strcmp(action, "linked") == 0) {
+            fputs(cfile, cli_listing());
+            fputc('\0', cli_listing());
+            cli_listing_end(cfile, strlen(cfile));
+        }
+        return;
+    }
+    if (c->format == CLI_FORMAT_GITHUB) {
+        /* A source that does not compile is an error at its line. */
+        if (strcmp(action, "error") == 0) {
+            char title[96], message[512];
+            snprintf(title, sizeof title, "%s (Python %s)", err_type ? err_type : "error",
+                     label);
+            snprintf(message, sizeof message, "%s", err_msg ? err_msg : "cannot compile");
+            report_github_line(source, line, true, title, message);
+        }
         return;
     }
     if (!c->verbose || c->quiet)
         return;
-    char label[48];
-    python_label(ip, level, label, sizeof label);
     progress_clear(c);
-    printf("%-15s ", action);
-    cli_print_path(stdout, cfile);
-    printf("  (%s%s%s)\n", label, reason && *reason ? ", " : "", reason ? reason : "");
+    FILE *f = cli_listing();
+    fprintf(f, "%-15s ", action);
+    cli_print_path(f, cfile);
+    fprintf(f, "  (%s%s%s)\n", label, reason && *reason ? ", " : "", reason ? reason : "");
+    cli_listing_end(cfile, strlen(cfile));
 }
 
 /* The interpreter's own message, each line indented under ours. */
@@ -254,7 +276,8 @@ static void print_error(struct compile *c, const char *source, size_t interp,
     if (c->quiet >= 2)
         return;
     progress_clear(c);
-    fprintf(stderr, "pycache: cannot compile '");
+    cli_message_prefix();
+    fputs("cannot compile '", stderr);
     cli_print_path(stderr, source);
     fprintf(stderr, "' for Python %s:", c->py[interp].label);
     if (!strchr(msg, '\n')) {
@@ -1012,7 +1035,8 @@ static void on_lost(void *ctx, size_t id, const char *why)
     }
     if (c->quiet < 2) {
         progress_clear(c);
-        fprintf(stderr, "pycache: cannot compile '");
+        cli_message_prefix();
+        fputs("cannot compile '", stderr);
         cli_print_path(stderr, j->source);
         fprintf(stderr, "' for Python %s: %s\n", c->py[j->interp].label, why);
     }
@@ -1276,43 +1300,6 @@ static int names_add(struct names *l, char *s)
     return 0;
 }
 
-/* Reads the names in FILE ('-': stdin), one per line (the newline removed,
- * as py_compile - does; nothing else stripped: names may hold any byte) or
- * NUL-terminated. Empty entries are skipped. */
-static int read_names(const char *file, bool nul, struct names *out)
-{
-    FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "re");
-    if (!f) {
-        cli_error_path("open", file, errno);
-        return -1;
-    }
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    int rc = 0;
-    while ((n = getdelim(&line, &cap, nul ? '\0' : '\n', f)) > 0) {
-        if (line[n - 1] == (nul ? '\0' : '\n'))
-            line[--n] = '\0';
-        if (n == 0)
-            continue;
-        char *copy = strdup(line);
-        if (!copy || names_add(out, copy) != 0) {
-            free(copy);
-            cli_error("out of memory");
-            rc = -1;
-            break;
-        }
-    }
-    if (rc == 0 && ferror(f)) {
-        cli_error_path("read", file, errno);
-        rc = -1;
-    }
-    free(line);
-    if (f != stdin)
-        fclose(f);
-    return rc;
-}
-
 /* ---- the command ------------------------------------------------------------------------ */
 
 /* Whether the POSIX ERE PATTERN is safe to give glibc's regcomp, which
@@ -1476,12 +1463,9 @@ int cmd_compile(int argc, char **argv)
                   "  pycache compile -n --json . | jq .       what would be compiled\n"
                   "  git ls-files '*.py' | pycache compile -i -\n",
     };
+    tree_options t;
+    tree_options_init(&t);
     scan_options sopt;
-    scan_default_options(&sopt);
-    sopt.want_sources = true;
-    sopt.sources_only = true; /* each source's caches are judged by judge_source */
-    sopt.prepare = judge_source;
-    sopt.prepare_free = judge_state_free;
     struct compile *c = calloc(1, sizeof *c);
     if (!c) {
         cli_error("out of memory");
@@ -1491,8 +1475,6 @@ int cmd_compile(int argc, char **argv)
     c->vopt.check_hash = PYC_CHECK_HASH_ALWAYS;
     const char *python_args[MAX_PYTHONS];
     size_t npython_args = 0;
-    const char *inputs[16];
-    size_t ninputs = 0;
     bool mode_given = false;
     pyc_mode mode = PYC_MODE_TIMESTAMP;
     long jobs = 0, r_levels = -2;
@@ -1502,7 +1484,7 @@ int cmd_compile(int argc, char **argv)
 
     cli_parser_init(&p, argc, argv);
     int id, exit_status;
-    while ((id = scan_next_option(&p, &sopt, &exit_status)) > 0) {
+    while ((id = tree_next_option(&p, &t, &exit_status)) > 0) {
         switch (id) {
         case OPT_PYTHON:
             if (npython_args == MAX_PYTHONS) {
@@ -1561,16 +1543,6 @@ int cmd_compile(int argc, char **argv)
             }
             c->have_rx = true;
             break;
-        case 'i':
-            if (ninputs == sizeof inputs / sizeof *inputs) {
-                rc = cli_usage_error(p.command, "too many -i options");
-                goto out;
-            }
-            inputs[ninputs++] = p.optarg;
-            break;
-        case '0':
-            c->nul_input = true;
-            break;
         case 'l':
             no_recurse = true;
             break;
@@ -1602,21 +1574,20 @@ int cmd_compile(int argc, char **argv)
         case OPT_HARDLINK:
             c->hardlink = true;
             break;
-        case 'q':
-            c->quiet++;
-            break;
-        case 'v':
-            c->verbose = true;
-            break;
-        case OPT_JSON:
-            c->format = CLI_FORMAT_JSON;
-            break;
         }
     }
     if (id < 0) {
         rc = exit_status;
         goto out;
     }
+    sopt = t.scan;
+    sopt.want_sources = true;
+    sopt.sources_only = true; /* each source's caches are judged by judge_source */
+    sopt.prepare = judge_source;
+    sopt.prepare_free = judge_state_free;
+    c->quiet = t.out.quiet;
+    c->verbose = t.out.verbose;
+
     for (const char *const *n = sopt.walk.ignore_names; n && *n; n++)
         c->pycache_ignored |= strcmp(*n, "__pycache__") == 0;
     /* compileall: -r takes precedence over -l. */
@@ -1627,10 +1598,6 @@ int cmd_compile(int argc, char **argv)
     }
     if (c->legacy && c->prefix) {
         rc = cli_usage_error(p.command, "--legacy and --prefix cannot be combined");
-        goto out;
-    }
-    if (c->nul_input && !ninputs) {
-        rc = cli_usage_error(p.command, "-0 only applies to the names read with -i");
         goto out;
     }
     if (!c->nlevels)
@@ -1681,9 +1648,15 @@ int cmd_compile(int argc, char **argv)
         }
     }
 
-    /* The roots: the operands, then the -i lists; none at all: ".". */
-    for (int i = p.index; i < argc; i++) {
-        char *copy = strdup(argv[i]);
+    /* The roots: the operands, then the -i lists (tree_operands); none at
+     * all: ".". Unlike the other tree commands, a directory in a list is
+     * compiled recursively, as compileall -i does. */
+    if ((rc = tree_operands(&p, &t)) != 0)
+        goto out;
+    c->format = t.out.format;
+    sopt.listed = 0;
+    for (size_t i = 0; i < t.npaths; i++) {
+        char *copy = strdup(t.paths[i]);
         if (!copy || names_add(&names, copy) != 0) {
             free(copy);
             cli_error("out of memory");
@@ -1691,13 +1664,7 @@ int cmd_compile(int argc, char **argv)
             goto out;
         }
     }
-    for (size_t i = 0; i < ninputs; i++) {
-        if (read_names(inputs[i], c->nul_input, &names) != 0) {
-            rc = CLI_EXIT_IO;
-            goto out;
-        }
-    }
-    if (names.n == 0 && ninputs == 0) {
+    if (names.n == 0 && !t.nfrom) {
         char *dot = strdup(".");
         if (!dot || names_add(&names, dot) != 0) {
             free(dot);
@@ -1727,6 +1694,7 @@ int cmd_compile(int argc, char **argv)
         c->status = cli_exit_merge(c->status, r);
     }
     progress_clear(c);
+    c->status = cli_exit_merge(c->status, cli_listing_finish());
     unsigned started = 0;
     for (size_t i = 0; i < c->npy; i++)
         for (size_t pi = 0; pi < MAX_LEVELS; pi++)
@@ -1748,5 +1716,6 @@ out:
     if (c->have_rx)
         regfree(&c->rx);
     free(c);
+    tree_options_free(&t);
     return rc;
 }

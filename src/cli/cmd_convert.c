@@ -30,8 +30,6 @@
 
 enum {
     OPT_TO = 256,
-    OPT_JSON,
-    OPT_COLOR,
     OPT_SYNC,
 };
 
@@ -41,14 +39,11 @@ static const cli_option options[] = {
     {'n', "dry-run", NULL, "say what would be converted; change nothing"},
     {OPT_SYNC, "sync", NULL,
      "make the rewritten files durable before exiting (one syncfs per tree)"},
-    {OPT_JSON, "json", NULL, "JSON Lines: one object per pyc, with an \"action\" field"},
-    {'0', "null", NULL,
-     "print the paths of the files converted (with -n: to convert), each ended by NUL"},
-    {'v', "verbose", NULL, "also list every file converted or already in that mode"},
-    {'q', "quiet", NULL, "print nothing but errors: the exit status tells"},
-    SCAN_PREFIX_OPTION,
-    SCAN_WALK_OPTIONS,
-    {OPT_COLOR, "color", "WHEN", "colour the action words: auto, always or never"},
+    TREE_OUTPUT_OPTIONS,
+    TREE_FROM_FILE_OPTION,
+    TREE_CHECK_HASH_OPTION,
+    TREE_PREFIX_OPTION,
+    TREE_WALK_OPTIONS,
     {0, NULL, NULL, NULL},
 };
 
@@ -127,12 +122,14 @@ struct convert_cmd {
 static void human_line(const struct convert_cmd *c, const char *action, const char *sgr,
                        const char *path, const char *detail)
 {
-    printf("%s%-15s%s ", c->color && sgr ? sgr : "", action,
-           c->color && sgr ? CLI_SGR_RESET : "");
-    cli_print_path(stdout, path);
+    FILE *f = cli_listing();
+    fprintf(f, "%s%-15s%s ", c->color && sgr ? sgr : "", action,
+            c->color && sgr ? CLI_SGR_RESET : "");
+    cli_print_path(f, path);
     if (detail && *detail)
-        printf("  %s", detail);
-    putchar('\n');
+        fprintf(f, "  %s", detail);
+    fputc('\n', f);
+    cli_listing_end(path, strlen(path));
 }
 
 /* Reports one pyc. ACTION is the JSON word; LISTED says whether human output
@@ -148,9 +145,16 @@ static void report(struct convert_cmd *c, const scan_item *it, const char *actio
         break;
     case CLI_FORMAT_NUL:
         if (strcmp(action, "converted") == 0 || strcmp(action, "would-convert") == 0) {
-            fputs(it->path, stdout);
-            putchar('\0');
+            fputs(it->path, cli_listing());
+            fputc('\0', cli_listing());
+            cli_listing_end(it->path, it->path_len);
         }
+        break;
+    case CLI_FORMAT_GITHUB:
+        if (strcmp(action, "would-convert") == 0)
+            report_github(it->path, false, "pycache: would convert", detail ? detail : "");
+        else if (strcmp(action, "error") == 0)
+            report_github(it->path, true, "pycache: error", detail ? detail : "");
         break;
     case CLI_FORMAT_HUMAN:
         if (listed || c->verbose)
@@ -161,8 +165,8 @@ static void report(struct convert_cmd *c, const scan_item *it, const char *actio
 
 /* "cannot OP 'PATH': ..." where OP may name the source ("open source"):
  * then the source's path is the one quoted. */
-static void report_error(struct convert_cmd *c, const scan_item *it, const char *op,
-                         int err)
+static void convert_error(struct convert_cmd *c, const scan_item *it, const char *op,
+                          int err)
 {
     size_t n = strlen(op);
     if (n > 7 && strcmp(op + n - 7, " source") == 0 && it->source_path) {
@@ -213,7 +217,9 @@ static int on_item(const scan_item *it, void *ctx)
 {
     struct convert_cmd *c = ctx;
     if (it->event == SCAN_ERROR) {
-        report_error(c, it, it->error_op ? it->error_op : "read", it->error);
+        convert_error(c, it, it->error_op ? it->error_op : "read", it->error);
+        /* No file to describe: the error is the record (--json). */
+        report_error_record(it->error_op ? it->error_op : "read", it->path, it->error);
         return cli_stdout_failed() ? 1 : 0;
     }
     if (it->event != SCAN_CACHE)
@@ -222,7 +228,7 @@ static int on_item(const scan_item *it, void *ctx)
     if (v->name.kind == PYC_KIND_TEMP)
         return 0; /* CPython's leftover temp file: not a cache to convert */
     if (v->error && v->reason == PYC_REASON_UNREADABLE) {
-        report_error(c, it, v->error_op ? v->error_op : "read", v->error);
+        convert_error(c, it, v->error_op ? v->error_op : "read", v->error);
         report(c, it, "error", "error", NULL, "could not be read", false);
         return cli_stdout_failed() ? 1 : 0;
     }
@@ -276,7 +282,7 @@ static int on_item(const scan_item *it, void *ctx)
     bool owned;
     int source_fd = source_location(it, &source_name, &owned);
     if (source_fd < 0 && source_fd != AT_FDCWD) {
-        report_error(c, it, "open the source directory of", errno);
+        convert_error(c, it, "open the source directory of", errno);
         report(c, it, "error", "error", NULL, NULL, false);
         return cli_stdout_failed() ? 1 : 0;
     }
@@ -321,7 +327,7 @@ static int on_item(const scan_item *it, void *ctx)
                    "a symlink: left alone (never rewritten through)", true);
             break;
         }
-        report_error(c, it, op ? op : "convert", err);
+        convert_error(c, it, op ? op : "convert", err);
         report(c, it, "error", "error", NULL, NULL, false);
         break;
     }
@@ -362,13 +368,15 @@ static void print_summary(const struct convert_cmd *c)
  * of an fsync per file (convert.c says why neither is the default). A
  * failed syncfs (Linux 5.8+ reports write-back errors there: EIO, ENOSPC)
  * means the durability asked for is not there: reported, exit status 3. */
-static int sync_trees(cli_parser *p, const scan_options *sopt)
+static int sync_trees(const tree_options *t, const scan_options *sopt)
 {
     int status = CLI_EXIT_OK;
-    int n = CLI_NOPERANDS(p);
-    char **paths = CLI_OPERANDS(p);
+    size_t n = t->npaths;
+    char **paths = t->paths;
     const char *dot = sopt->prefix ? sopt->prefix : ".";
-    for (int i = 0; i < (n ? n : 1); i++) {
+    if (sopt->no_roots)
+        return status;
+    for (size_t i = 0; i < (n ? n : 1); i++) {
         const char *path = n ? paths[i] : dot;
         int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
         if (fd < 0)
@@ -407,16 +415,15 @@ int cmd_convert(int argc, char **argv)
                   "  pycache convert --to unchecked-hash -n /app   what would change\n"
                   "  pycache convert --to timestamp --json src | jq .action\n",
     };
-    scan_options sopt;
-    scan_default_options(&sopt);
+    tree_options t;
+    tree_options_init(&t);
     struct convert_cmd c;
     memset(&c, 0, sizeof c);
     bool have_to = false, sync = false;
-    cli_color_mode color = CLI_COLOR_AUTO;
 
     cli_parser_init(&p, argc, argv);
     int id, exit_status;
-    while ((id = scan_next_option(&p, &sopt, &exit_status)) > 0) {
+    while ((id = tree_next_option(&p, &t, &exit_status)) > 0) {
         switch (id) {
         case OPT_TO:
             if (pyc_mode_parse(p.optarg, &c.to) != 0)
@@ -432,22 +439,6 @@ int cmd_convert(int argc, char **argv)
         case OPT_SYNC:
             sync = true;
             break;
-        case OPT_JSON:
-            c.format = CLI_FORMAT_JSON;
-            break;
-        case '0':
-            c.format = CLI_FORMAT_NUL;
-            break;
-        case 'v':
-            c.verbose = true;
-            break;
-        case 'q':
-            c.quiet = true;
-            break;
-        case OPT_COLOR:
-            if (cli_parse_color(&p, p.optarg, &color) != 0)
-                return CLI_EXIT_USAGE;
-            break;
         }
     }
     if (id < 0)
@@ -455,13 +446,21 @@ int cmd_convert(int argc, char **argv)
     if (!have_to)
         return cli_usage_error(p.command,
                                "--to is required: checked-hash, unchecked-hash or timestamp");
-    c.color = c.format == CLI_FORMAT_HUMAN && cli_color_enabled(color, stdout);
+    if ((exit_status = tree_operands(&p, &t)) != 0)
+        return exit_status;
+    scan_options sopt = t.scan;
+    c.format = t.out.format;
+    c.verbose = t.out.verbose;
+    c.quiet = t.out.quiet;
+    c.color = tree_color(&t);
     sopt.progress = !c.quiet && isatty(STDERR_FILENO);
 
-    int rc = scan_run(CLI_OPERANDS(&p), (size_t)CLI_NOPERANDS(&p), &sopt, on_item, &c);
+    int rc = scan_run(t.paths, t.npaths, &sopt, on_item, &c);
     free(c.written.v);
+    c.status = cli_exit_merge(c.status, cli_listing_finish());
     if (sync && !c.dry_run)
-        c.status = cli_exit_merge(c.status, sync_trees(&p, &sopt));
+        c.status = cli_exit_merge(c.status, sync_trees(&t, &sopt));
+    tree_options_free(&t);
     if (rc < 0) {
         cli_error("cannot scan: %s", strerror(errno));
         return CLI_EXIT_IO;

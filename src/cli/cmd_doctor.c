@@ -463,14 +463,16 @@ static void git_tracked(struct audit *a)
 
 /* ---- bytecode ---------------------------------------------------------------------------- */
 
+/* The severity table is the library's (pyc_status_severity), so doctor,
+ * check's default --fail-on and the pre-commit hooks agree. */
 static bool is_dangerous(pyc_status st)
 {
-    return st == PYC_STALE_USED || st == PYC_SOURCELESS || st == PYC_CORRUPT;
+    return pyc_status_severity(st) == PYC_SEVERITY_DANGEROUS;
 }
 
 static bool is_clutter(pyc_status st)
 {
-    return st == PYC_STALE || st == PYC_ORPHAN || st == PYC_SHADOWED || st == PYC_TEMP;
+    return pyc_status_severity(st) == PYC_SEVERITY_CLUTTER;
 }
 
 static void count_python(struct audit *a, const pyc_magic *m, int64_t size)
@@ -1310,13 +1312,18 @@ static void build_report(const struct audit *a, const struct audit *before,
             add_line(r, "hooks", STATE_OK,
                      strdup("pre-commit runs pycache (.pre-commit-config.yaml)"), NULL);
         else
+            /* Advice, not a command: a "fix:" line is always one that can be
+             * run as printed (editing a config file is the user's call). */
             add_line(r, "hooks", STATE_NOTE,
                      strdup(a->hooks == 0
-                                ? "no pycache hook in .pre-commit-config.yaml"
+                                ? "no pycache hook in .pre-commit-config.yaml: add "
+                                  "pycache-no-bytecode, or run `pycache doctor --staged` "
+                                  "from .git/hooks/pre-commit"
                                 : "no .pre-commit-config.yaml: nothing stops a commit "
-                                  "that adds bytecode"),
-                     strdup("add the pycache-no-bytecode hook to .pre-commit-config.yaml, "
-                            "or run `pycache doctor --staged` from .git/hooks/pre-commit"));
+                                  "that adds bytecode (add the pycache-no-bytecode hook, "
+                                  "or run `pycache doctor --staged` from "
+                                  ".git/hooks/pre-commit)"),
+                     NULL);
     } else {
         add_line(r, "hooks", STATE_SKIPPED,
                  format("pre-commit hooks not checked: %s", a->git_message), NULL);

@@ -34,7 +34,7 @@ static const cli_option options[] = {
     {OPT_PREFIX, "prefix", "DIR",
      "the cache prefix tree FILEs lie in ($PYTHONPYCACHEPREFIX)"},
     {OPT_COLOR, "color", "WHEN", "colour the status: auto, always or never"},
-    SCAN_ARCHIVE_OPTIONS,
+    TREE_ARCHIVE_OPTIONS,
     {0, NULL, NULL, NULL},
 };
 
@@ -546,13 +546,13 @@ int cmd_inspect(int argc, char **argv)
             if (cli_parse_color(&p, p.optarg, &s.color) != 0)
                 return CLI_EXIT_USAGE;
             break;
-        case SCAN_OPT_ZIPIMPORT:
+        case TREE_OPT_ZIPIMPORT:
             s.aopt.use = ARCHIVE_USE_ZIPIMPORT;
             break;
-        case SCAN_OPT_EXTRACTED:
+        case TREE_OPT_EXTRACTED:
             s.aopt.use = ARCHIVE_USE_EXTRACTED;
             break;
-        case SCAN_OPT_EXTRACT_MTIME:
+        case TREE_OPT_EXTRACT_MTIME:
             if (archive_parse_mtime(p.optarg, &s.aopt) != 0)
                 return cli_usage_error(p.command,
                                        "--extract-mtime takes archive, now or seconds "

@@ -25,25 +25,21 @@
 #include "engine/scan.h"
 
 enum {
-    OPT_JSON = 256,
-    OPT_DEEP,
+    OPT_DEEP = 256,
     OPT_SOURCELESS,
 };
 
 static const cli_option options[] = {
     {'n', "dry-run", NULL, "list what would be removed, remove nothing"},
-    {'v', "verbose", NULL, "list every file removed, and every file kept"},
-    {'q', "quiet", NULL, "print nothing but errors"},
-    {OPT_JSON, "json", NULL,
-     "JSON Lines: one object per file, with an \"action\" field (removed, "
-     "would-remove, kept, failed)"},
-    {'0', "null", NULL, "print the paths removed, each ended by NUL (xargs -0)"},
     {OPT_SOURCELESS, "sourceless", NULL,
      "also remove sourceless pycs (legacy NAME.pyc imported without a NAME.py)"},
     {OPT_DEEP, "deep", NULL,
      "also read each fresh pyc's body as marshal.loads would (damaged: corrupt)"},
-    SCAN_PREFIX_OPTION,
-    SCAN_WALK_OPTIONS,
+    TREE_OUTPUT_OPTIONS,
+    TREE_FROM_FILE_OPTION,
+    TREE_CHECK_HASH_OPTION,
+    TREE_PREFIX_OPTION,
+    TREE_WALK_OPTIONS,
     {0, NULL, NULL, NULL},
 };
 
@@ -125,30 +121,36 @@ int cmd_prune(int argc, char **argv)
             "something to remove; 3 when a file could not be read or removed (one line\n"
             "per file on stderr; after 10 with the same error, the rest are counted).\n",
     };
-    scan_options sopt;
-    scan_default_options(&sopt);
+    tree_options t;
+    tree_options_init(&t);
     remove_run_options ropt = {.command = "prune", .report_status = true};
     struct prune pr;
     memset(&pr, 0, sizeof pr);
 
     cli_parser_init(&p, argc, argv);
     int id, exit_status;
-    while ((id = scan_next_option(&p, &sopt, &exit_status)) > 0) {
-        if (remove_parse_option(id, OPT_JSON, &ropt))
-            continue;
+    while ((id = tree_next_option(&p, &t, &exit_status)) > 0) {
         switch (id) {
+        case 'n':
+            ropt.dry_run = true;
+            break;
         case OPT_SOURCELESS:
             pr.sourceless = true;
             break;
         case OPT_DEEP:
-            sopt.verdict.deep = true;
+            t.scan.verdict.deep = true;
             break;
         }
     }
-    if (id < 0)
+    if (id < 0 || (exit_status = tree_operands(&p, &t)) != 0)
         return exit_status;
-    char *const *paths = CLI_OPERANDS(&p);
-    size_t npaths = (size_t)CLI_NOPERANDS(&p);
+    char *const *paths = t.paths;
+    size_t npaths = t.npaths;
+    scan_options sopt = t.scan;
+    ropt.format = t.out.format;
+    ropt.verbose = t.out.verbose;
+    ropt.quiet = t.out.quiet;
+    ropt.color = tree_color(&t);
     pr.prefix = sopt.prefix != NULL;
     sopt.prepare = act;
     sopt.waits_on_device = true;
@@ -167,5 +169,6 @@ int cmd_prune(int argc, char **argv)
     int status = remove_run_scan(pr.run, paths, npaths, &sopt, on_item, &pr, &rc);
     status = cli_exit_merge(status, remove_run_finish(pr.run));
     remove_run_free(pr.run);
+    tree_options_free(&t);
     return status;
 }

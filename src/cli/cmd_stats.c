@@ -19,14 +19,18 @@
 #include "cli/treeopts.h"
 #include "engine/scan.h"
 
-enum { OPT_JSON = 256, OPT_COLOR };
-
+/* stats counts, it lists no files: -0, -v and --format=github (file
+ * listings) do not apply. */
 static const cli_option options[] = {
-    {OPT_JSON, "json", NULL, "JSON Lines: one object per row (group, key, files, bytes...)"},
-    {OPT_COLOR, "color", "WHEN", "bold headings: auto, always or never"},
-    SCAN_PREFIX_OPTION,
-    SCAN_ARCHIVE_OPTIONS,
-    SCAN_WALK_OPTIONS,
+    {TREE_OPT_JSON, "json", NULL,
+     "JSON Lines: one object per row (group, key, files, bytes...), errors included"},
+    TREE_QUIET_OPTION,
+    {TREE_OPT_COLOR, "color", "WHEN", "bold headings: auto, always or never"},
+    TREE_FROM_FILE_OPTION,
+    TREE_CHECK_HASH_OPTION,
+    TREE_PREFIX_OPTION,
+    TREE_ARCHIVE_OPTIONS,
+    TREE_WALK_OPTIONS,
     {0, NULL, NULL, NULL},
 };
 
@@ -98,7 +102,7 @@ static int on_item(const scan_item *it, void *ctx)
 {
     struct stats *s = ctx;
     if (it->event == SCAN_ERROR) {
-        cli_error_detail(it->error_op, it->path, it->error, it->error_detail);
+        report_error_detail(it->error_op, it->path, it->error, it->error_detail);
         s->status = cli_exit_merge(s->status, CLI_EXIT_IO);
         return 0;
     }
@@ -218,8 +222,8 @@ static void print_human(const struct stats *s, bool color)
             const struct row *r = &t->rows[i];
             cli_format_bytes(b1, sizeof b1, r->bytes);
             cli_format_bytes(b2, sizeof b2, r->disk);
-            printf("  %-*s  %8llu files  %10s  %10s on disk", (int)w, r->key,
-                   (unsigned long long)r->files, b1, b2);
+            printf("  %-*s  %8llu %-5s  %10s  %10s on disk", (int)w, r->key,
+                   (unsigned long long)r->files, r->files == 1 ? "file" : "files", b1, b2);
             if (g == G_INTERPRETER) {
                 report_python_label(r->python, version, sizeof version);
                 bool installed = r->python && cli_python_installed(r->python);
@@ -253,28 +257,23 @@ int cmd_stats(int argc, char **argv)
                   "  pycache stats /usr/lib/python3/dist-packages\n"
                   "  pycache stats --json . | jq 'select(.group == \"interpreter\")'\n",
     };
-    scan_options sopt;
-    scan_default_options(&sopt);
-    archive_options aopt = {0};
-    sopt.archives = &aopt;
-    bool json = false;
-    cli_color_mode color = CLI_COLOR_AUTO;
-
+    tree_options t;
+    tree_options_init(&t);
+    t.scan.archives = &t.archive;
     cli_parser_init(&p, argc, argv);
     int id, exit_status;
-    while ((id = scan_next_option(&p, &sopt, &exit_status)) > 0) {
-        if (id == OPT_JSON)
-            json = true;
-        else if (id == OPT_COLOR && cli_parse_color(&p, p.optarg, &color) != 0)
-            return CLI_EXIT_USAGE;
-    }
-    if (id < 0)
+    while ((id = tree_next_option(&p, &t, &exit_status)) > 0)
+        ;
+    if (id < 0 || (exit_status = tree_operands(&p, &t)) != 0)
         return exit_status;
-    sopt.progress = isatty(STDERR_FILENO);
+    bool json = t.out.format == CLI_FORMAT_JSON;
+    scan_options sopt = t.scan;
+    sopt.progress = !t.out.quiet && isatty(STDERR_FILENO);
 
     struct stats s;
     memset(&s, 0, sizeof s);
-    int rc = scan_run(argv + p.index, (size_t)(argc - p.index), &sopt, on_item, &s);
+    int rc = scan_run(t.paths, t.npaths, &sopt, on_item, &s);
+    s.status = cli_exit_merge(s.status, cli_listing_finish());
     if (rc < 0) {
         cli_error("cannot scan: %s", strerror(errno));
         s.status = CLI_EXIT_IO;
@@ -289,13 +288,14 @@ int cmd_stats(int argc, char **argv)
         }
         if (json)
             print_json(&s);
-        else
-            print_human(&s, cli_color_enabled(color, stdout));
+        else if (!t.out.quiet)
+            print_human(&s, tree_color(&t));
     }
     for (int g = 0; g < G_COUNT; g++) {
         for (size_t i = 0; i < s.groups[g].n; i++)
             free(s.groups[g].rows[i].key);
         free(s.groups[g].rows);
     }
+    tree_options_free(&t);
     return s.status;
 }

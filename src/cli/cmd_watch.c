@@ -60,22 +60,27 @@
 #include "engine/scan.h"
 
 enum {
-    OPT_JSON = 256,
-    OPT_PRUNE_FIRST,
+    OPT_PRUNE_FIRST = 256,
 };
 
+/* watch reports as things happen, not a listing at its end: its lines come
+ * in the order of the events, and --format=github (annotations of a CI
+ * run) does not apply to a process that runs until interrupted. */
 static const cli_option options[] = {
     {'n', "dry-run", NULL, "report what would be removed, remove nothing"},
-    {'q', "quiet", NULL, "print nothing but errors"},
-    {OPT_JSON, "json", NULL,
+    {TREE_OPT_JSON, "json", NULL,
      "JSON Lines: one object per action, with an \"action\" field (removed, "
      "would-remove, failed)"},
+    {'0', "null", NULL, "print the path of each file removed, ended by NUL, as it goes"},
+    {'v', "verbose", NULL, "also say each source seen going, caches or not"},
+    TREE_QUIET_OPTION,
+    {TREE_OPT_COLOR, "color", "WHEN", "colour the action words: auto, always or never"},
     {OPT_PRUNE_FIRST, "prune-first", NULL,
      "at start-up, remove what `pycache prune` would (sourceless pycs kept)"},
-    {SCAN_OPT_PREFIX, "prefix", "DIR",
+    {TREE_OPT_PREFIX, "prefix", "DIR",
      "also remove the entries of the PYTHONPYCACHEPREFIX tree DIR for the "
      "sources that go"},
-    SCAN_WALK_OPTIONS,
+    TREE_WALK_OPTIONS,
     {0, NULL, NULL, NULL},
 };
 
@@ -126,6 +131,7 @@ struct watcher {
     scan_options sopt;   /* skips, verdict options, and the prefix */
     bool dry_run, quiet;
     cli_format format;
+    bool verbose, color;
     int status;
     bool stop;
     bool use_proc;       /* add watches through /proc/self/fd/N */
@@ -332,10 +338,19 @@ static void report_file(struct watcher *W, const char *path, const char *source,
         report_json_verdict(path, source, v, NULL, "action", action_word(W));
         break;
     case CLI_FORMAT_NUL:
+        fputs(path, stdout);
+        putchar('\0');
+        break;
+    case CLI_FORMAT_GITHUB:
     case CLI_FORMAT_HUMAN:
         if (W->quiet)
             break;
-        fputs(W->dry_run ? "would remove " : "removed ", stdout);
+        if (W->color)
+            fputs("\033[33m", stdout);
+        fputs(W->dry_run ? "would remove" : "removed", stdout);
+        if (W->color)
+            fputs(CLI_SGR_RESET, stdout);
+        putchar(' ');
         cli_print_path(stdout, path);
         printf(" (%s)\n", detail);
         break;
@@ -354,16 +369,16 @@ static void report_dir(struct watcher *W, const char *path)
         for (size_t i = 0; i < sizeof nulls / sizeof *nulls; i++)
             cli_json_null(&j, nulls[i]);
         cli_json_str(&j, "kind", "directory");
-        static const char *const more[] = {"implementation", "python", "tag", "opt",
-                                           "magic", "mode", "mtime", "source_size",
-                                           "hash", "size"};
-        for (size_t i = 0; i < sizeof more / sizeof *more; i++)
-            cli_json_null(&j, more[i]);
+        report_json_fields_null(&j, "kind");
         cli_json_str(&j, "action", "removed");
         cli_json_end(&j);
         break;
     }
     case CLI_FORMAT_NUL:
+        fputs(path, stdout);
+        putchar('\0');
+        break;
+    case CLI_FORMAT_GITHUB:
     case CLI_FORMAT_HUMAN:
         if (W->quiet)
             break;
@@ -718,6 +733,18 @@ static void queue_deletion(struct watcher *W, struct watch *w, const char *name)
         oom(W);
         return;
     }
+    if (W->verbose && !W->quiet && W->format == CLI_FORMAT_HUMAN) {
+        char *dir = watch_path(w, false);
+        char *path = dir ? join(dir, name) : NULL;
+        if (path) {
+            fputs("source gone ", stdout);
+            cli_print_path(stdout, path);
+            putchar('\n');
+            fflush(stdout);
+        }
+        free(path);
+        free(dir);
+    }
     W->dels[W->ndels].w = w;
     W->dels[W->ndels].stem = stem;
     W->ndels++;
@@ -948,7 +975,8 @@ static void watch_failed(struct watcher *W, const char *path, int err)
         limit = ns_limit;
     }
     fflush(stdout);
-    fputs("pycache: cannot watch '", stderr);
+    cli_message_prefix();
+    fputs("cannot watch '", stderr);
     cli_print_path(stderr, path);
     fprintf(stderr,
             "': the limit on inotify watches is reached (sysctl %s = %lu, one watch "
@@ -1216,7 +1244,8 @@ static void root_gone(struct watcher *W, struct watch *w, const char *why)
 {
     if (!W->quiet) {
         fflush(stdout);
-        fputs("pycache: stopped watching '", stderr);
+        cli_message_prefix();
+        fputs("stopped watching '", stderr);
         cli_print_path(stderr, w->name);
         fprintf(stderr, "': %s\n", why);
     }
@@ -1415,21 +1444,16 @@ int cmd_watch(int argc, char **argv)
     W.ifd = W.sfd = -1;
     W.use_proc = true;
     W.generation = 1;
-    scan_default_options(&W.sopt);
+    tree_options t;
+    tree_options_init(&t);
     bool prune_first = false;
 
     cli_parser_init(&p, argc, argv);
     int id, exit_status;
-    while ((id = scan_next_option(&p, &W.sopt, &exit_status)) > 0) {
+    while ((id = tree_next_option(&p, &t, &exit_status)) > 0) {
         switch (id) {
         case 'n':
             W.dry_run = true;
-            break;
-        case 'q':
-            W.quiet = true;
-            break;
-        case OPT_JSON:
-            W.format = CLI_FORMAT_JSON;
             break;
         case OPT_PRUNE_FIRST:
             prune_first = true;
@@ -1438,6 +1462,12 @@ int cmd_watch(int argc, char **argv)
     }
     if (id < 0)
         return exit_status;
+    tree_resolve_output(&t);
+    W.sopt = t.scan;
+    W.quiet = t.out.quiet;
+    W.verbose = t.out.verbose;
+    W.format = t.out.format;
+    W.color = tree_color(&t);
     static char dot[] = ".";
     static char *dot_root[] = {dot};
     char **paths = CLI_OPERANDS(&p);
@@ -1526,7 +1556,8 @@ int cmd_watch(int argc, char **argv)
     }
     if (!W.quiet) {
         fflush(stdout);
-        fprintf(stderr, "pycache: watching %zu director%s%s\n", W.count,
+        cli_message_prefix();
+        fprintf(stderr, "watching %zu director%s%s\n", W.count,
                 W.count == 1 ? "y" : "ies", W.dry_run ? " (dry run: nothing is removed)" : "");
     }
     fflush(stdout);

@@ -98,7 +98,8 @@ static void report_failure(const char *path, const pyc_magic *m,
     char version[16];
     python_label(m, version, sizeof version);
     fflush(stdout);
-    fputs("pycache: cannot map '", stderr);
+    cli_message_prefix();
+    fputs("cannot map '", stderr);
     cli_print_path(stderr, path);
     fprintf(stderr, "' for %s %s: %s\n",
             m->implementation == PYC_IMPL_CPYTHON

@@ -72,7 +72,7 @@ static void print_help(void)
     fputs("\noptions:\n"
           "  -h, --help     show this help and exit\n"
           "      --version  show the version and exit\n"
-          "\n'pycache COMMAND --help' describes a command.\n\n",
+          "\n'pycache help COMMAND' or 'pycache COMMAND --help' describes a command.\n\n",
           stdout);
     fputs(cli_exit_help, stdout);
 }
@@ -125,9 +125,33 @@ static int run(int argc, char **argv)
         fputs("try 'pycache --help'\n", stderr);
         return CLI_EXIT_USAGE;
     }
+    /* `pycache help [COMMAND]`, as `git help`: the command's --help. */
+    if (strcmp(arg, "help") == 0) {
+        if (argc < 3) {
+            print_help();
+            return CLI_EXIT_OK;
+        }
+        if (argc > 3) {
+            fputs("pycache help: one command at most\n", stderr);
+            fputs("try 'pycache --help'\n", stderr);
+            return CLI_EXIT_USAGE;
+        }
+        for (const cli_command *c = cli_commands; c->name; c++) {
+            if (strcmp(c->name, argv[2]) == 0) {
+                char help[] = "--help";
+                char *hargv[] = {argv[2], help, NULL};
+                cli_set_command(c->name);
+                return c->run(2, hargv);
+            }
+        }
+        return unknown_command(argv[2]);
+    }
     for (const cli_command *c = cli_commands; c->name; c++) {
-        if (strcmp(c->name, arg) == 0)
+        if (strcmp(c->name, arg) == 0) {
+            /* Every message from here on names the command. */
+            cli_set_command(c->name);
             return c->run(argc - 1, argv + 1);
+        }
     }
     return unknown_command(arg);
 }

@@ -1,44 +1,92 @@
 /*
- * treeopts.c — parsing the options every tree command shares
- * (cli/treeopts.h) into the engine's scan_options.
+ * treeopts.c — the options every tree command shares (cli/treeopts.h):
+ * parsed once here into the engine's scan_options and the output settings,
+ * and the operands gathered from argv and -i lists.
  */
-#include <stdint.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "cli/treeopts.h"
 
-/* --ignore names, for the life of the process (one command per run). */
+/* --ignore patterns, for the life of the process (one command per run). */
 static const char *ignore_names[SCAN_MAX_IGNORES + 1];
 static size_t n_ignores;
 
-int scan_next_option(cli_parser *p, scan_options *opt, int *exit_status)
+void tree_options_init(tree_options *t)
 {
-    for (;;) {
-        int id = cli_next_option(p);
-        if (id == 0)
-            return 0;
-        if (id < 0 || id == 'h') {
-            *exit_status = id < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
-            return -1;
-        }
-        int r = scan_parse_option(p, id, opt);
-        if (r < 0) {
-            *exit_status = CLI_EXIT_USAGE;
-            return -1;
-        }
-        if (r == 0)
-            return id;
-    }
+    memset(t, 0, sizeof *t);
+    scan_default_options(&t->scan);
+    n_ignores = 0;
+    ignore_names[0] = NULL;
 }
 
-int scan_parse_option(cli_parser *p, int id, scan_options *opt)
+static int parse_format(cli_parser *p, const char *text, cli_format *out)
 {
+    static const struct {
+        const char *name;
+        cli_format format;
+    } formats[] = {
+        {"human", CLI_FORMAT_HUMAN},
+        {"json", CLI_FORMAT_JSON},
+        {"null", CLI_FORMAT_NUL},
+        {"github", CLI_FORMAT_GITHUB},
+    };
+    for (size_t i = 0; i < sizeof formats / sizeof *formats; i++) {
+        if (strcmp(text, formats[i].name) == 0) {
+            *out = formats[i].format;
+            return 0;
+        }
+    }
+    static const char *const names[] = {"human", "json", "null", "github", NULL};
+    const char *hint = cli_suggest(text, names);
+    if (hint)
+        cli_usage_error(p->command, "unknown --format '%s' (did you mean '%s'?)", text,
+                        hint);
+    else
+        cli_usage_error(p->command, "--format takes human, json, null or github, not '%s'",
+                        text);
+    return -1;
+}
+
+int tree_parse_option(cli_parser *p, int id, tree_options *t)
+{
+    scan_options *opt = &t->scan;
     switch (id) {
-    case SCAN_OPT_IGNORE:
+    case TREE_OPT_JSON:
+        t->out.format = CLI_FORMAT_JSON;
+        t->format_given = true;
+        return 1;
+    case '0':
+        /* NUL-separated -i lists, and NUL-separated paths out unless a
+         * format is asked for too (find -print0 | pycache ... -0 --json). */
+        t->nul = true;
+        return 1;
+    case TREE_OPT_FORMAT:
+        t->format_given = true;
+        return parse_format(p, p->optarg, &t->out.format) == 0 ? 1 : -1;
+    case 'v':
+        t->out.verbose = true;
+        return 1;
+    case 'q':
+        t->out.quiet++;
+        return 1;
+    case TREE_OPT_COLOR:
+        return cli_parse_color(p, p->optarg, &t->out.color) == 0 ? 1 : -1;
+    case 'i':
+        if (t->nfrom == TREE_MAX_FROM) {
+            cli_usage_error(p->command, "too many -i options");
+            return -1;
+        }
+        t->from[t->nfrom++] = p->optarg;
+        return 1;
+    case TREE_OPT_IGNORE:
         if (!*p->optarg || strchr(p->optarg, '/')) {
             cli_usage_error(p->command,
-                                   "--ignore takes a directory name, not a path: '%s'",
-                                   p->optarg);
+                            "--ignore takes a directory name or a pattern, not a path: '%s'",
+                            p->optarg);
             return -1;
         }
         if (n_ignores == SCAN_MAX_IGNORES) {
@@ -49,51 +97,33 @@ int scan_parse_option(cli_parser *p, int id, scan_options *opt)
         ignore_names[n_ignores] = NULL;
         opt->walk.ignore_names = ignore_names;
         return 1;
-    case SCAN_OPT_NO_DEFAULT_IGNORES:
+    case TREE_OPT_NO_DEFAULT_IGNORES:
         opt->walk.skip_vcs = false;
         opt->walk.skip_node_modules = false;
         return 1;
-    case SCAN_OPT_INCLUDE_VENVS:
+    case TREE_OPT_INCLUDE_VENVS:
         opt->walk.skip_venvs = false;
         return 1;
-    case SCAN_OPT_ONE_FILE_SYSTEM:
+    case TREE_OPT_ONE_FILE_SYSTEM:
         opt->walk.one_file_system = true;
         return 1;
-    case SCAN_OPT_CHECK_HASH:
-        if (strcmp(p->optarg, "default") == 0)
-            opt->verdict.check_hash = PYC_CHECK_HASH_DEFAULT;
-        else if (strcmp(p->optarg, "always") == 0)
-            opt->verdict.check_hash = PYC_CHECK_HASH_ALWAYS;
-        else if (strcmp(p->optarg, "never") == 0)
-            opt->verdict.check_hash = PYC_CHECK_HASH_NEVER;
-        else {
-            cli_usage_error(p->command,
-                                   "--check-hash-based-pycs takes default, always or "
-                                   "never, not '%s'",
-                                   p->optarg);
-            return -1;
-        }
-        return 1;
-    case SCAN_OPT_PREFIX:
+    case TREE_OPT_CHECK_HASH:
+        return cli_parse_check_hash(p, p->optarg, &opt->verdict.check_hash) == 0 ? 1 : -1;
+    case TREE_OPT_PREFIX:
         if (!*p->optarg) {
             cli_usage_error(p->command, "--prefix needs a directory");
             return -1;
         }
         opt->prefix = p->optarg;
         return 1;
-    case SCAN_OPT_ZIPIMPORT:
-    case SCAN_OPT_EXTRACTED:
-    case SCAN_OPT_EXTRACT_MTIME: {
-        /* Only offered by commands that point opt->archives at their own
-         * (writable) archive_options. */
-        archive_options *a = opt->archives;
-        if (!a)
-            return 0;
-        if (id == SCAN_OPT_ZIPIMPORT) {
-            a->use = ARCHIVE_USE_ZIPIMPORT;
-        } else if (id == SCAN_OPT_EXTRACTED) {
-            a->use = ARCHIVE_USE_EXTRACTED;
-        } else if (archive_parse_mtime(p->optarg, a) != 0) {
+    case TREE_OPT_ZIPIMPORT:
+        t->archive.use = ARCHIVE_USE_ZIPIMPORT;
+        return 1;
+    case TREE_OPT_EXTRACTED:
+        t->archive.use = ARCHIVE_USE_EXTRACTED;
+        return 1;
+    case TREE_OPT_EXTRACT_MTIME:
+        if (archive_parse_mtime(p->optarg, &t->archive) != 0) {
             cli_usage_error(p->command,
                             "--extract-mtime takes archive, now or seconds since the "
                             "epoch, not '%s'",
@@ -101,9 +131,170 @@ int scan_parse_option(cli_parser *p, int id, scan_options *opt)
             return -1;
         }
         return 1;
-    }
     default:
         return 0;
     }
 }
 
+int tree_next_option(cli_parser *p, tree_options *t, int *exit_status)
+{
+    for (;;) {
+        int id = cli_next_option(p);
+        if (id == 0)
+            return 0;
+        if (id < 0 || id == 'h') {
+            *exit_status = id < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+            return -1;
+        }
+        int r = tree_parse_option(p, id, t);
+        if (r < 0) {
+            *exit_status = CLI_EXIT_USAGE;
+            return -1;
+        }
+        if (r == 0)
+            return id;
+    }
+}
+
+/* ---- operands ---------------------------------------------------------------------- */
+
+static int add_path(tree_options *t, char *path, size_t *cap)
+{
+    if (t->npaths == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        char **v = realloc(t->paths, ncap * sizeof *v);
+        if (!v)
+            return -1;
+        t->paths = v;
+        *cap = ncap;
+    }
+    t->paths[t->npaths++] = path;
+    return 0;
+}
+
+/* Reads all of FILE ('-': standard input) into memory. */
+static char *slurp(const char *file, size_t *len)
+{
+    FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "re");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+        if (n == cap) {
+            char *nb = realloc(buf, cap * 2 + 1);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                errno = ENOMEM;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    int err = errno;
+    if (buf && ferror(f)) {
+        free(buf);
+        buf = NULL;
+    }
+    if (f != stdin)
+        fclose(f);
+    else
+        clearerr(stdin);
+    if (buf) {
+        buf[n] = '\0';
+        *len = n;
+    }
+    errno = err;
+    return buf;
+}
+
+void tree_resolve_output(tree_options *t)
+{
+    if (t->nul && !t->format_given)
+        t->out.format = CLI_FORMAT_NUL;
+}
+
+int tree_operands(cli_parser *p, tree_options *t)
+{
+    size_t cap = 0;
+    tree_resolve_output(t);
+    int stdin_lists = 0;
+    for (size_t i = 0; i < t->nfrom; i++)
+        stdin_lists += strcmp(t->from[i], "-") == 0;
+    if (stdin_lists > 1)
+        return cli_usage_error(p->command, "-i - names standard input twice");
+    for (int i = p->index; i < p->argc; i++)
+        if (add_path(t, p->argv[i], &cap) != 0)
+            goto oom;
+    /* Each list: one name per line (the newline removed, as py_compile -
+     * and compileall -i do; nothing else stripped: names may hold any byte
+     * but the separator), or NUL-separated with -0; empty entries skipped.
+     * The lists' bytes are kept in one buffer the paths point into. */
+    size_t total = 0;
+    char *bufs[TREE_MAX_FROM] = {NULL};
+    size_t lens[TREE_MAX_FROM] = {0};
+    for (size_t i = 0; i < t->nfrom; i++) {
+        bufs[i] = slurp(t->from[i], &lens[i]);
+        if (!bufs[i]) {
+            cli_error_path("read", t->from[i], errno);
+            for (size_t k = 0; k < i; k++)
+                free(bufs[k]);
+            return CLI_EXIT_IO;
+        }
+        total += lens[i] + 1;
+    }
+    if (t->nfrom) {
+        t->from_buf = malloc(total ? total : 1);
+        if (!t->from_buf) {
+            for (size_t k = 0; k < t->nfrom; k++)
+                free(bufs[k]);
+            goto oom;
+        }
+        char sep = t->nul ? '\0' : '\n';
+        char *w = t->from_buf;
+        for (size_t i = 0; i < t->nfrom; i++) {
+            memcpy(w, bufs[i], lens[i]);
+            w[lens[i]] = sep;
+            free(bufs[i]);
+            bufs[i] = NULL;
+            char *end = w + lens[i] + 1;
+            for (char *s = w; s < end;) {
+                char *e = memchr(s, sep, (size_t)(end - s));
+                *e = '\0';
+                if (e > s && add_path(t, s, &cap) != 0)
+                    goto oom;
+                s = e + 1;
+            }
+            w = end;
+        }
+    }
+    /* Lists were given but named nothing: nothing to visit (not "."). */
+    t->scan.no_roots = t->nfrom && t->npaths == 0;
+    t->scan.listed = t->npaths - (size_t)(p->argc - p->index);
+    if (cli_listing_start(t->out.format) != 0)
+        goto oom;
+    return 0;
+oom:
+    cli_error("out of memory");
+    return CLI_EXIT_IO;
+}
+
+bool tree_color(const tree_options *t)
+{
+    return t->out.format == CLI_FORMAT_HUMAN && cli_color_enabled(t->out.color, stdout);
+}
+
+void tree_options_free(tree_options *t)
+{
+    free(t->paths);
+    free(t->from_buf);
+    t->paths = NULL;
+    t->from_buf = NULL;
+    t->npaths = 0;
+}

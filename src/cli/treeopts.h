@@ -2,81 +2,174 @@
  * treeopts.h — the options every tree command shares, declared once.
  *
  * A tree command (check, prune, clean, stats, compile, convert, watch) puts
- * these entries in its option table and lets scan_next_option apply them,
- * so their spelling, help text and meaning are the same everywhere, and the
- * next command gets them for free.
+ * the TREE_* entries it takes in its option table and reads its options
+ * with tree_next_option, which applies the shared ones itself, so their
+ * spelling, help text and meaning are the same everywhere and the next
+ * command gets them for free. tree_operands then gathers what to visit: the
+ * PATH operands and the names listed by -i FILE.
+ *
+ *   tree_options t;
+ *   tree_options_init(&t);
+ *   int id, status;
+ *   while ((id = tree_next_option(&p, &t, &status)) > 0)
+ *       switch (id) { ... the command's own options ... }
+ *   if (id < 0 || (status = tree_operands(&p, &t)) != 0)
+ *       return status;
+ *   ... scan_run(t.paths, t.npaths, &t.scan, ...) ...
+ *   tree_options_free(&t);
  */
 #ifndef PYCACHE_CLI_TREEOPTS_H
 #define PYCACHE_CLI_TREEOPTS_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "cli/cli.h"
+#include "engine/archive.h"
 #include "engine/scan.h"
 
-/* Options shared by every tree command, declared once so their spelling and
- * help text are the same everywhere: a command puts SCAN_WALK_OPTIONS in its
- * option table and passes every option id to scan_parse_option. */
+/* The output options (TREE_OUTPUT_OPTIONS), applied. */
+typedef struct tree_output {
+    cli_format format;        /* --format, --json, -0 */
+    int quiet;                /* -q (repeatable: compile -qq) */
+    bool verbose;             /* -v */
+    cli_color_mode color;     /* --color */
+} tree_output;
+
+#define TREE_MAX_FROM 16
+
+typedef struct tree_options {
+    scan_options scan;        /* the walk, the verdict, the prefix */
+    tree_output out;
+    bool nul;                 /* -0: NUL-separated lists (and output) */
+    bool format_given;        /* --json or --format: wins over -0's output */
+    const char *from[TREE_MAX_FROM]; /* -i FILE|- (repeatable) */
+    size_t nfrom;
+    /* Filled by tree_operands: the PATH operands, then the names read from
+     * each -i list, in order; "." when there are none (and no -i). */
+    char **paths;
+    size_t npaths;
+    char *from_buf;           /* the -i lists' bytes (paths point into it) */
+    archive_options archive;  /* TREE_ARCHIVE_OPTIONS; a command that reads
+                                 archives points scan.archives here */
+} tree_options;
+
 enum {
-    SCAN_OPT_IGNORE = 1000,
-    SCAN_OPT_NO_DEFAULT_IGNORES,
-    SCAN_OPT_INCLUDE_VENVS,
-    SCAN_OPT_ONE_FILE_SYSTEM,
-    SCAN_OPT_CHECK_HASH,
-    SCAN_OPT_PREFIX,
-    SCAN_OPT_ZIPIMPORT,
-    SCAN_OPT_EXTRACTED,
-    SCAN_OPT_EXTRACT_MTIME,
+    TREE_OPT_IGNORE = 1000,
+    TREE_OPT_NO_DEFAULT_IGNORES,
+    TREE_OPT_INCLUDE_VENVS,
+    TREE_OPT_ONE_FILE_SYSTEM,
+    TREE_OPT_CHECK_HASH,
+    TREE_OPT_PREFIX,
+    TREE_OPT_JSON,
+    TREE_OPT_FORMAT,
+    TREE_OPT_COLOR,
+    TREE_OPT_ZIPIMPORT,
+    TREE_OPT_EXTRACTED,
+    TREE_OPT_EXTRACT_MTIME,
 };
 
-/* For the commands that read archives (check, stats): how the archive is
- * used, hence judged (engine/archive.h). They apply to scan_options.archives,
- * which the command points at its own archive_options first. */
-#define SCAN_ARCHIVE_OPTIONS                                                       \
-    {SCAN_OPT_ZIPIMPORT, "zipimport", NULL,                                        \
+/* For the commands that read archives (check, stats, inspect): how the
+ * archive is used, hence judged (engine/archive.h), into T->archive. */
+#define TREE_ARCHIVE_OPTIONS                                                       \
+    {TREE_OPT_ZIPIMPORT, "zipimport", NULL,                                        \
      "judge a zip archive as zipimport does with it on sys.path (default for "      \
      "a zipapp: a .pyz name or a \"#!\" line)"},                                    \
-    {SCAN_OPT_EXTRACTED, "extracted", NULL,                                        \
+    {TREE_OPT_EXTRACTED, "extracted", NULL,                                        \
      "judge an archive as its extracted files (default but for zipapps)"},         \
-    {SCAN_OPT_EXTRACT_MTIME, "extract-mtime", "WHEN",                              \
+    {TREE_OPT_EXTRACT_MTIME, "extract-mtime", "WHEN",                              \
      "the mtimes extraction gives the sources: archive (as recorded; zip DOS "     \
      "times in local time, TZ), now (an extractor that sets none) or EPOCH "       \
      "(clamped to EPOCH seconds)"}
 
-#define SCAN_WALK_OPTIONS                                                          \
-    {SCAN_OPT_IGNORE, "ignore", "NAME",                                            \
-     "do not enter directories named NAME (repeatable)"},                          \
-    {SCAN_OPT_NO_DEFAULT_IGNORES, "no-default-ignores", NULL,                      \
+/* --json, -0, --format, -v, -q, --color: what every listing command
+ * prints, and how (TREE_OUTPUT_OPTIONS: all six). A command that lists no
+ * files (stats) takes the ones that apply, and says why not the others. */
+#define TREE_JSON_OPTION                                                           \
+    {TREE_OPT_JSON, "json", NULL,                                                  \
+     "JSON Lines: one object per file listed (the same files as the human "        \
+     "listing; -v: every file), errors included"}
+#define TREE_NULL_OPTION                                                           \
+    {'0', "null", NULL,                                                            \
+     "print only the paths of the files listed, each ended by NUL (xargs -0), "    \
+     "and read -i lists NUL-separated (with --json: only that)"}
+#define TREE_FORMAT_OPTION                                                         \
+    {TREE_OPT_FORMAT, "format", "FORMAT",                                          \
+     "human (default), json (--json), null (-0) or github (workflow "              \
+     "annotations: ::error for dangerous files, ::warning for clutter)"}
+#define TREE_VERBOSE_OPTION {'v', "verbose", NULL, "list every file, fine ones too"}
+#define TREE_QUIET_OPTION                                                          \
+    {'q', "quiet", NULL, "print nothing but errors: the exit status tells"}
+#define TREE_COLOR_OPTION                                                          \
+    {TREE_OPT_COLOR, "color", "WHEN", "colour the status words: auto, always or never"}
+#define TREE_OUTPUT_OPTIONS                                                        \
+    TREE_JSON_OPTION, TREE_NULL_OPTION, TREE_FORMAT_OPTION, TREE_VERBOSE_OPTION,  \
+        TREE_QUIET_OPTION, TREE_COLOR_OPTION
+
+/* --ignore, --no-default-ignores, --include-venvs, --one-file-system: which
+ * directories the walk enters. */
+#define TREE_WALK_OPTIONS                                                          \
+    {TREE_OPT_IGNORE, "ignore", "PATTERN",                                         \
+     "do not enter directories whose name matches PATTERN, a name or a shell "     \
+     "glob such as 'build*' (repeatable)"},                                        \
+    {TREE_OPT_NO_DEFAULT_IGNORES, "no-default-ignores", NULL,                      \
      "also enter .git .hg .svn .bzr _darcs and node_modules"},                     \
-    {SCAN_OPT_INCLUDE_VENVS, "include-venvs", NULL,                                \
-     "also enter virtual environments (directories holding a pyvenv.cfg)"},        \
-    {SCAN_OPT_ONE_FILE_SYSTEM, "one-file-system", NULL,                            \
-     "do not cross mount points"},                                                 \
-    {SCAN_OPT_CHECK_HASH, "check-hash-based-pycs", "WHEN",                         \
+    {TREE_OPT_INCLUDE_VENVS, "include-venvs", NULL,                                \
+     "also enter virtual environments (a pyvenv.cfg) and conda environments "      \
+     "(a conda-meta/ directory)"},                                                 \
+    {TREE_OPT_ONE_FILE_SYSTEM, "one-file-system", NULL,                            \
+     "do not cross mount points"}
+
+/* -i FILE|-: more paths, one per line (NUL-separated with -0), as
+ * compileall -i and py3clean -p's file lists take them. */
+#define TREE_FROM_FILE_OPTION                                                      \
+    {'i', "from-file", "FILE",                                                     \
+     "also visit the paths listed in FILE ('-': standard input), one per line, "   \
+     "or NUL-separated with -0 (repeatable)"}
+
+/* --check-hash-based-pycs: for the commands that judge caches. */
+#define TREE_CHECK_HASH_OPTION                                                     \
+    {TREE_OPT_CHECK_HASH, "check-hash-based-pycs", "WHEN",                         \
      "judge hash-based pycs as python --check-hash-based-pycs WHEN would: "        \
      "default, always or never"}
 
-#define SCAN_PREFIX_OPTION                                                         \
-    {SCAN_OPT_PREFIX, "prefix", "DIR",                                             \
+#define TREE_PREFIX_OPTION                                                         \
+    {TREE_OPT_PREFIX, "prefix", "DIR",                                             \
      "a PYTHONPYCACHEPREFIX tree: visit its entries for the sources under "        \
      "PATH (no PATH: all of it)"}
 
+/* Defaults: scan_default_options, human output, colour on a terminal. */
+void tree_options_init(tree_options *t);
+
 /* The option loop of every tree command: the next option that is the
- * command's own, after applying the shared ones (SCAN_WALK_OPTIONS,
- * SCAN_PREFIX_OPTION) to OPT. Returns the option's id; 0 at the end of the
- * options (P->index is then the first operand); -1 when the command must
- * return *EXIT_STATUS at once (CLI_EXIT_OK after --help was printed,
- * CLI_EXIT_USAGE after a usage error).
- *
- *   int id, status;
- *   while ((id = scan_next_option(&p, &sopt, &status)) > 0)
- *       switch (id) { ... }
- *   if (id < 0)
- *       return status;
- */
-int scan_next_option(cli_parser *p, scan_options *opt, int *exit_status);
+ * command's own, after applying the shared ones to T. Returns the option's
+ * id; 0 at the end of the options (P->index is then the first operand); -1
+ * when the command must return *EXIT_STATUS at once (CLI_EXIT_OK after
+ * --help was printed, CLI_EXIT_USAGE after a usage error). */
+int tree_next_option(cli_parser *p, tree_options *t, int *exit_status);
 
 /* Applies option ID (with P->optarg) if it is one of the shared ones.
  * Returns 1 when it was (consumed), 0 when it was not, -1 after a usage
- * error (the command returns CLI_EXIT_USAGE). */
-int scan_parse_option(cli_parser *p, int id, scan_options *opt);
+ * error (the command returns CLI_EXIT_USAGE). For commands that read their
+ * options with cli_next_option themselves (inspect, where). */
+int tree_parse_option(cli_parser *p, int id, tree_options *t);
+
+/* After the options: fills T->paths from the operands and the -i lists
+ * (a directory named in a list is not walked: scan_options.listed), and
+ * starts the listing in T's format (cli_listing_start: the per-file lines
+ * come out sorted by path when the command calls cli_listing_finish).
+ * Returns 0, CLI_EXIT_USAGE (a list named twice as '-', ...) or
+ * CLI_EXIT_IO (a list could not be read; the message is printed). */
+int tree_operands(cli_parser *p, tree_options *t);
+
+/* Settles T->out.format from -0, --json and --format (tree_operands does
+ * it; a command that gathers its operands itself calls it). */
+void tree_resolve_output(tree_options *t);
+
+/* Whether stdout gets colour: human output on a terminal, unless NO_COLOR
+ * or --color=never (always: --color=always). */
+bool tree_color(const tree_options *t);
+
+void tree_options_free(tree_options *t);
 
 #endif /* PYCACHE_CLI_TREEOPTS_H */

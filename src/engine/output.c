@@ -18,6 +18,7 @@
 
 #include <stdarg.h>
 
+#include "engine/listing.h"
 #include "engine/output.h"
 
 /* ---- exit statuses --------------------------------------------------------------- */
@@ -49,8 +50,7 @@ const char *cli_command_name(void)
     return current_command;
 }
 
-/* "pycache: " or "pycache CMD: ", the start of every message. */
-static void print_prefix(void)
+void cli_message_prefix(void)
 {
     if (current_command)
         fprintf(stderr, "pycache %s: ", current_command);
@@ -109,7 +109,7 @@ void cli_error(const char *fmt, ...)
 {
     va_list ap;
     fflush(stdout); /* keep stdout and stderr in order on a shared terminal */
-    print_prefix();
+    cli_message_prefix();
     va_start(ap, fmt);
     cli_vprint_message(stderr, fmt, ap);
     va_end(ap);
@@ -119,7 +119,7 @@ void cli_error(const char *fmt, ...)
 void cli_error_path(const char *op, const char *path, int err)
 {
     fflush(stdout);
-    print_prefix();
+    cli_message_prefix();
     fprintf(stderr, "cannot %s '", op);
     cli_print_path(stderr, path);
     if (err)
@@ -135,7 +135,7 @@ void cli_error_detail(const char *op, const char *path, int err, const char *det
         return;
     }
     fflush(stdout);
-    print_prefix();
+    cli_message_prefix();
     fprintf(stderr, "cannot %s '", op);
     cli_print_path(stderr, path);
     fputs("': ", stderr);
@@ -439,4 +439,108 @@ int cli_finish_stdout(void)
     else
         cli_error("cannot write to standard output");
     return CLI_EXIT_IO;
+}
+
+/* ---- the listing ------------------------------------------------------------------- */
+
+static listing *the_listing;
+static cli_format listing_format_;
+static bool listing_failed;
+
+int cli_listing_start(cli_format format)
+{
+    listing_format_ = format;
+    the_listing = listing_new(stdout);
+    return the_listing ? 0 : -1;
+}
+
+FILE *cli_listing(void)
+{
+    return the_listing ? listing_stream(the_listing) : stdout;
+}
+
+cli_format cli_listing_format(void)
+{
+    return listing_format_;
+}
+
+void cli_listing_end(const char *key, size_t key_len)
+{
+    if (!the_listing)
+        return;
+    if (listing_commit(the_listing, key, key_len) != 0 && !listing_failed) {
+        listing_failed = true;
+        cli_error("cannot keep the listing in order: %s", strerror(errno));
+    }
+}
+
+int cli_listing_finish(void)
+{
+    if (!the_listing)
+        return CLI_EXIT_OK;
+    int status = CLI_EXIT_OK;
+    if (listing_finish(the_listing) != 0) {
+        cli_error("cannot write the listing in order: %s", strerror(errno));
+        status = CLI_EXIT_IO;
+    } else if (listing_failed) {
+        status = CLI_EXIT_IO;
+    }
+    listing_free(the_listing);
+    the_listing = NULL;
+    return status;
+}
+
+/* ---- display width ------------------------------------------------------------------- */
+
+/* Columns of code point CP on a terminal: the East Asian Wide and
+ * Fullwidth blocks and emoji take two, combining marks and zero-width
+ * characters none (the ranges wcwidth(3) of glibc's UTF-8 locales gives,
+ * without depending on the locale this process runs in). */
+static int codepoint_width(uint32_t cp)
+{
+    static const struct {
+        uint32_t lo, hi;
+    } zero[] = {
+        {0x0300, 0x036F}, {0x0483, 0x0489}, {0x0591, 0x05BD}, {0x0610, 0x061A},
+        {0x064B, 0x065F}, {0x0E31, 0x0E31}, {0x0E34, 0x0E3A}, {0x200B, 0x200F},
+        {0x20D0, 0x20FF}, {0xFE00, 0xFE0F}, {0xFE20, 0xFE2F},
+    }, wide[] = {
+        {0x1100, 0x115F}, {0x2E80, 0x303E}, {0x3041, 0x33FF}, {0x3400, 0x4DBF},
+        {0x4E00, 0x9FFF}, {0xA000, 0xA4CF}, {0xAC00, 0xD7A3}, {0xF900, 0xFAFF},
+        {0xFE30, 0xFE4F}, {0xFF00, 0xFF60}, {0xFFE0, 0xFFE6}, {0x1F300, 0x1F64F},
+        {0x1F900, 0x1F9FF}, {0x20000, 0x2FFFD}, {0x30000, 0x3FFFD},
+    };
+    for (size_t i = 0; i < sizeof zero / sizeof *zero; i++)
+        if (cp >= zero[i].lo && cp <= zero[i].hi)
+            return 0;
+    for (size_t i = 0; i < sizeof wide / sizeof *wide; i++)
+        if (cp >= wide[i].lo && cp <= wide[i].hi)
+            return 2;
+    return 1;
+}
+
+size_t cli_path_width(const char *path)
+{
+    const unsigned char *m = (const unsigned char *)path;
+    size_t n = strlen(path), w = 0;
+    for (size_t i = 0; i < n;) {
+        size_t len = cli_utf8_sequence(m + i, n - i);
+        unsigned char c = m[i];
+        if (len == 1 && c >= 0x20 && c != 0x7F && c != '\\') {
+            w += 1;
+        } else if (len == 1 && (c == '\n' || c == '\t' || c == '\r' || c == '\\')) {
+            w += 2;
+        } else if (len == 2 && c == 0xC2 && m[i + 1] < 0xA0) {
+            w += 8; /* a C1 control: \xc2\x8N */
+        } else if (len > 1) {
+            uint32_t cp = c & (0xFF >> (len + 1));
+            for (size_t k = 1; k < len; k++)
+                cp = (cp << 6) | (m[i + k] & 0x3F);
+            w += (size_t)codepoint_width(cp);
+        } else {
+            w += 4; /* \xNN */
+        }
+        i += len ? len : 1;
+    }
+    return w;
 }

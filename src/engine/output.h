@@ -66,6 +66,9 @@ bool cli_stdout_failed(void);
 /* The command every message names ("check"), or NULL for "pycache: ...". */
 void cli_set_command(const char *name);
 const char *cli_command_name(void);
+/* Writes "pycache: " or "pycache CMD: " to stderr, the start of every
+ * message, for the few that write the rest themselves. */
+void cli_message_prefix(void);
 /* The message part of cli_error: FMT formatted, escaped to one line. */
 void cli_vprint_message(FILE *f, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
@@ -76,6 +79,9 @@ typedef enum cli_format {
     CLI_FORMAT_HUMAN = 0,
     CLI_FORMAT_JSON, /* JSON Lines: one object per line */
     CLI_FORMAT_NUL,  /* paths only, each followed by a NUL byte (xargs -0) */
+    CLI_FORMAT_GITHUB, /* GitHub Actions workflow commands: one
+                          "::error file=PATH,title=...::MESSAGE" line per
+                          finding (dangerous: error; clutter: warning) */
 } cli_format;
 
 /* Colour on stdout: on a terminal, unless NO_COLOR is set or --color=never. */
@@ -130,5 +136,28 @@ size_t cli_utf8_sequence(const unsigned char *s, size_t n);
 void cli_format_bytes(char *buf, size_t cap, uint64_t bytes);
 /* Writes SECONDS since the epoch as ISO-8601 UTC: "2023-11-14T22:13:20Z". */
 void cli_format_time_utc(char *buf, size_t cap, int64_t seconds);
+
+/* ---- the listing ------------------------------------------------------------------
+ * The per-file lines of a tree command (human, JSON Lines, NUL paths,
+ * GitHub annotations) are written in path order, the same bytes on every
+ * run whatever the thread count (engine/listing.h). A command starts the
+ * listing once it knows its format; each writer then writes one record to
+ * cli_listing() and ends it with cli_listing_end(PATH); the command's
+ * summary comes after cli_listing_finish(). With no listing started,
+ * cli_listing() is stdout and cli_listing_end does nothing (live output:
+ * watch). */
+int cli_listing_start(cli_format format); /* 0, or -1 out of memory */
+FILE *cli_listing(void);
+void cli_listing_end(const char *key, size_t key_len);
+/* Writes the records, sorted. Returns CLI_EXIT_OK, or CLI_EXIT_IO after
+ * printing why (a spilled run could not be written or read back). */
+int cli_listing_finish(void);
+/* The format the listing was started with (CLI_FORMAT_HUMAN when none). */
+cli_format cli_listing_format(void);
+
+/* Display columns PATH takes as cli_print_path writes it: escapes count
+ * their length, wide East Asian characters and emoji two, combining marks
+ * none. For aligning columns. */
+size_t cli_path_width(const char *path);
 
 #endif /* PYCACHE_ENGINE_OUTPUT_H */

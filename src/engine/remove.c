@@ -347,6 +347,7 @@ void remove_run_error(remove_run *r, const char *op, const char *path, int err)
     r->status = cli_exit_merge(r->status, CLI_EXIT_IO);
     r->failures++;
     unsigned slot = err > 0 && err < ERRNO_SLOTS ? (unsigned)err : 0;
+    /* The file's own record (--json: "action": "failed") says it too. */
     if (r->shown[slot] < ERRORS_SHOWN) {
         r->shown[slot]++;
         cli_error_path(op, path, err);
@@ -390,12 +391,32 @@ static const char *action_word(const remove_run *r)
 static void human_line(remove_run *r, const char *action, const char *path,
                        const char *detail)
 {
-    fputs(action, stdout);
-    putchar(' ');
-    cli_print_path(stdout, path);
+    FILE *f = cli_listing();
+    /* Colour (--color): what goes yellow, what stays dim, a failure red. */
+    const char *sgr = !r->opt.color ? NULL
+                      : strcmp(action, "kept") == 0 ? CLI_SGR_DIM
+                      : strcmp(action, "partly removed") == 0 ? "\033[31m"
+                                                               : "\033[33m";
+    if (sgr)
+        fputs(sgr, f);
+    fputs(action, f);
+    if (sgr)
+        fputs(CLI_SGR_RESET, f);
+    fputc(' ', f);
+    cli_print_path(f, path);
     if (detail && *detail)
-        printf("  (%s)", detail);
-    putchar('\n');
+        fprintf(f, "  (%s)", detail);
+    fputc('\n', f);
+    cli_listing_end(path, strlen(path));
+}
+
+/* A path alone, NUL-terminated (-0). */
+static void nul_line(const char *path)
+{
+    FILE *f = cli_listing();
+    fputs(path, f);
+    fputc('\0', f);
+    cli_listing_end(path, strlen(path));
 }
 
 /* The detail of a judged file: "stale: mtime, 3.11". */
@@ -479,8 +500,11 @@ int remove_run_cache(remove_run *r, const scan_item *it)
         break;
     }
     case CLI_FORMAT_NUL:
-        fputs(it->path, stdout);
-        putchar('\0');
+        nul_line(it->path);
+        break;
+    case CLI_FORMAT_GITHUB:
+        if (it->verdict && r->opt.dry_run)
+            report_github_verdict(it->path, it->verdict->status, it->verdict, NULL);
         break;
     case CLI_FORMAT_HUMAN:
         if (!r->opt.quiet && (r->opt.verbose || r->opt.dry_run)) {
@@ -524,6 +548,10 @@ void remove_run_keep(remove_run *r, const scan_item *it, bool reported, bool fin
         break;
     case CLI_FORMAT_NUL:
         break;
+    case CLI_FORMAT_GITHUB:
+        if (it->verdict && finding)
+            report_github_verdict(it->path, it->verdict->status, it->verdict, NULL);
+        break;
     case CLI_FORMAT_HUMAN:
         if (!r->opt.quiet) {
             char detail[160] = "";
@@ -549,24 +577,22 @@ static void report_dir(remove_run *r, const char *path)
     switch (r->opt.format) {
     case CLI_FORMAT_JSON: {
         cli_json j;
-        cli_json_begin(&j, stdout);
+        cli_json_begin(&j, cli_listing());
         cli_json_str(&j, "path", path);
         static const char *const nulls[] = {"status", "reason", "source"};
         for (size_t i = 0; i < 3; i++)
             cli_json_null(&j, nulls[i]);
         cli_json_str(&j, "kind", "directory");
-        static const char *const more[] = {"implementation", "python", "tag", "opt",
-                                           "magic", "mode", "mtime", "source_size",
-                                           "hash", "size"};
-        for (size_t i = 0; i < sizeof more / sizeof *more; i++)
-            cli_json_null(&j, more[i]);
+        report_json_fields_null(&j, "kind");
         cli_json_str(&j, "action", action_word(r));
         cli_json_end(&j);
+        cli_listing_end(path, strlen(path));
         break;
     }
     case CLI_FORMAT_NUL:
-        fputs(path, stdout);
-        putchar('\0');
+        nul_line(path);
+        break;
+    case CLI_FORMAT_GITHUB:
         break;
     case CLI_FORMAT_HUMAN:
         if (!r->opt.quiet && (r->opt.verbose || r->opt.dry_run))
@@ -636,7 +662,7 @@ void remove_run_scan_error(remove_run *r, const scan_item *it)
     /* The directory itself could not be read: it will not become empty. */
     pathset_add(&r->kept, it->path, it->path_len);
     r->status = cli_exit_merge(r->status, CLI_EXIT_IO);
-    cli_error_path(it->error_op ? it->error_op : "read", it->path, it->error);
+    report_error(it->error_op ? it->error_op : "read", it->path, it->error);
 }
 
 void remove_run_debris(remove_run *r, int dirfd, const char *name, const char *path,
@@ -670,7 +696,7 @@ void remove_run_debris(remove_run *r, int dirfd, const char *name, const char *p
     switch (r->opt.format) {
     case CLI_FORMAT_JSON: {
         cli_json j;
-        cli_json_begin(&j, stdout);
+        cli_json_begin(&j, cli_listing());
         cli_json_str(&j, "path", path);
         cli_json_str(&j, "status", "debris");
         cli_json_str(&j, "reason", topic);
@@ -685,13 +711,14 @@ void remove_run_debris(remove_run *r, int dirfd, const char *name, const char *p
         cli_json_int(&j, "files", (int64_t)ts.files);
         cli_json_str(&j, "action", action);
         cli_json_end(&j);
+        cli_listing_end(path, strlen(path));
         break;
     }
     case CLI_FORMAT_NUL:
-        if (rc == 0) {
-            fputs(path, stdout);
-            putchar('\0');
-        }
+        if (rc == 0)
+            nul_line(path);
+        break;
+    case CLI_FORMAT_GITHUB:
         break;
     case CLI_FORMAT_HUMAN:
         if (!r->opt.quiet && (r->opt.verbose || r->opt.dry_run)) {
@@ -826,6 +853,7 @@ uint64_t remove_run_removed(const remove_run *r)
 
 int remove_run_finish(remove_run *r)
 {
+    r->status = cli_exit_merge(r->status, cli_listing_finish());
     if (r->out_of_memory) {
         cli_error("out of memory: some directories may have been kept");
         r->status = cli_exit_merge(r->status, CLI_EXIT_IO);
@@ -909,28 +937,4 @@ int remove_run_scan(remove_run *r, char *const *paths, size_t npaths,
     }
     *scan_rc = rc;
     return status;
-}
-
-bool remove_parse_option(int id, int json_id, remove_run_options *o)
-{
-    if (id == json_id) {
-        o->format = CLI_FORMAT_JSON;
-        return true;
-    }
-    switch (id) {
-    case 'n':
-        o->dry_run = true;
-        return true;
-    case 'v':
-        o->verbose = true;
-        return true;
-    case 'q':
-        o->quiet = true;
-        return true;
-    case '0':
-        o->format = CLI_FORMAT_NUL;
-        return true;
-    default:
-        return false;
-    }
 }

@@ -83,6 +83,7 @@ typedef struct remove_run_options {
     bool verbose;         /* human: a line per file removed or kept */
     bool quiet;           /* human: nothing but errors */
     bool report_status;   /* human lines carry the status (prune) */
+    bool color;           /* human: colour the action words */
 } remove_run_options;
 
 /* NULL with errno on allocation failure. */
@@ -137,11 +138,6 @@ void remove_run_prefix_dirs(remove_run *r, const char *prefix_root,
                             char *const *roots, size_t nroots,
                             const pyc_walk_options *walk);
 
-/* The output options every removing command shares: -n, -v, -q, -0 and
- * JSON_ID (the command's --json). Returns true when ID was one of them
- * (applied to O), false when the command handles it. */
-bool remove_parse_option(int id, int json_id, remove_run_options *o);
-
 /* The scan of a removing command (clean, prune): checks that each PATH
  * exists when a prefix tree is scanned (a missing PATH is an error of its
  * own; a missing prefix subtree only means no caches), runs scan_run with FN,
@@ -157,7 +153,8 @@ void remove_run_error(remove_run *r, const char *op, const char *path, int err);
 /* Counts a status for the summary line of prune ("3 stale, 1 orphan"). */
 uint64_t remove_run_removed(const remove_run *r);
 
-/* Prints the summary line (human format, unless quiet) and the count of
+/* Writes the listing (cli_listing_finish), then prints the summary line
+ * (human format, unless quiet) and the count of
  * error lines held back; returns the exit status: 3 if a removal failed,
  * 1 for a dry run that found something to remove or a kept finding, else 0. */
 int remove_run_finish(remove_run *r);

@@ -79,7 +79,7 @@ void report_json_verdict_member(const char *path, const char *source,
                      v->header_status != PYC_HEADER_UNKNOWN_MAGIC;
     bool timestamp = header_ok && h->mode == PYC_MODE_TIMESTAMP;
 
-    cli_json_begin(&j, stdout);
+    cli_json_begin(&j, cli_listing());
     cli_json_str(&j, "path", path);
     cli_json_str(&j, "status", status ? status : pyc_status_name(v->status));
     cli_json_str(&j, "reason",
@@ -135,4 +135,129 @@ void report_json_verdict_member(const char *path, const char *source,
         cli_json_str(&j, "member", member);
     }
     cli_json_end(&j);
+    cli_listing_end(path, strlen(path));
+}
+
+void report_json_fields_null(cli_json *j, const char *after)
+{
+    static const char *const fields[] = {
+        "path", "status", "reason", "source", "kind", "implementation", "python",
+        "tag", "opt", "magic", "mode", "mtime", "source_size", "hash", "size",
+    };
+    size_t i = 0;
+    while (i < sizeof fields / sizeof *fields && strcmp(fields[i], after) != 0)
+        i++;
+    for (i++; i < sizeof fields / sizeof *fields; i++)
+        cli_json_null(j, fields[i]);
+}
+
+/* A GitHub Actions workflow command's property value: '%', CR, LF, ':'
+ * and ',' are %-escaped (actions/toolkit, command.ts escapeProperty). */
+static void github_property(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '%': fputs("%25", f); break;
+        case '\r': fputs("%0D", f); break;
+        case '\n': fputs("%0A", f); break;
+        case ':': fputs("%3A", f); break;
+        case ',': fputs("%2C", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
+/* ... and its message: '%', CR, LF (escapeData). */
+static void github_data(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '%': fputs("%25", f); break;
+        case '\r': fputs("%0D", f); break;
+        case '\n': fputs("%0A", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
+void report_github(const char *path, bool error, const char *title, const char *message)
+{
+    report_github_line(path, 0, error, title, message);
+}
+
+void report_github_line(const char *path, long line, bool error, const char *title,
+                        const char *message)
+{
+    FILE *f = cli_listing();
+    fputs(error ? "::error file=" : "::warning file=", f);
+    github_property(f, path);
+    if (line > 0)
+        fprintf(f, ",line=%ld", line);
+    fputs(",title=", f);
+    github_property(f, title);
+    fputs("::", f);
+    github_data(f, message);
+    fputc('\n', f);
+    cli_listing_end(path, strlen(path));
+}
+
+void report_github_verdict(const char *path, pyc_status status, const pyc_verdict *v,
+                           const pyc_magic *python)
+{
+    pyc_severity sev = pyc_status_severity(status);
+    if (sev == PYC_SEVERITY_FINE)
+        return;
+    char label[32], title[64], message[256];
+    report_python_label(v ? report_python_of(v) : python, label, sizeof label);
+    const char *reason = v ? pyc_reason_name(v->reason) : "no-cache";
+    snprintf(title, sizeof title, "pycache: %s", pyc_status_name(status));
+    snprintf(message, sizeof message, "%s%s%s (%s)", pyc_status_name(status),
+             *reason ? ": " : "", reason, label);
+    report_github(path, sev != PYC_SEVERITY_CLUTTER, title, message);
+}
+
+void report_error(const char *op, const char *path, int err)
+{
+    cli_error_path(op, path, err);
+    report_error_record(op, path, err);
+}
+
+void report_error_record(const char *op, const char *path, int err)
+{
+    report_error_record_detail(op, path, err, NULL);
+}
+
+void report_error_detail(const char *op, const char *path, int err, const char *detail)
+{
+    cli_error_detail(op, path, err, detail);
+    report_error_record_detail(op, path, err, detail);
+}
+
+void report_error_record_detail(const char *op, const char *path, int err,
+                                const char *detail)
+{
+    const char *why = detail ? detail : err ? strerror(err) : NULL;
+    switch (cli_listing_format()) {
+    case CLI_FORMAT_JSON: {
+        cli_json j;
+        cli_json_begin(&j, cli_listing());
+        cli_json_str(&j, "path", path);
+        cli_json_str(&j, "status", "error");
+        cli_json_str(&j, "reason", op);
+        report_json_fields_null(&j, "reason");
+        cli_json_str(&j, "error", why);
+        cli_json_end(&j);
+        cli_listing_end(path, strlen(path));
+        break;
+    }
+    case CLI_FORMAT_GITHUB: {
+        char message[256];
+        snprintf(message, sizeof message, "cannot %s: %s", op, why ? why : "failed");
+        report_github(path, true, "pycache: error", message);
+        break;
+    }
+    case CLI_FORMAT_HUMAN:
+    case CLI_FORMAT_NUL:
+        break;
+    }
 }

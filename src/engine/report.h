@@ -6,6 +6,7 @@
 #ifndef PYCACHE_REPORT_H
 #define PYCACHE_REPORT_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "engine/output.h"
@@ -18,6 +19,38 @@
 void report_json_verdict(const char *path, const char *source,
                          const pyc_verdict *v, const char *status,
                          const char *extra_key, const char *extra_value);
+
+/* Writes null for every field of the stable verdict object that comes
+ * after AFTER ("reason": source, kind, ... size), for objects that describe
+ * something else than a judged file (an error, a directory). */
+void report_json_fields_null(cli_json *j, const char *after);
+
+/* One GitHub Actions annotation line for PATH (error, else warning), as a
+ * listing record. */
+void report_github(const char *path, bool error, const char *title, const char *message);
+/* The same at LINE of PATH (a source that does not compile). */
+void report_github_line(const char *path, long line, bool error, const char *title,
+                        const char *message);
+/* The annotation of a finding: ::error for a dangerous or expected status,
+ * ::warning for clutter, nothing for a fine one (pyc_status_severity). V
+ * may be NULL (missing: PYTHON names the interpreter expected). */
+void report_github_verdict(const char *path, pyc_status status, const pyc_verdict *v,
+                           const pyc_magic *python);
+
+/* Something under PATH could not be done (OP: "open", "read"...) and no
+ * record of a file will say it (a directory that cannot be read, a PATH
+ * that does not exist): one line on stderr, and in --json a record
+ * {"path", "status": "error",
+ * "reason": OP, ..., "error": strerror(ERR)}; in --format=github an
+ * ::error annotation. The caller merges exit status 3. */
+void report_error(const char *op, const char *path, int err);
+/* The record alone, without the stderr line (an error counted, not shown). */
+void report_error_record(const char *op, const char *path, int err);
+/* The same two with DETAIL, when not NULL, saying what is wrong in place of
+ * strerror(ERR) (an archive's unsafe member: scan_item.error_detail). */
+void report_error_detail(const char *op, const char *path, int err, const char *detail);
+void report_error_record_detail(const char *op, const char *path, int err,
+                                const char *detail);
 
 /* As report_json_verdict, for a member of an archive: two more fields,
  * "archive" (the archive's path) and "member" (the name inside it), after

@@ -875,26 +875,206 @@ char *scan_prefix_root(const char *prefix, const char *path)
     return root;
 }
 
-/* Prefix mode: the roots are scan_prefix_root of each PATH, or the prefix
- * itself. */
-static char **prefix_roots(const char *prefix, char *const *paths, size_t npaths,
-                           size_t *nroots)
+/* ---- roots ----------------------------------------------------------------------------
+ *
+ * What the walk starts from: each PATH as given (a directory is walked, a
+ * file judged alone), except
+ *   - in prefix mode, a PATH stands for its subtree of the prefix tree
+ *     (scan_prefix_root), or the whole prefix when there is none;
+ *   - a source NAME.py stands for its caches, found by name: NAME.*.pyc
+ *     (every tag and level, temp files too) in its __pycache__ (prefix
+ *     mode: in its directory's prefix subtree), and the legacy NAME.pyc and
+ *     NAME.pyo beside it; a __pycache__ they were found in is remembered,
+ *     for one SCAN_PYCACHE_POST after the walk;
+ *   - a directory among the last opt->listed PATHS (from -i lists) is
+ *     dropped. */
+struct roots {
+    char **v;          /* malloc'd strings */
+    size_t n, cap;
+    char **posts;      /* source directories whose __pycache__ held caches
+                          of a source PATH ("" for the current one) */
+    size_t nposts, posts_cap;
+};
+
+static int roots_push(char ***v, size_t *n, size_t *cap, char *s)
 {
-    size_t n = npaths ? npaths : 1;
-    char **roots = calloc(n, sizeof *roots);
-    if (!roots)
+    if (!s)
+        return -1;
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        char **nv = realloc(*v, ncap * sizeof *nv);
+        if (!nv) {
+            free(s);
+            return -1;
+        }
+        *v = nv;
+        *cap = ncap;
+    }
+    (*v)[(*n)++] = s;
+    return 0;
+}
+
+static void roots_free(struct roots *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        free(r->v[i]);
+    for (size_t i = 0; i < r->nposts; i++)
+        free(r->posts[i]);
+    free(r->v);
+    free(r->posts);
+    memset(r, 0, sizeof *r);
+}
+
+/* DIR + "/" + NAME (DIR "" : NAME alone). */
+static char *join(const char *dir, const char *name)
+{
+    size_t dl = strlen(dir), nl = strlen(name);
+    char *p = malloc(dl + nl + 2);
+    if (!p)
         return NULL;
-    for (size_t i = 0; i < n; i++) {
-        roots[i] = scan_prefix_root(prefix, npaths ? paths[i] : NULL);
-        if (!roots[i]) {
-            for (size_t k = 0; k < i; k++)
-                free(roots[k]);
-            free(roots);
-            return NULL;
+    memcpy(p, dir, dl);
+    size_t k = dl;
+    if (dl && dir[dl - 1] != '/')
+        p[k++] = '/';
+    memcpy(p + k, name, nl + 1);
+    return p;
+}
+
+static int by_string(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Adds the entries of directory LISTED (display path SHOWN) whose cache name
+ * has the stem STEM (STEM_LEN bytes), sorted. Returns how many were added,
+ * -1 out of memory. A directory that cannot be listed adds nothing: the
+ * source simply has no caches there. */
+static int add_stem_entries(struct roots *r, const char *listed, const char *shown,
+                            bool in_pycache, bool in_prefix, const char *stem,
+                            size_t stem_len)
+{
+    DIR *d = opendir(listed);
+    if (!d)
+        return 0;
+    size_t first = r->n;
+    struct dirent *de;
+    int rc = 0;
+    while ((de = readdir(d)) != NULL) {
+        pyc_cache_name cn;
+        if (pyc_cache_name_parse(de->d_name, in_pycache, in_prefix, &cn) == PYC_KIND_NONE ||
+            cn.stem_len != stem_len || memcmp(de->d_name, stem, stem_len) != 0)
+            continue;
+        if (roots_push(&r->v, &r->n, &r->cap, join(shown, de->d_name)) != 0) {
+            rc = -1;
+            break;
         }
     }
-    *nroots = n;
-    return roots;
+    closedir(d);
+    if (rc < 0)
+        return -1;
+    qsort(r->v + first, r->n - first, sizeof *r->v, by_string);
+    return (int)(r->n - first);
+}
+
+/* PATH is a source file (NAME.py, a regular file or a link to one). */
+static bool source_root(const char *path)
+{
+    size_t n = strlen(path);
+    struct stat st;
+    return n > 3 && memcmp(path + n - 3, ".py", 3) == 0 && path[n - 4] != '/' &&
+           stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The caches of the source PATH (see above). */
+static int expand_source(struct roots *r, const scan_options *opt, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t stem_len = strlen(base) - 3;
+    char *dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup("");
+    if (!dir)
+        return -1;
+    int rc = 0;
+    if (opt->prefix) {
+        char *sub = scan_prefix_root(opt->prefix, *dir ? dir : ".");
+        rc = sub ? add_stem_entries(r, sub, sub, false, true, base, stem_len) : -1;
+        free(sub);
+    } else {
+        char *pyc = join(dir, "__pycache__");
+        rc = pyc ? add_stem_entries(r, pyc, pyc, true, false, base, stem_len) : -1;
+        free(pyc);
+        if (rc > 0 && roots_push(&r->posts, &r->nposts, &r->posts_cap, strdup(dir)) != 0)
+            rc = -1;
+        for (const char *suffix = "c"; rc >= 0 && suffix; suffix = *suffix == 'c' ? "o" : NULL) {
+            char name[NAME_MAX + 1];
+            struct stat st;
+            if (snprintf(name, sizeof name, "%.*sy%s", (int)(strlen(base) - 1), base,
+                         suffix) >= (int)sizeof name)
+                continue;
+            char *legacy = join(dir, name);
+            if (!legacy)
+                rc = -1;
+            else if (lstat(legacy, &st) == 0)
+                rc = roots_push(&r->v, &r->n, &r->cap, legacy);
+            else
+                free(legacy);
+        }
+    }
+    free(dir);
+    return rc < 0 ? -1 : 0;
+}
+
+static int build_roots(struct roots *r, const scan_options *opt, char *const *paths,
+                       size_t npaths)
+{
+    memset(r, 0, sizeof *r);
+    if (npaths == 0) {
+        char *root = opt->prefix ? scan_prefix_root(opt->prefix, NULL) : strdup(".");
+        return roots_push(&r->v, &r->n, &r->cap, root);
+    }
+    size_t listed_from = opt->listed < npaths ? npaths - opt->listed : 0;
+    for (size_t i = 0; i < npaths; i++) {
+        struct stat st;
+        if (i >= listed_from && stat(paths[i], &st) == 0 && S_ISDIR(st.st_mode))
+            continue;
+        int rc;
+        /* A command that wants the sources themselves (compile) gets a
+         * source root as the source. */
+        if (!opt->want_sources && !opt->sources_only && source_root(paths[i]))
+            rc = expand_source(r, opt, paths[i]);
+        else if (opt->prefix)
+            rc = roots_push(&r->v, &r->n, &r->cap, scan_prefix_root(opt->prefix, paths[i]));
+        else
+            rc = roots_push(&r->v, &r->n, &r->cap, strdup(paths[i]));
+        if (rc != 0) {
+            roots_free(r);
+            errno = ENOMEM;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* After the walk: one SCAN_PYCACHE_POST for each __pycache__ that held the
+ * caches of a source given as a PATH. */
+static void emit_posts(struct scan *s, const struct roots *r)
+{
+    for (size_t i = 0; i < r->nposts && !s->stopped; i++) {
+        const char *dir = *r->posts[i] ? r->posts[i] : ".";
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        char *path = join(r->posts[i], "__pycache__");
+        if (path) {
+            scan_item item = {
+                .event = SCAN_PYCACHE_POST, .path = path, .path_len = strlen(path),
+                .dirfd = fd, .name = "__pycache__", .type = DT_DIR, .depth = 0,
+            };
+            emit(s, &item);
+            free(path);
+        }
+        close(fd);
+    }
 }
 
 /* ---- parallel walk ----------------------------------------------------------------
@@ -1236,11 +1416,13 @@ int scan_run(char *const *paths, size_t npaths, const scan_options *given,
     s.main_thread = true;
     int rc = -1;
 
-    static char dot[] = ".";
-    static char *const dot_root[] = {dot};
-    char *const *roots = paths;
-    size_t nroots = npaths;
-    char **owned = NULL;
+    struct roots built;
+    memset(&built, 0, sizeof built);
+    char **kept = NULL;
+    if (opt->no_roots) {
+        rc = 0;
+        goto out;
+    }
     if (opt->prefix) {
         size_t plen = strlen(opt->prefix);
         while (plen > 1 && opt->prefix[plen - 1] == '/')
@@ -1249,38 +1431,39 @@ int scan_run(char *const *paths, size_t npaths, const scan_options *given,
         if (!s.prefix_root)
             goto out;
         s.prefix_len = plen;
-        owned = prefix_roots(opt->prefix, paths, npaths, &nroots);
-        if (!owned)
+    }
+    /* Archives among the paths given (not those of -i lists), recognised
+     * by content, are judged here, before the walk of the others. */
+    size_t listed_from = opt->listed < npaths ? npaths - opt->listed : 0;
+    if (!opt->prefix && npaths > 0) {
+        kept = calloc(npaths, sizeof *kept);
+        if (!kept)
             goto out;
-        roots = owned;
-    } else if (npaths == 0) {
-        roots = dot_root;
-        nroots = 1;
-    } else {
-        /* Archives among the paths, recognised by content, are judged
-         * here, before the walk of the others. */
-        owned = calloc(npaths, sizeof *owned);
-        if (!owned)
-            goto out;
-        nroots = 0;
+        size_t nkept = 0;
         for (size_t i = 0; i < npaths; i++) {
-            if (archive_sniff(paths[i]) == 1) {
+            if (i < listed_from && archive_sniff(paths[i]) == 1) {
                 if (scan_archive(&s, paths[i])) {
                     rc = 1;
                     goto out;
                 }
                 continue;
             }
-            owned[nroots] = strdup(paths[i]);
-            if (!owned[nroots])
-                goto out;
-            nroots++;
+            kept[nkept++] = paths[i];
         }
-        roots = owned;
-        if (nroots == 0) {
+        if (nkept == 0) {
             rc = 0;
             goto out;
         }
+        paths = kept;
+        npaths = nkept;
+    }
+    if (build_roots(&built, opt, paths, npaths) != 0)
+        goto out;
+    char *const *roots = built.v;
+    size_t nroots = built.n;
+    if (nroots == 0) {
+        rc = 0;
+        goto posts;
     }
 
     pyc_walk_options wopt = opt->walk;
@@ -1291,7 +1474,7 @@ int scan_run(char *const *paths, size_t npaths, const scan_options *given,
         batch_discard(&s);
         if (rc >= 0 && s.stopped)
             rc = 1;
-        goto out;
+        goto posts;
     }
 
     struct shared sh;
@@ -1351,15 +1534,19 @@ int scan_run(char *const *paths, size_t npaths, const scan_options *given,
     } else {
         rc = sh.stopped ? 1 : 0;
     }
+    s.sh = NULL;
 
+posts:
+    if (rc == 0) {
+        emit_posts(&s, &built);
+        if (s.stopped)
+            rc = 1;
+    }
 out:
     if (s.progress_shown)
         fputs("\r\033[K", stderr);
-    if (owned) {
-        for (size_t i = 0; i < nroots; i++)
-            free(owned[i]);
-        free(owned);
-    }
+    roots_free(&built);
+    free(kept);
     scan_release(&s);
     return rc;
 }

@@ -127,13 +127,27 @@ typedef struct scan_options {
                                    NULL: the command cannot handle archives,
                                    and such a PATH is a SCAN_ERROR
                                    (EOPNOTSUPP) */
+    bool no_roots;              /* visit nothing (an -i list that named
+                                   nothing), rather than "." */
+    size_t listed;              /* the last LISTED paths came from -i lists
+                                   (package file lists, git ls-files): a
+                                   directory among them is not walked, since
+                                   such lists name every directory as well
+                                   as its files (dpkg -L names "/usr") */
 } scan_options;
 
 /* Called for each item; return 0 to go on, non-zero to stop the scan. */
 typedef int scan_fn(const scan_item *item, void *ctx);
 
-/* Runs the scan. Errors on the way are delivered as SCAN_ERROR items (the
- * scan goes on). Returns 0 when the scan completed, 1 when the callback
+/* Runs the scan over PATHS (none: "."; in prefix mode, none: the whole
+ * prefix tree). A path may be a directory (walked), a cache file (judged
+ * alone), or a source NAME.py, which (unless the command wants sources:
+ * want_sources, sources_only) stands for its caches: every tag and
+ * level in its __pycache__ (temp files included), the legacy NAME.pyc and
+ * NAME.pyo beside it, or in prefix mode its entries in the prefix tree;
+ * after them comes one SCAN_PYCACHE_POST for the __pycache__ they were in
+ * (clean removes it once empty). Errors on the way are delivered as
+ * SCAN_ERROR items (the scan goes on). Returns 0 when the scan completed, 1 when the callback
  * stopped it, -1 with errno when it could not run at all (out of memory). */
 int scan_run(char *const *paths, size_t npaths, const scan_options *opt,
              scan_fn *fn, void *ctx);

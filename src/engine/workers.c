@@ -489,7 +489,8 @@ static void worker_died(worker_pool *p, struct worker *w, const worker_callbacks
             cb->lost(cb->ctx, j->id, why);
         finish_job(p, w->job);
     } else {
-        fprintf(stderr, "pycache: the Python %s worker (pid %ld) %s while compiling '",
+        cli_message_prefix();
+        fprintf(stderr, "the Python %s worker (pid %ld) %s while compiling '",
                 p->label, (long)w->pid, how);
         cli_print_path(stderr, j->label);
         fputs("': trying it once more on another worker\n", stderr);

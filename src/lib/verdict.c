@@ -92,6 +92,28 @@ const char *pyc_reason_name(pyc_reason reason)
     return reason_names[reason];
 }
 
+pyc_severity pyc_status_severity(pyc_status status)
+{
+    switch (status) {
+    case PYC_STALE_USED:
+    case PYC_SOURCELESS:
+    case PYC_CORRUPT:
+        return PYC_SEVERITY_DANGEROUS;
+    case PYC_MISSING:
+        return PYC_SEVERITY_EXPECTED;
+    case PYC_STALE:
+    case PYC_ORPHAN:
+    case PYC_SHADOWED:
+    case PYC_TEMP:
+        return PYC_SEVERITY_CLUTTER;
+    case PYC_FRESH:
+    case PYC_FOREIGN:
+    case PYC_STATUS_COUNT:
+        break;
+    }
+    return PYC_SEVERITY_FINE;
+}
+
 int pyc_status_parse(const char *name, pyc_status *out)
 {
     for (int i = 0; i < PYC_STATUS_COUNT; i++) {

@@ -52,7 +52,7 @@
  * Syscalls per directory (strace -c of a walk of /usr): one openat, one
  * fstat, getdents64 until it returns 0 (two for most directories), one
  * close; none per entry, except fstatat where d_type is DT_UNKNOWN. With
- * skip_venvs, one fstatat more per directory.
+ * skip_venvs, two fstatat more per directory (pyvenv.cfg, conda-meta).
  *
  * Decisions (the brief left them open):
  *   - Skipped directories are never opened (name rules: skip_vcs,
@@ -61,7 +61,8 @@
  *     is delivered for them: no DIR_PRE, no DIR_POST, no entry.
  *     The options never apply to a root: a root the user names is walked.
  *   - A venv is a directory holding a regular file pyvenv.cfg (followed, as
- *     site.venv() tests it with os.path.isfile; Lib/site.py, 3.3+).
+ *     site.venv() tests it with os.path.isfile; Lib/site.py, 3.3+); a conda
+ *     environment one holding a conda-meta directory (not followed).
  *   - An entry that vanishes between getdents and its use (openat/fstatat
  *     fail with ENOENT, getdents64 with ENOENT on a directory removed once
  *     opened) is skipped silently; so is a directory replaced by a
@@ -86,6 +87,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -196,8 +198,11 @@ static bool skipped_by_name(const pyc_walk_options *o, const char *name)
     if (o->skip_node_modules && strcmp(name, "node_modules") == 0)
         return true;
     if (o->ignore_names) {
+        /* Names or shell patterns ("build*"), matched as fnmatch(3) with no
+         * flags: a leading dot is matched by '*' as any other byte, as
+         * compileall -x's regex and git's pathspec globs would. */
         for (const char *const *p = o->ignore_names; *p; p++)
-            if (strcmp(name, *p) == 0)
+            if (fnmatch(*p, name, 0) == 0)
                 return true;
     }
     return false;
@@ -553,9 +558,13 @@ static int descend(struct walk *w, struct pyc_walk_dir *dir, const char *name)
         }
     }
     if (w->options->skip_venvs) {
-        /* site.venv(): os.path.isfile(join(prefix, "pyvenv.cfg")). */
+        /* site.venv(): os.path.isfile(join(prefix, "pyvenv.cfg")); a
+         * conda environment is marked by its conda-meta/ directory (what
+         * conda's own env listing looks for: conda.core.envs_manager). */
         struct stat cfg;
-        if (fstatat(fd, "pyvenv.cfg", &cfg, 0) == 0 && S_ISREG(cfg.st_mode)) {
+        if ((fstatat(fd, "pyvenv.cfg", &cfg, 0) == 0 && S_ISREG(cfg.st_mode)) ||
+            (fstatat(fd, "conda-meta", &cfg, AT_SYMLINK_NOFOLLOW) == 0 &&
+             S_ISDIR(cfg.st_mode))) {
             close(fd);
             return DESCEND_SKIP;
         }

@@ -398,9 +398,13 @@ def test_broken_archives_are_one_clear_error(pycache, interpreters, tmp_path, da
     open(archive, "wb").write(bytes(data))
     r = pycache("check", "--json", archive)
     assert r.returncode == 3, (r.stdout, r.stderr)
-    assert r.stdout == ""
     (line,) = r.stderr.splitlines()
-    assert line.startswith("pycache") and "cannot read archive '%s': " % archive in line
+    assert line.startswith("pycache check: cannot read archive '%s': " % archive), line
+    # Nothing of it is judged: the one record is the error's.
+    (record,) = r.json()
+    assert (record["path"], record["status"], record["reason"]) == \
+        (archive, "error", "read archive")
+    assert record["error"] and record["error"] in line
 
 
 def test_hostile_members(pycache, interpreters, tmp_path):
@@ -437,7 +441,9 @@ def test_hostile_members(pycache, interpreters, tmp_path):
     assert any("duplicate member name" in e for e in errors), errors
     assert any("'%s/pkg/other.py': a link member" % archive in e for e in errors), errors
     assert any("'%s/pkg/third.py': a link member" % archive in e for e in errors), errors
-    assert [v["member"] for v in r.json()] == ["pkg/__pycache__/mod.%s.pyc" % newest.tag]
+    judged = [v for v in r.json() if v["status"] != "error"]
+    assert [v["member"] for v in judged] == ["pkg/__pycache__/mod.%s.pyc" % newest.tag]
+    assert len(r.json()) - len(judged) == len(errors)
 
 
 def test_encrypted_members(pycache, interpreters, tmp_path):

@@ -466,7 +466,7 @@ def test_clean_unwritable_directory(interp3, as_nobody, open_tmp):
     cache = os.path.join(locked, "mod.%s.pyc" % interp3.tag)
     rc, out, err = as_nobody("clean", root)
     assert rc == 3
-    assert err == "pycache: cannot remove '%s': Permission denied\n" % cache
+    assert err == "pycache clean: cannot remove '%s': Permission denied\n" % cache
     assert os.path.exists(cache)
     assert not os.path.exists(os.path.join(root, "a", "__pycache__"))
     assert not os.path.exists(os.path.join(root, "c", "__pycache__"))
@@ -486,6 +486,6 @@ def test_clean_errors_throttled(interp3, as_nobody, open_tmp):
     assert rc == 3
     lines = err.splitlines()
     assert len(lines) == 11
-    assert all(l.startswith("pycache: cannot remove '%s/" % pyc_dir) for l in lines[:10])
-    assert lines[10] == "pycache: 20 more errors not shown: Permission denied"
+    assert all(l.startswith("pycache clean: cannot remove '%s/" % pyc_dir) for l in lines[:10])
+    assert lines[10] == "pycache clean: 20 more errors not shown: Permission denied"
     assert len(os.listdir(pyc_dir)) == 30

@@ -232,7 +232,7 @@ def test_human_output_and_errors_escape_names(pycache, tmp_path):
     r = pycache("inspect", name, b"no\nsuch\xff.pyc", cwd=str(tmp_path))
     assert r.returncode == 3
     assert r.stdout.splitlines()[0] == "new\\nline.pyc"
-    assert r.stderr == ("pycache: cannot open 'no\\nsuch\\xff.pyc': "
+    assert r.stderr == ("pycache inspect: cannot open 'no\\nsuch\\xff.pyc': "
                         "No such file or directory\n")
 
 
@@ -274,7 +274,7 @@ def test_full_disk_on_stdout_is_reported(pycache_bin, tmp_path, many):
         p = subprocess.run([pycache_bin, "inspect"] + files, stdout=full,
                            stderr=subprocess.PIPE, timeout=120)
     assert p.returncode == 3
-    assert p.stderr.decode() == ("pycache: cannot write to standard output: "
+    assert p.stderr.decode() == ("pycache inspect: cannot write to standard output: "
                                  "No space left on device\n")
 
 

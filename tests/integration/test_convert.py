@@ -227,7 +227,7 @@ def test_read_only_directory(pycache, interp37, open_tmp):
     assert r.returncode == 3, (r.stdout, r.stderr)
     lines = r.stderr.splitlines()
     assert len(lines) == 1, r.stderr
-    assert lines[0] == ("pycache: cannot create a temporary file beside '%s': "
+    assert lines[0] == ("pycache convert: cannot create a temporary file beside '%s': "
                         "Permission denied" % os.path.join(tree, "__pycache__",
                                                            os.path.basename(pyc)))
     assert "1 error" in r.stdout.splitlines()[-1]
@@ -246,7 +246,7 @@ def test_unreadable_source_is_an_error(pycache, interp37, open_tmp):
     r = run_unprivileged("convert", "--to", "checked-hash", tree)
     assert r.returncode == 3, (r.stdout, r.stderr)
     assert r.stderr.splitlines() == [
-        "pycache: cannot open '%s': Permission denied" % src]
+        "pycache convert: cannot open '%s': Permission denied" % src]
     assert snapshot(tree) == before
 
 

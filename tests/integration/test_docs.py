@@ -259,8 +259,23 @@ def test_bash_syntax():
     assert r.returncode == 0, r.stderr
 
 
+def test_completions_are_generated_from_help(pycache_bin, tmp_path):
+    """The three files are what scripts/gen-completions makes of the binary's
+    own --help: `make completions` after changing an option."""
+    import importlib.machinery
+    import importlib.util
+    loader = importlib.machinery.SourceFileLoader(
+        "gen_completions", os.path.join(ROOT, "scripts", "gen-completions"))
+    spec = importlib.util.spec_from_loader("gen_completions", loader)
+    gen = importlib.util.module_from_spec(spec)
+    loader.exec_module(gen)
+    for name, text in gen.generate(pycache_bin).items():
+        with open(os.path.join(COMPLETIONS, name)) as f:
+            assert f.read() == text, "completions/%s is out of date: make completions" % name
+
+
 def test_bash_completes_commands(commands):
-    assert bash_complete(["pycache", ""]) == commands + ["--help", "--version"]
+    assert bash_complete(["pycache", ""]) == commands + ["help", "--help", "--version"]
     assert bash_complete(["pycache", "wa"]) == ["watch"]
     assert bash_complete(["pycache", "-q", "pr"]) == ["prune"]
 

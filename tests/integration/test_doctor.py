@@ -485,3 +485,39 @@ def test_usage(pycache, pycache_bin, tmp_path, gitenv):
     assert r.returncode == 0 and "--staged" in r.stdout and "--fix" in r.stdout
     r = doctor(pycache_bin, gitenv, str(tmp_path / "nope"), cwd=tmp_path)
     assert r.returncode == 3 and "nope" in r.stderr
+
+
+def test_every_fix_line_really_fixes(pycache_bin, gitenv, interpreters, tmp_path):
+    """Each "fix:" doctor prints is a command that, run as printed in the
+    project (each on a fresh copy), makes its own check pass."""
+    interp = [i for i in interpreters if i.major == 3][-1]
+
+    def project(repo):
+        repo.mkdir()
+        git(repo, "init", "-q", env=gitenv)
+        src = repo / "mod.py"
+        src.write_text("X = 1\n")
+        subprocess.run([interp.path, "-m", "py_compile", str(src)], check=True)
+        src.unlink()  # orphan: clutter
+        legacy = repo / "lone.py"
+        legacy.write_text("Y = 1\n")
+        subprocess.run([interp.path, "-c", "import py_compile, sys; "
+                        "py_compile.compile(sys.argv[1], cfile=sys.argv[1] + 'c')",
+                        str(legacy)], check=True)
+        legacy.unlink()  # sourceless: dangerous
+        git(repo, "add", "-f", "lone.pyc", env=gitenv)  # tracked bytecode
+        return repo
+
+    first = project(tmp_path / "first")
+    before = checks(doctor(pycache_bin, gitenv, "--json", cwd=first))
+    problems = {k: v["fix"] for k, v in before.items() if v["status"] != "ok" and v["fix"]}
+    assert {"dangerous", "tracked", "stale", "gitignore"} <= set(problems), before
+    env = clean_env(dict(gitenv, NO_COLOR="1"))
+    env["PATH"] = os.path.dirname(pycache_bin) + os.pathsep + env.get("PATH", "")
+    for name, fix in problems.items():
+        repo = project(tmp_path / ("fix-" + name))
+        r = subprocess.run(fix, shell=True, cwd=str(repo), env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert r.returncode in (0, 1), (name, fix, r.stderr)
+        after = checks(doctor(pycache_bin, gitenv, "--json", cwd=repo))
+        assert after[name]["status"] in ("ok", "fixed"), (name, fix, after[name])

@@ -27,8 +27,8 @@ import pytest
 from conftest import Result, build_dir, discover_interpreters
 from oracle import compile_source, cpython_import, make_module
 
-ERR_LINE = re.compile(r"^pycache: cannot [a-z][a-z ]* '(?P<path>.*)': (?P<cause>[^\n]+)$")
-MORE_LINE = re.compile(r"^pycache: (?P<n>\d+) more errors? not shown: (?P<cause>.+)$")
+ERR_LINE = re.compile(r"^pycache [a-z]+: cannot [a-z][a-z ]* '(?P<path>.*)': (?P<cause>[^\n]+)$")
+MORE_LINE = re.compile(r"^pycache [a-z]+: (?P<n>\d+) more errors? not shown: (?P<cause>.+)$")
 
 
 # ---- helpers ---------------------------------------------------------------------
@@ -125,8 +125,15 @@ def error_lines(r):
     return out
 
 
+def file_rows(rows):
+    """The records of files, without the error records (status "error") that
+    --json adds for what no file record can say: a directory that could not
+    be read."""
+    return [row for row in rows if row.get("status") != "error"]
+
+
 def by_path(rows):
-    return {row["path"]: row for row in rows}
+    return {row["path"]: row for row in file_rows(rows)}
 
 
 def temp_files(root):
@@ -378,7 +385,7 @@ def test_stdout_full(py, pycache_bin, tmp_path, args):
         p = subprocess.run([pycache_bin] + args + [root], stdout=full, stderr=subprocess.PIPE,
                            env=dict(os.environ, NO_COLOR="1"), timeout=300)
     assert p.returncode == 3
-    assert p.stderr.decode() == "pycache: cannot write to standard output: No space left on device\n"
+    assert p.stderr.decode() == "pycache %s: cannot write to standard output: No space left on device\n" % args[0]
 
 
 # ---- doctor --fix: .gitignore -----------------------------------------------------
@@ -515,13 +522,17 @@ def test_emfile_absurd_limit(pycache_bin, deep_tree, args, limit):
     assert all(cause == "Too many open files" for _, cause in errs), r.stderr
     assert (r.returncode == 3) == bool(errs)
     rows = r.json()
+    named = {p for p, _ in errs}
+    throttled = any(p is None for p, _ in errs)
+    # Each error record is a directory an error line names too.
+    assert all(row["path"] in named or throttled for row in rows
+               if row.get("status") == "error"), rows
+    rows = file_rows(rows)
     if args[0] == "stats":
         # Totals only: right when it could count, else an error said so.
         assert rows == full or errs
         return
     full = by_path(full)
-    named = {p for p, _ in errs}
-    throttled = any(p is None for p, _ in errs)
     for row in rows:
         if row == full[row["path"]]:
             continue
@@ -541,8 +552,8 @@ def test_emfile_prune_and_convert_lose_nothing(py, pycache_bin, deep_tree, tmp_p
     temporary file."""
     root = str(tmp_path / "d")
     shutil.copytree(deep_tree, root)
-    would = {row["path"] for row in _run_limited(pycache_bin, None, "prune", "-n", "--json",
-                                                    root).json()
+    would = {row["path"] for row in file_rows(_run_limited(pycache_bin, None, "prune", "-n",
+                                                           "--json", root).json())
              if row["action"] == "would-remove"}
     before = snapshot(root)
     r = _run_limited(pycache_bin, limit, "prune", "--json", root)
@@ -551,7 +562,8 @@ def test_emfile_prune_and_convert_lose_nothing(py, pycache_bin, deep_tree, tmp_p
     removed = {os.path.join(root, p) for p in before if p not in after}
     removed_files = {p for p in removed if not p.endswith("__pycache__")}
     assert removed_files <= would
-    assert {row["path"] for row in r.json() if row["action"] == "removed"} == removed_files
+    assert {row["path"] for row in file_rows(r.json())
+            if row["action"] == "removed"} == removed_files
 
     before = {k: v for k, v in snapshot(root).items() if v[3]}  # files
     r = _run_limited(pycache_bin, limit, "convert", "--to", "checked-hash", "--json", root)
@@ -639,7 +651,7 @@ def test_read_only(pycache_bin, ro_tree, args, removes):
     errs = error_lines(r)
     assert errs and all(c == "Read-only file system" for _, c in errs)
     rows = r.json()
-    failed = [row["path"] for row in rows if row["action"] in ("failed", "error")]
+    failed = [row["path"] for row in file_rows(rows) if row["action"] in ("failed", "error")]
     if removes:
         # Every removal fails (13 orphans, the stale b, the legacy file;
         # clean: the fresh a too): ten lines, then one counting the rest.
@@ -665,7 +677,7 @@ def test_read_only_compile(py, pycache_bin, ro_tree):
     assert len(failed) == 1 and len(errs) == 1  # the stale b
     assert failed[0]["source"] == os.path.join(ro_tree, "pkg", "b.py")
     assert failed[0]["error_type"] == "OSError"
-    assert errs[0].startswith("pycache: cannot compile '%s'" % failed[0]["source"])
+    assert errs[0].startswith("pycache compile: cannot compile '%s'" % failed[0]["source"])
     assert "Read-only file system" in errs[0]
     assert snapshot(ro_tree) == before
 

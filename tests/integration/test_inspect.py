@@ -342,7 +342,7 @@ def test_unreadable_file_is_an_error_and_the_rest_goes_on(pycache_bin, interp3, 
 
     r = run_unprivileged(pycache_bin, ["inspect", "--json", "locked.pyc", rel], open_dir)
     assert r.returncode == 3
-    assert r.stderr.decode() == "pycache: cannot open 'locked.pyc': Permission denied\n"
+    assert r.stderr.decode() == "pycache inspect: cannot open 'locked.pyc': Permission denied\n"
     lines = r.stdout.decode().splitlines()
     assert len(lines) == 1 and '"path": "%s"' % rel in lines[0]
 
@@ -351,8 +351,8 @@ def test_unreadable_file_is_an_error_and_the_rest_goes_on(pycache_bin, interp3, 
     assert r.returncode == 3
     assert r.stdout == b""
     assert r.stderr.decode().splitlines() == [
-        "pycache: cannot open 'missing.pyc': No such file or directory",
-        "pycache: cannot read '.': Is a directory",
+        "pycache inspect: cannot open 'missing.pyc': No such file or directory",
+        "pycache inspect: cannot read '.': Is a directory",
     ]
 
 

@@ -249,6 +249,6 @@ def test_prune_unreadable_pyc_not_judged(interp3, as_nobody, open_tmp):
     os.chmod(os.path.join(root, "__pycache__"), 0o777)
     rc, out, err = as_nobody("prune", root)
     assert rc == 3, err
-    assert err == "pycache: cannot open '%s': Permission denied\n" % cache
+    assert err == "pycache prune: cannot open '%s': Permission denied\n" % cache
     assert os.path.exists(cache)
     assert not os.path.exists(orphan)

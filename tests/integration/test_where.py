@@ -131,7 +131,7 @@ def check(got, r, expected):
             assert path not in got, "CPython raises for %r, pycache gave %r" % (path, got.get(path))
         else:
             assert got.get(path) == want, "for %r: CPython %r, pycache %r" % (path, want, got.get(path))
-    error_lines = [l for l in r.stderr.splitlines() if l.startswith("pycache: cannot map")]
+    error_lines = [l for l in r.stderr.splitlines() if l.startswith("pycache where: cannot map")]
     assert len(error_lines) == len(set(failures)), r.stderr
     assert r.returncode == (1 if failures else 0), r.stderr
 
