@@ -62,6 +62,12 @@ struct member {
     size_t data_len;
     int data_error;          /* pass 2: why the bytes are missing */
     bool superseded;         /* a later member has the same name */
+    bool convert;            /* archive_convert: the header is replaced */
+    unsigned char new_head[PYC_HEADER_MAX];
+    size_t new_head_len;
+    bool written;            /* archive_convert: written out already */
+    unsigned char digest[32]; /* sha256 of what was written (a wheel's RECORD) */
+    int64_t written_size;
 };
 
 struct archive_set {
@@ -610,6 +616,8 @@ static int member_hash(void *ctx, const pyc_magic *magic, const char *name, uint
 
 struct run {
     struct archive_set set;
+    bool all_sources;       /* pass 2 reads the sources of every 3.7+ pyc */
+    size_t errors;          /* member errors delivered */
     const struct origin *origin;
     const pyc_verdict_options *vopt;
     const char *only;       /* inspect: one member */
@@ -656,6 +664,7 @@ static int member_error(struct run *r, const char *member, int err, const char *
 {
     if (r->only && (!member || strcmp(member, r->only) != 0))
         return 0;
+    r->errors++;
     archive_item it = {
         .event = ARCHIVE_ERROR, .member = member,
         .path = display(r, &r->pathbuf, &r->pathcap, member),
@@ -837,8 +846,14 @@ static int pass_two(struct run *r, uint64_t *budget)
     bool any = false;
     for (size_t k = 0; k < set->n; k++) {
         struct member *m = &set->v[k];
-        if (!m->cache || m->superseded || !head_is_hash(m))
+        if (!m->cache || m->superseded)
             continue;
+        if (!head_is_hash(m)) {
+            const pyc_magic *mg = m->head_ok && m->head_len >= 4 ? pyc_magic_lookup(le32(m->head))
+                                                                 : NULL;
+            if (!r->all_sources || !mg || mg->layout != PYC_LAYOUT_FLAGS)
+                continue;
+        }
         bool in_pc;
         size_t dl = source_dir_len(m->name, &in_pc);
         size_t bl;
@@ -1029,45 +1044,51 @@ static int check_expect(struct run *r, const pyc_magic *const *expect, const uns
     return r->stopped;
 }
 
-static int scan_origin(const struct origin *o, const char *shown, const archive_options *aopt,
-                       const pyc_verdict_options *vopt, const pyc_magic *const *expect,
-                       const unsigned *expect_opts, size_t nexpect, const char *only,
-                       archive_fn *fn, void *ctx)
+static void run_init(struct run *r, const struct origin *o, const char *shown,
+                     const archive_options *aopt, const pyc_verdict_options *vopt,
+                     archive_fn *fn, void *ctx)
 {
     static const archive_options default_aopt;
-    struct run r;
-    memset(&r, 0, sizeof r);
-    r.origin = o;
-    r.vopt = vopt;
-    r.only = only;
-    r.fn = fn;
-    r.ctx = ctx;
-    r.set.path = shown;
-    r.set.aopt = aopt ? aopt : &default_aopt;
+    memset(r, 0, sizeof *r);
+    r->origin = o;
+    r->vopt = vopt;
+    r->fn = fn;
+    r->ctx = ctx;
+    r->set.path = shown;
+    r->set.aopt = aopt ? aopt : &default_aopt;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    r.set.now = (int64_t)now.tv_sec;
-    r.set.now_nsec = now.tv_nsec;
-    uint64_t budget = max_bytes(aopt);
+    r->set.now = (int64_t)now.tv_sec;
+    r->set.now_nsec = now.tv_nsec;
+}
 
-    int rc = -1;
+static void run_free(struct run *r)
+{
+    free_set(&r->set);
+    free(r->pathbuf);
+    free(r->srcbuf);
+}
+
+/* Reads the archive's members (passes 1 and 2) and settles how it is used.
+ * 0, or -1 after delivering why (1: the callback stopped). */
+static int prepare(struct run *r, const struct origin *o, const char *shown, uint64_t *budget)
+{
     char msg[256];
     struct archive *a = open_reader(o, msg, sizeof msg);
     if (!a) {
-        member_error(&r, NULL, 0, "read archive", msg);
-        goto out;
+        member_error(r, NULL, 0, "read archive", msg);
+        return -1;
     }
-    rc = pass_one(&r, a, &budget);
+    int rc = pass_one(r, a, budget);
     archive_read_free(a);
     if (rc != 0)
-        goto out;
-    rc = -1;
-    if (add_parents(&r.set) != 0) {
-        member_error(&r, NULL, ENOMEM, "read archive", NULL);
-        goto out;
+        return rc;
+    if (add_parents(&r->set) != 0) {
+        member_error(r, NULL, ENOMEM, "read archive", NULL);
+        return -1;
     }
-    archive_use use = r.set.aopt->use;
-    if (use == ARCHIVE_USE_AUTO && r.set.zip) {
+    archive_use use = r->set.aopt->use;
+    if (use == ARCHIVE_USE_AUTO && r->set.zip) {
         size_t n = strlen(shown);
         bool pyz = (n > 4 && strcmp(shown + n - 4, ".pyz") == 0) ||
                    (n > 5 && strcmp(shown + n - 5, ".pyzw") == 0);
@@ -1082,28 +1103,39 @@ static int scan_origin(const struct origin *o, const char *shown, const archive_
         use = pyz ? ARCHIVE_USE_ZIPIMPORT : ARCHIVE_USE_EXTRACTED;
     }
     if (use == ARCHIVE_USE_ZIPIMPORT) {
-        if (!r.set.zip) {
-            member_error(&r, NULL, 0, "judge archive",
+        if (!r->set.zip) {
+            member_error(r, NULL, 0, "judge archive",
                          "--zipimport needs a zip archive (zipimport reads no tar)");
-            goto out;
+            return -1;
         }
-        r.set.zipimport = true;
-        if (read_zip_dostimes(o, &r.set) != 0) {
-            member_error(&r, NULL, 0, "read archive",
+        r->set.zipimport = true;
+        if (read_zip_dostimes(o, &r->set) != 0) {
+            member_error(r, NULL, 0, "read archive",
                          "no readable zip central directory (zipimport: not a Zip file)");
-            goto out;
+            return -1;
         }
     }
-    if (pass_two(&r, &budget) != 0)
+    return pass_two(r, budget) != 0 ? -1 : 0;
+}
+
+static int scan_origin(const struct origin *o, const char *shown, const archive_options *aopt,
+                       const pyc_verdict_options *vopt, const pyc_magic *const *expect,
+                       const unsigned *expect_opts, size_t nexpect, const char *only,
+                       archive_fn *fn, void *ctx)
+{
+    struct run r;
+    run_init(&r, o, shown, aopt, vopt, fn, ctx);
+    r.only = only;
+    uint64_t budget = max_bytes(aopt);
+    int rc = prepare(&r, o, shown, &budget);
+    if (rc != 0)
         goto out;
     judge_members(&r);
     if (!r.stopped && nexpect)
         check_expect(&r, expect, expect_opts, nexpect);
     rc = r.stopped ? 1 : 0;
 out:
-    free_set(&r.set);
-    free(r.pathbuf);
-    free(r.srcbuf);
+    run_free(&r);
     return rc;
 }
 
@@ -1142,4 +1174,514 @@ int archive_parse_mtime(const char *text, archive_options *out)
     out->mtime = ARCHIVE_MTIME_EPOCH;
     out->epoch = (int64_t)v;
     return 0;
+}
+
+/* ---- fixing: a new archive with converted headers ----------------------------------- */
+
+/* SHA-256 (FIPS 180-4), for the digests a wheel's RECORD lists. */
+struct sha256 {
+    uint32_t h[8];
+    uint64_t len;
+    unsigned char buf[64];
+    size_t n;
+};
+
+static const uint32_t sha_k[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+    0xc67178f2};
+
+#define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void sha256_block(struct sha256 *c, const unsigned char *p)
+{
+    uint32_t w[64], a, b, d, e, f, g, h, cc;
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+               (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+    for (int i = 16; i < 64; i++) {
+        uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    a = c->h[0], b = c->h[1], cc = c->h[2], d = c->h[3];
+    e = c->h[4], f = c->h[5], g = c->h[6], h = c->h[7];
+    for (int i = 0; i < 64; i++) {
+        uint32_t t1 = h + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) +
+                      sha_k[i] + w[i];
+        uint32_t t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & cc) ^ (b & cc));
+        h = g, g = f, f = e, e = d + t1, d = cc, cc = b, b = a, a = t1 + t2;
+    }
+    c->h[0] += a, c->h[1] += b, c->h[2] += cc, c->h[3] += d;
+    c->h[4] += e, c->h[5] += f, c->h[6] += g, c->h[7] += h;
+}
+
+static void sha256_init(struct sha256 *c)
+{
+    static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    memcpy(c->h, h0, sizeof h0);
+    c->len = 0;
+    c->n = 0;
+}
+
+static void sha256_update(struct sha256 *c, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    c->len += len;
+    while (len) {
+        size_t k = 64 - c->n < len ? 64 - c->n : len;
+        memcpy(c->buf + c->n, p, k);
+        c->n += k, p += k, len -= k;
+        if (c->n == 64) {
+            sha256_block(c, c->buf);
+            c->n = 0;
+        }
+    }
+}
+
+static void sha256_final(struct sha256 *c, unsigned char out[32])
+{
+    uint64_t bits = c->len * 8;
+    unsigned char pad = 0x80;
+    sha256_update(c, &pad, 1);
+    pad = 0;
+    while (c->n != 56)
+        sha256_update(c, &pad, 1);
+    unsigned char l[8];
+    for (int i = 0; i < 8; i++)
+        l[i] = (unsigned char)(bits >> (56 - 8 * i));
+    sha256_update(c, l, 8);
+    for (int i = 0; i < 8; i++) {
+        out[4 * i] = (unsigned char)(c->h[i] >> 24);
+        out[4 * i + 1] = (unsigned char)(c->h[i] >> 16);
+        out[4 * i + 2] = (unsigned char)(c->h[i] >> 8);
+        out[4 * i + 3] = (unsigned char)c->h[i];
+    }
+}
+
+/* RECORD's digest form (PEP 376 / the wheel spec): urlsafe base64, no '='. */
+static size_t b64url(const unsigned char *in, size_t n, char *out)
+{
+    static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t k = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) |
+                     (i + 2 < n ? in[i + 2] : 0);
+        out[k++] = t[v >> 18 & 63];
+        out[k++] = t[v >> 12 & 63];
+        if (i + 1 < n)
+            out[k++] = t[v >> 6 & 63];
+        if (i + 2 < n)
+            out[k++] = t[v & 63];
+    }
+    out[k] = '\0';
+    return k;
+}
+
+/* Whether NAME is a wheel's RECORD: "NAME-VER.dist-info/RECORD" at the top. */
+static bool is_record(const char *name)
+{
+    const char *slash = strchr(name, '/');
+    return slash && strcmp(slash + 1, "RECORD") == 0 && slash - name > 10 &&
+           memcmp(slash - 10, ".dist-info", 10) == 0;
+}
+
+/* The RECORD DATA (LEN bytes) with the line of every converted member
+ * rewritten: "path,sha256=DIGEST,SIZE". Returns a malloc'd buffer (*OUT_LEN
+ * bytes), or NULL: ENOMEM, or EINVAL with *WHY when a converted member is
+ * listed before it was written (its digest is not known yet). */
+static char *rewrite_record(const struct archive_set *set, const unsigned char *data,
+                            size_t len, size_t *out_len, const char **why)
+{
+    size_t cap = len + 64 * 16 + 1024, k = 0;
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    size_t i = 0;
+    while (i < len) {
+        const unsigned char *nl = memchr(data + i, '\n', len - i);
+        size_t end = nl ? (size_t)(nl - data) : len;
+        size_t line_len = end - i;
+        /* The path is everything before the second-to-last comma (a path
+         * with a comma is quoted: such a line is kept as it is). */
+        const unsigned char *line = data + i;
+        const unsigned char *c2 = NULL, *c1 = NULL;
+        for (size_t j = line_len; j-- > 0;) {
+            if (line[j] == ',') {
+                if (!c2)
+                    c2 = line + j;
+                else {
+                    c1 = line + j;
+                    break;
+                }
+            }
+        }
+        const struct member *m = NULL;
+        if (c1 && line[0] != '"') {
+            char path[PATH_MAX];
+            size_t pl = (size_t)(c1 - line);
+            if (pl < sizeof path) {
+                memcpy(path, line, pl);
+                path[pl] = '\0';
+                m = lookup(set, path);
+            }
+        }
+        if (k + line_len + 200 > cap) {
+            cap = (cap + line_len + 200) * 2;
+            char *n2 = realloc(out, cap);
+            if (!n2) {
+                free(out);
+                return NULL;
+            }
+            out = n2;
+        }
+        if (m && m->convert) {
+            if (!m->written) {
+                free(out);
+                *why = "RECORD lists a converted member that comes after it";
+                errno = EINVAL;
+                return NULL;
+            }
+            size_t pl = (size_t)(c1 - line);
+            memcpy(out + k, line, pl);
+            k += pl;
+            k += (size_t)sprintf(out + k, ",sha256=");
+            k += b64url(m->digest, 32, out + k);
+            k += (size_t)sprintf(out + k, ",%lld", (long long)m->written_size);
+        } else {
+            memcpy(out + k, line, line_len);
+            k += line_len;
+        }
+        if (nl)
+            out[k++] = '\n';
+        i = nl ? end + 1 : len;
+    }
+    *out_len = k;
+    return out;
+}
+
+/* Decides, for each fresh 3.7+ cache member not in mode TO, its new header,
+ * and tells the callback what will be done with each cache member. */
+static int plan_conversions(struct run *r, pyc_mode to, bool ignore_mtime, size_t *nconvert)
+{
+    struct archive_set *set = &r->set;
+    *nconvert = 0;
+    for (size_t k = 0; k < set->n && !r->stopped; k++) {
+        struct member *m = &set->v[k];
+        if (!m->cache || m->superseded || !m->head_ok)
+            continue;
+        bool in_pc;
+        size_t dl = source_dir_len(m->name, &in_pc);
+        size_t bl;
+        const char *base = base_of(m->name, &bl);
+        pyc_cache_name cn;
+        if (pyc_cache_name_parse(base, in_pc, false, &cn) == PYC_KIND_NONE)
+            continue;
+        struct view_ctx vc = {set, m->name, dl};
+        pyc_source_view view = {member_stat, member_hash, &vc, set->zipimport};
+        pyc_verdict v;
+        if (pyc_verdict_judge_view(base, &cn, &view, r->vopt, m->head, m->head_len, &v) != 0) {
+            member_error(r, m->name, errno, "judge member", NULL);
+            continue;
+        }
+        v.file_size = m->size;
+        const char *action;
+        const pyc_magic *judge = v.judge;
+        char src[PATH_MAX];
+        bool have_src = dl + cn.stem_len + 4 <= sizeof src;
+        if (have_src) {
+            memcpy(src, m->name, dl);
+            memcpy(src + dl, base, cn.stem_len);
+            memcpy(src + dl + cn.stem_len, ".py", 4);
+        }
+        bool normalised = false;
+        if (ignore_mtime && v.status == PYC_STALE && v.reason == PYC_REASON_MTIME &&
+            v.header.mode == PYC_MODE_TIMESTAMP && judge && judge->layout == PYC_LAYOUT_FLAGS &&
+            have_src) {
+            /* Stale by the archive's mtime alone (a packager normalised
+             * it): taken as built from this source when the size it
+             * recorded is the source member's. */
+            struct stat st;
+            normalised = member_stat(&vc, src + dl, &st) == 0 &&
+                         (uint32_t)((uint64_t)st.st_size & 0xFFFFFFFFu) == v.header.source_size;
+        }
+        if (v.status != PYC_FRESH && !normalised) {
+            action = "not-fresh";
+        } else if (!judge || judge->layout != PYC_LAYOUT_FLAGS ||
+                   judge->implementation != PYC_IMPL_CPYTHON || m->head_len < 16) {
+            action = "not-convertible";
+        } else if (v.header.mode == to) {
+            action = "already";
+        } else {
+            /* The header py_compile would write in mode TO: the same body
+             * (PEP 552), flags and hash or mtime and size of the source
+             * member as the verdict saw it. */
+            pyc_header h = v.header;
+            h.mode = to;
+            bool ok = have_src;
+            if (ok && to == PYC_MODE_TIMESTAMP) {
+                struct stat st;
+                ok = member_stat(&vc, src + dl, &st) == 0;
+                if (ok) {
+                    pyc_stamp stamp;
+                    pyc_stamp_from_stat(judge, &st, &stamp);
+                    h.mtime = stamp.mtime;
+                    h.source_size = stamp.size;
+                }
+            } else if (ok) {
+                ok = member_hash(&vc, judge, src + dl, h.source_hash) == 0;
+            }
+            if (!ok) {
+                member_error(r, m->name, errno, "convert member", "its source cannot be read");
+                continue;
+            }
+            m->new_head_len = pyc_header_encode(&h, m->new_head);
+            m->convert = true;
+            (*nconvert)++;
+            action = "converted";
+        }
+        archive_item it = {.member = m->name, .size = m->size, .expect_opt = -1,
+                           .event = ARCHIVE_CACHE, .verdict = &v, .action = action};
+        it.path = display(r, &r->pathbuf, &r->pathcap, m->name);
+        if (v.source_exists && have_src)
+            it.source_path = display(r, &r->srcbuf, &r->srccap, src);
+        deliver(r, &it);
+    }
+    return r->stopped;
+}
+
+/* Copies the current entry's data from A to W, replacing the header of a
+ * converted member and the lines of RECORD. 0, or -1 with *WHY. */
+static int copy_entry(struct run *r, struct archive *a, struct archive *w,
+                      struct archive_entry *e, struct member *m, uint64_t *budget,
+                      const char **why)
+{
+    bool rewrite = m && (m->convert || (r->set.zip && is_record(m->name)));
+    if (!rewrite) {
+        if (archive_write_header(w, e) != ARCHIVE_OK) {
+            *why = archive_error_string(w);
+            return -1;
+        }
+        unsigned char buf[65536];
+        for (;;) {
+            la_ssize_t n = archive_read_data(a, buf, sizeof buf);
+            if (n < 0) {
+                *why = archive_error_string(a);
+                return -1;
+            }
+            if (n == 0)
+                break;
+            if ((uint64_t)n > *budget) {
+                *why = "decompressed size limit reached (PYCACHE_ARCHIVE_MAX_BYTES)";
+                return -1;
+            }
+            *budget -= (uint64_t)n;
+            if (archive_write_data(w, buf, (size_t)n) != n) {
+                *why = archive_error_string(w);
+                return -1;
+            }
+        }
+        return 0;
+    }
+    size_t len;
+    bool too_big;
+    unsigned char *data = read_entry(a, (size_t)ARCHIVE_MAX_MEMBER_BYTES, &len, &too_big,
+                                     budget, why);
+    if (!data || too_big) {
+        if (data)
+            *why = "member larger than 256 MiB";
+        free(data);
+        return -1;
+    }
+    unsigned char *out = data;
+    size_t out_len = len;
+    char *record = NULL;
+    if (m->convert) {
+        if (len < m->new_head_len) {
+            free(data);
+            *why = "member shorter than its header";
+            return -1;
+        }
+        memcpy(data, m->new_head, m->new_head_len);
+        struct sha256 c;
+        sha256_init(&c);
+        sha256_update(&c, data, len);
+        sha256_final(&c, m->digest);
+        m->written_size = (int64_t)len;
+        m->written = true;
+    } else {
+        record = rewrite_record(&r->set, data, len, &out_len, why);
+        if (!record) {
+            free(data);
+            if (!*why)
+                *why = strerror(errno);
+            return -1;
+        }
+        out = (unsigned char *)record;
+    }
+    archive_entry_set_size(e, (la_int64_t)out_len);
+    int rc = 0;
+    if (archive_write_header(w, e) != ARCHIVE_OK ||
+        archive_write_data(w, out, out_len) != (la_ssize_t)out_len) {
+        *why = archive_error_string(w);
+        rc = -1;
+    }
+    free(record);
+    free(data);
+    return rc;
+}
+
+/* The rewrite pass: every member of the original, in its order, with its
+ * name, mode and mtime, into a temporary file beside OUTPUT, renamed over
+ * OUTPUT once complete. */
+static int rewrite(struct run *r, const char *output, uint64_t *budget)
+{
+    char msg[256];
+    const char *why = NULL;
+    struct archive *a = open_reader(r->origin, msg, sizeof msg);
+    if (!a) {
+        member_error(r, NULL, 0, "read archive", msg);
+        return -1;
+    }
+    size_t olen = strlen(output);
+    char *tmp = malloc(olen + 16);
+    struct archive *w = NULL;
+    int fd = -1, rc = -1;
+    if (!tmp)
+        goto out;
+    memcpy(tmp, output, olen);
+    memcpy(tmp + olen, ".tmp.XXXXXX", 12);
+    fd = mkstemp(tmp);
+    if (fd < 0) {
+        member_error(r, NULL, errno, "create", NULL);
+        goto out;
+    }
+    struct archive_entry *e;
+    int hr = archive_read_next_header(a, &e);
+    if (hr != ARCHIVE_OK && hr != ARCHIVE_WARN && hr != ARCHIVE_EOF) {
+        why = archive_error_string(a);
+        goto fail;
+    }
+    w = archive_write_new();
+    if (!w)
+        goto fail;
+    if (r->set.zip) {
+        archive_write_set_format_zip(w);
+    } else {
+        /* The same tar dialect, and the same compression. */
+        if (archive_write_set_format(w, archive_format(a)) != ARCHIVE_OK) {
+            why = archive_error_string(w);
+            goto fail;
+        }
+        for (int i = archive_filter_count(a) - 1; i >= 0; i--) {
+            int code = archive_filter_code(a, i);
+            if (code != ARCHIVE_FILTER_NONE && archive_write_add_filter(w, code) != ARCHIVE_OK) {
+                why = archive_error_string(w);
+                goto fail;
+            }
+        }
+    }
+    if (archive_write_open_fd(w, fd) != ARCHIVE_OK) {
+        why = archive_error_string(w);
+        goto fail;
+    }
+    while (hr == ARCHIVE_OK || hr == ARCHIVE_WARN) {
+        const char *raw = archive_entry_pathname(e);
+        char *name = raw ? normalise(raw) : NULL;
+        struct member *m = name ? lookup(&r->set, name) : NULL;
+        free(name);
+        if (m && archive_entry_filetype(e) != AE_IFREG)
+            m = NULL;
+        if (copy_entry(r, a, w, e, m, budget, &why) != 0)
+            goto fail;
+        hr = archive_read_next_header(a, &e);
+    }
+    if (hr != ARCHIVE_EOF) {
+        why = archive_error_string(a);
+        goto fail;
+    }
+    if (archive_write_close(w) != ARCHIVE_OK) {
+        why = archive_error_string(w);
+        goto fail;
+    }
+    struct stat st;
+    if ((r->origin->path && stat(r->origin->path, &st) == 0 &&
+         fchmod(fd, st.st_mode & 07777) != 0) ||
+        fsync(fd) != 0 || rename(tmp, output) != 0) {
+        member_error(r, NULL, errno, "write", NULL);
+        goto cleanup;
+    }
+    rc = 0;
+    goto out;
+fail:
+    member_error(r, NULL, 0, "write new archive", why ? why : "out of memory");
+cleanup:
+    unlink(tmp);
+out:
+    if (w)
+        archive_write_free(w);
+    if (fd >= 0)
+        close(fd);
+    archive_read_free(a);
+    free(tmp);
+    return rc;
+}
+
+int archive_convert(const char *path, const char *output, pyc_mode to,
+                    const archive_options *aopt, const pyc_verdict_options *vopt,
+                    bool ignore_mtime, bool dry_run, archive_fn *fn, void *ctx)
+{
+    struct origin o = {path, NULL, 0};
+    struct run r;
+    run_init(&r, &o, path, aopt, vopt, fn, ctx);
+    r.all_sources = to != PYC_MODE_TIMESTAMP;
+    uint64_t budget = max_bytes(aopt);
+    int rc = prepare(&r, &o, path, &budget);
+    if (rc != 0)
+        goto out;
+    rc = -1;
+    if (r.errors) {
+        /* An archive with unsafe members is not rewritten at all. */
+        member_error(&r, NULL, 0, "convert archive",
+                     "it has members pycache cannot vouch for: nothing written");
+        goto out;
+    }
+    if (r.set.zip) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        unsigned char two[2] = {0, 0};
+        bool prefixed = fd >= 0 && pread(fd, two, 2, 0) == 2 && memcmp(two, "PK", 2) != 0;
+        if (fd >= 0)
+            close(fd);
+        if (prefixed) {
+            member_error(&r, NULL, 0, "convert archive",
+                         "data before the zip (a zipapp's #! line) is not rewritten yet");
+            goto out;
+        }
+    }
+    size_t nconvert;
+    if (plan_conversions(&r, to, ignore_mtime, &nconvert) != 0) {
+        rc = 1;
+        goto out;
+    }
+    if (r.errors) {
+        member_error(&r, NULL, 0, "convert archive", "nothing written");
+        goto out;
+    }
+    if (dry_run) {
+        rc = 0;
+        goto out;
+    }
+    budget = max_bytes(aopt);
+    rc = rewrite(&r, output, &budget);
+out:
+    run_free(&r);
+    return rc;
 }

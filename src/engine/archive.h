@@ -86,6 +86,8 @@ typedef struct archive_item {
     int error;               /* ARCHIVE_ERROR: errno-style code */
     const char *error_op;    /* ARCHIVE_ERROR: "read", "judge", ... */
     const char *error_detail; /* ARCHIVE_ERROR: what is wrong, in words */
+    const char *action;      /* archive_convert: "converted", "already",
+                                "not-fresh", "not-convertible" */
 } archive_item;
 
 typedef int archive_fn(const archive_item *item, void *ctx);
@@ -112,6 +114,22 @@ int archive_scan(const char *path, const archive_options *aopt,
 int archive_scan_memory(const void *data, size_t len, const char *shown,
                         const archive_options *aopt, const pyc_verdict_options *vopt,
                         archive_fn *fn, void *ctx);
+
+/* Writes OUTPUT, a copy of the archive PATH in which every fresh pyc of
+ * CPython 3.7+ has the header py_compile writes in mode TO (the body is the
+ * same in every mode, PEP 552): every other member keeps its content, name,
+ * order, mode and mtime, and a wheel's RECORD gets the new digests and sizes.
+ * The copy is written to a temporary file beside OUTPUT and renamed over it
+ * (OUTPUT may be PATH: --in-place). Nothing is written when a member is
+ * unsafe (archive_scan's errors), when the archive is damaged, or with
+ * DRY_RUN. Each cache member is delivered with its verdict and action.
+ * IGNORE_MTIME: a 3.7+ timestamp pyc stale by its mtime alone, whose recorded
+ * source size is the source member's, is converted too (an archive whose
+ * packager normalised every mtime: AWS SAM writes 1980-01-01).
+ * Returns 0, 1 (the callback stopped), -1 (the reason was delivered). */
+int archive_convert(const char *path, const char *output, pyc_mode to,
+                    const archive_options *aopt, const pyc_verdict_options *vopt,
+                    bool ignore_mtime, bool dry_run, archive_fn *fn, void *ctx);
 
 /* Parses --extract-mtime=archive|now|EPOCH into OUT; -1 when malformed. */
 int archive_parse_mtime(const char *text, archive_options *out);

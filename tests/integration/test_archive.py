@@ -9,6 +9,7 @@ verdict on each cache member must be what that interpreter did.
 """
 
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -486,3 +487,195 @@ def test_zip64(pycache, interpreters, tmp_path):
     subprocess.run(["zip", "-q", "-fz", "-r", archive, "."], cwd=str(tree), check=True)
     r = pycache("check", "-v", archive)
     assert r.returncode == 0 and "1 fresh" in r.stdout, (r.stdout, r.stderr)
+
+
+# ---- fixing: convert into a new archive ------------------------------------------
+
+def newest3(interpreters):
+    return [i for i in interpreters if (i.major, i.minor) >= (3, 7)][-1]
+
+
+def test_lambda_story(pycache, interpreters, tmp_path):
+    """A packager writes 1980-01-01 into every member (AWS SAM does); the
+    function extracts them with those dates, so every timestamp cache is
+    stale on every cold start. check says so; convert --to unchecked-hash
+    --ignore-mtime (the caches are stale by the packager's dates alone: their
+    recorded sizes match) writes fixed.zip; extracted, every module loads
+    from its cache."""
+    py = [i for i in interpreters if i.short == "3.12"] or [newest3(interpreters)]
+    py = py[0]
+    tree = tmp_path / "fn"
+    (tree / "app").mkdir(parents=True)
+    names = ["handler", "util", "models"]
+    for n in names:
+        make_module(str(tree / "app"), n, n + " ran")
+        compile_source(py, str(tree / "app" / (n + ".py")))
+    make_module(str(tree / "app"), "__init__", "pkg")
+    compile_source(py, str(tree / "app" / "__init__.py"))
+    archive = str(tmp_path / "function.zip")
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for m in all_members(tree):
+            info = zipfile.ZipInfo(m, date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            z.writestr(info, open(os.path.join(str(tree), m), "rb").read())
+    env = {"TZ": "UTC"}
+    r, verdicts = run_json(pycache, "check", "--json", "--expect", py.short, archive, env=env)
+    assert r.returncode == 1, r.stderr
+    assert sorted(v["status"] for v in verdicts if v["status"] != "missing") == \
+        ["stale"] * (len(names) + 1)
+    assert {v["member"] for v in verdicts if v["status"] == "missing"} == \
+        {"app/__pycache__/%s.%s.pyc" % (n, py.tag) for n in names + ["__init__"]}
+    before = open(archive, "rb").read()
+    fixed = str(tmp_path / "fixed.zip")
+    # Without --ignore-mtime nothing is fresh, so nothing is converted.
+    r = pycache("convert", "--to", "unchecked-hash", archive, "-o", fixed, env=env)
+    assert r.returncode == 0 and "0 converted" in r.stdout, (r.stdout, r.stderr)
+    r = pycache("convert", "--to", "unchecked-hash", "--ignore-mtime", archive, "-o", fixed,
+                env=env)
+    assert r.returncode == 0 and "4 converted" in r.stdout, (r.stdout, r.stderr)
+    assert open(archive, "rb").read() == before
+    r = pycache("check", "--expect", py.short, fixed, env=env)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    out = tmp_path / "x"
+    subprocess.run(["unzip", "-q", fixed, "-d", str(out)], check=True,
+                   env=dict(os.environ, TZ="UTC"))
+    assert os.stat(str(out / "app" / "util.py")).st_mtime == 315532800  # 1980-01-01
+    mods = ["app." + n for n in names]
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import importlib\n"
+            "for m in sys.argv[2:]: importlib.import_module(m)")
+    log = py.run(code, str(out), *mods, flags=["-B", "-v"]).stderr.decode()
+    for n in names:
+        assert re.search(r"^# code object from '?[^\n]*%s\.%s\.pyc" % (n, py.tag), log, re.M), log
+        assert not re.search(r"^# bytecode is stale for 'app\.%s'" % n, log, re.M)
+
+
+def test_convert_keeps_every_other_member(pycache, interpreters, tree, tmp_path):
+    """Names, order, modes, mtimes and contents of every member but the
+    converted headers are what they were; tar keeps its dialect and
+    compression."""
+    import tarfile
+    archive = str(tmp_path / "app.tar.gz")
+    subprocess.run(["tar", "-czf", archive, "--format=pax", "."], cwd=str(tree), check=True)
+    out = str(tmp_path / "out.tar.gz")
+    r = pycache("convert", "--to", "checked-hash", archive, "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert open(out, "rb").read(2) == b"\x1f\x8b"
+    with tarfile.open(archive) as a, tarfile.open(out) as b:
+        ma, mb = a.getmembers(), b.getmembers()
+        assert [m.name for m in ma] == [m.name for m in mb]
+        for x, y in zip(ma, mb):
+            assert (x.mode, x.mtime, x.type) == (y.mode, y.mtime, y.type), x.name
+            if not x.isfile():
+                continue
+            da, db = a.extractfile(x).read(), b.extractfile(y).read()
+            if da != db:
+                # Only a 3.7+ header changed: same length, same body.
+                assert len(da) == len(db) and da[16:] == db[16:] and da[:4] == db[:4], x.name
+                assert x.name.endswith(".pyc")
+    r, verdicts = run_json(pycache, "check", "--json", "-v", out)
+    for v in verdicts:
+        if v["python"] and tuple(map(int, v["python"].split("."))) >= (3, 7) and \
+                v["status"] == "fresh":
+            assert v["mode"] == "checked-hash", v
+
+
+def test_convert_a_wheel_pip_installs_it(pycache, interpreters, tmp_path):
+    """pip wheel of a tiny package, pycs added as a packager would (RECORD
+    listing them), convert -o: RECORD has the new digests and sizes, and pip
+    installs the rewritten wheel."""
+    import base64
+    import hashlib
+    src = tmp_path / "tiny"
+    (src / "tinypkg").mkdir(parents=True)
+    (src / "tinypkg" / "__init__.py").write_text("x = 1\n")
+    (src / "setup.py").write_text(
+        "from setuptools import setup\nsetup(name='tinypkg', version='1.0', "
+        "packages=['tinypkg'])\n")
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                        "--no-build-isolation", "--no-index", "-q", "-w",
+                        str(tmp_path / "dist"), str(src)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if r.returncode != 0:
+        pytest.skip("pip wheel cannot build offline here: %s" % r.stderr[-300:])
+    (whl,) = list((tmp_path / "dist").iterdir())
+    py = newest3(interpreters)
+    unpacked = tmp_path / "u"
+    with zipfile.ZipFile(str(whl)) as z:
+        z.extractall(str(unpacked))
+        names = z.namelist()
+    init = str(unpacked / "tinypkg" / "__init__.py")
+    os.utime(init, ns=(T_NS, T_NS))  # an even second: the zip's DOS time keeps it
+    compile_source(py, init)
+    pyc = "tinypkg/__pycache__/__init__.%s.pyc" % py.tag
+    record = [n for n in names if n.endswith(".dist-info/RECORD")][0]
+
+    def digest(data):
+        return "sha256=" + base64.urlsafe_b64encode(
+            hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    rec_lines = []
+    for n in names[:names.index(record)] + [pyc]:
+        data = open(str(unpacked / n), "rb").read()
+        rec_lines.append("%s,%s,%d" % (n, digest(data), len(data)))
+    rec_lines.append(record + ",,")
+    (unpacked / record).write_text("\n".join(rec_lines) + "\n")
+    built = str(tmp_path / whl.name)
+    with zipfile.ZipFile(built, "w", zipfile.ZIP_DEFLATED) as z:
+        for n in names[:names.index(record)] + [pyc, record]:
+            z.write(str(unpacked / n), n)
+    fixed_dir = tmp_path / "fixed"
+    fixed_dir.mkdir()
+    fixed = str(fixed_dir / whl.name)
+    r = pycache("convert", "--to", "unchecked-hash", built, "-o", fixed)
+    assert r.returncode == 0, r.stderr
+    with zipfile.ZipFile(fixed) as z:
+        assert z.namelist() == names[:names.index(record)] + [pyc, record]
+        lines = z.read(record).decode().splitlines()
+        for line in lines:
+            path, h, size = line.rsplit(",", 2)
+            if not h:
+                continue
+            data = z.read(path)
+            assert (h, int(size)) == (digest(data), len(data)), path
+        assert z.read(pyc)[4:8] == b"\x01\x00\x00\x00"
+    target = tmp_path / "site"
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index",
+                        "-q", "--target", str(target), fixed],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert r.returncode == 0, r.stderr
+    installed = open(str(target / pyc), "rb").read()
+    assert installed[4:8] == b"\x01\x00\x00\x00"
+
+
+def test_convert_refuses_hostile_archives_and_writes_nothing(pycache, interpreters,
+                                                             tmp_path):
+    import io
+    import tarfile
+    archive = str(tmp_path / "evil.tar")
+    with tarfile.open(archive, "w") as t:
+        ti = tarfile.TarInfo("../x.py")
+        ti.size = 2
+        t.addfile(ti, io.BytesIO(b"x\n"))
+    out = tmp_path / "out.tar"
+    r = pycache("convert", "--to", "checked-hash", archive, "-o", str(out))
+    assert r.returncode == 3 and "nothing written" in r.stderr, r.stderr
+    assert not out.exists() and os.listdir(str(tmp_path)) == ["evil.tar"]
+
+
+def test_convert_in_place_and_dry_run(pycache, interpreters, tmp_path):
+    tree = small_tree(tmp_path / "t", newest3(interpreters))
+    archive = str(tmp_path / "a.zip")
+    subprocess.run(["zip", "-q", "-r", archive, "."], cwd=str(tree), check=True)
+    os.chmod(archive, 0o640)
+    before = open(archive, "rb").read()
+    r = pycache("convert", "--to", "checked-hash", "-n", archive, "--in-place")
+    assert r.returncode == 1 and "1 to convert" in r.stdout, (r.stdout, r.stderr)
+    assert open(archive, "rb").read() == before
+    r = pycache("convert", "--to", "checked-hash", archive, "--in-place")
+    assert r.returncode == 0, r.stderr
+    assert open(archive, "rb").read() != before
+    assert os.stat(archive).st_mode & 0o777 == 0o640
+    assert sorted(os.listdir(str(tmp_path))) == ["a.zip", "t"]
+    r, verdicts = run_json(pycache, "check", "--json", "-v", archive)
+    assert [v["mode"] for v in verdicts] == ["checked-hash"]
+    r = pycache("convert", "--to", "checked-hash", str(tree), "-o", "x.zip")
+    assert r.returncode == 2
