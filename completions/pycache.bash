@@ -19,7 +19,7 @@ _pycache_options()
     doctor)
         echo '--fix --staged --json --quiet --color --help' ;;
     convert)
-        echo '--to --dry-run --sync --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
+        echo '--to --dry-run --sync --output --in-place --ignore-mtime --zipimport --extracted --extract-mtime --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     inspect)
         echo '--json --deep --check-hash-based-pycs --prefix --color --zipimport --extracted --extract-mtime --help' ;;
     where)
@@ -48,7 +48,7 @@ _pycache_arg_options()
     doctor)
         echo '--color' ;;
     convert)
-        echo '--to --format --color --from-file --check-hash-based-pycs --prefix --ignore -i' ;;
+        echo '--to --output --extract-mtime --format --color --from-file --check-hash-based-pycs --prefix --ignore -o -i' ;;
     inspect)
         echo '--check-hash-based-pycs --prefix --color --extract-mtime' ;;
     where)
@@ -103,7 +103,7 @@ _pycache()
         --ddir | --prefix | -d)
             compopt -o filenames 2>/dev/null
             COMPREPLY=($(compgen -d -- "$cur")) ;;
-        --from-file | --python | -i)
+        --from-file | --output | --python | -i | -o)
             compopt -o filenames 2>/dev/null
             COMPREPLY=($(compgen -f -- "$cur")) ;;
         esac

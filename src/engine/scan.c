@@ -1388,7 +1388,8 @@ static int scan_archive(struct scan *s, const char *path)
         scan_item item = {
             .event = SCAN_ERROR, .path = path, .path_len = strlen(path), .dirfd = AT_FDCWD,
             .name = path, .error = EOPNOTSUPP, .error_op = "work on archive",
-            .error_detail = "this command reads no archive (check, stats and inspect do)",
+            .error_detail = "this command takes no archive (check, stats and inspect read "
+                            "one; convert -o OUT writes a fixed copy)",
         };
         return emit(s, &item);
     }
