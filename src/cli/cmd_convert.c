@@ -566,11 +566,15 @@ int cmd_convert(int argc, char **argv)
         int kind = archive_sniff(archive);
         if (kind < 0) {
             cli_error_path("open", archive, errno);
+            tree_options_free(&t);
             return CLI_EXIT_IO;
         }
-        if (kind == 0)
-            return cli_usage_error(p.command, "'%s' is not an archive: -o and --in-place "
-                                   "are for archives", archive);
+        if (kind == 0) {
+            cli_usage_error(p.command, "'%s' is not an archive: -o and --in-place are for "
+                            "archives", archive);
+            tree_options_free(&t);
+            return CLI_EXIT_USAGE;
+        }
         int st = convert_archive(archive, in_place ? archive : output, c.to, &t, ignore_mtime,
                                  c.dry_run);
         tree_options_free(&t);
