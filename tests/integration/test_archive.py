@@ -679,3 +679,22 @@ def test_convert_in_place_and_dry_run(pycache, interpreters, tmp_path):
     assert [v["mode"] for v in verdicts] == ["checked-hash"]
     r = pycache("convert", "--to", "checked-hash", str(tree), "-o", "x.zip")
     assert r.returncode == 2
+
+
+def test_no_source_member_is_read_for_timestamp_pycs(pycache, interpreters, tmp_path):
+    """Sources encrypted, caches not: timestamp pycs are judged from the
+    central directory alone (no source data read, so no error); a hash pyc
+    needs its source's bytes, which cannot be read."""
+    py = newest3(interpreters)
+    tree = small_tree(tmp_path / "t", py)
+    archive = str(tmp_path / "a.zip")
+    subprocess.run(["zip", "-q", "-P", "pw", archive, "pkg/mod.py"], cwd=str(tree), check=True)
+    subprocess.run(["zip", "-q", "-r", archive, "pkg/__pycache__"], cwd=str(tree), check=True)
+    r = pycache("check", "-v", archive)
+    assert r.returncode == 0 and "1 fresh" in r.stdout and r.stderr == "", (r.stdout, r.stderr)
+    compile_source(py, str(tree / "pkg" / "mod.py"), mode="checked-hash")
+    archive2 = str(tmp_path / "b.zip")
+    subprocess.run(["zip", "-q", "-P", "pw", archive2, "pkg/mod.py"], cwd=str(tree), check=True)
+    subprocess.run(["zip", "-q", "-r", archive2, "pkg/__pycache__"], cwd=str(tree), check=True)
+    r = pycache("check", "-v", archive2)
+    assert r.returncode == 3 and "unreadable" in r.stdout, (r.stdout, r.stderr)
