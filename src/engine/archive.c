@@ -263,11 +263,36 @@ struct origin {
     size_t mem_len;
 };
 
-/* A reader of O, or NULL with errno and libarchive's message in MSG. */
-static struct archive *open_reader(const struct origin *o, char *msg, size_t cap)
+/* Opens PATH for reading without updating its access time where the
+ * kernel grants O_NOATIME (the caller's own files; EPERM otherwise, and
+ * then the file is opened without it): looking at an archive leaves no
+ * trace, as for the files of a tree (src/lib/noatime.c). */
+static int open_noatime(const char *path, int flags)
 {
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOATIME | flags);
+    if (fd < 0 && errno == EPERM)
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | flags);
+    return fd;
+}
+
+/* A reader of O, or NULL with errno and libarchive's message in MSG. *FD
+ * gets the file it reads (close_reader closes both), -1 for memory. */
+static struct archive *open_reader(const struct origin *o, int *fd, char *msg, size_t cap)
+{
+    *fd = -1;
+    if (o->path) {
+        *fd = open_noatime(o->path, 0);
+        if (*fd < 0) {
+            snprintf(msg, cap, "%s", strerror(errno));
+            return NULL;
+        }
+    }
     struct archive *a = archive_read_new();
     if (!a) {
+        if (*fd >= 0)
+            close(*fd);
+        *fd = -1;
+        snprintf(msg, cap, "%s", strerror(ENOMEM));
         errno = ENOMEM;
         return NULL;
     }
@@ -277,17 +302,41 @@ static struct archive *open_reader(const struct origin *o, char *msg, size_t cap
      * member (a zipapp's "#!" line) is allowed. */
     archive_read_support_format_zip_seekable(a);
     archive_read_support_format_tar(a);
-    int rc = o->path ? archive_read_open_filename(a, o->path, 64 * 1024)
+    int rc = o->path ? archive_read_open_fd(a, *fd, 64 * 1024)
                      : archive_read_open_memory(a, o->mem, o->mem_len);
     if (rc != ARCHIVE_OK) {
         int e = archive_errno(a);
         const char *why = archive_error_string(a);
         snprintf(msg, cap, "%s", why ? why : "not a readable archive");
         archive_read_free(a);
+        if (*fd >= 0)
+            close(*fd);
+        *fd = -1;
         errno = e > 0 ? e : EINVAL;
         return NULL;
     }
     return a;
+}
+
+static void close_reader(struct archive *a, int fd)
+{
+    archive_read_free(a);
+    if (fd >= 0)
+        close(fd);
+}
+
+/* Whether the end of the file FD (SIZE bytes) holds a zip's end of central
+ * directory record: a zip with data in front of it (a zipapp's "#!" line). */
+static bool has_zip_end(int fd, off_t size)
+{
+    unsigned char tail[65536 + 22];
+    size_t n = size < (off_t)sizeof tail ? (size_t)size : sizeof tail;
+    if (n < 22 || pread(fd, tail, n, size - (off_t)n) != (ssize_t)n)
+        return false;
+    for (size_t i = n - 22 + 1; i-- > 0;)
+        if (memcmp(tail + i, "PK\5\6", 4) == 0)
+            return true;
+    return false;
 }
 
 int archive_sniff(const char *path)
@@ -297,49 +346,56 @@ int archive_sniff(const char *path)
         return -1;
     if (!S_ISREG(st.st_mode))
         return 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    int fd = open_noatime(path, O_NONBLOCK);
     if (fd < 0)
         return -1;
     unsigned char b[512];
     ssize_t n = pread(fd, b, sizeof b, 0);
-    close(fd);
-    if (n < 0)
+    if (n < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
         return -1;
-    /* A cache file or a source is never an archive: spare libarchive's
-     * bidding for the common case of a file root. */
-    if (n >= 4 && b[2] == '\r' && b[3] == '\n')
-        return 0;
-    /* A zip's first local header, or a tar header: an archive, however
-     * damaged the rest (archive_scan then says what is wrong). */
-    if (n >= 4 && memcmp(b, "PK\3\4", 4) == 0)
-        return 1;
-    if (n >= 262 && memcmp(b + 257, "ustar", 5) == 0)
-        return 1;
-    /* gzip, bzip2, xz, zstd: a tar inside, or a compressed plain file. */
-    bool compressed = (n >= 2 && b[0] == 0x1f && b[1] == 0x8b) ||
-                      (n >= 3 && memcmp(b, "BZh", 3) == 0) ||
-                      (n >= 6 && memcmp(b, "\xfd" "7zXZ\0", 6) == 0) ||
-                      (n >= 4 && memcmp(b, "\x28\xb5\x2f\xfd", 4) == 0);
-    struct origin o = {path, NULL, 0};
-    char msg[256] = "";
-    struct archive *a = open_reader(&o, msg, sizeof msg);
-    if (!a)
-        return compressed && !strstr(msg, "Unrecognized archive format") ? 1 : 0;
-    struct archive_entry *e;
-    int rc = archive_read_next_header(a, &e);
-    int format = archive_format(a);
-    const char *why = archive_error_string(a);
-    bool unrecognised = why && strstr(why, "Unrecognized archive format") != NULL;
-    archive_read_free(a);
-    if (rc == ARCHIVE_OK || rc == ARCHIVE_WARN)
-        return 1;
-    /* An empty zip (only its end record) or an empty tar is an archive. */
-    if (rc == ARCHIVE_EOF)
-        return format != 0 ? 1 : 0;
-    /* A compressed stream that fails to decompress is a damaged archive;
-     * one that decompresses to something else (a gzip'd source) is not an
-     * archive at all. */
-    return compressed && !unrecognised ? 1 : 0;
+    }
+    int result = 0;
+    /* A zip's first local header or its end record (an empty zip), or a
+     * tar header: an archive, however damaged the rest (archive_scan then
+     * says what is wrong). A cache file or a source never starts so. */
+    if ((n >= 4 && (memcmp(b, "PK\3\4", 4) == 0 || memcmp(b, "PK\5\6", 4) == 0)) ||
+        (n >= 262 && memcmp(b + 257, "ustar", 5) == 0)) {
+        result = 1;
+    } else if (n >= 2 && b[0] == '#' && b[1] == '!') {
+        /* A script, or a zipapp: a zip behind its "#!" line. */
+        result = has_zip_end(fd, st.st_size) ? 1 : 0;
+    } else if ((n >= 2 && b[0] == 0x1f && b[1] == 0x8b) || (n >= 3 && memcmp(b, "BZh", 3) == 0) ||
+               (n >= 6 && memcmp(b, "\xfd" "7zXZ\0", 6) == 0) ||
+               (n >= 4 && memcmp(b, "\x28\xb5\x2f\xfd", 4) == 0)) {
+        /* gzip, bzip2, xz, zstd: a tar inside, or a compressed plain file.
+         * A stream that fails to decompress is a damaged archive; one that
+         * decompresses to something else (a gzip'd source) is no archive. */
+        struct archive *a = archive_read_new();
+        if (a) {
+            archive_read_support_filter_all(a);
+            archive_read_support_format_tar(a);
+            result = 1;
+            if (archive_read_open_fd(a, fd, 64 * 1024) == ARCHIVE_OK) {
+                struct archive_entry *e;
+                int rc = archive_read_next_header(a, &e);
+                const char *why = archive_error_string(a);
+                if (rc == ARCHIVE_EOF)
+                    result = archive_format(a) != 0;
+                else if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN && why &&
+                         strstr(why, "Unrecognized archive format"))
+                    result = 0;
+            } else {
+                const char *why = archive_error_string(a);
+                result = !(why && strstr(why, "Unrecognized archive format"));
+            }
+            archive_read_free(a);
+        }
+    }
+    close(fd);
+    return result;
 }
 
 static uint64_t max_bytes(const archive_options *aopt)
@@ -454,7 +510,7 @@ static int read_zip_dostimes(const struct origin *o, struct archive_set *set)
     int fd = -1;
     uint64_t size;
     if (o->path) {
-        fd = open(o->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        fd = open_noatime(o->path, 0);
         struct stat st;
         if (fd < 0 || fstat(fd, &st) != 0) {
             if (fd >= 0)
@@ -875,7 +931,8 @@ static int pass_two(struct run *r, uint64_t *budget)
     if (!any)
         return 0;
     char msg[256];
-    struct archive *a = open_reader(r->origin, msg, sizeof msg);
+    int afd;
+    struct archive *a = open_reader(r->origin, &afd, msg, sizeof msg);
     if (!a) {
         member_error(r, NULL, 0, "read archive", msg);
         return -1;
@@ -911,7 +968,7 @@ static int pass_two(struct run *r, uint64_t *budget)
             s->data_error = EFBIG;
         }
     }
-    archive_read_free(a);
+    close_reader(a, afd);
     (void)index;
     return 0;
 }
@@ -1074,13 +1131,14 @@ static void run_free(struct run *r)
 static int prepare(struct run *r, const struct origin *o, const char *shown, uint64_t *budget)
 {
     char msg[256];
-    struct archive *a = open_reader(o, msg, sizeof msg);
+    int afd;
+    struct archive *a = open_reader(o, &afd, msg, sizeof msg);
     if (!a) {
         member_error(r, NULL, 0, "read archive", msg);
         return -1;
     }
     int rc = pass_one(r, a, budget);
-    archive_read_free(a);
+    close_reader(a, afd);
     if (rc != 0)
         return rc;
     if (add_parents(&r->set) != 0) {
@@ -1094,7 +1152,7 @@ static int prepare(struct run *r, const struct origin *o, const char *shown, uin
                    (n > 5 && strcmp(shown + n - 5, ".pyzw") == 0);
         unsigned char two[2] = {0, 0};
         if (!pyz && o->path) {
-            int fd = open(o->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+            int fd = open_noatime(o->path, 0);
             if (fd >= 0) {
                 pyz = pread(fd, two, 2, 0) == 2 && two[0] == '#' && two[1] == '!';
                 close(fd);
@@ -1546,7 +1604,8 @@ static int rewrite(struct run *r, const char *output, uint64_t *budget)
 {
     char msg[256];
     const char *why = NULL;
-    struct archive *a = open_reader(r->origin, msg, sizeof msg);
+    int afd;
+    struct archive *a = open_reader(r->origin, &afd, msg, sizeof msg);
     if (!a) {
         member_error(r, NULL, 0, "read archive", msg);
         return -1;
@@ -1630,7 +1689,7 @@ out:
         archive_write_free(w);
     if (fd >= 0)
         close(fd);
-    archive_read_free(a);
+    close_reader(a, afd);
     free(tmp);
     return rc;
 }
@@ -1655,7 +1714,7 @@ int archive_convert(const char *path, const char *output, pyc_mode to,
         goto out;
     }
     if (r.set.zip) {
-        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        int fd = open_noatime(path, 0);
         unsigned char two[2] = {0, 0};
         bool prefixed = fd >= 0 && pread(fd, two, 2, 0) == 2 && memcmp(two, "PK", 2) != 0;
         if (fd >= 0)
