@@ -9,27 +9,27 @@ _pycache_options()
 {
     case $1 in
     check)
-        echo '--json --null --format --verbose --quiet --color --deep --expect --fail-on --sourceless-ok --from-file --check-hash-based-pycs --prefix --zipimport --extracted --extract-mtime --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
+        echo '--json --null --format --verbose --quiet --color --deep --expect --fail-on --sourceless-ok --from-file --check-hash-based-pycs --prefix --no-prefix --zipimport --extracted --extract-mtime --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     clean)
-        echo '--dry-run --tag --keep-tag --uninstalled --debris --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
+        echo '--dry-run --tag --keep-tag --uninstalled --debris --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     compile)
-        echo '--python --optimize --invalidation-mode --force --dry-run --jobs --exclude --from-file --no-recurse --maxlevels --ddir --strip --prepend --legacy --prefix --hardlink-dupes --json --null --format --verbose --quiet --color --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
+        echo '--python --optimize --invalidation-mode --force --dry-run --deep --jobs --exclude --from-file --no-recurse --maxlevels --ddir --strip --prepend --legacy --prefix --no-prefix --hardlink-dupes --json --null --format --verbose --quiet --color --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     prune)
-        echo '--dry-run --sourceless --deep --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
+        echo '--dry-run --sourceless --deep --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     doctor)
-        echo '--fix --staged --json --quiet --color --help' ;;
+        echo '--fix --staged --json --quiet --color --prefix --no-prefix --help' ;;
     convert)
-        echo '--to --dry-run --sync --output --in-place --ignore-mtime --zipimport --extracted --extract-mtime --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
+        echo '--to --dry-run --sync --output --in-place --ignore-mtime --zipimport --extracted --extract-mtime --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     inspect)
-        echo '--json --deep --check-hash-based-pycs --prefix --color --zipimport --extracted --extract-mtime --help' ;;
+        echo '--json --deep --check-hash-based-pycs --prefix --no-prefix --color --zipimport --extracted --extract-mtime --help' ;;
     where)
-        echo '--python --opt --prefix --null --json --help' ;;
+        echo '--python --opt --prefix --no-prefix --null --json --help' ;;
     stats)
-        echo '--json --quiet --color --from-file --check-hash-based-pycs --prefix --zipimport --extracted --extract-mtime --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
+        echo '--json --quiet --color --from-file --check-hash-based-pycs --prefix --no-prefix --zipimport --extracted --extract-mtime --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     versions)
-        echo '--json --all --help' ;;
+        echo '--json --all --installed --help' ;;
     watch)
-        echo '--dry-run --json --null --verbose --quiet --color --prune-first --prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
+        echo '--dry-run --json --null --verbose --quiet --color --prune-first --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     esac
 }
 
@@ -46,7 +46,7 @@ _pycache_arg_options()
     prune)
         echo '--format --color --from-file --check-hash-based-pycs --prefix --ignore -i' ;;
     doctor)
-        echo '--color' ;;
+        echo '--color --prefix' ;;
     convert)
         echo '--to --output --extract-mtime --format --color --from-file --check-hash-based-pycs --prefix --ignore -o -i' ;;
     inspect)

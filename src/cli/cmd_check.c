@@ -472,10 +472,14 @@ int cmd_check(int argc, char **argv)
     }
     if (id < 0)
         return exit_status;
-    if (nexpect && t.scan.prefix)
-        return cli_usage_error(p.command, "--expect and --prefix cannot be combined");
     if ((exit_status = tree_operands(&p, &t)) != 0)
         return exit_status;
+    /* --expect judges each PATH's sources: the whole prefix tree alone
+     * (--prefix DIR, no PATH) has none. With a prefix in force, a 3.8+
+     * cache is looked for in the prefix (scan.c). */
+    if (nexpect && t.scan.prefix_only)
+        return cli_usage_error(p.command,
+                               "--expect with --prefix needs the PATH whose sources to check");
     scan_options sopt = t.scan;
     sopt.expect = expect;
     sopt.nexpect = nexpect;

@@ -46,7 +46,8 @@ static const cli_option options[] = {
      "(repeatable)"},
     {OPT_KEEP_TAG, "keep-tag", "TAG", "keep the caches of this interpreter (repeatable)"},
     {OPT_UNINSTALLED, "uninstalled", NULL,
-     "only the caches of interpreters not installed here (see pycache versions)"},
+     "only the caches of interpreters not installed here (which count: pycache "
+     "versions --installed; the rule: below)"},
     {OPT_DEBRIS, "debris", "TOPICS",
      "also remove tool caches: pytest, mypy, ruff, coverage, jupyter, package, "
      "comma-separated, or all"},
@@ -155,6 +156,48 @@ static bool any_matches(const struct tag_spec *v, size_t n, const pyc_magic *m,
         if (spec_matches(&v[i], m, tag, tag_len))
             return true;
     return false;
+}
+
+/* --uninstalled depends on what is found installed, which depends on
+ * PATH, HOME and PYCACHE_PYTHONS (engine/pythons.h): say it before
+ * removing anything, one line per version with the first interpreter found
+ * for it and where (human output, on stderr). Finding none at all means a
+ * bare environment (env -i, cron), not a machine without Python: refused,
+ * as every cache would go. Returns 0, or -1 after that refusal. */
+static int report_installed(const remove_run_options *ropt)
+{
+    const pyc_magic **versions;
+    size_t n = cli_installed_pythons(&versions);
+    if (n == 0) {
+        cli_error("--uninstalled: no Python interpreter found (PYCACHE_PYTHONS, PATH, "
+                  "pyenv root): every cache would be removed; list the installed ones "
+                  "in PYCACHE_PYTHONS");
+        return -1;
+    }
+    if (ropt->format != CLI_FORMAT_HUMAN || ropt->quiet)
+        return 0;
+    const cli_python *list;
+    size_t nfiles = cli_python_list(&list);
+    fprintf(stderr, "pycache clean: installed here, their caches kept "
+                    "(pycache versions --installed):\n");
+    for (size_t v = 0; v < n; v++) {
+        for (size_t i = 0; i < nfiles; i++) {
+            if (list[i].magic != versions[v])
+                continue;
+            const pyc_magic *m = versions[v];
+            char label[32];
+            if (m->implementation == PYC_IMPL_CPYTHON)
+                snprintf(label, sizeof label, "%d.%d", m->major, m->minor);
+            else
+                snprintf(label, sizeof label, "%s %d.%d",
+                         pyc_implementation_name(m->implementation), m->major, m->minor);
+            fprintf(stderr, "  %-10s ", label);
+            cli_print_path(stderr, list[i].path);
+            fprintf(stderr, " (%s)\n", list[i].found_in);
+            break;
+        }
+    }
+    return 0;
 }
 
 /* Whether the filters let the cache file of IT go. */
@@ -600,6 +643,11 @@ int cmd_clean(int argc, char **argv)
             "what would go).",
         .options = options,
         .epilog =
+            CLI_PYTHONS_RULE_HELP
+            "With --uninstalled, the interpreters that count are printed first (on\n"
+            "stderr; not with --json, -0 or -q), and clean refuses to run when it\n"
+            "finds none: every cache would go.\n"
+            "\n"
             "Debris topics (--debris), each matched only where the tool writes it\n"
             "and by the tool's own mark:\n"
             "  pytest    .pytest_cache/ (with pytest's CACHEDIR.TAG or README.md)\n"
@@ -660,11 +708,11 @@ int cmd_clean(int argc, char **argv)
     }
     if (id < 0)
         return exit_status;
-    if (topics && t.scan.prefix && p.index == p.argc && !t.nfrom)
-        return cli_usage_error(p.command,
-                               "--debris with --prefix needs the PATH whose debris to remove");
     if ((exit_status = tree_operands(&p, &t)) != 0)
         return exit_status;
+    if (topics && t.scan.prefix_only)
+        return cli_usage_error(p.command,
+                               "--debris with --prefix needs the PATH whose debris to remove");
     char *const *paths = t.paths;
     size_t npaths = t.npaths;
     scan_options sopt = t.scan;
@@ -676,7 +724,10 @@ int cmd_clean(int argc, char **argv)
     /* --json reports each file's verdict: judge it in full. */
     if (ropt.format == CLI_FORMAT_JSON)
         sopt.judge = SCAN_JUDGE_FULL;
-    c.prefix = sopt.prefix != NULL;
+    /* The whole prefix tree (--prefix DIR alone): one that does not exist
+     * holds nothing to remove. (A mapped prefix subtree that does not
+     * exist is skipped by the scan.) */
+    c.prefix = sopt.prefix_only;
     sopt.progress = !ropt.quiet && ropt.format == CLI_FORMAT_HUMAN && isatty(STDERR_FILENO);
 
     c.run = remove_run_new(&ropt);
@@ -687,8 +738,10 @@ int cmd_clean(int argc, char **argv)
     }
     /* act runs in several threads: discover the installed Pythons now, not
      * lazily from inside it. */
-    if (c.uninstalled)
-        cli_installed_pythons(NULL);
+    if (c.uninstalled && report_installed(&ropt) != 0) {
+        remove_run_free(c.run);
+        return CLI_EXIT_USAGE;
+    }
     sopt.prepare = act;
     sopt.waits_on_device = true;
     int rc;

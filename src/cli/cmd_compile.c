@@ -47,7 +47,7 @@ enum {
     OPT_STRIP,
     OPT_PREPEND,
     OPT_HARDLINK,
-    OPT_PREFIX,
+    OPT_DEEP,
 };
 
 static const cli_option options[] = {
@@ -61,7 +61,12 @@ static const cli_option options[] = {
      "timestamp, checked-hash or unchecked-hash (3.7+; default as py_compile: "
      "checked-hash when SOURCE_DATE_EPOCH is set, else timestamp)"},
     {'f', "force", NULL, "compile every source, fresh or not"},
-    {'n', "dry-run", NULL, "list what would be compiled or rewritten; start nothing"},
+    {'n', "dry-run", NULL,
+     "list what would be compiled or rewritten and start nothing; exit status 1 when "
+     "there is work"},
+    {OPT_DEEP, "deep", NULL,
+     "also unmarshal the body of each cache whose header is fresh (as check --deep): "
+     "a damaged one is compiled again"},
     {'j', "jobs", "N", "worker processes per interpreter (default and 0: the number of cores)"},
     {'x', "exclude", "REGEX",
      "skip sources whose path matches this POSIX extended regex (searched, as "
@@ -81,7 +86,9 @@ static const cli_option options[] = {
      "prepend PREFIX to the recorded file names, after --strip (compileall -p)"},
     {'b', "legacy", NULL,
      "write NAME.pyc beside each source, for sourceless deployment (compileall -b)"},
-    {OPT_PREFIX, "prefix", "DIR", "write into a PYTHONPYCACHEPREFIX tree at DIR (3.8+)"},
+    {TREE_OPT_PREFIX, "prefix", "DIR",
+     "write 3.8+ caches into the prefix tree at DIR (default: $PYTHONPYCACHEPREFIX)"},
+    TREE_NO_PREFIX_OPTION,
     {OPT_HARDLINK, "hardlink-dupes", NULL,
      "hard-link a level's pyc to the previous level's when identical (compileall "
      "--hardlink-dupes)"},
@@ -105,6 +112,8 @@ struct interp {
     const pyc_magic *magic; /* NULL until probed */
     char label[32];         /* "3.11" */
     bool has_mode;          /* 3.7+: an invalidation mode to ask for */
+    const char *prefix;     /* the cache prefix it writes into: the one in
+                               force for 3.8+, NULL for 2.7-3.7 and -b */
     pyc_mode mode;
     worker_pool *pool[MAX_LEVELS]; /* 3.x: [0] for every level; 2.x: one per
                                       level (-O/-OO decide what py_compile does) */
@@ -154,6 +163,8 @@ struct compile {
     struct job *jobs;
     size_t njobs, jobs_cap;
     struct tally tally[MAX_PYTHONS][MAX_LEVELS];
+    unsigned long mode_changes[3][3]; /* [old][new] pyc_mode: caches written
+                                         in another invalidation mode */
     size_t done, total;
     int status;
     bool progress, progress_shown;
@@ -259,7 +270,9 @@ static void report(struct compile *c, const char *action, const char *cfile,
         }
         return;
     }
-    if (!c->verbose || c->quiet)
+    /* A dry run lists its work (would-compile, would-rewrite) without -v. */
+    bool work = c->dry_run && strncmp(action, "would-", 6) == 0;
+    if ((!c->verbose && !work) || c->quiet)
         return;
     progress_clear(c);
     FILE *f = cli_listing();
@@ -267,6 +280,46 @@ static void report(struct compile *c, const char *action, const char *cfile,
     cli_print_path(f, cfile);
     fprintf(f, "  (%s%s%s)\n", label, reason && *reason ? ", " : "", reason ? reason : "");
     cli_listing_end(cfile, strlen(cfile));
+}
+
+/* A cache about to be written in another invalidation mode than it had
+ * (judge: mode_changes): counted for the warning at the end of the run
+ * (mode_change_warning) and, with -v, said at once. */
+static void note_mode_change(struct compile *c, const struct interp *ip, pyc_mode old,
+                             const char *cfile)
+{
+    if ((unsigned)old < 3 && (unsigned)ip->mode < 3)
+        c->mode_changes[old][ip->mode]++;
+    if (!c->verbose || c->quiet >= 2)
+        return;
+    progress_clear(c);
+    fprintf(stderr, "pycache compile: warning: '");
+    cli_print_path(stderr, cfile);
+    fprintf(stderr, "' %s %s, %s %s\n", c->dry_run ? "is" : "was", pyc_mode_name(old),
+            c->dry_run ? "would be written as" : "written as", pyc_mode_name(ip->mode));
+}
+
+/* Once per run, on stderr (not with -qq): how many caches changed their
+ * invalidation mode, by old and new mode. An unchecked-hash cache written
+ * as timestamp is loaded only while it matches its source from then on; a
+ * timestamp cache written as unchecked-hash is loaded whatever its source
+ * says: either is a change of behaviour the user should hear of. */
+static void mode_change_warning(const struct compile *c)
+{
+    if (c->quiet >= 2)
+        return;
+    for (int from = 0; from < 3; from++)
+        for (int to = 0; to < 3; to++) {
+            unsigned long n = c->mode_changes[from][to];
+            if (!n)
+                continue;
+            fprintf(stderr,
+                    "pycache compile: warning: %lu cache%s %s from %s to %s "
+                    "(--invalidation-mode %s keeps it%s)\n",
+                    n, n == 1 ? "" : "s", c->dry_run ? "would change" : "changed",
+                    pyc_mode_name((pyc_mode)from), pyc_mode_name((pyc_mode)to),
+                    pyc_mode_name((pyc_mode)from), n == 1 ? "" : "s");
+        }
 }
 
 /* The interpreter's own message, each line indented under ours. */
@@ -454,7 +507,7 @@ static bool keeps_legacy_cache(const pyc_magic *m)
 /* Whether IP's cache of a source goes into the __pycache__ beside it. */
 static bool uses_pycache(const struct compile *c, const struct interp *ip)
 {
-    return !c->prefix && !c->legacy && !keeps_legacy_cache(ip->magic);
+    return !ip->prefix && !c->legacy && !keeps_legacy_cache(ip->magic);
 }
 
 /* The cache file interpreter IP reads for the source at display path
@@ -462,8 +515,8 @@ static bool uses_pycache(const struct compile *c, const struct interp *ip)
 static char *cache_path(const struct compile *c, const struct interp *ip,
                         const char *source, const char *name, int level)
 {
-    if (c->prefix)
-        return pyc_cache_from_source(ip->magic, source, level, c->prefix, NULL);
+    if (ip->prefix)
+        return pyc_cache_from_source(ip->magic, source, level, ip->prefix, NULL);
     if (c->legacy && !keeps_legacy_cache(ip->magic)) {
         /* compileall -b: fullname + 'c', whatever the level. */
         size_t n = strlen(source);
@@ -509,6 +562,10 @@ struct judged_level {
     int cache_dirfd;      /* DO_REWRITE: the directory of cpath (borrowed
                              from the thread's state) and the verdict */
     pyc_verdict v;
+    bool mode_changes;    /* the cache there is this interpreter's, in
+                             another invalidation mode (old_mode) than the
+                             one it is compiled or rewritten in */
+    pyc_mode old_mode;
 };
 
 /* What judge_source learnt of one source, for on_source. */
@@ -632,7 +689,7 @@ static int prefix_dir_fd(struct judge_state *js, const char *cpath)
 static int cache_dir_fd(const struct compile *c, struct judge_state *js,
                         const struct interp *ip, const scan_item *it, const char *cpath)
 {
-    if (c->prefix)
+    if (ip->prefix)
         return prefix_dir_fd(js, cpath);
     if (uses_pycache(c, ip))
         return js->pycache_fd;
@@ -661,7 +718,7 @@ static void judge(const struct compile *c, const struct interp *ip, int dirfd,
     }
     bool in_pycache = uses_pycache(c, ip);
     pyc_cache_name cn;
-    pyc_cache_name_parse(base, in_pycache, c->prefix != NULL, &cn);
+    pyc_cache_name_parse(base, in_pycache, ip->prefix != NULL, &cn);
     if (cn.kind == PYC_KIND_LEGACY || cn.kind == PYC_KIND_NONE) {
         /* A legacy NAME.pyc (2.x, --legacy): what matters here is whether
          * its header matches the source by its interpreter's rules, not
@@ -704,6 +761,15 @@ static void judge(const struct compile *c, const struct interp *ip, int dirfd,
             out->d = DO_COMPILE;
             return;
         }
+    }
+    /* The interpreter's own cache, in another mode than the one it will be
+     * written in (an unchecked-hash pyc recompiled as timestamp starts to
+     * follow its source; a timestamp pyc rewritten as unchecked-hash stops
+     * to): on_source warns. */
+    if (v->header_read && ip->has_mode && v->judge && v->judge->word == ip->magic->word &&
+        v->header.mode != ip->mode) {
+        out->mode_changes = true;
+        out->old_mode = v->header.mode;
     }
     if (v->status != PYC_FRESH || !v->judge || v->judge->word != ip->magic->word) {
         out->reason = v->status == PYC_FRESH ? "magic" : pyc_reason_name(v->reason);
@@ -888,6 +954,8 @@ static int on_source(struct compile *c, const scan_item *it)
                 lv->cpath = NULL;
             }
             const char *reason = lv->reason;
+            if (lv->mode_changes && (d == DO_COMPILE || d == DO_REWRITTEN))
+                note_mode_change(c, ip, lv->old_mode, cpath);
             switch (d) {
             case DO_FRESH:
                 t->fresh++;
@@ -1246,17 +1314,24 @@ static int setup_interp(const cli_parser *p, struct compile *c, struct interp *i
                                "(hash-based pycs are 3.7+)",
                                ip->label);
     }
-    if (c->prefix && keeps_legacy_cache(m))
+    /* sys.pycache_prefix is 3.8+ (importlib's cache_from_source): 2.7-3.7
+     * ignore $PYTHONPYCACHEPREFIX and write beside the sources as ever, and
+     * so does compile for them. -b names the cache file itself (compileall
+     * passes cfile to py_compile), so no prefix applies. An explicit
+     * --prefix for an interpreter that has none is a mistake. */
+    bool reads_prefix = m->major > 3 || (m->major == 3 && m->minor >= 8);
+    if (c->prefix && !reads_prefix && tree_prefix_origin() == TREE_PREFIX_GIVEN)
         return cli_usage_error(p->command, "--prefix: Python %s has no pycache prefix (3.8+)",
                                ip->label);
+    ip->prefix = reads_prefix && !c->legacy ? c->prefix : NULL;
     /* Levels that would share one file: 2.x and 3.2-3.4 write both -O and
      * -OO to one .pyo; --legacy writes every level to NAME.pyc. */
     char *seen[MAX_LEVELS] = {NULL};
     int rc = 0;
     for (size_t k = 0; k < c->nlevels && rc == 0; k++) {
         const char *why = NULL;
-        seen[k] = c->prefix ? pyc_cache_from_source_why(m, "/d/x.py", c->levels[k],
-                                                        c->prefix, "/", &why)
+        seen[k] = ip->prefix ? pyc_cache_from_source_why(m, "/d/x.py", c->levels[k],
+                                                         ip->prefix, "/", &why)
                             : cache_path(c, ip, "x.py", "x.py", c->levels[k]);
         if (!seen[k]) {
             rc = cli_usage_error(p->command, "Python %s cannot write level %d%s%s%s",
@@ -1457,7 +1532,17 @@ int cmd_compile(int argc, char **argv)
             "once more. Version-control metadata, node_modules and virtual environments "
             "are skipped unless asked for.",
         .options = options,
-        .epilog = "Examples:\n"
+        .epilog = "With $PYTHONPYCACHEPREFIX set (or --prefix), 3.8+ caches are written\n"
+                  "into the prefix, where the interpreter will read them; 2.7-3.7 caches\n"
+                  "beside the sources. $PYTHONDONTWRITEBYTECODE does not stop compile, as\n"
+                  "it does not stop compileall. A cache written in another invalidation\n"
+                  "mode than it had (unchecked-hash rewritten as timestamp...) is warned\n"
+                  "about on stderr: once with a count, and per file with -v. A dry run\n"
+                  "(-n) exits with 1 when there is work, 0 when everything is fresh.\n"
+                  "\n"
+                  CLI_PYTHONS_RULE_HELP
+                  "\n"
+                  "Examples:\n"
                   "  pycache compile src/                     python3 on PATH, level 0\n"
                   "  pycache compile --python 3.11 --python 2.7 -o 0,1 lib/\n"
                   "  pycache compile -n --json . | jq .       what would be compiled\n"
@@ -1515,6 +1600,9 @@ int cmd_compile(int argc, char **argv)
         case 'n':
             c->dry_run = true;
             break;
+        case OPT_DEEP:
+            c->vopt.deep = true;
+            break;
         case 'j':
             if (cli_parse_int(&p, p.optarg, 0, 1024, &jobs) != 0) {
                 rc = CLI_EXIT_USAGE;
@@ -1564,13 +1652,6 @@ int cmd_compile(int argc, char **argv)
         case 'b':
             c->legacy = true;
             break;
-        case OPT_PREFIX:
-            if (!*p.optarg) {
-                rc = cli_usage_error(p.command, "--prefix needs a directory");
-                goto out;
-            }
-            c->prefix = p.optarg;
-            break;
         case OPT_HARDLINK:
             c->hardlink = true;
             break;
@@ -1596,7 +1677,15 @@ int cmd_compile(int argc, char **argv)
         rc = cli_usage_error(p.command, "-d cannot be combined with --strip or --prepend");
         goto out;
     }
-    if (c->legacy && c->prefix) {
+    /* compile writes where the interpreter would read: the prefix in
+     * force (treeopts.c), applied per interpreter (setup_interp); the scan
+     * itself only finds the sources. */
+    t.never_whole_prefix = true; /* no PATH: ".", never the prefix tree */
+    tree_resolve_prefix(&t.scan, 1);
+    c->prefix = t.scan.prefix;
+    sopt.prefix = NULL;
+    sopt.prefix_only = false;
+    if (c->legacy && c->prefix && tree_prefix_origin() == TREE_PREFIX_GIVEN) {
         rc = cli_usage_error(p.command, "--legacy and --prefix cannot be combined");
         goto out;
     }
@@ -1699,9 +1788,22 @@ int cmd_compile(int argc, char **argv)
     for (size_t i = 0; i < c->npy; i++)
         for (size_t pi = 0; pi < MAX_LEVELS; pi++)
             started += worker_pool_started(c->py[i].pool[pi]);
+    progress_clear(c);
+    mode_change_warning(c);
     if (c->format == CLI_FORMAT_HUMAN && !c->quiet)
         print_summary(c, started);
     rc = c->status;
+    /* Every dry run says by its exit status whether there is work: 1 when
+     * something would be compiled or rewritten (as clean -n, prune -n and
+     * convert -n), 0 when the tree is up to date. */
+    if (c->dry_run) {
+        bool work = false;
+        for (size_t i = 0; i < c->npy; i++)
+            for (size_t k = 0; k < c->nlevels; k++)
+                work |= c->tally[i][k].compiled || c->tally[i][k].rewritten;
+        if (work)
+            rc = cli_exit_merge(rc, CLI_EXIT_FINDINGS);
+    }
 
 out:
     for (size_t i = 0; i < c->npy; i++)

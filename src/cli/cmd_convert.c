@@ -39,7 +39,8 @@ enum {
 static const cli_option options[] = {
     {OPT_TO, "to", "MODE",
      "the invalidation mode to write: checked-hash, unchecked-hash or timestamp (required)"},
-    {'n', "dry-run", NULL, "say what would be converted; change nothing"},
+    {'n', "dry-run", NULL,
+     "say what would be converted and change nothing; exit status 1 when there is work"},
     {OPT_SYNC, "sync", NULL,
      "make the rewritten files durable before exiting (one syncfs per tree)"},
     {'o', "output", "FILE",
@@ -386,11 +387,18 @@ static int sync_trees(const tree_options *t, const scan_options *sopt)
     int status = CLI_EXIT_OK;
     size_t n = t->npaths;
     char **paths = t->paths;
-    const char *dot = sopt->prefix ? sopt->prefix : ".";
     if (sopt->no_roots)
         return status;
-    for (size_t i = 0; i < (n ? n : 1); i++) {
-        const char *path = n ? paths[i] : dot;
+    /* The trees walked: the paths (the prefix tree alone with --prefix DIR
+     * and no PATH), and the prefix too when one is in force: it may be on
+     * another file system. */
+    size_t ntrees = n ? n : 1;
+    bool also_prefix = sopt->prefix && !sopt->prefix_only;
+    for (size_t i = 0; i < ntrees + also_prefix; i++) {
+        const char *path = i == ntrees       ? sopt->prefix
+                           : n               ? paths[i]
+                           : sopt->prefix_only ? sopt->prefix
+                                               : ".";
         int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
         if (fd < 0)
             continue;
@@ -599,5 +607,9 @@ int cmd_convert(int argc, char **argv)
     }
     if (c.format == CLI_FORMAT_HUMAN && !c.quiet)
         print_summary(&c);
+    /* Every dry run says by its exit status whether there is work (clean
+     * -n, prune -n, compile -n): 1 when a file would be converted. */
+    if (c.dry_run && c.converted)
+        c.status = cli_exit_merge(c.status, CLI_EXIT_FINDINGS);
     return c.status;
 }

@@ -52,6 +52,7 @@
 #include "engine/pythons.h"
 #include "engine/report.h"
 #include "engine/scan.h"
+#include "cli/treeopts.h"
 
 enum {
     OPT_JSON = 256,
@@ -71,6 +72,9 @@ static const cli_option options[] = {
      "JSON Lines: one object per check: check, ok, status, detail, fix, paths"},
     {'q', "quiet", NULL, "print nothing but errors: the exit status tells"},
     {OPT_COLOR, "color", "WHEN", "colour the checklist: auto, always or never"},
+    {TREE_OPT_PREFIX, "prefix", "DIR",
+     "audit as if 3.8+ kept its caches in DIR (default: $PYTHONPYCACHEPREFIX)"},
+    TREE_NO_PREFIX_OPTION,
     {0, NULL, NULL, NULL},
 };
 
@@ -275,7 +279,8 @@ struct audit {
     size_t nuninstalled;
 
     const char *dont_write;   /* $PYTHONDONTWRITEBYTECODE when non-empty */
-    const char *prefix;       /* $PYTHONPYCACHEPREFIX when non-empty */
+    const char *prefix;       /* the prefix in force (treeopts.h's rule:
+                                 --no-prefix, --prefix, $PYTHONPYCACHEPREFIX) */
     char *prefix_dir;         /* where the prefix keeps PATH's caches */
     bool prefix_dir_exists;
 
@@ -547,23 +552,18 @@ static char *prefix_dir_for(const char *prefix, const char *path)
     return dir;
 }
 
+/* The prefix in force for this run (cmd_doctor resolves it once). */
+static tree_options doctor_tree; /* only its prefix options */
+static scan_options doctor_sopt;
+
 static void audit_bytecode(struct audit *a)
 {
-    scan_options sopt;
-    scan_default_options(&sopt);
+    /* Under a prefix, 3.8+ reads PATH's caches from the prefix tree:
+     * scan_run judges those after the tree itself, as check does. */
     char *paths[] = {(char *)(uintptr_t)a->path};
-    if (scan_run(paths, 1, &sopt, on_item, a) < 0) {
+    if (scan_run(paths, 1, &doctor_sopt, on_item, a) < 0) {
         cli_error("cannot scan '%s': %s", a->path, strerror(errno));
         a->status = cli_exit_merge(a->status, CLI_EXIT_IO);
-    }
-    /* Under PYTHONPYCACHEPREFIX, 3.8+ reads PATH's caches from the prefix
-     * tree: judge those too. */
-    if (a->prefix && a->prefix_dir_exists) {
-        sopt.prefix = a->prefix;
-        if (scan_run(paths, 1, &sopt, on_item, a) < 0) {
-            cli_error("cannot scan '%s': %s", a->prefix_dir, strerror(errno));
-            a->status = cli_exit_merge(a->status, CLI_EXIT_IO);
-        }
     }
 }
 
@@ -788,7 +788,7 @@ static pyc_walk_action on_docker_entry(const pyc_walk_entry *e, void *ctx)
 static void audit_environment(struct audit *a)
 {
     a->dont_write = env_nonempty("PYTHONDONTWRITEBYTECODE");
-    a->prefix = env_nonempty("PYTHONPYCACHEPREFIX");
+    a->prefix = doctor_sopt.prefix;
     if (a->prefix) {
         a->prefix_dir = prefix_dir_for(a->prefix, a->path);
         struct stat st;
@@ -1005,19 +1005,21 @@ static int fix_tracked(const struct audit *a, char **done)
     return rc;
 }
 
-/* Runs `pycache prune -q [--prefix DIR] -- PATH`: cmd_prune itself, so
- * doctor --fix removes exactly what prune would. Its exit status 1 (a
- * sourceless pyc kept) is no error here: the audit that follows reports
- * it. */
-static int fix_prune(const struct audit *a, const char *prefix)
+/* Runs `pycache prune -q [--prefix DIR|--no-prefix] -- PATH`: cmd_prune
+ * itself, so doctor --fix removes exactly what prune would, in the tree and
+ * in the prefix doctor audited. Its exit status 1 (a sourceless pyc kept)
+ * is no error here: the audit that follows reports it. */
+static int fix_prune(const struct audit *a)
 {
     char *argv[8];
     int argc = 0;
     argv[argc++] = (char *)(uintptr_t) "prune";
     argv[argc++] = (char *)(uintptr_t) "-q";
-    if (prefix) {
+    if (a->prefix) {
         argv[argc++] = (char *)(uintptr_t) "--prefix";
-        argv[argc++] = (char *)(uintptr_t)prefix;
+        argv[argc++] = (char *)(uintptr_t)a->prefix;
+    } else {
+        argv[argc++] = (char *)(uintptr_t) "--no-prefix";
     }
     argv[argc++] = (char *)(uintptr_t) "--";
     argv[argc++] = (char *)(uintptr_t)a->path;
@@ -1277,11 +1279,19 @@ static void build_report(const struct audit *a, const struct audit *before,
     }
     if (a->prefix) {
         add_line(r, "pycacheprefix", STATE_NOTE,
-                 format("PYTHONPYCACHEPREFIX=%s: Python 3.8+ keeps this project's caches "
+                 format("%s%s: Python 3.8+ keeps this project's caches "
                         "in %s%s and never reads __pycache__; 2.7-3.7 still write beside "
                         "the sources",
+                        tree_prefix_origin() == TREE_PREFIX_GIVEN ? "--prefix "
+                                                                     : "PYTHONPYCACHEPREFIX=",
                         a->prefix, a->prefix_dir ? a->prefix_dir : "(unknown)",
                         a->prefix_dir_exists ? "" : " (none yet)"),
+                 NULL);
+    } else if (tree_env_prefix()) {
+        add_line(r, "pycacheprefix", STATE_NOTE,
+                 format("PYTHONPYCACHEPREFIX=%s ignored (--no-prefix): audited as if caches "
+                        "went to __pycache__ beside each source",
+                        tree_env_prefix()),
                  NULL);
     } else {
         add_line(r, "pycacheprefix", STATE_NOTE,
@@ -1547,7 +1557,10 @@ int cmd_doctor(int argc, char **argv)
             "caches `pycache prune` would remove, caches of interpreters not installed "
             "here, PYTHONDONTWRITEBYTECODE and PYTHONPYCACHEPREFIX (and where caches "
             "then go), what the project's Dockerfiles set, whether pre-commit runs a "
-            "pycache hook. Outside a git work tree the git checks are skipped.\n"
+            "pycache hook. Outside a git work tree the git checks are skipped. "
+            "PYTHONDONTWRITEBYTECODE and PYTHONPYCACHEPREFIX are reported as notes; "
+            "with a prefix in force (the variable, or --prefix), the bytecode checks "
+            "judge PATH's entries in the prefix too, and --fix prunes them.\n"
             "With --staged, check only that no FILE is bytecode (pre-commit passes the "
             "staged files; without FILEs, git lists them): the pycache-no-bytecode hook.",
         .options = options,
@@ -1564,6 +1577,7 @@ int cmd_doctor(int argc, char **argv)
     cli_color_mode color = CLI_COLOR_AUTO;
     bool fix = false, staged = false, quiet = false;
 
+    tree_options_init(&doctor_tree);
     cli_parser_init(&p, argc, argv);
     int id;
     while ((id = cli_next_option(&p)) != 0) {
@@ -1588,8 +1602,16 @@ int cmd_doctor(int argc, char **argv)
             if (cli_parse_color(&p, p.optarg, &color) != 0)
                 return CLI_EXIT_USAGE;
             break;
+        case TREE_OPT_PREFIX:
+        case TREE_OPT_NO_PREFIX:
+            if (tree_parse_option(&p, id, &doctor_tree) < 0)
+                return CLI_EXIT_USAGE;
+            break;
         }
     }
+    /* One PATH: never the whole prefix tree. */
+    tree_resolve_prefix(&doctor_tree.scan, 1);
+    doctor_sopt = doctor_tree.scan;
     if (staged) {
         if (fix)
             return cli_usage_error(p.command, "--staged and --fix cannot be combined");
@@ -1622,9 +1644,7 @@ int cmd_doctor(int argc, char **argv)
         bool prunable = first.clutter.n || first.dangerous_count[PYC_STALE_USED] ||
                         first.dangerous_count[PYC_CORRUPT];
         if (prunable) {
-            status = cli_exit_merge(status, fix_prune(&first, NULL));
-            if (first.prefix && first.prefix_dir_exists)
-                status = cli_exit_merge(status, fix_prune(&first, first.prefix));
+            status = cli_exit_merge(status, fix_prune(&first));
             fx.pruned = true;
         }
         audit_run(&second, path);

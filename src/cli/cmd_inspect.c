@@ -33,6 +33,7 @@ static const cli_option options[] = {
      "as CPython's option: default, always or never"},
     {OPT_PREFIX, "prefix", "DIR",
      "the cache prefix tree FILEs lie in ($PYTHONPYCACHEPREFIX)"},
+    TREE_NO_PREFIX_OPTION,
     {OPT_COLOR, "color", "WHEN", "colour the status: auto, always or never"},
     TREE_ARCHIVE_OPTIONS,
     {0, NULL, NULL, NULL},
@@ -522,6 +523,7 @@ int cmd_inspect(int argc, char **argv)
                   "implementation python tag opt magic magic_hex release header_size\n"
                   "mode flags mtime mtime_utc source_size hash size (null if unknown).\n",
     };
+    bool no_prefix = false;
     cli_parser_init(&p, argc, argv);
     for (int c; (c = cli_next_option(&p)) != 0;) {
         switch (c) {
@@ -541,6 +543,11 @@ int cmd_inspect(int argc, char **argv)
             break;
         case OPT_PREFIX:
             s.prefix = p.optarg;
+            no_prefix = false;
+            break;
+        case TREE_OPT_NO_PREFIX:
+            s.prefix = NULL;
+            no_prefix = true;
             break;
         case OPT_COLOR:
             if (cli_parse_color(&p, p.optarg, &s.color) != 0)
@@ -566,12 +573,8 @@ int cmd_inspect(int argc, char **argv)
     if (CLI_NOPERANDS(&p) == 0)
         return cli_usage_error(p.command, "no FILE given");
 
-    if (!s.prefix) {
-        /* As every 3.8+ interpreter would: sys.pycache_prefix. */
-        const char *env = getenv("PYTHONPYCACHEPREFIX");
-        if (env && *env)
-            s.prefix = env;
-    }
+    if (!s.prefix && !no_prefix)
+        s.prefix = tree_env_prefix(); /* sys.pycache_prefix (treeopts.c) */
     if (s.prefix) {
         if (!*s.prefix)
             return cli_usage_error(p.command, "--prefix needs a directory");

@@ -151,7 +151,9 @@ int cmd_prune(int argc, char **argv)
     ropt.verbose = t.out.verbose;
     ropt.quiet = t.out.quiet;
     ropt.color = tree_color(&t);
-    pr.prefix = sopt.prefix != NULL;
+    /* The whole prefix tree (--prefix DIR alone) that does not exist
+     * holds nothing; a mapped subtree that does not is skipped by the scan. */
+    pr.prefix = sopt.prefix_only;
     sopt.prepare = act;
     sopt.waits_on_device = true;
     /* Sizes come from the fstatat before each unlinkat (bytes freed); only

@@ -253,7 +253,9 @@ int cmd_stats(int argc, char **argv)
             "Interpreters not installed on this machine are marked: their caches are "
             "usually leftovers of an upgrade.",
         .options = options,
-        .epilog = "Examples:\n"
+        .epilog = CLI_PYTHONS_RULE_HELP
+                  "\n"
+                  "Examples:\n"
                   "  pycache stats /usr/lib/python3/dist-packages\n"
                   "  pycache stats --json . | jq 'select(.group == \"interpreter\")'\n",
     };

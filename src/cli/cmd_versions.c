@@ -7,20 +7,87 @@
  * final releases write it. By default one row per version (its final value,
  * or the newest for a version still in alpha); --all lists every entry,
  * alphas, betas, 2.x -U variants and other implementations included.
- * The table itself is the library's (src/lib/magic.c).
+ * The table itself is the library's (src/lib/magic.c). --installed lists
+ * instead the interpreters found on this machine (engine/pythons.h's
+ * discovery rule), each with where it was found: what clean --uninstalled
+ * and stats count as installed.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "engine/pythons.h"
 
-enum { OPT_JSON = 256, OPT_ALL };
+enum { OPT_JSON = 256, OPT_ALL, OPT_INSTALLED };
 
 static const cli_option options[] = {
-    {OPT_JSON, "json", NULL, "JSON Lines: one object per magic number"},
+    {OPT_JSON, "json", NULL, "JSON Lines: one object per magic number (or interpreter)"},
     {OPT_ALL, "all", NULL, "every magic number, not only each version's final one"},
+    {OPT_INSTALLED, "installed", NULL,
+     "the interpreters found installed here, and where each was found"},
     {0, NULL, NULL, NULL},
 };
+
+static void format_version(const pyc_magic *m, char *buf, size_t cap);
+
+/* --installed: every interpreter file found, in discovery order. */
+static int write_installed(bool json)
+{
+    const cli_python *list;
+    size_t n = cli_python_list(&list);
+    char version[32];
+    if (json) {
+        for (size_t i = 0; i < n; i++) {
+            const pyc_magic *m = list[i].magic;
+            char python[16];
+            cli_json j;
+            snprintf(python, sizeof python, "%d.%d", m->major, m->minor);
+            cli_json_begin(&j, stdout);
+            cli_json_str(&j, "python", python);
+            cli_json_str(&j, "implementation", pyc_implementation_name(m->implementation));
+            cli_json_str(&j, "tag", m->tag);
+            cli_json_int(&j, "magic", m->number);
+            cli_json_str(&j, "path", list[i].path);
+            cli_json_str(&j, "found_in", list[i].found_in);
+            cli_json_end(&j);
+        }
+        return CLI_EXIT_OK;
+    }
+    size_t w_version = strlen("PYTHON"), w_tag = strlen("TAG"), w_found = strlen("FOUND");
+    for (size_t i = 0; i < n; i++) {
+        format_version(list[i].magic, version, sizeof version);
+        if (strlen(version) > w_version)
+            w_version = strlen(version);
+        if (list[i].magic->tag && strlen(list[i].magic->tag) > w_tag)
+            w_tag = strlen(list[i].magic->tag);
+        if (strlen(list[i].found_in) > w_found)
+            w_found = strlen(list[i].found_in);
+    }
+    bool color = cli_color_enabled(CLI_COLOR_AUTO, stdout);
+    printf("%s%-*s  %-*s  %-*s  %s%s\n", color ? CLI_SGR_BOLD : "", (int)w_version, "PYTHON",
+           (int)w_tag, "TAG", (int)w_found, "FOUND", "PATH", color ? CLI_SGR_RESET : "");
+    for (size_t i = 0; i < n; i++) {
+        const pyc_magic *m = list[i].magic;
+        format_version(m, version, sizeof version);
+        printf("%-*s  %-*s  %-*s  ", (int)w_version, version, (int)w_tag,
+               m->tag ? m->tag : "-", (int)w_found, list[i].found_in);
+        cli_print_path(stdout, list[i].path);
+        putchar('\n');
+    }
+    /* Where the search looked, so that an empty or short list says why. */
+    char *root = cli_pyenv_root();
+    printf("searched: $PYCACHE_PYTHONS (%s), PATH ", getenv("PYCACHE_PYTHONS") ? "set" : "unset");
+    cli_print_path(stdout, cli_search_path());
+    printf("%s, pyenv root ", getenv("PATH") ? "" : " (default: $PATH unset)");
+    if (root)
+        cli_print_path(stdout, root);
+    else
+        fputs("(none: no home directory)", stdout);
+    putchar('\n');
+    free(root);
+    return CLI_EXIT_OK;
+}
 
 /* Whether the default listing shows M: the final (else newest) value of its
  * version. */
@@ -113,7 +180,7 @@ int cmd_versions(int argc, char **argv)
 {
     cli_parser p = {
         .command = "versions",
-        .usage = "[--json] [--all]",
+        .usage = "[--json] [--all | --installed]",
         .description =
             "Lists the magic numbers pycache knows: the first bytes of a cache\n"
             "file, which say which interpreter wrote it. By default one row per\n"
@@ -122,13 +189,18 @@ int cmd_versions(int argc, char **argv)
             "alphas and betas, Python 2 -U variants, PyPy and GraalPy.\n"
             "HEADER is the header size in bytes: 8 (magic, mtime), 12 (magic,\n"
             "mtime, source size), 16 (magic, flags, then mtime and size or the\n"
-            "source hash: PEP 552).\n",
+            "source hash: PEP 552).\n"
+            "With --installed, lists instead the interpreters found on this machine:\n"
+            "what clean --uninstalled keeps and stats marks installed.\n",
         .options = options,
-        .epilog = "Examples:\n"
+        .epilog = CLI_PYTHONS_RULE_HELP
+                  "\n"
+                  "Examples:\n"
                   "  pycache versions\n"
-                  "  pycache versions --all --json | jq 'select(.python == \"3.11\")'\n",
+                  "  pycache versions --all --json | jq 'select(.python == \"3.11\")'\n"
+                  "  pycache versions --installed\n",
     };
-    bool json = false, all = false;
+    bool json = false, all = false, installed = false;
     size_t i, n;
     int opt;
 
@@ -143,6 +215,9 @@ int cmd_versions(int argc, char **argv)
         case OPT_ALL:
             all = true;
             break;
+        case OPT_INSTALLED:
+            installed = true;
+            break;
         default:
             return CLI_EXIT_USAGE;
         }
@@ -150,6 +225,10 @@ int cmd_versions(int argc, char **argv)
     if (CLI_NOPERANDS(&p) > 0)
         return cli_usage_error("versions", "unexpected argument '%s'",
                                CLI_OPERANDS(&p)[0]);
+    if (installed && all)
+        return cli_usage_error("versions", "--installed and --all cannot be combined");
+    if (installed)
+        return write_installed(json);
 
     if (!json) {
         write_human(all);

@@ -78,8 +78,9 @@ static const cli_option options[] = {
     {OPT_PRUNE_FIRST, "prune-first", NULL,
      "at start-up, remove what `pycache prune` would (sourceless pycs kept)"},
     {TREE_OPT_PREFIX, "prefix", "DIR",
-     "also remove the entries of the PYTHONPYCACHEPREFIX tree DIR for the "
-     "sources that go"},
+     "also remove the entries of the prefix tree DIR for the sources that go "
+     "(default: $PYTHONPYCACHEPREFIX)"},
+    TREE_NO_PREFIX_OPTION,
     TREE_WALK_OPTIONS,
     {0, NULL, NULL, NULL},
 };
@@ -840,6 +841,7 @@ static void run_pass(struct watcher *W, char *const *paths, char *const *abs_pat
         oom(W);
     if (W->sopt.prefix && !W->stop) {
         opt.prefix = W->sopt.prefix;
+        opt.prefix_only = true; /* the tree was the pass above */
         pc.prefix = true;
         if (scan_run(abs_paths, n, &opt, on_pass_item, &pc) < 0)
             oom(W);
@@ -1468,6 +1470,12 @@ int cmd_watch(int argc, char **argv)
     W.verbose = t.out.verbose;
     W.format = t.out.format;
     W.color = tree_color(&t);
+    /* watch follows the PATHs (default .) and, with a prefix in force,
+     * their prefix entries: never the whole prefix tree alone. It gathers
+     * its operands itself, so it resolves the prefix here. */
+    tree_resolve_prefix(&W.sopt, 1);
+    if (W.format == CLI_FORMAT_HUMAN && !W.quiet)
+        tree_prefix_note(p.command, &W.sopt);
     static char dot[] = ".";
     static char *dot_root[] = {dot};
     char **paths = CLI_OPERANDS(&p);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/treeopts.h"
 #include "engine/pythons.h"
 
 enum { OPT_JSON = 256, OPT_PYTHON, OPT_OPT, OPT_PREFIX };
@@ -26,6 +27,7 @@ static const cli_option options[] = {
     {OPT_OPT, "opt", "N", "optimization level 0, 1 or 2 (-O, -OO) for sources"},
     {OPT_PREFIX, "prefix", "DIR",
      "PYTHONPYCACHEPREFIX (3.8+; default: $PYTHONPYCACHEPREFIX)"},
+    TREE_NO_PREFIX_OPTION,
     {'0', "null", NULL, "end each path with a NUL byte, not a newline"},
     {OPT_JSON, "json", NULL, "JSON Lines: {path, python, opt, cache|source}"},
     {0, NULL, NULL, NULL},
@@ -221,7 +223,7 @@ int cmd_where(int argc, char **argv)
     int status = CLI_EXIT_OK, opt, i;
     long level;
 
-    o.env_prefix = getenv("PYTHONPYCACHEPREFIX");
+    o.env_prefix = tree_env_prefix(); /* treeopts.c: CPython's rule */
     cli_parser_init(&p, argc, argv);
     while ((opt = cli_next_option(&p)) != 0) {
         switch (opt) {
@@ -238,6 +240,10 @@ int cmd_where(int argc, char **argv)
             break;
         case OPT_PREFIX:
             o.prefix = p.optarg;
+            o.prefix_given = true;
+            break;
+        case TREE_OPT_NO_PREFIX:
+            o.prefix = ""; /* no prefix, as -X pycache_prefix= */
             o.prefix_given = true;
             break;
         case '0':

@@ -15,12 +15,88 @@
 static const char *ignore_names[SCAN_MAX_IGNORES + 1];
 static size_t n_ignores;
 
+/* --prefix DIR / --no-prefix as given (the last one wins), and where the
+ * prefix tree_resolve_prefix settled on came from. */
+static const char *given_prefix;
+static bool no_prefix;
+static tree_prefix_source prefix_origin;
+
 void tree_options_init(tree_options *t)
 {
     memset(t, 0, sizeof *t);
     scan_default_options(&t->scan);
     n_ignores = 0;
     ignore_names[0] = NULL;
+    given_prefix = NULL;
+    no_prefix = false;
+    prefix_origin = TREE_PREFIX_NONE;
+}
+
+/* ---- the cache prefix ------------------------------------------------------------------
+ *
+ * sys.pycache_prefix as a 3.8+ interpreter started here sets it. CPython
+ * reads it once at start-up, in Python/initconfig.c
+ * (config_init_pycache_prefix, 3.8+): `-X pycache_prefix=PATH` wins over the
+ * environment (a bare `-X pycache_prefix`, or an empty PATH, sets no prefix
+ * and the variable is then ignored); otherwise config_get_env_dup reads
+ * $PYTHONPYCACHEPREFIX, which gives no prefix when it is unset or empty, and
+ * is not read at all under -E or -I (use_environment = 0). A pycache run
+ * cannot see an interpreter's -X, -E or -I flags: it follows the environment
+ * (what every shell, tox run and CI job shares), and --prefix / --no-prefix
+ * say the rest. A relative value stays relative, as sys.pycache_prefix does
+ * (importlib's cache_from_source joins it with the absolute source
+ * directory: relative to the working directory, ours as the
+ * interpreter's). 2.7-3.7 have no sys.pycache_prefix: the scan applies the
+ * prefix to 3.8+ caches only (scan.h), and compile per interpreter. */
+const char *tree_env_prefix(void)
+{
+    const char *env = getenv("PYTHONPYCACHEPREFIX");
+    return env && *env ? env : NULL;
+}
+
+void tree_resolve_prefix(scan_options *opt, size_t npaths)
+{
+    opt->prefix = NULL;
+    opt->prefix_only = false;
+    if (no_prefix) {
+        prefix_origin = TREE_PREFIX_DISABLED;
+    } else if (given_prefix) {
+        opt->prefix = given_prefix;
+        opt->prefix_only = npaths == 0;
+        prefix_origin = TREE_PREFIX_GIVEN;
+    } else if ((opt->prefix = tree_env_prefix()) != NULL) {
+        prefix_origin = TREE_PREFIX_ENV;
+    } else {
+        prefix_origin = TREE_PREFIX_NONE;
+    }
+}
+
+tree_prefix_source tree_prefix_origin(void)
+{
+    return prefix_origin;
+}
+
+void tree_prefix_note(const char *command, const scan_options *opt)
+{
+    switch (prefix_origin) {
+    case TREE_PREFIX_ENV:
+    case TREE_PREFIX_GIVEN:
+        fprintf(stderr, "pycache %s: cache prefix '", command);
+        cli_print_path(stderr, opt->prefix);
+        fprintf(stderr, "' (%s): 3.8+ caches there, 2.7-3.7 in __pycache__%s\n",
+                prefix_origin == TREE_PREFIX_ENV ? "$PYTHONPYCACHEPREFIX" : "--prefix",
+                opt->prefix_only ? "; only the prefix tree visited" : "");
+        break;
+    case TREE_PREFIX_DISABLED:
+        if (tree_env_prefix()) {
+            fprintf(stderr, "pycache %s: $PYTHONPYCACHEPREFIX '", command);
+            cli_print_path(stderr, tree_env_prefix());
+            fputs("' ignored (--no-prefix): every cache judged in __pycache__\n", stderr);
+        }
+        break;
+    case TREE_PREFIX_NONE:
+        break;
+    }
 }
 
 static int parse_format(cli_parser *p, const char *text, cli_format *out)
@@ -114,7 +190,12 @@ int tree_parse_option(cli_parser *p, int id, tree_options *t)
             cli_usage_error(p->command, "--prefix needs a directory");
             return -1;
         }
-        opt->prefix = p->optarg;
+        given_prefix = p->optarg;
+        no_prefix = false;
+        return 1;
+    case TREE_OPT_NO_PREFIX:
+        given_prefix = NULL;
+        no_prefix = true;
         return 1;
     case TREE_OPT_ZIPIMPORT:
         t->archive.use = ARCHIVE_USE_ZIPIMPORT;
@@ -277,6 +358,10 @@ int tree_operands(cli_parser *p, tree_options *t)
     /* Lists were given but named nothing: nothing to visit (not "."). */
     t->scan.no_roots = t->nfrom && t->npaths == 0;
     t->scan.listed = t->npaths - (size_t)(p->argc - p->index);
+    /* -i lists count as paths: --prefix DIR alone is the whole prefix tree. */
+    tree_resolve_prefix(&t->scan, t->never_whole_prefix ? 1 : t->npaths + t->nfrom);
+    if (t->out.format == CLI_FORMAT_HUMAN && !t->out.quiet)
+        tree_prefix_note(p->command, &t->scan);
     if (cli_listing_start(t->out.format) != 0)
         goto oom;
     return 0;

@@ -50,6 +50,9 @@ typedef struct tree_options {
     char **paths;
     size_t npaths;
     char *from_buf;           /* the -i lists' bytes (paths point into it) */
+    bool never_whole_prefix;  /* set by a command that visits "." when given
+                                 no PATH even with --prefix DIR (compile,
+                                 watch): never the whole prefix tree alone */
     archive_options archive;  /* TREE_ARCHIVE_OPTIONS; a command that reads
                                  archives points scan.archives here */
 } tree_options;
@@ -61,6 +64,7 @@ enum {
     TREE_OPT_ONE_FILE_SYSTEM,
     TREE_OPT_CHECK_HASH,
     TREE_OPT_PREFIX,
+    TREE_OPT_NO_PREFIX,
     TREE_OPT_JSON,
     TREE_OPT_FORMAT,
     TREE_OPT_COLOR,
@@ -133,10 +137,45 @@ enum {
      "judge hash-based pycs as python --check-hash-based-pycs WHEN would: "        \
      "default, always or never"}
 
+/* --prefix DIR and --no-prefix: the cache prefix in force, which every
+ * command follows by default as CPython does (tree_resolve_prefix). */
 #define TREE_PREFIX_OPTION                                                         \
     {TREE_OPT_PREFIX, "prefix", "DIR",                                             \
-     "a PYTHONPYCACHEPREFIX tree: visit its entries for the sources under "        \
-     "PATH (no PATH: all of it)"}
+     "the cache prefix 3.8+ reads (default: $PYTHONPYCACHEPREFIX): judge 3.8+ "    \
+     "caches there too (no PATH: the whole prefix tree only)"},                    \
+    TREE_NO_PREFIX_OPTION
+#define TREE_NO_PREFIX_OPTION                                                      \
+    {TREE_OPT_NO_PREFIX, "no-prefix", NULL,                                        \
+     "ignore $PYTHONPYCACHEPREFIX: every cache in __pycache__, as without it"}
+
+/* Where the cache prefix in force came from (tree_prefix_origin). */
+typedef enum tree_prefix_source {
+    TREE_PREFIX_NONE = 0, /* none: $PYTHONPYCACHEPREFIX unset or empty */
+    TREE_PREFIX_ENV,      /* $PYTHONPYCACHEPREFIX */
+    TREE_PREFIX_GIVEN,    /* --prefix DIR */
+    TREE_PREFIX_DISABLED, /* --no-prefix */
+} tree_prefix_source;
+
+/* The cache prefix a 3.8+ interpreter started in this environment uses
+ * (sys.pycache_prefix): $PYTHONPYCACHEPREFIX when set and not empty, else
+ * NULL. treeopts.c cites CPython's rule. */
+const char *tree_env_prefix(void);
+
+/* Resolves the prefix in force into OPT->prefix and OPT->prefix_only:
+ * --no-prefix, else --prefix DIR, else tree_env_prefix(). NPATHS: how many
+ * paths the command visits (--prefix DIR with none visits the whole prefix
+ * tree only). tree_operands calls it; a command that gathers its operands
+ * another way (doctor) calls it itself. */
+void tree_resolve_prefix(scan_options *opt, size_t npaths);
+
+/* Where the resolved prefix came from. */
+tree_prefix_source tree_prefix_origin(void);
+
+/* The one line a human report starts with, on stderr, when a prefix is in
+ * force ("pycache check: cache prefix '/p' ($PYTHONPYCACHEPREFIX): ...") or
+ * the variable is ignored (--no-prefix); nothing otherwise. tree_operands
+ * prints it for human output without -q. */
+void tree_prefix_note(const char *command, const scan_options *opt);
 
 /* Defaults: scan_default_options, human output, colour on a terminal. */
 void tree_options_init(tree_options *t);
@@ -155,9 +194,11 @@ int tree_next_option(cli_parser *p, tree_options *t, int *exit_status);
 int tree_parse_option(cli_parser *p, int id, tree_options *t);
 
 /* After the options: fills T->paths from the operands and the -i lists
- * (a directory named in a list is not walked: scan_options.listed), and
- * starts the listing in T's format (cli_listing_start: the per-file lines
- * come out sorted by path when the command calls cli_listing_finish).
+ * (a directory named in a list is not walked: scan_options.listed),
+ * resolves the cache prefix in force (tree_resolve_prefix; the human note
+ * on stderr), and starts the listing in T's format (cli_listing_start: the
+ * per-file lines come out sorted by path when the command calls
+ * cli_listing_finish).
  * Returns 0, CLI_EXIT_USAGE (a list named twice as '-', ...) or
  * CLI_EXIT_IO (a list could not be read; the message is printed). */
 int tree_operands(cli_parser *p, tree_options *t);

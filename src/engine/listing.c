@@ -116,10 +116,8 @@ static int by_key_qsort(const void *a, const void *b)
 
 static void sort_records(listing *l)
 {
-    /* qsort's array must not be NULL even for no elements (C11 7.22.5):
-     * an empty listing has no array at all. */
     if (l->n < 2)
-        return;
+        return; /* qsort's base must not be NULL, even for no element */
     sort_keys = l->keys;
     qsort(l->v, l->n, sizeof *l->v, by_key_qsort);
     sort_keys = NULL;

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -236,6 +237,9 @@ static bool is_executable_file(const char *path)
            access(path, X_OK) == 0;
 }
 
+/* Where the interpreter being added was found (discover sets it). */
+static const char *finding_in;
+
 static void add_python(const char *path, const pyc_magic *m)
 {
     char *real, *copy;
@@ -272,6 +276,7 @@ static void add_python(const char *path, const pyc_magic *m)
     }
     found_list[found_count].python.path = copy;
     found_list[found_count].python.magic = m;
+    found_list[found_count].python.found_in = finding_in;
     found_list[found_count].real = real;
     found_count++;
 }
@@ -314,20 +319,48 @@ static size_t scan_dir(const char *dir)
     return matched;
 }
 
-static char *pyenv_root(void)
+/* The home directory: $HOME, else the user's entry in the password
+ * database (as a shell's ~ falls back to it), so that `env -i`, cron and
+ * daemons still find the user's pyenv. */
+static const char *home_dir(void)
+{
+    const char *home = getenv("HOME");
+    if (home != NULL && home[0] != '\0')
+        return home;
+    struct passwd *pw = getpwuid(getuid());
+    return pw != NULL && pw->pw_dir != NULL && pw->pw_dir[0] != '\0' ? pw->pw_dir : NULL;
+}
+
+char *cli_pyenv_root(void)
 {
     const char *root = getenv("PYENV_ROOT"), *home;
     if (root != NULL && root[0] != '\0')
         return strdup(root);
-    home = getenv("HOME");
-    if (home == NULL || home[0] == '\0')
+    home = home_dir();
+    if (home == NULL)
         return NULL;
     return join2(home, ".pyenv");
 }
 
+const char *cli_search_path(void)
+{
+    static char *fallback;
+    const char *env = getenv("PATH");
+    if (env != NULL)
+        return env;
+    /* execvp's rule with no PATH: the system's default search path
+     * (confstr _CS_PATH, "/bin:/usr/bin" on glibc). */
+    if (fallback == NULL) {
+        size_t n = confstr(_CS_PATH, NULL, 0);
+        if (n > 0 && (fallback = malloc(n)) != NULL)
+            confstr(_CS_PATH, fallback, n);
+    }
+    return fallback != NULL ? fallback : "/bin:/usr/bin";
+}
+
 static void scan_pyenv(void)
 {
-    char *root = pyenv_root(), *versions;
+    char *root = cli_pyenv_root(), *versions;
     DIR *d;
     struct dirent *e;
     if (root == NULL)
@@ -380,6 +413,7 @@ static void discover(void)
         return;
     discovered = true;
 
+    finding_in = "PYCACHE_PYTHONS";
     env = getenv("PYCACHE_PYTHONS");
     if (env != NULL) {
         char *list = strdup(env), *save = NULL, *tok;
@@ -388,7 +422,8 @@ static void discover(void)
             add_python(tok, identify(tok, true));
         free(list);
     }
-    env = getenv("PATH");
+    finding_in = "PATH";
+    env = cli_search_path();
     if (env != NULL) {
         char *list = strdup(env), *save = NULL, *tok;
         for (tok = list ? strtok_r(list, ":", &save) : NULL; tok != NULL;
@@ -397,6 +432,7 @@ static void discover(void)
                 scan_dir(tok);
         free(list);
     }
+    finding_in = "pyenv";
     scan_pyenv();
 
     python_list = malloc((found_count ? found_count : 1) * sizeof *python_list);
@@ -459,9 +495,7 @@ const pyc_magic *cli_default_python(void)
     if (done)
         return result;
     done = true;
-    env = getenv("PATH");
-    if (env == NULL)
-        return NULL;
+    env = cli_search_path();
     list = strdup(env);
     for (tok = list ? strtok_r(list, ":", &save) : NULL; tok != NULL;
          tok = strtok_r(NULL, ":", &save)) {

@@ -904,15 +904,8 @@ int remove_run_scan(remove_run *r, char *const *paths, size_t npaths,
                     const scan_options *sopt, scan_fn *fn, void *ctx, int *scan_rc)
 {
     int status = CLI_EXIT_OK;
-    if (sopt->prefix) {
-        for (size_t i = 0; i < npaths; i++) {
-            struct stat st;
-            if (stat(paths[i], &st) != 0) {
-                cli_error_path("access", paths[i], errno);
-                status = CLI_EXIT_IO;
-            }
-        }
-    }
+    /* A PATH that does not exist is reported by the scan's walk of the
+     * paths themselves, which runs with a prefix in force too (scan_run). */
     int rc = scan_run(paths, npaths, sopt, fn, ctx);
     if (rc < 0) {
         cli_error("cannot scan: %s", strerror(errno));
@@ -921,8 +914,11 @@ int remove_run_scan(remove_run *r, char *const *paths, size_t npaths,
     if (rc == 0 && sopt->prefix) {
         char *prefix_root = scan_prefix_root(sopt->prefix, NULL);
         size_t n = npaths ? npaths : 1;
-        for (size_t i = 0; i < n; i++) {
-            char *root = prefix_root ? scan_prefix_root(sopt->prefix, npaths ? paths[i] : NULL)
+        /* No PATH: the whole prefix tree with --prefix DIR alone, else the
+         * prefix subtree of "." (scan_run's default root), never more. */
+        const char *dot = sopt->prefix_only ? NULL : ".";
+        for (size_t i = 0; i < n && !sopt->no_roots; i++) {
+            char *root = prefix_root ? scan_prefix_root(sopt->prefix, npaths ? paths[i] : dot)
                                      : NULL;
             if (!root) {
                 cli_error("out of memory");

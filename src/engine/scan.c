@@ -203,6 +203,12 @@ struct scan {
     size_t prefix_len;
     char *mapped_dir;     /* prefix dir path whose source fd is cached */
     int mapped_fd;
+    bool prefix_mapped;   /* the roots are scan_prefix_root of the paths:
+                             one that does not exist holds no caches */
+    /* --expect with a prefix: the real path of the source directory last
+     * asked for (its display path the key). */
+    char *expect_dir_key;
+    char *expect_dir_abs;
 
     /* Display-path scratch for source paths. */
     char *buf;
@@ -594,8 +600,94 @@ static int on_file(struct scan *s, const pyc_walk_entry *e, const unsigned char 
     return emit(s, &item);
 }
 
+/* Whether M reads sys.pycache_prefix: 3.8+ (importlib's cache_from_source
+ * gained the prefix in 3.8; 2.7-3.7 ignore PYTHONPYCACHEPREFIX). */
+static bool pyc_magic_has_prefix(const pyc_magic *m)
+{
+    return m->major > 3 || (m->major == 3 && m->minor >= 8);
+}
+
+/* The real path of the directory of source E (display path), cached for
+ * the directory's other sources; NULL with errno when it cannot be
+ * resolved. */
+static const char *expect_source_dir(struct scan *s, const pyc_walk_entry *e)
+{
+    size_t dlen = dir_part(e->path, e->path_len);
+    const char *dir = dlen ? e->path : ".";
+    size_t n = dlen ? dlen : 1;
+    if (s->expect_dir_key && strlen(s->expect_dir_key) == n &&
+        memcmp(s->expect_dir_key, dir, n) == 0)
+        return s->expect_dir_abs;
+    free(s->expect_dir_key);
+    free(s->expect_dir_abs);
+    s->expect_dir_abs = NULL;
+    s->expect_dir_key = strndup(dir, n);
+    if (!s->expect_dir_key)
+        return NULL;
+    s->expect_dir_abs = realpath(s->expect_dir_key, NULL);
+    return s->expect_dir_abs;
+}
+
+/* --expect under a prefix (3.8+ M): the cache M reads for source E is
+ * cache_from_source's PREFIX/<real source dir>/NAME.TAG.pyc (the mapping
+ * scan_prefix_root applies to the roots). Emits SCAN_MISSING unless it is
+ * fresh. Returns non-zero when the scan was stopped. */
+static int expect_in_prefix(struct scan *s, const pyc_walk_entry *e, const pyc_magic *m,
+                            int level)
+{
+    const scan_options *opt = s->opt;
+    const char *absdir = expect_source_dir(s, e);
+    if (!absdir)
+        return emit_error(s, e->path, e->path_len, e->dirfd, e->name, errno, "resolve",
+                          e->depth);
+    size_t al = strlen(absdir), nl = strlen(e->name);
+    char *abs_source = malloc(al + nl + 2);
+    if (!abs_source)
+        return emit_error(s, e->path, e->path_len, e->dirfd, e->name, ENOMEM, "map",
+                          e->depth);
+    memcpy(abs_source, absdir, al);
+    abs_source[al] = '/';
+    memcpy(abs_source + al + 1, e->name, nl + 1);
+    char *cache = pyc_cache_from_source(m, abs_source, level, opt->tree_prefix, "/");
+    free(abs_source);
+    if (!cache)
+        return emit_error(s, e->path, e->path_len, e->dirfd, e->name, errno, "map",
+                          e->depth);
+    char *slash = strrchr(cache, '/');
+    pyc_verdict v;
+    bool have = false;
+    int dirfd = -1;
+    if (slash) {
+        *slash = '\0';
+        dirfd = open(slash == cache ? "/" : cache, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        *slash = '/';
+    }
+    const char *base = slash ? slash + 1 : cache;
+    struct stat st;
+    if (dirfd >= 0 && fstatat(dirfd, base, &st, 0) == 0) {
+        pyc_cache_name cn;
+        pyc_cache_name_parse(base, false, true, &cn);
+        if (pyc_verdict_judge(dirfd, base, &cn, e->dirfd, NULL, &opt->verdict, &v) == 0)
+            have = true;
+    }
+    if (dirfd >= 0)
+        close(dirfd);
+    int stopped = 0;
+    if (!(have && v.status == PYC_FRESH && v.judge && v.judge->word == m->word)) {
+        scan_item item = {
+            .event = SCAN_MISSING, .path = cache, .path_len = strlen(cache),
+            .dirfd = e->dirfd, .name = e->name, .type = e->type,
+            .verdict = have ? &v : NULL, .source_path = e->path,
+            .expect = m, .expect_opt = level, .depth = e->depth,
+        };
+        stopped = emit(s, &item);
+    }
+    free(cache);
+    return stopped;
+}
+
 /* --expect: a source NAME.py in directory DIRFD needs a fresh cache for each
- * expected interpreter and level. */
+ * expected interpreter and level (3.8+ under a prefix: in the prefix). */
 static int check_expect(struct scan *s, const pyc_walk_entry *e)
 {
     const scan_options *opt = s->opt;
@@ -608,6 +700,11 @@ static int check_expect(struct scan *s, const pyc_walk_entry *e)
         for (int level = 0; level <= 2; level++) {
             if (!(opt->expect[i].opts & (1u << level)))
                 continue;
+            if (opt->tree_prefix && pyc_magic_has_prefix(m)) {
+                if (expect_in_prefix(s, e, m, level))
+                    goto out;
+                continue;
+            }
             /* The cache path this interpreter would read (cache_from_source),
              * relative to the source's directory. */
             char *cache = pyc_cache_from_source(m, e->name, level, NULL, NULL);
@@ -792,6 +889,12 @@ static pyc_walk_action on_entry(const pyc_walk_entry *e, void *ctx)
          * getdents: it is no root the user named. */
         if (s->job && e->depth == 0 && e->error == ENOENT)
             break;
+        /* No prefix subtree for a PATH: nothing of it was ever cached
+         * there (cache_from_source's directories are made on the first
+         * write). */
+        if (s->prefix_mapped && e->depth == 0 && !s->job &&
+            (e->error == ENOENT || e->error == ENOTDIR))
+            break;
         emit_error(s, e->path, e->path_len, e->dirfd, e->name, e->error,
                    e->error_op ? e->error_op : "read", e->depth);
         break;
@@ -814,6 +917,12 @@ static pyc_walk_action on_entry(const pyc_walk_entry *e, void *ctx)
             }
         } else if (e->depth == 0) {
             s->root_is_pycache = !s->opt->prefix && really_pycache(e->path);
+        } else if (s->opt->tree_prefix_inside && e->dev == s->opt->tree_prefix_dev &&
+                   e->ino == s->opt->tree_prefix_ino) {
+            /* The prefix directory inside the tree: its entries are the
+             * prefix walk's (named NAME.TAG.pyc outside any __pycache__,
+             * this walk would take them for legacy sourceless files). */
+            return PYC_WALK_PRUNE;
         } else if (hand_over(s, e)) {
             /* Another thread walks it. */
             if (queue_job(s, e) == 0)
@@ -1136,6 +1245,8 @@ static void scan_release(struct scan *s)
         close(s->root_file_dirfd);
     free(s->mapped_dir);
     free(s->prefix_root);
+    free(s->expect_dir_key);
+    free(s->expect_dir_abs);
     free(s->buf);
     if (s->batch) {
         headread_free(s->batch->reader);
@@ -1406,8 +1517,8 @@ static int scan_archive(struct scan *s, const char *path)
     return s->stopped;
 }
 
-int scan_run(char *const *paths, size_t npaths, const scan_options *given,
-             scan_fn *fn, void *ctx)
+static int scan_walk(char *const *paths, size_t npaths, const scan_options *given,
+                     scan_fn *fn, void *ctx)
 {
     scan_options pruned;
     const char *ignore[SCAN_MAX_IGNORES + 2];
@@ -1432,6 +1543,9 @@ int scan_run(char *const *paths, size_t npaths, const scan_options *given,
         if (!s.prefix_root)
             goto out;
         s.prefix_len = plen;
+        /* The roots are the prefix subtrees of the paths: one that does
+         * not exist holds no caches (on_entry). */
+        s.prefix_mapped = npaths > 0;
     }
     /* Archives among the paths given (not those of -i lists), recognised
      * by content, are judged here, before the walk of the others. */
@@ -1550,4 +1664,40 @@ out:
     free(kept);
     scan_release(&s);
     return rc;
+}
+
+/* A prefix in force (opt->prefix without prefix_only) is where 3.8+ reads
+ * and writes, and only there: importlib's cache_from_source (3.8+) maps a
+ * source to sys.pycache_prefix + its absolute directory when the prefix is
+ * set, and the FileLoader never looks in __pycache__ then; 2.7-3.7 know no
+ * prefix and keep using __pycache__ (and legacy files). So the scan is two
+ * walks, one after the other, each the walk it always was: the paths with
+ * no prefix (everything in __pycache__ and beside the sources, --expect
+ * looking for 3.8+ caches in the prefix), then the prefix tree's entries
+ * for the paths. */
+int scan_run(char *const *paths, size_t npaths, const scan_options *opt,
+             scan_fn *fn, void *ctx)
+{
+    if (!opt->prefix || opt->prefix_only)
+        return scan_walk(paths, npaths, opt, fn, ctx);
+    scan_options tree = *opt;
+    tree.prefix = NULL;
+    tree.tree_prefix = opt->prefix;
+    struct stat st;
+    if (stat(opt->prefix, &st) == 0 && S_ISDIR(st.st_mode)) {
+        tree.tree_prefix_inside = true;
+        tree.tree_prefix_dev = st.st_dev;
+        tree.tree_prefix_ino = st.st_ino;
+    }
+    int rc = scan_walk(paths, npaths, &tree, fn, ctx);
+    /* Sources (compile's sources_only) are never in the prefix tree. */
+    if (rc != 0 || opt->sources_only)
+        return rc;
+    static char dot[] = ".";
+    static char *const dot_root[] = {dot};
+    scan_options pfx = *opt;
+    pfx.nexpect = 0;
+    pfx.expect = NULL;
+    return npaths ? scan_walk(paths, npaths, &pfx, fn, ctx)
+                  : scan_walk(dot_root, 1, &pfx, fn, ctx);
 }

@@ -100,9 +100,30 @@ typedef struct scan_options {
     pyc_walk_options walk;
     pyc_verdict_options verdict;
     scan_judge judge;
-    const char *prefix;         /* judge a PYTHONPYCACHEPREFIX tree: the
-                                   paths are sources whose entries to visit
-                                   (none: the whole prefix tree) */
+    const char *prefix;         /* the cache prefix in force
+                                   (sys.pycache_prefix), or NULL. With it,
+                                   scan_run walks the paths as usual (the
+                                   2.7-3.7 caches in __pycache__, legacy
+                                   files, sources; the prefix directory
+                                   itself is skipped if it lies inside),
+                                   then the prefix tree's entries for the
+                                   sources under the paths (scan_prefix_root),
+                                   where 3.8+ reads and writes: one walk
+                                   after the other. A 3.8+ cache in
+                                   __pycache__ is judged as an interpreter
+                                   without the prefix would judge it (another
+                                   shell may read it), and --expect looks for
+                                   a 3.8+ cache in the prefix */
+    bool prefix_only;           /* with prefix: visit only the prefix tree
+                                   (no paths: all of it) */
+    const char *tree_prefix;    /* set by scan_run for the first walk (the
+                                   prefix, while prefix is NULL); commands
+                                   leave it NULL */
+    bool tree_prefix_inside;    /* set by scan_run: the prefix directory
+                                   (tree_prefix_dev, _ino) exists, and the
+                                   first walk skips it where it meets it */
+    dev_t tree_prefix_dev;
+    ino_t tree_prefix_ino;
     const scan_expect *expect;  /* may be NULL */
     size_t nexpect;
     bool want_sources;          /* deliver SCAN_SOURCE for each NAME.py */

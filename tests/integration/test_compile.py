@@ -146,7 +146,7 @@ def test_dry_run_starts_nothing_writes_nothing(pycache, interp, tmp_path):
     root = str(tmp_path / "t")
     make_tree(root)
     r = pycache("compile", "-n", "--json", "--python", py, root)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 1, r.stderr  # a dry run with work to do
     objs = r.json()
     assert sorted(o["source"] for o in objs) == sorted(
         os.path.join(root, n) for n in ["plain.py", "doc.py", "sub/__init__.py", "sub/leaf.py"])
@@ -371,7 +371,7 @@ def test_maxlevels_count_from_the_root_in_a_parallel_scan(pycache, interp3, thre
     for opts, names in expect.items():
         r = pycache("compile", "-n", "--json", "--python", interp.path, *opts, root,
                     env={"PYCACHE_THREADS": threads})
-        assert r.returncode == 0, r.stderr
+        assert r.returncode == 1, r.stderr
         assert sorted(os.path.relpath(o["source"], root) for o in r.json()) == names, opts
 
 
@@ -396,7 +396,7 @@ def test_pycache_directories_are_skipped_as_compileall_does(pycache, interp3, tm
     assert not os.path.exists(cache_of(interp, os.path.join(ref, "sub", "__pycache__", "deep",
                                                             "inner.py"), 0))
     r = pycache("compile", "-n", "--json", "--python", interp.path, root)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 1, r.stderr
     assert sorted(os.path.relpath(o["source"], root) for o in r.json()) == sorted(
         ["plain.py", "doc.py", "sub/__init__.py", "sub/leaf.py"])
     # A __pycache__ that is no directory at all is no error (py_compile's
@@ -405,7 +405,7 @@ def test_pycache_directories_are_skipped_as_compileall_does(pycache, interp3, tm
     with open(os.path.join(root, "sub", "__pycache__"), "w") as f:
         f.write("not a directory\n")
     r = pycache("compile", "-n", "--json", "--python", interp.path, root)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 1, r.stderr
     assert {o["reason"] for o in r.json()} == {"no-cache"}
 
 

@@ -33,6 +33,7 @@ class Watch(object):
     def __init__(self, pycache_bin, *args, **kw):
         env = dict(os.environ, NO_COLOR="1")
         env.pop("PYTHONPYCACHEPREFIX", None)
+        env.update(kw.get("env", {}))
         # stdout goes to a file, not a pipe: nobody reads it until stop(), and
         # a burst of removals prints more than a pipe holds (64 KiB), which
         # would block watch in write() and stall the test.
@@ -336,6 +337,42 @@ def test_prune_first_and_prefix_tree(tmp_path, interp38, watch):
     os.unlink(str(src / "a.py"))
     wait_until(lambda: not os.path.exists(where["a"]), "a's prefix entry removed")
     assert os.path.exists(where["b"])
+    assert w.stop() == 0
+
+
+def test_exported_prefix_is_followed(tmp_path, watch):
+    """With PYTHONPYCACHEPREFIX exported and no option, watch removes a
+    deleted module's entry in the prefix, where 3.8+ put it, and says once
+    which prefix is in force; --no-prefix leaves the prefix alone."""
+    interps = [i for i in discover_interpreters() if (i.major, i.minor) >= (3, 8)]
+    if not interps:
+        pytest.skip("no Python 3.8+ here")
+    interp = interps[-1]
+    src, prefix = tmp_path / "src", tmp_path / "prefix"
+    make_tree(src, ["a", "b", "c"])
+    env = {"PYTHONPYCACHEPREFIX": str(prefix)}
+    # c's cache in __pycache__ (as without the variable): its removal shows
+    # the --no-prefix watch below has seen the deletions.
+    c_cache = interp.run("import py_compile, sys; print(py_compile.compile(sys.argv[1]))",
+                         str(src / "c.py")).stdout.decode().strip()
+    assert "__pycache__" in c_cache
+    interp.run("import compileall, sys; compileall.compile_dir(sys.argv[1], quiet=1)",
+               str(src), env=env)
+    where = interp.eval_json(
+        "import importlib.util as u, json, sys\n"
+        "print(json.dumps({n: u.cache_from_source(sys.argv[1] + '/' + n + '.py') for n in ('a', 'b')}))",
+        str(src), env=env)
+    assert all(p.startswith(str(prefix)) and os.path.exists(p) for p in where.values())
+    w = watch("--no-prefix", src, env=env)
+    os.unlink(str(src / "b.py"))
+    os.unlink(str(src / "c.py"))
+    wait_until(lambda: not os.path.exists(c_cache), "c's __pycache__ entry removed")
+    assert w.stop() == 0
+    assert os.path.exists(where["b"])  # not watched: --no-prefix
+    w = watch(src, env=env)
+    assert b"cache prefix '%s' ($PYTHONPYCACHEPREFIX)" % os.fsencode(str(prefix)) in w.stderr
+    os.unlink(str(src / "a.py"))
+    wait_until(lambda: not os.path.exists(where["a"]), "a's prefix entry removed")
     assert w.stop() == 0
 
 
