@@ -10,6 +10,7 @@ Groups (see bench/README.md for what each row means and the targets):
   prune     pycache prune
   compile   pycache compile vs python3 -m compileall (no-op, and from empty)
   convert   pycache convert --to checked-hash throughput
+  normalize pycache normalize of the compile tree vs one compileall -f
   callgrind instruction counts of pycache check vs find on a ~10k-file sub-tree
   archive   pycache check of a zip of a compiled stdlib vs unzip -qq to a tmpfs
             followed by pycache check of the result
@@ -455,6 +456,19 @@ class Bench:
                     % (row.name, tput))
                 self.results.setdefault("convert_mb_per_s", {})[row.name] = tput
 
+    def group_normalize(self, ct):
+        rows = [
+            Row("compileall -f -j 0",
+                [[SYSTEM_PYTHON, "-m", "compileall", "-q", "-j", "0", "-f", "{root}"]],
+                ct["compiled"], copy=True, reference=True, note="recompiles"),
+            Row("pycache normalize",
+                [[self.pycache, "normalize", "-q", "{root}"]],
+                ct["compiled"], copy=True, ok=(0, 1), needs="normalize",
+                note="reads, parses and rewrites every pyc's body"),
+        ]
+        self.run_group("normalize", "canonical marshal form of the compile tree, %d sources "
+                       "(target: faster than one compileall -f)" % ct["sources"], rows)
+
     def group_callgrind(self, sub):
         if not shutil.which("valgrind"):
             log("\n== callgrind: skipped: valgrind not installed")
@@ -550,7 +564,7 @@ class Bench:
                                         self.results["machine"].items()))
         log("pycache: %s (%s)" % (self.pycache, ", ".join(
             "%s %s" % (c, "yes" if self.have(c) else "no")
-            for c in ("check", "clean", "prune", "compile", "convert"))))
+            for c in ("check", "clean", "prune", "compile", "convert", "normalize"))))
         log("%d timed runs per row (15 in compile-noop) after one warm-up; times are "
             "wall-clock medians" % a.n)
         self.scratch = Scratch(a.dir)
@@ -574,6 +588,8 @@ class Bench:
                 self.group_compile(ct)
             if want("convert") and ct:
                 self.group_convert(ct)
+            if want("normalize") and ct:
+                self.group_normalize(ct)
             if want("archive"):
                 self.group_archive()
             if want("callgrind") and not a.no_callgrind:
@@ -630,7 +646,7 @@ def main():
     ap.add_argument("--regen", action="store_true", help="regenerate the corpus")
     ap.add_argument("-n", type=int, default=3, help="timed repetitions (default 3)")
     ap.add_argument("--only", help="comma-separated groups: check,clean,prune,"
-                                   "compile,convert,archive,callgrind")
+                                   "compile,convert,normalize,archive,callgrind")
     ap.add_argument("--no-callgrind", action="store_true",
                     help="skip the valgrind instruction counts")
     ap.add_argument("--json", metavar="FILE", help="write every figure to FILE")

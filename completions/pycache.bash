@@ -13,15 +13,19 @@ _pycache_options()
     clean)
         echo '--dry-run --tag --keep-tag --uninstalled --debris --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     compile)
-        echo '--python --optimize --invalidation-mode --force --dry-run --deep --jobs --exclude --from-file --no-recurse --maxlevels --ddir --strip --prepend --legacy --prefix --no-prefix --hardlink-dupes --json --null --format --verbose --quiet --color --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
+        echo '--python --optimize --invalidation-mode --force --dry-run --deep --jobs --exclude --from-file --no-recurse --maxlevels --ddir --strip --prepend --legacy --prefix --no-prefix --hardlink-dupes --deterministic --json --null --format --verbose --quiet --color --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     prune)
-        echo '--dry-run --sourceless --deep --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
+        echo '--dry-run --sourceless --racy --deep --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     doctor)
         echo '--fix --staged --json --quiet --color --prefix --no-prefix --help' ;;
     convert)
         echo '--to --dry-run --sync --output --in-place --ignore-mtime --zipimport --extracted --extract-mtime --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
+    normalize)
+        echo '--dry-run --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
+    diff)
+        echo '--ignore-filename --json --verbose --quiet --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     inspect)
-        echo '--json --deep --check-hash-based-pycs --prefix --no-prefix --color --zipimport --extracted --extract-mtime --help' ;;
+        echo '--json --deep --check-hash-based-pycs --prefix --no-prefix --code --color --zipimport --extracted --extract-mtime --help' ;;
     where)
         echo '--python --opt --prefix --no-prefix --null --json --help' ;;
     stats)
@@ -49,6 +53,10 @@ _pycache_arg_options()
         echo '--color --prefix' ;;
     convert)
         echo '--to --output --extract-mtime --format --color --from-file --check-hash-based-pycs --prefix --ignore -o -i' ;;
+    normalize)
+        echo '--format --color --from-file --check-hash-based-pycs --prefix --ignore -i' ;;
+    diff)
+        echo '--ignore' ;;
     inspect)
         echo '--check-hash-based-pycs --prefix --color --extract-mtime' ;;
     where)
@@ -63,7 +71,7 @@ _pycache_arg_options()
 _pycache()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-    local commands='check clean compile prune doctor convert inspect where stats versions watch'
+    local commands='check clean compile prune doctor convert normalize diff inspect where stats versions watch'
     local cmd='' i
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in

@@ -2,7 +2,7 @@
 # `pycache --help` and `pycache CMD --help` (make completions);
 # tests/integration/test_docs.py checks it is up to date.
 
-set -l commands check clean compile prune doctor convert inspect where stats versions watch help
+set -l commands check clean compile prune doctor convert normalize diff inspect where stats versions watch help
 complete -c pycache -f
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -l help -d 'show help'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -l version -d 'show the version'
@@ -12,13 +12,15 @@ complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a compile -d
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a prune -d 'remove the bytecode CPython cannot or should not use; keep fresh caches'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a doctor -d 'audit a projects bytecode habits and fix them (--fix)'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a convert -d 'rewrite fresh 3.7+ pycs into another invalidation mode, without recompiling'
+complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a normalize -d 'rewrite pycs into a canonical marshal form: equal code, equal bytes'
+complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a diff -d 'compare the code of two pycs or trees: header, ref-flag or real code differences'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a inspect -d 'show what one cache files header says, and its verdict'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a where -d 'print where a sources cache goes, or a cache files source'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a stats -d 'count cache files and bytes by interpreter, level, mode and status'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a versions -d 'list the magic numbers of every Python, and their cache tags'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a watch -d 'follow trees with inotify: remove a sources bytecode the moment it goes'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a help -d 'describe a command'
-complete -c pycache -n '__fish_seen_subcommand_from help' -a 'check clean compile prune doctor convert inspect where stats versions watch'
+complete -c pycache -n '__fish_seen_subcommand_from help' -a 'check clean compile prune doctor convert normalize diff inspect where stats versions watch'
 
 # check
 complete -c pycache -n '__fish_seen_subcommand_from check' -F
@@ -88,6 +90,7 @@ complete -c pycache -n '__fish_seen_subcommand_from compile' -s b -l legacy -d '
 complete -c pycache -n '__fish_seen_subcommand_from compile' -l prefix -x -a '(__fish_complete_directories)' -d 'write 3.8+ caches into the prefix tree at DIR'
 complete -c pycache -n '__fish_seen_subcommand_from compile' -l no-prefix -d 'ignore $PYTHONPYCACHEPREFIX: every cache in __pycache__, as'
 complete -c pycache -n '__fish_seen_subcommand_from compile' -l hardlink-dupes -d 'hard-link a levels pyc to the previous levels when identical'
+complete -c pycache -n '__fish_seen_subcommand_from compile' -l deterministic -d 'write each cache in the canonical marshal form of `pycache'
 complete -c pycache -n '__fish_seen_subcommand_from compile' -l json -d 'JSON Lines: one object per file listed'
 complete -c pycache -n '__fish_seen_subcommand_from compile' -s 0 -l null -d 'print only the paths of the files listed, each ended by NUL'
 complete -c pycache -n '__fish_seen_subcommand_from compile' -l format -x -a 'human json null github' -d 'human (default), json (--json), null (-0) or github'
@@ -104,6 +107,7 @@ complete -c pycache -n '__fish_seen_subcommand_from compile' -s h -l help -d 'sh
 complete -c pycache -n '__fish_seen_subcommand_from prune' -F
 complete -c pycache -n '__fish_seen_subcommand_from prune' -s n -l dry-run -d 'list what would be removed, remove nothing'
 complete -c pycache -n '__fish_seen_subcommand_from prune' -l sourceless -d 'also remove sourceless pycs'
+complete -c pycache -n '__fish_seen_subcommand_from prune' -l racy -d 'also remove racy fresh caches: written in the second their'
 complete -c pycache -n '__fish_seen_subcommand_from prune' -l deep -d 'also read each fresh pycs body as marshal.loads would'
 complete -c pycache -n '__fish_seen_subcommand_from prune' -l json -d 'JSON Lines: one object per file listed'
 complete -c pycache -n '__fish_seen_subcommand_from prune' -s 0 -l null -d 'print only the paths of the files listed, each ended by NUL'
@@ -159,6 +163,37 @@ complete -c pycache -n '__fish_seen_subcommand_from convert' -l include-venvs -d
 complete -c pycache -n '__fish_seen_subcommand_from convert' -l one-file-system -d 'do not cross mount points'
 complete -c pycache -n '__fish_seen_subcommand_from convert' -s h -l help -d 'show help'
 
+# normalize
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -F
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -s n -l dry-run -d 'say what would be rewritten'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -l json -d 'JSON Lines: one object per file listed'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -s 0 -l null -d 'print only the paths of the files listed, each ended by NUL'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -l format -x -a 'human json null github' -d 'human (default), json (--json), null (-0) or github'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -s v -l verbose -d 'list every file, fine ones too'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -s q -l quiet -d 'print nothing but errors: the exit status tells'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -l color -x -a 'auto always never' -d 'colour the status words: auto, always or never'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -s i -l from-file -r -F -d 'also visit the paths listed in FILE'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -l check-hash-based-pycs -x -a 'default always never' -d 'judge hash-based pycs as python or never'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -l prefix -x -a '(__fish_complete_directories)' -d 'the cache prefix 3.8+ reads'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -l no-prefix -d 'ignore $PYTHONPYCACHEPREFIX: every cache in __pycache__, as'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -l ignore -x -d 'do not enter directories whose name matches PATTERN, a name'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -l no-default-ignores -d 'also enter .git .hg .svn .bzr _darcs and node_modules'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -l include-venvs -d 'also enter virtual environments'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -l one-file-system -d 'do not cross mount points'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -s h -l help -d 'show help'
+
+# diff
+complete -c pycache -n '__fish_seen_subcommand_from diff' -F
+complete -c pycache -n '__fish_seen_subcommand_from diff' -l ignore-filename -d 'do not count co_filename differences'
+complete -c pycache -n '__fish_seen_subcommand_from diff' -l json -d 'JSON Lines: one object per file listed'
+complete -c pycache -n '__fish_seen_subcommand_from diff' -s v -l verbose -d 'also list the pairs that are byte for byte the same'
+complete -c pycache -n '__fish_seen_subcommand_from diff' -s q -l quiet -d 'print nothing but errors: the exit status tells'
+complete -c pycache -n '__fish_seen_subcommand_from diff' -l ignore -x -d 'do not enter directories whose name matches PATTERN, a name'
+complete -c pycache -n '__fish_seen_subcommand_from diff' -l no-default-ignores -d 'also enter .git .hg .svn .bzr _darcs and node_modules'
+complete -c pycache -n '__fish_seen_subcommand_from diff' -l include-venvs -d 'also enter virtual environments'
+complete -c pycache -n '__fish_seen_subcommand_from diff' -l one-file-system -d 'do not cross mount points'
+complete -c pycache -n '__fish_seen_subcommand_from diff' -s h -l help -d 'show help'
+
 # inspect
 complete -c pycache -n '__fish_seen_subcommand_from inspect' -F
 complete -c pycache -n '__fish_seen_subcommand_from inspect' -s j -l json -d 'write one JSON object per file'
@@ -166,6 +201,7 @@ complete -c pycache -n '__fish_seen_subcommand_from inspect' -l deep -d 'also ch
 complete -c pycache -n '__fish_seen_subcommand_from inspect' -l check-hash-based-pycs -x -a 'default always never' -d 'as CPythons option: default, always or never'
 complete -c pycache -n '__fish_seen_subcommand_from inspect' -l prefix -x -a '(__fish_complete_directories)' -d 'the cache prefix tree FILEs lie in'
 complete -c pycache -n '__fish_seen_subcommand_from inspect' -l no-prefix -d 'ignore $PYTHONPYCACHEPREFIX: every cache in __pycache__, as'
+complete -c pycache -n '__fish_seen_subcommand_from inspect' -l code -d 'also show the code-object tree: names, filename, flags'
 complete -c pycache -n '__fish_seen_subcommand_from inspect' -l color -x -a 'auto always never' -d 'colour the status: auto, always or never'
 complete -c pycache -n '__fish_seen_subcommand_from inspect' -l zipimport -d 'judge a zip archive as zipimport does with it on sys.path'
 complete -c pycache -n '__fish_seen_subcommand_from inspect' -l extracted -d 'judge an archive as its extracted files'

@@ -10,7 +10,8 @@
  *   4. Source hash: PEP 552's importlib.util.source_hash(), per version
  *   5. Source stamps: the mtime and size a version records for a source
  *   6. Cache paths: cache_from_source / source_from_cache, legacy and prefix
- *   7. Marshal: validating a cache file's body (what marshal.loads rejects)
+ *   7. Marshal: validating a cache file's body (what marshal.loads rejects),
+ *      and its object model: parse, write back byte-exactly, normalize, compare
  *   8. Verdict: what CPython's import system would do with one cache file
  *   9. Walk: the tree engine every command rides on
  *
@@ -33,6 +34,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -334,6 +336,164 @@ pyc_marshal_status pyc_marshal_validate(const pyc_magic *m, const void *body,
 
 const char *pyc_marshal_status_message(pyc_marshal_status status);
 
+/* ----------------------------------------------------------------------
+ * 7b. Marshal object model
+ *
+ * pyc_marshal_parse reads a body into a tree of pyc_object nodes, one per
+ * object in the stream, exactly as Python/marshal.c r_object() of the
+ * cache's interpreter reads it: code objects with their fields, every
+ * marshal type, and back-references kept as REF nodes (never followed), so
+ * pyc_marshal_write gives back the very bytes that were parsed. Formats:
+ * CPython 2.7 (marshal version 2) and 3.4-3.14 (versions 3-5). The parser
+ * checks the structure (type codes the version knows, lengths inside the
+ * data, refs to slots already filled, nesting depth); the value checks of
+ * marshal.loads (UTF-8, float text, code-object arguments) stay with
+ * pyc_marshal_validate, which a caller wanting the interpreter's answer
+ * runs first.
+ * ---------------------------------------------------------------------- */
+
+/* Node types: the marshal type code itself, FLAG_REF (0x80) removed. */
+typedef enum pyc_object_type {
+    PYC_OBJ_NULL = '0',               /* ends a dict; an error elsewhere */
+    PYC_OBJ_NONE = 'N',
+    PYC_OBJ_FALSE = 'F',
+    PYC_OBJ_TRUE = 'T',
+    PYC_OBJ_STOPITER = 'S',
+    PYC_OBJ_ELLIPSIS = '.',
+    PYC_OBJ_INT = 'i',                /* value */
+    PYC_OBJ_INT64 = 'I',              /* value (2.7, and read by 3.x) */
+    PYC_OBJ_LONG = 'l',               /* value: signed digit count; data:
+                                         the 15-bit digits, 2 bytes each */
+    PYC_OBJ_FLOAT = 'f',              /* data: the repr text */
+    PYC_OBJ_BINARY_FLOAT = 'g',       /* data: 8 bytes, IEEE little-endian */
+    PYC_OBJ_COMPLEX = 'x',            /* data: len, text, len, text */
+    PYC_OBJ_BINARY_COMPLEX = 'y',     /* data: 16 bytes */
+    PYC_OBJ_STRING = 's',             /* data: bytes (2.7: str) */
+    PYC_OBJ_INTERNED = 't',           /* data: UTF-8 (2.7: an interned str) */
+    PYC_OBJ_STRINGREF = 'R',          /* 2.7: ref = the interned string's
+                                         index */
+    PYC_OBJ_UNICODE = 'u',            /* data: UTF-8 (surrogatepass) */
+    PYC_OBJ_ASCII = 'a',              /* data: ASCII (3.4+) */
+    PYC_OBJ_ASCII_INTERNED = 'A',
+    PYC_OBJ_SHORT_ASCII = 'z',
+    PYC_OBJ_SHORT_ASCII_INTERNED = 'Z',
+    PYC_OBJ_TUPLE = '(',              /* items */
+    PYC_OBJ_SMALL_TUPLE = ')',        /* items (3.4+: a one-byte size) */
+    PYC_OBJ_LIST = '[',
+    PYC_OBJ_DICT = '{',               /* items: key, value, ..., then the
+                                         object(s) that ended it */
+    PYC_OBJ_SET = '<',
+    PYC_OBJ_FROZENSET = '>',
+    PYC_OBJ_CODE = 'c',               /* items: object fields; longs */
+    PYC_OBJ_REF = 'r',                /* ref = the slot named (3.4+) */
+    PYC_OBJ_SLICE = ':',              /* items: start, stop, step (3.14+) */
+} pyc_object_type;
+
+typedef struct pyc_object pyc_object;
+
+/* One object of the stream. Read-only to the caller; owned by its tree. */
+struct pyc_object {
+    uint8_t type;         /* a pyc_object_type */
+    bool flag_ref;        /* the type code carried FLAG_REF */
+    bool is_null;         /* its container sees NULL: PYC_OBJ_NULL, or a
+                             code object or slice with a NULL part (2.7-3.10
+                             read those as a NULL without an error) */
+    int32_t ref;          /* the slot it fills (flag_ref on a type that
+                             r_object registers), -1 if none; REF: the slot
+                             it names; STRINGREF: the string index */
+    int64_t value;        /* INT, INT64, LONG: see pyc_object_type */
+    const unsigned char *data; /* scalars: see pyc_object_type */
+    size_t size;          /* bytes at data */
+    pyc_object **items;   /* containers and code objects */
+    size_t count;
+    int32_t longs[8];     /* code: the 32-bit fields in stream order */
+    uint8_t nlongs;
+};
+
+typedef struct pyc_marshal_tree pyc_marshal_tree;
+
+/* Parses BODY (LEN bytes after the header) as written by interpreter M.
+ * Returns the tree (a private copy of BODY inside), or NULL with errno:
+ * EINVAL when the data is not well-formed marshal data of M (*STATUS and
+ * *OFFSET, each if not NULL, say what and where, as pyc_marshal_validate
+ * does), ENOTSUP for a format not modelled (CPython before 2.7, 3.0-3.3,
+ * PyPy, GraalPy), ENOMEM. Trailing bytes after the top object are kept and
+ * written back (marshal.loads ignores them). */
+pyc_marshal_tree *pyc_marshal_parse(const pyc_magic *m, const void *body,
+                                    size_t len, pyc_marshal_status *status,
+                                    size_t *offset);
+
+void pyc_marshal_tree_free(pyc_marshal_tree *tree);
+
+/* The top object. */
+const pyc_object *pyc_marshal_root(const pyc_marshal_tree *tree);
+
+/* The interpreter whose format TREE was parsed in (the M given). */
+const pyc_magic *pyc_marshal_magic(const pyc_marshal_tree *tree);
+
+/* The object O stands for: the target of a REF (or STRINGREF), followed
+ * until it is neither; O itself otherwise. */
+const pyc_object *pyc_marshal_resolve(const pyc_marshal_tree *tree,
+                                      const pyc_object *o);
+
+/* Serialises TREE: *OUT (malloc'd, free() it) and *LEN. An unmodified tree
+ * gives back the parsed bytes exactly. Returns 0, or -1 with errno ENOMEM. */
+int pyc_marshal_write(const pyc_marshal_tree *tree, unsigned char **out,
+                      size_t *len);
+
+/* Rewrites TREE into the canonical form (3.4+; 2.7 has no refs): FLAG_REF
+ * kept only on objects a REF names, slots renumbered in stream order, and
+ * (3.4-3.10) the items of each set and frozenset in the order of their
+ * canonical bytes (unless a REF inside one names an object inside
+ * another). marshal writes FLAG_REF wherever an object's reference count
+ * was above one, and before 3.11 set items in hash order (which
+ * PYTHONHASHSEED changes; 3.11+ sort them, bpo-37596), so equal code
+ * compiled in different processes gives different bytes; after this it
+ * gives the same. marshal.loads of the
+ * result equals that of the original. Returns 1 when something changed, 0
+ * when the tree was canonical already, -1 with errno ENOMEM. */
+int pyc_marshal_normalize(pyc_marshal_tree *tree);
+
+/* The fields of a code object, whatever the version's layout. Object
+ * fields are resolved (pyc_marshal_resolve); a field the version lacks is
+ * NULL, a count it lacks 0 (has_* says which exist). */
+typedef struct pyc_code {
+    int32_t argcount, posonlyargcount, kwonlyargcount, nlocals, stacksize,
+        flags, firstlineno;
+    bool has_posonlyargcount; /* 3.8+ */
+    bool has_nlocals;         /* before 3.11 */
+    const pyc_object *code, *consts, *names;
+    const pyc_object *varnames, *freevars, *cellvars; /* before 3.11 */
+    const pyc_object *localsplusnames, *localspluskinds; /* 3.11+ */
+    const pyc_object *filename, *name;
+    const pyc_object *qualname;       /* 3.11+ */
+    const pyc_object *linetable;      /* co_lnotab before 3.10 */
+    const pyc_object *exceptiontable; /* 3.11+ */
+} pyc_code;
+
+/* Fills OUT from the code object O (after pyc_marshal_resolve). Returns 0,
+ * or -1 with errno EINVAL when O is not a complete code object. */
+int pyc_marshal_code(const pyc_marshal_tree *tree, const pyc_object *o,
+                     pyc_code *out);
+
+/* The name of code field I (0-based, stream order, longs included) in
+ * TREE's layout, "co_consts"; NULL past the last. */
+const char *pyc_marshal_code_field_name(const pyc_marshal_tree *tree,
+                                        size_t i);
+
+/* pyc_marshal_compare flags. */
+#define PYC_COMPARE_IGNORE_FILENAME 0x1 /* co_filename of every code object */
+
+/* Compares the objects of A and B structurally: refs followed, FLAG_REF,
+ * interning, tuple and string encodings ignored (equal values, equal
+ * answer), set items compared in canonical order. Returns 0 when equal, 1
+ * when they differ, with the path of the first difference written to PATH
+ * (PATH_SIZE bytes, NUL-terminated, truncated to fit), e.g.
+ * "co_consts[3].co_code"; "" for the top object; -1 with errno ENOMEM, or
+ * ELOOP when the objects reference themselves too deeply to be compared. */
+int pyc_marshal_compare(const pyc_marshal_tree *a, const pyc_marshal_tree *b,
+                        unsigned flags, char *path, size_t path_size);
+
 /* ======================================================================
  * 8. Verdict
  *
@@ -546,6 +706,18 @@ int pyc_verdict_judge_view(const char *cache_name, const pyc_cache_name *name,
 int pyc_verdict_judge_path(const char *path, const char *prefix,
                            const pyc_verdict_options *options,
                            pyc_verdict *out);
+
+/* Whether V, a fresh timestamp cache whose file was last written at
+ * CACHE_MTIME (the cache file's own st_mtime), is racy: written no later
+ * than the second its source's recorded mtime names. CPython records the
+ * source's mtime in whole seconds (and its size), so an edit made later in
+ * that same second that keeps the size leaves the header matching: the old
+ * code keeps loading (cpython#75953). Once the cache was written in a later
+ * second, any edit moves the mtime past the recorded one. This is git's
+ * racy-index rule (an entry whose mtime is not older than the index file is
+ * suspect), with the pyc as the index. False for anything else (hash-based,
+ * stale, unknown source mtime). */
+bool pyc_verdict_racy(const pyc_verdict *v, const struct timespec *cache_mtime);
 
 /* ======================================================================
  * 9. Walk

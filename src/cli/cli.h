@@ -37,6 +37,8 @@ int cmd_prune(int argc, char **argv);    /* cmd_prune.c */
 int cmd_convert(int argc, char **argv);  /* cmd_convert.c */
 int cmd_compile(int argc, char **argv);  /* cmd_compile.c */
 int cmd_inspect(int argc, char **argv);  /* cmd_inspect.c */
+int cmd_normalize(int argc, char **argv); /* cmd_normalize.c */
+int cmd_diff(int argc, char **argv);     /* cmd_diff.c */
 int cmd_stats(int argc, char **argv);    /* cmd_stats.c */
 int cmd_versions(int argc, char **argv); /* cmd_versions.c */
 int cmd_where(int argc, char **argv);    /* cmd_where.c */

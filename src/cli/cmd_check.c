@@ -90,6 +90,9 @@ struct check {
     uint64_t bytes[PYC_STATUS_COUNT];
     uint64_t files, total_bytes;
     struct line_list lines[PYC_STATUS_COUNT];
+    uint64_t racy;           /* fresh caches pyc_verdict_racy calls racy */
+    char **racy_paths;       /* human output: their paths */
+    size_t nracy_paths, cap_racy;
     bool out_of_memory;
 };
 
@@ -135,6 +138,41 @@ static void remember(struct check *c, pyc_status st, const char *path,
     l->n++;
 }
 
+/* Racy fresh caches, for the human note after the listing. */
+static void remember_racy(struct check *c, const char *path)
+{
+    if (c->nracy_paths == c->cap_racy) {
+        size_t cap = c->cap_racy ? c->cap_racy * 2 : 16;
+        char **nv = realloc(c->racy_paths, cap * sizeof *nv);
+        if (!nv) {
+            c->out_of_memory = true;
+            return;
+        }
+        c->racy_paths = nv;
+        c->cap_racy = cap;
+    }
+    char *p = strdup(path);
+    if (!p) {
+        c->out_of_memory = true;
+        return;
+    }
+    c->racy_paths[c->nracy_paths++] = p;
+}
+
+/* pyc_verdict_racy for a fresh timestamp cache: one fstatat of the cache
+ * file (the scan's batched header reads make none). */
+static bool racy_cache(const scan_item *it)
+{
+    const pyc_verdict *v = it->verdict;
+    /* An archive member has no file time of its own here. */
+    if (it->archive || v->status != PYC_FRESH || v->header.mode != PYC_MODE_TIMESTAMP)
+        return false;
+    struct stat st;
+    if (fstatat(it->dirfd, it->name, &st, 0) != 0)
+        return false;
+    return pyc_verdict_racy(v, &st.st_mtim);
+}
+
 static void count(struct check *c, pyc_status st, int64_t size)
 {
     c->files++;
@@ -149,14 +187,24 @@ static void count(struct check *c, pyc_status st, int64_t size)
 
 static void output(struct check *c, pyc_status st, const scan_item *it,
                    const char *path, const char *source, const pyc_verdict *v,
-                   const pyc_magic *expect, int64_t size)
+                   const pyc_magic *expect, int64_t size, bool racy)
 {
     count(c, st, size);
+    if (racy) {
+        /* Racy caches are fresh: listed (human: under the racy note; JSON:
+         * with "racy": true) only with -v, so the listing of a healthy tree
+         * stays empty; without -v the note gives their number. */
+        c->racy++;
+        if (!c->quiet && c->verbose && c->format == CLI_FORMAT_HUMAN)
+            remember_racy(c, path);
+    }
     if (c->quiet || !listed(c, st))
         return;
     switch (c->format) {
     case CLI_FORMAT_JSON:
-        if (v) {
+        if (v && racy) {
+            report_json_verdict_racy(path, source, v, pyc_status_name(st));
+        } else if (v) {
             report_json_verdict_member(path, source, v, pyc_status_name(st), NULL, NULL,
                                        it->archive, it->member);
         } else {
@@ -237,7 +285,8 @@ static int on_item(const scan_item *it, void *ctx)
     switch (it->event) {
     case SCAN_CACHE:
         output(c, it->verdict->status, it, it->path, it->source_path, it->verdict, NULL,
-               listed(c, it->verdict->status) ? size_of(it) : it->verdict->file_size);
+               listed(c, it->verdict->status) ? size_of(it) : it->verdict->file_size,
+               racy_cache(it));
         if (it->verdict->error && it->verdict->reason == PYC_REASON_UNREADABLE) {
             /* The verdict's record says it (reason "unreadable"). */
             cli_error_path(it->verdict->error_op ? it->verdict->error_op : "read", it->path,
@@ -251,12 +300,13 @@ static int on_item(const scan_item *it, void *ctx)
         v.status = PYC_FOREIGN;
         v.reason = PYC_REASON_NOT_BYTECODE;
         v.file_size = -1;
-        output(c, PYC_FOREIGN, it, it->path, NULL, &v, NULL, -1);
+        output(c, PYC_FOREIGN, it, it->path, NULL, &v, NULL, -1, false);
         break;
     }
     case SCAN_MISSING:
         c->missing_opt = it->expect_opt;
-        output(c, PYC_MISSING, it, it->path, it->source_path, it->verdict, it->expect, -1);
+        output(c, PYC_MISSING, it, it->path, it->source_path, it->verdict, it->expect, -1,
+               false);
         break;
     case SCAN_ERROR:
         report_error_detail(it->error_op, it->path, it->error, it->error_detail);
@@ -267,6 +317,13 @@ static int on_item(const scan_item *it, void *ctx)
         break;
     }
     return cli_stdout_failed() ? 1 : 0;
+}
+
+static void print_racy(struct check *c);
+
+static int by_string(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 static int by_path(const void *a, const void *b)
@@ -309,6 +366,7 @@ static void print_human(struct check *c)
             putchar_unlocked('\n');
         }
     }
+    print_racy(c);
     /* The summary line: the cache files and their statuses (the counts add
      * up to the first number), then what is not a cache file: missing
      * caches (--expect) and foreign files. The total size only when every
@@ -336,8 +394,31 @@ static void print_human(struct check *c)
     putchar('\n');
 }
 
+/* The note on racy caches, before the summary line. */
+static void print_racy(struct check *c)
+{
+    if (!c->racy)
+        return;
+    if (c->nracy_paths)
+        qsort(c->racy_paths, c->nracy_paths, sizeof *c->racy_paths, by_string);
+    printf("racy: %llu fresh cache%s written in the second %s source's recorded mtime"
+           " names: a same-size edit in that second would go unseen (%s`prune --racy`"
+           " removes %s)\n",
+           (unsigned long long)c->racy, c->racy == 1 ? "" : "s",
+           c->racy == 1 ? "its" : "their", c->verbose ? "" : "-v lists them; ",
+           c->racy == 1 ? "it" : "them");
+    for (size_t k = 0; k < c->nracy_paths; k++) {
+        fputs("  ", stdout);
+        cli_print_path(stdout, c->racy_paths[k]);
+        putchar('\n');
+    }
+}
+
 static void free_lines(struct check *c)
 {
+    for (size_t k = 0; k < c->nracy_paths; k++)
+        free(c->racy_paths[k]);
+    free(c->racy_paths);
     for (int st = 0; st < PYC_STATUS_COUNT; st++) {
         for (size_t k = 0; k < c->lines[st].n; k++) {
             free(c->lines[st].v[k].path);

@@ -710,9 +710,12 @@ int cmd_clean(int argc, char **argv)
         return exit_status;
     if ((exit_status = tree_operands(&p, &t)) != 0)
         return exit_status;
-    if (topics && t.scan.prefix_only)
+    if (topics && t.scan.prefix_only) {
+        tree_options_free(&t);
+        cli_listing_finish();
         return cli_usage_error(p.command,
                                "--debris with --prefix needs the PATH whose debris to remove");
+    }
     char *const *paths = t.paths;
     size_t npaths = t.npaths;
     scan_options sopt = t.scan;
@@ -740,6 +743,8 @@ int cmd_clean(int argc, char **argv)
      * lazily from inside it. */
     if (c.uninstalled && report_installed(&ropt) != 0) {
         remove_run_free(c.run);
+        tree_options_free(&t);
+        cli_listing_finish();
         return CLI_EXIT_USAGE;
     }
     sopt.prepare = act;

@@ -47,6 +47,7 @@ enum {
     OPT_STRIP,
     OPT_PREPEND,
     OPT_HARDLINK,
+    OPT_DETERMINISTIC,
     OPT_DEEP,
 };
 
@@ -92,6 +93,9 @@ static const cli_option options[] = {
     {OPT_HARDLINK, "hardlink-dupes", NULL,
      "hard-link a level's pyc to the previous level's when identical (compileall "
      "--hardlink-dupes)"},
+    {OPT_DETERMINISTIC, "deterministic", NULL,
+     "write each cache in the canonical marshal form of `pycache normalize`: the same "
+     "bytes whatever the order, -j, worker reuse or hash seed"},
     TREE_JSON_OPTION,
     TREE_NULL_OPTION,
     TREE_FORMAT_OPTION,
@@ -145,7 +149,7 @@ struct compile {
     size_t npy;
     int levels[MAX_LEVELS];
     size_t nlevels;
-    bool force, dry_run, verbose, legacy, hardlink;
+    bool force, dry_run, verbose, legacy, hardlink, deterministic;
     int quiet;
     cli_format format;
     long maxlevels; /* -1: unlimited */
@@ -1044,6 +1048,51 @@ static char *field_str(const worker_field *f)
     return strndup(f->data, f->len);
 }
 
+/* --deterministic: the cache the worker just wrote, rewritten into the
+ * canonical marshal form (normalize_pyc). marshal's output depends on the
+ * reference counts in the compiling process (Python/marshal.c w_ref sets
+ * FLAG_REF on any object referenced more than once) and, before 3.11, on
+ * the hash seed (set order), so a worker that compiled other modules
+ * before, or another -j, gives other bytes; the normal form does not.
+ * Returns false after reporting an error. */
+static bool normalize_written(struct compile *c, const char *cfile)
+{
+    const char *why = NULL, *op = NULL;
+    int err = 0;
+    /* normalize_pyc writes its temporary file beside NAME in DIRFD: open
+     * the cache's directory. */
+    const char *slash = strrchr(cfile, '/');
+    int dirfd = AT_FDCWD;
+    const char *base = cfile;
+    if (slash) {
+        char *dir = strndup(cfile, (size_t)(slash - cfile) + 1);
+        if (dir)
+            dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        err = errno;
+        free(dir);
+        if (dirfd < 0 || !dir) {
+            if (c->quiet < 2)
+                cli_error_path("open the directory of", cfile, dir ? err : ENOMEM);
+            return false;
+        }
+        base = slash + 1;
+    }
+    normalize_result r = normalize_pyc(dirfd, base, false, &why, &err, &op);
+    if (dirfd != AT_FDCWD)
+        close(dirfd);
+    if (r == NORMALIZE_FAILED) {
+        if (c->quiet < 2)
+            cli_error_path(op ? op : "normalize", cfile, err);
+        return false;
+    }
+    if (r == NORMALIZE_SKIPPED) {
+        if (c->quiet < 2)
+            cli_error("cannot normalize '%s': %s", cfile, why ? why : "skipped");
+        return false;
+    }
+    return true;
+}
+
 static void on_done(void *ctx, size_t id, const worker_field *f, size_t n)
 {
     struct compile *c = ctx;
@@ -1058,7 +1107,13 @@ static void on_done(void *ctx, size_t id, const worker_field *f, size_t n)
             continue;
         c->done++;
         struct tally *t = tally_of(c, j->interp, lv->level);
-        if (st->len == 2 && memcmp(st->data, "ok", 2) == 0) {
+        if (st->len == 2 && memcmp(st->data, "ok", 2) == 0 && c->deterministic &&
+            !normalize_written(c, lv->cfile)) {
+            t->errors++;
+            c->status = cli_exit_merge(c->status, CLI_EXIT_IO);
+            report(c, "error", lv->cfile, j->source, j->interp, lv->level, lv->reason, NULL,
+                   "cannot normalize", 0);
+        } else if (st->len == 2 && memcmp(st->data, "ok", 2) == 0) {
             t->compiled++;
             report(c, "compiled", lv->cfile, j->source, j->interp, lv->level, lv->reason,
                    NULL, NULL, 0);
@@ -1652,6 +1707,9 @@ int cmd_compile(int argc, char **argv)
         case 'b':
             c->legacy = true;
             break;
+        case OPT_DETERMINISTIC:
+            c->deterministic = true;
+            break;
         case OPT_HARDLINK:
             c->hardlink = true;
             break;
@@ -1692,6 +1750,11 @@ int cmd_compile(int argc, char **argv)
     if (!c->nlevels)
         c->levels[c->nlevels++] = 0;
     qsort(c->levels, c->nlevels, sizeof *c->levels, compare_int);
+    if (c->hardlink && c->deterministic) {
+        /* Rewriting a level's pyc by rename would undo the hard link. */
+        rc = cli_usage_error(p.command, "--deterministic and --hardlink-dupes exclude each other");
+        goto out;
+    }
     if (c->hardlink && c->nlevels < 2) {
         rc = cli_usage_error(p.command,
                              "--hardlink-dupes needs at least two optimization levels (-o)");

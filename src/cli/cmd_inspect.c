@@ -9,13 +9,17 @@
  * file, exit 3 at the end).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/treeopts.h"
+#include "engine/codedump.h"
+#include "engine/convert.h"
 #include "engine/archive.h"
 
 enum {
@@ -24,6 +28,7 @@ enum {
     OPT_CHECK_HASH,
     OPT_PREFIX,
     OPT_COLOR,
+    OPT_CODE,
 };
 
 static const cli_option options[] = {
@@ -34,6 +39,9 @@ static const cli_option options[] = {
     {OPT_PREFIX, "prefix", "DIR",
      "the cache prefix tree FILEs lie in ($PYTHONPYCACHEPREFIX)"},
     TREE_NO_PREFIX_OPTION,
+    {OPT_CODE, "code", NULL,
+     "also show the code-object tree: names, filename, flags, counts, constants, "
+     "line table and bytecode (hex); no interpreter needed"},
     {OPT_COLOR, "color", "WHEN", "colour the status: auto, always or never"},
     TREE_ARCHIVE_OPTIONS,
     {0, NULL, NULL, NULL},
@@ -57,6 +65,8 @@ struct facts {
     const pyc_magic *m;
     bool have_flags, have_mode, have_mtime, have_size, have_hash;
     char *source;     /* malloc'd, or NULL */
+    char *code;       /* --code: the dump (text or JSON), malloc'd */
+    const char *code_error; /* --code: why there is no dump */
     const char *archive, *member; /* a member of an archive */
 };
 
@@ -242,6 +252,13 @@ static void write_json(const struct facts *f)
         cli_json_int(&j, "size", v->file_size);
     else
         cli_json_null(&j, "size");
+    if (f->code || f->code_error) {
+        if (f->code)
+            cli_json_raw(&j, "code", f->code);
+        else
+            cli_json_null(&j, "code");
+        cli_json_str(&j, "code_error", f->code_error);
+    }
     if (f->archive) {
         cli_json_str(&j, "archive", f->archive);
         cli_json_str(&j, "member", f->member);
@@ -358,10 +375,17 @@ static void write_human(const struct facts *f, bool color, bool first)
         else
             printf("%s\n", buf);
     }
+    if (f->code_error) {
+        label("code");
+        printf("not shown: %s\n", f->code_error);
+    } else if (f->code) {
+        putchar('\n');
+        fputs(f->code, stdout);
+    }
 }
 
 struct settings {
-    bool json;
+    bool json, code;
     cli_color_mode color;
     pyc_verdict_options vopt;
     const char *prefix;
@@ -445,6 +469,57 @@ static int inspect_members(const struct settings *s, char **operands, int n, boo
     return status;
 }
 
+/* --code: the code-object tree of PATH as text or JSON into F->code, or
+ * why not into F->code_error. Returns 0, -1 on an I/O error (reported). */
+static int load_code(struct facts *f, const char *path, bool json)
+{
+    unsigned char *buf;
+    size_t len;
+    struct stat st;
+    const char *op = NULL;
+    if (read_whole_file(AT_FDCWD, path, false, &buf, &len, &st, &op) != 0) {
+        cli_error_path(op ? op : "read", path, errno);
+        return -1;
+    }
+    pyc_header h;
+    if (pyc_header_parse(buf, len, &h) != PYC_HEADER_OK || !h.magic) {
+        f->code_error = "not a cache file of a known interpreter";
+        free(buf);
+        return 0;
+    }
+    pyc_marshal_status ms;
+    pyc_marshal_tree *t = pyc_marshal_parse(h.magic, buf + h.length, len - h.length, &ms, NULL);
+    free(buf);
+    if (!t) {
+        if (errno == ENOMEM) {
+            cli_error_path("parse", path, errno);
+            return -1;
+        }
+        f->code_error = errno == ENOTSUP ? "marshal format of this interpreter not modelled"
+                                         : pyc_marshal_status_message(ms);
+        return 0;
+    }
+    size_t size;
+    FILE *mem = open_memstream(&f->code, &size);
+    if (!mem) {
+        pyc_marshal_tree_free(t);
+        cli_error_path("dump", path, errno);
+        return -1;
+    }
+    if (json)
+        codedump_json(mem, t, pyc_marshal_root(t));
+    else
+        codedump_text(mem, t, pyc_marshal_root(t));
+    pyc_marshal_tree_free(t);
+    if (fclose(mem) != 0) {
+        free(f->code);
+        f->code = NULL;
+        cli_error_path("dump", path, ENOMEM);
+        return -1;
+    }
+    return 0;
+}
+
 /* Inspects one file; returns its exit status. */
 static int inspect_one(const struct settings *s, const char *path, bool color, bool *first)
 {
@@ -480,6 +555,8 @@ static int inspect_one(const struct settings *s, const char *path, bool color, b
     f.source = source_path(&f, abs_path, s->abs_prefix);
 
     int status = CLI_EXIT_OK;
+    if (s->code && load_code(&f, path, s->json) != 0)
+        status = CLI_EXIT_IO;
     if (f.v.error) {
         /* Read the cache file, but not its source: the verdict stands on what
          * could be learnt; say why it is incomplete. */
@@ -495,6 +572,7 @@ static int inspect_one(const struct settings *s, const char *path, bool color, b
     if (actionable(f.v.status))
         status = cli_exit_merge(status, CLI_EXIT_FINDINGS);
     free(f.source);
+    free(f.code);
     free(abs_path);
     return status;
 }
@@ -521,7 +599,8 @@ int cmd_inspect(int argc, char **argv)
                   "when a file is stale-used, sourceless, orphan or corrupt.\n"
                   "--json fields: path status reason source source_exists kind\n"
                   "implementation python tag opt magic magic_hex release header_size\n"
-                  "mode flags mtime mtime_utc source_size hash size (null if unknown).\n",
+                  "mode flags mtime mtime_utc source_size hash size (null if unknown);\n"
+                  "with --code also code (the code-object tree) and code_error.\n",
     };
     bool no_prefix = false;
     cli_parser_init(&p, argc, argv);
@@ -533,6 +612,9 @@ int cmd_inspect(int argc, char **argv)
             return CLI_EXIT_OK;
         case OPT_JSON:
             s.json = true;
+            break;
+        case OPT_CODE:
+            s.code = true;
             break;
         case OPT_DEEP:
             s.vopt.deep = true;

@@ -13,6 +13,7 @@
  * root). Removal goes through remove.c (unlinkat on the walk's fds).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,12 +28,16 @@
 enum {
     OPT_DEEP = 256,
     OPT_SOURCELESS,
+    OPT_RACY,
 };
 
 static const cli_option options[] = {
     {'n', "dry-run", NULL, "list what would be removed, remove nothing"},
     {OPT_SOURCELESS, "sourceless", NULL,
      "also remove sourceless pycs (legacy NAME.pyc imported without a NAME.py)"},
+    {OPT_RACY, "racy", NULL,
+     "also remove racy fresh caches: written in the second their source's recorded "
+     "mtime names, so a same-size edit in that second would go unseen"},
     {OPT_DEEP, "deep", NULL,
      "also read each fresh pyc's body as marshal.loads would (damaged: corrupt)"},
     TREE_OUTPUT_OPTIONS,
@@ -46,8 +51,21 @@ static const cli_option options[] = {
 struct prune {
     remove_run *run;
     bool sourceless;
+    bool racy;                /* --racy */
     bool prefix;
 };
+
+/* --racy: a fresh timestamp cache pyc_verdict_racy calls racy (one
+ * fstatat of the cache file). */
+static bool racy(const scan_item *it)
+{
+    const pyc_verdict *v = it->verdict;
+    struct stat st;
+    if (v->status != PYC_FRESH || v->header.mode != PYC_MODE_TIMESTAMP ||
+        fstatat(it->dirfd, it->name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return false;
+    return pyc_verdict_racy(v, &st.st_mtim);
+}
 
 /* The scan's prepare hook, in the walking thread and outside the scan's
  * lock: the removal itself, so the walks' unlinkats overlap (remove.c,
@@ -55,7 +73,8 @@ struct prune {
 static void act(scan_item *it, void **state, void *ctx)
 {
     const struct prune *pr = ctx;
-    if (it->event == SCAN_CACHE && remove_prunable(it->verdict, pr->sourceless))
+    if (it->event == SCAN_CACHE &&
+        (remove_prunable(it->verdict, pr->sourceless) || (pr->racy && racy(it))))
         remove_run_unlink(pr->run, it);
 }
 
@@ -65,7 +84,7 @@ static int on_item(const scan_item *it, void *ctx)
     switch (it->event) {
     case SCAN_CACHE: {
         const pyc_verdict *v = it->verdict;
-        if (remove_prunable(v, pr->sourceless)) {
+        if (remove_prunable(v, pr->sourceless) || (pr->racy && it->removal.attempted)) {
             remove_run_cache(pr->run, it); /* reports what act did */
         } else if (v->error && v->reason == PYC_REASON_UNREADABLE) {
             remove_run_keep(pr->run, it, false, false, NULL);
@@ -133,6 +152,9 @@ int cmd_prune(int argc, char **argv)
         switch (id) {
         case 'n':
             ropt.dry_run = true;
+            break;
+        case OPT_RACY:
+            pr.racy = true;
             break;
         case OPT_SOURCELESS:
             pr.sourceless = true;

@@ -194,6 +194,88 @@ static bool same_header(const pyc_header *now, const pyc_header *then)
     return memcmp(now->source_hash, then->source_hash, 8) == 0;
 }
 
+#define RFAIL(operation)                                                           \
+    do {                                                                           \
+        *err = errno;                                                              \
+        *op = (operation);                                                         \
+        goto out;                                                                  \
+    } while (0)
+
+/* Replaces NAME in DIRFD, read as PST, with BUF: a temporary file beside
+ * it (O_EXCL, mode 0600, then the original's owner and permission bits),
+ * written in full, renamed over NAME if NAME is still the file read.
+ * Returns 0 when replaced, 1 when NAME changed or vanished meanwhile (left
+ * alone), -1 with *ERR and *OP on failure; the temporary file never stays. */
+static int replace_file(int dirfd, const char *name, const struct stat *pst,
+                        const unsigned char *buf, size_t len, int *err,
+                        const char **op)
+{
+    char tmp[NAME_MAX + 1];
+    int tfd = -1, rc = -1;
+    bool tmp_created = false;
+    /* The temporary file, beside the original. */
+    for (int attempt = 0;; attempt++) {
+        temp_name(tmp, sizeof tmp, name);
+        if (is_cache_name(tmp)) {
+            /* Cannot happen (the ".tmp" suffix); never risk it. */
+            tfd = -1;
+            errno = EEXIST;
+        } else {
+            do
+                tfd = openat(dirfd, tmp,
+                             O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+            while (tfd < 0 && errno == EINTR);
+        }
+        if (tfd >= 0)
+            break;
+        if (errno != EEXIST || attempt == 100)
+            RFAIL("create a temporary file beside");
+    }
+    tmp_created = true;
+    /* Owner first (chown may clear mode bits), best effort: root gives the
+     * file back to its owner; anyone may keep its group if a member. */
+    if (geteuid() == 0)
+        (void)!fchown(tfd, pst->st_uid, pst->st_gid);
+    else if (pst->st_gid != getegid())
+        (void)!fchown(tfd, (uid_t)-1, pst->st_gid);
+    if (fchmod(tfd, pst->st_mode & 0777) != 0)
+        RFAIL("chmod");
+    if (write_all(tfd, buf, len) != 0)
+        RFAIL("write");
+    int c = close(tfd);
+    tfd = -1;
+    if (c != 0)
+        RFAIL("write");
+
+    /* Still the file we read? Someone may have replaced it meanwhile (an
+     * interpreter writing a new cache): then theirs wins. */
+    struct stat again;
+    if (fstatat(dirfd, name, &again, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) {
+            rc = 1;
+            goto out;
+        }
+        RFAIL("stat");
+    }
+    if (!same_file_state(&again, pst)) {
+        rc = 1;
+        goto out;
+    }
+    if (renameat(dirfd, tmp, dirfd, name) != 0)
+        RFAIL("rename");
+    tmp_created = false;
+    rc = 0;
+out:
+    if (tfd >= 0)
+        close(tfd);
+    if (tmp_created) {
+        int saved = errno;
+        unlinkat(dirfd, tmp, 0);
+        errno = saved;
+    }
+    return rc;
+}
+
 #define FAIL(operation)                                                            \
     do {                                                                           \
         *err = errno;                                                              \
@@ -207,11 +289,9 @@ convert_result convert_pyc(int dirfd, const char *name, const pyc_verdict *v,
                            bool dry_run, int *err, const char **op)
 {
     convert_result result = CONVERT_NOT_FRESH;
-    int fd = -1, sfd = -1, tfd = -1;
+    int fd = -1, sfd = -1;
     unsigned char *pyc = NULL, *src = NULL;
     size_t pyc_len = 0, src_len = 0;
-    char tmp[NAME_MAX + 1];
-    bool tmp_created = false;
     *err = 0;
     *op = NULL;
 
@@ -316,63 +396,16 @@ convert_result convert_pyc(int dirfd, const char *name, const pyc_verdict *v,
         goto out;
     }
 
-    /* The temporary file, beside the original. */
-    for (int attempt = 0;; attempt++) {
-        temp_name(tmp, sizeof tmp, name);
-        if (is_cache_name(tmp)) {
-            /* Cannot happen (the ".tmp" suffix); never risk it. */
-            tfd = -1;
-            errno = EEXIST;
-        } else {
-            do
-                tfd = openat(dirfd, tmp,
-                             O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-            while (tfd < 0 && errno == EINTR);
-        }
-        if (tfd >= 0)
-            break;
-        if (errno != EEXIST || attempt == 100)
-            FAIL("create a temporary file beside");
-    }
-    tmp_created = true;
-    /* Owner first (chown may clear mode bits), best effort: root gives the
-     * file back to its owner; anyone may keep its group if a member. */
-    if (geteuid() == 0)
-        (void)!fchown(tfd, pst.st_uid, pst.st_gid);
-    else if (pst.st_gid != getegid())
-        (void)!fchown(tfd, (uid_t)-1, pst.st_gid);
-    if (fchmod(tfd, pst.st_mode & 0777) != 0)
-        FAIL("chmod");
-    if (write_all(tfd, pyc, pyc_len) != 0)
-        FAIL("write");
-    int c = close(tfd);
-    tfd = -1;
-    if (c != 0)
-        FAIL("write");
-
-    /* Still the file we read? Someone may have replaced it meanwhile (an
-     * interpreter writing a new cache): then theirs wins. */
-    struct stat again;
-    if (fstatat(dirfd, name, &again, AT_SYMLINK_NOFOLLOW) != 0) {
-        if (errno == ENOENT)
-            goto out;
-        FAIL("stat");
-    }
-    if (!same_file_state(&again, &pst))
+    int replaced = replace_file(dirfd, name, &pst, pyc, pyc_len, err, op);
+    if (replaced < 0) {
+        result = CONVERT_FAILED;
         goto out;
-    if (renameat(dirfd, tmp, dirfd, name) != 0)
-        FAIL("rename");
-    tmp_created = false;
+    }
+    if (replaced > 0)
+        goto out; /* replaced by someone else meanwhile: theirs wins */
     result = CONVERT_DONE;
 
 out:
-    if (tfd >= 0)
-        close(tfd);
-    if (tmp_created) {
-        int saved = errno;
-        unlinkat(dirfd, tmp, 0);
-        errno = saved;
-    }
     if (sfd >= 0)
         close(sfd);
     if (fd >= 0)
@@ -380,4 +413,139 @@ out:
     free(src);
     free(pyc);
     return result;
+}
+
+/* ---- normalize ------------------------------------------------------------
+ *
+ * `pycache normalize` and `compile --deterministic`: the body rewritten into
+ * pyc_marshal_normalize's canonical form, the header left as it is. The
+ * safety rules are convert_pyc's: the file is read through an O_NOFOLLOW
+ * descriptor, the new bytes go to a temporary file beside it, renamed over
+ * it only if it is still the file read. Only bodies the cache's own
+ * interpreter would load (pyc_marshal_validate) are rewritten: a damaged
+ * file is reported, never "repaired" into something else. */
+
+int read_whole_file(int dirfd, const char *name, bool nofollow,
+                    unsigned char **buf, size_t *len, struct stat *st,
+                    const char **op)
+{
+    int fd;
+    do
+        fd = openat(dirfd, name,
+                    O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY |
+                        (nofollow ? O_NOFOLLOW : 0));
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        *op = "open";
+        return -1;
+    }
+    if (fstat(fd, st) != 0) {
+        *op = "stat";
+        goto fail;
+    }
+    if (!S_ISREG(st->st_mode)) {
+        *op = "read";
+        errno = EINVAL;
+        goto fail;
+    }
+    if (read_all(fd, st->st_size, buf, len) != 0) {
+        *op = "read";
+        goto fail;
+    }
+    close(fd);
+    return 0;
+fail:;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+}
+
+normalize_result normalize_buffer(const unsigned char *buf, size_t len,
+                                  unsigned char **out, size_t *out_len,
+                                  const char **why)
+{
+    pyc_header h;
+    *out = NULL;
+    *out_len = 0;
+    *why = NULL;
+    if (pyc_header_parse(buf, len, &h) != PYC_HEADER_OK || !h.magic) {
+        *why = "not a cache file of a known interpreter";
+        return NORMALIZE_SKIPPED;
+    }
+    const unsigned char *body = buf + h.length;
+    size_t blen = len - h.length;
+    pyc_marshal_status st = pyc_marshal_validate(h.magic, body, blen, NULL);
+    if (st == PYC_MARSHAL_UNCHECKED && errno == ENOMEM)
+        return NORMALIZE_FAILED;
+    if (st != PYC_MARSHAL_OK) {
+        *why = st == PYC_MARSHAL_UNCHECKED ? "marshal format of this interpreter not modelled"
+                                           : pyc_marshal_status_message(st);
+        return NORMALIZE_SKIPPED;
+    }
+    pyc_marshal_tree *t = pyc_marshal_parse(h.magic, body, blen, NULL, NULL);
+    if (!t) {
+        if (errno == ENOMEM)
+            return NORMALIZE_FAILED;
+        *why = "marshal format of this interpreter not modelled";
+        return NORMALIZE_SKIPPED;
+    }
+    int changed = pyc_marshal_normalize(t);
+    unsigned char *nb = NULL;
+    size_t nlen = 0;
+    if (changed < 0 || pyc_marshal_write(t, &nb, &nlen) < 0) {
+        pyc_marshal_tree_free(t);
+        errno = ENOMEM;
+        return NORMALIZE_FAILED;
+    }
+    pyc_marshal_tree_free(t);
+    unsigned char *whole = malloc(h.length + nlen + 1);
+    if (!whole) {
+        free(nb);
+        errno = ENOMEM;
+        return NORMALIZE_FAILED;
+    }
+    memcpy(whole, buf, h.length);
+    memcpy(whole + h.length, nb, nlen);
+    free(nb);
+    *out = whole;
+    *out_len = h.length + nlen;
+    if (*out_len == len && memcmp(whole, buf, len) == 0)
+        return NORMALIZE_ALREADY;
+    return NORMALIZE_DONE;
+}
+
+normalize_result normalize_pyc(int dirfd, const char *name, bool dry_run,
+                               const char **why, int *err, const char **op)
+{
+    unsigned char *buf = NULL, *out = NULL;
+    size_t len, out_len;
+    struct stat st;
+    *err = 0;
+    *op = NULL;
+    *why = NULL;
+    if (read_whole_file(dirfd, name, true, &buf, &len, &st, op) != 0) {
+        if (errno == EINVAL) {
+            *why = "not a regular file";
+            return NORMALIZE_SKIPPED;
+        }
+        *err = errno;
+        return NORMALIZE_FAILED;
+    }
+    normalize_result r = normalize_buffer(buf, len, &out, &out_len, why);
+    if (r == NORMALIZE_FAILED) {
+        *err = errno;
+        *op = "normalize";
+    } else if (r == NORMALIZE_DONE && !dry_run) {
+        int rc = replace_file(dirfd, name, &st, out, out_len, err, op);
+        if (rc < 0)
+            r = NORMALIZE_FAILED;
+        else if (rc > 0) {
+            r = NORMALIZE_SKIPPED;
+            *why = "changed during the run";
+        }
+    }
+    free(buf);
+    free(out);
+    return r;
 }

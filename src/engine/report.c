@@ -57,17 +57,36 @@ void report_python_label(const pyc_magic *m, char *buf, size_t cap)
     buf[k] = '\0';
 }
 
+static void verdict_object(const char *path, const char *source, const pyc_verdict *v,
+                           const char *status, const char *extra_key,
+                           const char *extra_value, bool racy, const char *archive,
+                           const char *member);
+
 void report_json_verdict(const char *path, const char *source,
                          const pyc_verdict *v, const char *status,
                          const char *extra_key, const char *extra_value)
 {
-    report_json_verdict_member(path, source, v, status, extra_key, extra_value, NULL, NULL);
+    verdict_object(path, source, v, status, extra_key, extra_value, false, NULL, NULL);
 }
 
 void report_json_verdict_member(const char *path, const char *source,
                                 const pyc_verdict *v, const char *status,
                                 const char *extra_key, const char *extra_value,
                                 const char *archive, const char *member)
+{
+    verdict_object(path, source, v, status, extra_key, extra_value, false, archive, member);
+}
+
+void report_json_verdict_racy(const char *path, const char *source, const pyc_verdict *v,
+                              const char *status)
+{
+    verdict_object(path, source, v, status, NULL, NULL, true, NULL, NULL);
+}
+
+static void verdict_object(const char *path, const char *source, const pyc_verdict *v,
+                           const char *status, const char *extra_key,
+                           const char *extra_value, bool racy, const char *archive,
+                           const char *member)
 {
     cli_json j;
     char python[32];
@@ -130,6 +149,8 @@ void report_json_verdict_member(const char *path, const char *source,
         cli_json_null(&j, "size");
     if (extra_key)
         cli_json_str(&j, extra_key, extra_value);
+    if (racy)
+        cli_json_bool(&j, "racy", true);
     if (archive) {
         cli_json_str(&j, "archive", archive);
         cli_json_str(&j, "member", member);

@@ -20,6 +20,11 @@ void report_json_verdict(const char *path, const char *source,
                          const pyc_verdict *v, const char *status,
                          const char *extra_key, const char *extra_value);
 
+/* The same object for a fresh cache that pyc_verdict_racy calls racy, with
+ * one more field, "racy": true (check). */
+void report_json_verdict_racy(const char *path, const char *source, const pyc_verdict *v,
+                              const char *status);
+
 /* Writes null for every field of the stable verdict object that comes
  * after AFTER ("reason": source, kind, ... size), for objects that describe
  * something else than a judged file (an error, a directory). */

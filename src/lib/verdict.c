@@ -1147,3 +1147,15 @@ out:
     free(dir);
     return rc;
 }
+
+bool pyc_verdict_racy(const pyc_verdict *v, const struct timespec *cache_mtime)
+{
+    /* _validate_timestamp_pyc compares int(source_mtime) & 0xFFFFFFFF with
+     * the recorded word: an edit is unseen while it stays in that second,
+     * which only a cache written in that second (or earlier, a clock set
+     * back) can have missed. */
+    if (!v || !cache_mtime || v->status != PYC_FRESH || !v->header_read ||
+        v->header.mode != PYC_MODE_TIMESTAMP || v->source_mtime == INT64_MIN)
+        return false;
+    return (int64_t)cache_mtime->tv_sec <= v->source_mtime;
+}

@@ -202,6 +202,20 @@ def archive_seeds():
         put("fuzz_archive", buf.getvalue())
 
 
+# fuzz_marshal_tree: the first byte picks the version (its table: 2.7, then
+# 3.4 to 3.14), the rest is a body; the bodies are fuzz_marshal's seeds.
+TREE_VERSIONS = ["27", "34", "35", "36", "37", "38", "39", "310", "311", "312", "313", "314"]
+
+
+def marshal_tree_seeds():
+    src = os.path.join(CORPUS, "fuzz_marshal")
+    for name in sorted(os.listdir(src)):
+        ver = name.split("_")[0]
+        if ver in TREE_VERSIONS:
+            with open(os.path.join(src, name), "rb") as f:
+                put("fuzz_marshal_tree", bytes([TREE_VERSIONS.index(ver)]) + f.read())
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["--archives"]:
         archive_seeds()
@@ -211,3 +225,4 @@ if __name__ == "__main__":
     cachepath_seeds()
     options_seeds()
     archive_seeds()
+    marshal_tree_seeds()
