@@ -14,6 +14,8 @@ Groups (see bench/README.md for what each row means and the targets):
   api       list(pycache.check(tree)) (the Python API, from the wheel) vs
             pycache check -v --json
   callgrind instruction counts of pycache check vs find on a ~10k-file sub-tree
+  archive   pycache check of a zip of a compiled stdlib vs unzip -qq to a tmpfs
+            followed by pycache check of the result
 
 Read-only commands run on the cached corpus (bench/corpus.py) itself; every
 command that may write runs on a fresh `cp -a` copy in a scratch directory
@@ -26,6 +28,7 @@ still run.
 """
 
 import argparse
+import glob
 import json
 import os
 import platform
@@ -47,6 +50,7 @@ import corpus  # noqa: E402  (bench/corpus.py)
 SYSTEM_PYTHON = "/usr/bin/python3"
 CHECKER = os.path.join(HERE, "importlib_checker.py")
 
+<<<<<<< HEAD
 # The targets of issue 15 (and the compile no-op target of issue 6).
 CHECK_TARGET = 0.6        # warm pycache check -q <= 0.6x the find stat walk
 DEEP_TARGET = 2.5         # warm check --deep <= 2.5x plain check -q
@@ -63,6 +67,12 @@ API_TARGET = 1.5   # list(pycache.check(tree)) <= 1.5x pycache check -v --json
 
 # The api row: every object built, as a caller that keeps them would.
 API_CODE = "import sys, pycache; print(len(list(pycache.check(sys.argv[1]))))"
+=======
+CHECK_TARGET = 1.2   # pycache check <= 1.2x the find stat walk
+CLEAN_TARGET = 0.8   # pycache clean <= 0.8x find + rm
+COMPILE_NOOP_TARGET = 1.2  # a no-op pycache compile <= 1.2x the find stat walk
+ARCHIVE_TARGET = 1 / 3.0   # check of a zip <= 1/3 of unzip to tmpfs + check
+>>>>>>> wip-13
 
 
 def log(msg=""):
@@ -704,6 +714,49 @@ class Bench:
                                 "ratio_to_bare_walk": ratio, "rc": p.returncode})
         self.results["callgrind"] = out
 
+    def stdlib_zip(self):
+        """A zip of a compiled standard library (the newest pyenv version's,
+        else Debian's), without its tests; made once, kept beside the corpus."""
+        out = os.path.join(self.args.dir, "archive-stdlib.zip")
+        if os.path.exists(out):
+            return out
+        root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+        libs = sorted(glob.glob(os.path.join(root, "versions", "3.*", "lib", "python3.*")),
+                      key=lambda p: [int(x) for x in re.findall(r"\d+", os.path.basename(p))])
+        libs += sorted(glob.glob("/usr/lib/python3.*"))
+        lib = next((l for l in reversed(libs) if os.path.isdir(os.path.join(l, "__pycache__"))),
+                   None)
+        if not lib or not shutil.which("zip"):
+            return None
+        tmp = out + ".tmp"
+        subprocess.run(["zip", "-q", "-r", tmp, ".", "-x", "test/*", "-x", "site-packages/*",
+                        "-x", "idlelib/*"], cwd=lib, check=True)
+        os.rename(tmp, out)
+        return out
+
+    def group_archive(self):
+        if not shutil.which("unzip") or not os.path.isdir("/dev/shm"):
+            log("\n== archive: skipped: unzip or /dev/shm missing")
+            return
+        z = self.stdlib_zip()
+        if not z:
+            log("\n== archive: skipped: no compiled standard library or no zip")
+            return
+        pc = self.pycache
+        unzip_check = ("d=$(mktemp -d -p /dev/shm) && unzip -qq \"$1\" -d \"$d\" && "
+                       "\"$2\" check \"$d\" >/dev/null; rc=$?; rm -rf \"$d\"; exit $rc")
+        rows = [
+            Row("unzip -qq to tmpfs + pycache check",
+                [["sh", "-c", unzip_check, "sh", "{root}", pc]], z, reference=True,
+                ok=(0, 1), needs="check", note="extract, then judge the tree"),
+            Row("pycache check ZIP", [[pc, "check", "{root}"]], z, ok=(0, 1),
+                needs="check", note="in place, no source member read"),
+        ]
+        r = self.run_group("archive", "a zip of a compiled stdlib (%.1f MB)"
+                           % (os.path.getsize(z) / 1e6), rows)
+        self.target("archive", r["pycache check ZIP"],
+                    r["unzip -qq to tmpfs + pycache check"], ARCHIVE_TARGET)
+
     # -- everything
     def run(self):
         a = self.args
@@ -757,8 +810,13 @@ class Bench:
                 self.group_convert(ct)
             if want("normalize") and ct:
                 self.group_normalize(ct)
+<<<<<<< HEAD
             if want("api"):
                 self.group_api(root)
+=======
+            if want("archive"):
+                self.group_archive()
+>>>>>>> wip-13
             if want("callgrind") and not a.no_callgrind:
                 self.group_callgrind(callgrind_subtree(m))
         finally:
@@ -859,11 +917,16 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small corpus (~10k files)")
     ap.add_argument("--regen", action="store_true", help="regenerate the corpus")
     ap.add_argument("-n", type=int, default=3, help="timed repetitions (default 3)")
+<<<<<<< HEAD
     ap.add_argument("--only", help="comma-separated groups: check,cold-check,scale,"
                                    "clean,cold-clean,prune,compile,cold-compile,"
                                    "convert,normalize,api,callgrind")
     ap.add_argument("--wheel", help="the pycache wheel whose Python API the api group "
                                     "times (make bench passes $(BUILD)/dist's)")
+=======
+    ap.add_argument("--only", help="comma-separated groups: check,clean,prune,"
+                                   "compile,convert,normalize,archive,callgrind")
+>>>>>>> wip-13
     ap.add_argument("--no-callgrind", action="store_true",
                     help="skip the valgrind instruction counts")
     ap.add_argument("--scale-files", type=int, default=SCALE_FILES, metavar="N",

@@ -9,7 +9,7 @@ _pycache_options()
 {
     case $1 in
     check)
-        echo '--json --null --format --verbose --quiet --color --deep --expect --fail-on --sourceless-ok --from-file --check-hash-based-pycs --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
+        echo '--json --null --format --verbose --quiet --color --deep --expect --fail-on --sourceless-ok --from-file --check-hash-based-pycs --prefix --no-prefix --zipimport --extracted --extract-mtime --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     clean)
         echo '--dry-run --tag --keep-tag --uninstalled --debris --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     compile)
@@ -19,17 +19,17 @@ _pycache_options()
     doctor)
         echo '--fix --staged --json --quiet --color --prefix --no-prefix --help' ;;
     convert)
-        echo '--to --dry-run --sync --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
+        echo '--to --dry-run --sync --output --in-place --ignore-mtime --zipimport --extracted --extract-mtime --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     normalize)
         echo '--dry-run --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     diff)
         echo '--ignore-filename --json --verbose --quiet --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     inspect)
-        echo '--json --deep --check-hash-based-pycs --prefix --no-prefix --code --color --help' ;;
+        echo '--json --deep --check-hash-based-pycs --prefix --no-prefix --code --color --zipimport --extracted --extract-mtime --help' ;;
     where)
         echo '--python --opt --prefix --no-prefix --null --json --help' ;;
     stats)
-        echo '--json --quiet --color --from-file --check-hash-based-pycs --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
+        echo '--json --quiet --color --from-file --check-hash-based-pycs --prefix --no-prefix --zipimport --extracted --extract-mtime --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     versions)
         echo '--json --all --installed --help' ;;
     watch)
@@ -42,7 +42,7 @@ _pycache_arg_options()
 {
     case $1 in
     check)
-        echo '--format --color --expect --fail-on --from-file --check-hash-based-pycs --prefix --ignore -i' ;;
+        echo '--format --color --expect --fail-on --from-file --check-hash-based-pycs --prefix --extract-mtime --ignore -i' ;;
     clean)
         echo '--tag --keep-tag --debris --format --color --from-file --check-hash-based-pycs --prefix --ignore -i' ;;
     compile)
@@ -52,17 +52,17 @@ _pycache_arg_options()
     doctor)
         echo '--color --prefix' ;;
     convert)
-        echo '--to --format --color --from-file --check-hash-based-pycs --prefix --ignore -i' ;;
+        echo '--to --output --extract-mtime --format --color --from-file --check-hash-based-pycs --prefix --ignore -o -i' ;;
     normalize)
         echo '--format --color --from-file --check-hash-based-pycs --prefix --ignore -i' ;;
     diff)
         echo '--ignore' ;;
     inspect)
-        echo '--check-hash-based-pycs --prefix --color' ;;
+        echo '--check-hash-based-pycs --prefix --color --extract-mtime' ;;
     where)
         echo '--python --opt --prefix' ;;
     stats)
-        echo '--color --from-file --check-hash-based-pycs --prefix --ignore -i' ;;
+        echo '--color --from-file --check-hash-based-pycs --prefix --extract-mtime --ignore -i' ;;
     watch)
         echo '--color --prefix --ignore' ;;
     esac
@@ -107,10 +107,11 @@ _pycache()
         --debris) COMPREPLY=($(compgen -W 'pytest mypy ruff coverage jupyter package all' -- "$cur")) ;;
         --opt) COMPREPLY=($(compgen -W '0 1 2' -- "$cur")) ;;
         --optimize) COMPREPLY=($(compgen -W '0 1 2' -- "$cur")) ;;
+        --extract-mtime) COMPREPLY=($(compgen -W 'archive now' -- "$cur")) ;;
         --ddir | --prefix | -d)
             compopt -o filenames 2>/dev/null
             COMPREPLY=($(compgen -d -- "$cur")) ;;
-        --from-file | --python | -i)
+        --from-file | --output | --python | -i | -o)
             compopt -o filenames 2>/dev/null
             COMPREPLY=($(compgen -f -- "$cur")) ;;
         esac

@@ -554,6 +554,8 @@ typedef enum pyc_reason {
     PYC_REASON_NO_CACHE,     /* missing: no cache file at all */
     PYC_REASON_NAME,         /* a legacy file whose name is no module name
                                 (a dot in NAME: import never asks for it) */
+    PYC_REASON_ZIPIMPORT,    /* a __pycache__ entry of a zip archive on
+                                sys.path: zipimport never reads one */
     PYC_REASON_COUNT
 } pyc_reason;
 
@@ -661,6 +663,41 @@ int pyc_verdict_judge_head(const char *cache_name, const pyc_cache_name *name,
                            int source_dirfd, pyc_source *src,
                            const pyc_verdict_options *options,
                            const unsigned char *head, size_t head_len,
+                           pyc_verdict *out);
+
+/* What a caller knows of the directory a source would be in, when that
+ * directory is not on a file system the verdict can reach with *at() calls:
+ * the members of an archive, say. The verdict asks it instead of stat'ing
+ * and reading files, and does no I/O of its own. Names are relative to the
+ * source directory and may hold '/' ("pkg/__init__.py": a package lookup). */
+typedef struct pyc_source_view {
+    /* As stat(2) through symlinks: 0 with ST's st_mode (S_IFREG for a
+     * file), st_size and st_mtim filled as the file will be where the
+     * interpreter reads it, or -1 with errno (ENOENT when absent). */
+    int (*stat)(void *ctx, const char *name, struct stat *st);
+    /* The 8 bytes interpreter M stores for source NAME's bytes
+     * (pyc_source_hash of them): 0, or -1 with errno. Called only for
+     * hash-based pycs whose source exists. */
+    int (*source_hash)(void *ctx, const pyc_magic *m, const char *name,
+                       uint8_t out[8]);
+    void *ctx;
+    /* Judge as zipimport does for a zip archive on sys.path (legacy
+     * NAME.pyc beside NAME.py only, the lenient +-1 s timestamp against
+     * the source's DOS time, each version's fallbacks), instead of as
+     * the file-system finder does once the files are extracted. */
+    bool zipimport;
+} pyc_source_view;
+
+/* As pyc_verdict_judge, for a cache file the caller has in memory and a
+ * source directory given by VIEW (an archive front end): DATA holds the
+ * cache file's first LEN bytes, at least PYC_HEADER_MAX + 1 of them (or all,
+ * when it is shorter); with OPTIONS->deep, the whole file. file_size and
+ * file_blocks stay -1 (the caller knows them). Returns 0 with OUT filled,
+ * -1 with errno = EINVAL for invalid arguments, ENOMEM. */
+int pyc_verdict_judge_view(const char *cache_name, const pyc_cache_name *name,
+                           const pyc_source_view *view,
+                           const pyc_verdict_options *options,
+                           const unsigned char *data, size_t len,
                            pyc_verdict *out);
 
 /* Judges a cache file given by path (for `inspect`): finds the directory,

@@ -47,6 +47,7 @@ static const cli_option options[] = {
     TREE_FROM_FILE_OPTION,
     TREE_CHECK_HASH_OPTION,
     TREE_PREFIX_OPTION,
+    TREE_ARCHIVE_OPTIONS,
     TREE_WALK_OPTIONS,
     {0, NULL, NULL, NULL},
 };
@@ -164,7 +165,8 @@ static void remember_racy(struct check *c, const char *path)
 static bool racy_cache(const scan_item *it)
 {
     const pyc_verdict *v = it->verdict;
-    if (v->status != PYC_FRESH || v->header.mode != PYC_MODE_TIMESTAMP)
+    /* An archive member has no file time of its own here. */
+    if (it->archive || v->status != PYC_FRESH || v->header.mode != PYC_MODE_TIMESTAMP)
         return false;
     struct stat st;
     if (fstatat(it->dirfd, it->name, &st, 0) != 0)
@@ -185,9 +187,9 @@ static void count(struct check *c, pyc_status st, int64_t size)
         c->status = cli_exit_merge(c->status, CLI_EXIT_FINDINGS);
 }
 
-static void output(struct check *c, pyc_status st, const char *path,
-                   const char *source, const pyc_verdict *v, const pyc_magic *expect,
-                   int64_t size, bool racy)
+static void output(struct check *c, pyc_status st, const scan_item *it,
+                   const char *path, const char *source, const pyc_verdict *v,
+                   const pyc_magic *expect, int64_t size, bool racy)
 {
     count(c, st, size);
     if (racy) {
@@ -205,7 +207,8 @@ static void output(struct check *c, pyc_status st, const char *path,
         if (v && racy) {
             report_json_verdict_racy(path, source, v, pyc_status_name(st));
         } else if (v) {
-            report_json_verdict(path, source, v, pyc_status_name(st), NULL, NULL);
+            report_json_verdict_member(path, source, v, pyc_status_name(st), NULL, NULL,
+                                       it->archive, it->member);
         } else {
             /* A missing cache: no file to describe, only where it should be. */
             cli_json j;
@@ -230,6 +233,10 @@ static void output(struct check *c, pyc_status st, const char *path,
             cli_json_null(&j, "source_size");
             cli_json_null(&j, "hash");
             cli_json_null(&j, "size");
+            if (it->archive) {
+                cli_json_str(&j, "archive", it->archive);
+                cli_json_str(&j, "member", it->member);
+            }
             cli_json_end(&j);
             cli_listing_end(path, strlen(path));
         }
@@ -279,7 +286,7 @@ static int on_item(const scan_item *it, void *ctx)
     struct check *c = ctx;
     switch (it->event) {
     case SCAN_CACHE:
-        output(c, it->verdict->status, it->path, it->source_path, it->verdict, NULL,
+        output(c, it->verdict->status, it, it->path, it->source_path, it->verdict, NULL,
                listed(c, it->verdict->status) ? size_of(it) : it->verdict->file_size,
                racy_cache(it));
         if (it->verdict->error && it->verdict->reason == PYC_REASON_UNREADABLE) {
@@ -295,15 +302,16 @@ static int on_item(const scan_item *it, void *ctx)
         v.status = PYC_FOREIGN;
         v.reason = PYC_REASON_NOT_BYTECODE;
         v.file_size = -1;
-        output(c, PYC_FOREIGN, it->path, NULL, &v, NULL, -1, false);
+        output(c, PYC_FOREIGN, it, it->path, NULL, &v, NULL, -1, false);
         break;
     }
     case SCAN_MISSING:
         c->missing_opt = it->expect_opt;
-        output(c, PYC_MISSING, it->path, it->source_path, it->verdict, it->expect, -1, false);
+        output(c, PYC_MISSING, it, it->path, it->source_path, it->verdict, it->expect, -1,
+               false);
         break;
     case SCAN_ERROR:
-        report_error(it->error_op, it->path, it->error);
+        report_error_detail(it->error_op, it->path, it->error, it->error_detail);
         c->status = cli_exit_merge(c->status, CLI_EXIT_IO);
         break;
     case SCAN_SOURCE:
@@ -501,16 +509,21 @@ int cmd_check(int argc, char **argv)
             "fail), temp (an interrupted write's leftover), foreign (not bytecode, inside "
             "__pycache__). Each file is judged by the interpreter it belongs to (its tag "
             "and magic number). Version-control metadata, node_modules and virtual "
-            "environments are skipped unless asked for.",
+            "environments are skipped unless asked for. A PATH that is an archive (zip, "
+            "wheel, zipapp, egg, tar in any compression) is judged member by member "
+            "without extracting it, as its extracted files or, with --zipimport (the "
+            "default for zipapps), as zipimport sees it on sys.path.",
         .options = options,
         .epilog = "Examples:\n"
                   "  pycache check                      problems under the current directory\n"
                   "  pycache check --expect 3.11 app/   every source has a fresh 3.11 cache\n"
                   "  pycache check --json src | jq .    one JSON object per cache file\n"
-                  "  pycache check -0 --fail-on none . | xargs -0 ls -l\n",
+                  "  pycache check -0 --fail-on none . | xargs -0 ls -l\n"
+                  "  TZ=UTC pycache check --expect 3.12 function.zip   after Lambda extracts it\n",
     };
     tree_options t;
     tree_options_init(&t);
+    t.scan.archives = &t.archive;
     struct check c;
     memset(&c, 0, sizeof c);
     c.fail_on = DEFAULT_FAIL_ON;

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "engine/archive.h"
 #include "engine/convert.h"
 #include "engine/report.h"
 #include "cli/treeopts.h"
@@ -32,6 +33,8 @@
 enum {
     OPT_TO = 256,
     OPT_SYNC,
+    OPT_IN_PLACE,
+    OPT_IGNORE_MTIME,
 };
 
 static const cli_option options[] = {
@@ -42,6 +45,16 @@ static const cli_option options[] = {
     {OPT_SYNC, "sync", NULL,
      "make the rewritten files durable before exiting (one syncfs per tree; "
      "an fsync per file where there is no syncfs)"},
+    {'o', "output", "FILE",
+     "for an ARCHIVE: write the converted archive to FILE (the original is left "
+     "as it is)"},
+    {OPT_IN_PLACE, "in-place", NULL,
+     "for an ARCHIVE: replace it (a temporary file beside it, renamed over it)"},
+    {OPT_IGNORE_MTIME, "ignore-mtime", NULL,
+     "for an ARCHIVE whose packager normalised the mtimes (AWS SAM's 1980 dates): "
+     "also convert a pyc stale by its mtime alone whose recorded source size "
+     "matches"},
+    TREE_ARCHIVE_OPTIONS,
     TREE_OUTPUT_OPTIONS,
     TREE_FROM_FILE_OPTION,
     TREE_CHECK_HASH_OPTION,
@@ -403,11 +416,90 @@ static int sync_trees(const tree_options *t, const scan_options *sopt)
     return status;
 }
 
+/* convert --to MODE ARCHIVE -o OUT: what archive_convert did, member by
+ * member. */
+struct archive_convert_report {
+    cli_format format;
+    bool verbose, quiet, dry_run;
+    const char *output;
+    uint64_t converted, already, other;
+    int status;
+};
+
+static int on_archive_member(const archive_item *it, void *ctx)
+{
+    struct archive_convert_report *c = ctx;
+    if (it->event == ARCHIVE_ERROR) {
+        report_error_detail(it->error_op, it->path, it->error, it->error_detail);
+        c->status = cli_exit_merge(c->status, CLI_EXIT_IO);
+        return 0;
+    }
+    if (it->event != ARCHIVE_CACHE)
+        return 0;
+    const char *action = it->action;
+    bool converted = strcmp(action, "converted") == 0;
+    if (converted) {
+        c->converted++;
+        if (c->dry_run)
+            action = "would-convert";
+    } else if (strcmp(action, "already") == 0) {
+        c->already++;
+    } else {
+        c->other++;
+    }
+    if (c->quiet || (!converted && !c->verbose))
+        return 0;
+    if (c->format == CLI_FORMAT_JSON) {
+        report_json_verdict_member(it->path, it->source_path, it->verdict, NULL, "action",
+                                   action, it->archive, it->member);
+    } else if (c->format == CLI_FORMAT_HUMAN) {
+        fprintf(cli_listing(), "%-16s ", action);
+        cli_print_path(cli_listing(), it->path);
+        fputc('\n', cli_listing());
+        cli_listing_end(it->path, strlen(it->path));
+    } else if (c->format == CLI_FORMAT_NUL) {
+        fputs(it->path, cli_listing());
+        fputc('\0', cli_listing());
+        cli_listing_end(it->path, strlen(it->path));
+    }
+    return 0;
+}
+
+static int convert_archive(const char *path, const char *output, pyc_mode to,
+                           const tree_options *t, bool ignore_mtime, bool dry_run)
+{
+    struct archive_convert_report c = {
+        .format = t->out.format, .verbose = t->out.verbose, .quiet = t->out.quiet,
+        .dry_run = dry_run, .output = output,
+    };
+    int rc = archive_convert(path, output, to, &t->archive, &t->scan.verdict, ignore_mtime,
+                             dry_run, on_archive_member, &c);
+    if (rc < 0)
+        c.status = cli_exit_merge(c.status, CLI_EXIT_IO);
+    c.status = cli_exit_merge(c.status, cli_listing_finish());
+    if (rc == 0 && c.format == CLI_FORMAT_HUMAN && !c.quiet) {
+        printf("%llu %s, %llu already %s, %llu left alone (not fresh or before 3.7)",
+               (unsigned long long)c.converted, dry_run ? "to convert" : "converted",
+               (unsigned long long)c.already, pyc_mode_name(to),
+               (unsigned long long)c.other);
+        if (!dry_run) {
+            fputs(" -> ", stdout);
+            cli_print_path(stdout, output);
+        }
+        putchar('\n');
+    }
+    /* A dry run that found work: work left undone on purpose. */
+    if (rc == 0 && dry_run && c.converted)
+        c.status = cli_exit_merge(c.status, CLI_EXIT_FINDINGS);
+    return c.status;
+}
+
 int cmd_convert(int argc, char **argv)
 {
     cli_parser p = {
         .command = "convert",
-        .usage = "--to MODE [OPTION]... [PATH]...",
+        .usage = "--to MODE [OPTION]... [PATH]...\n"
+                 "   or: pycache convert --to MODE [OPTION]... ARCHIVE (-o OUT | --in-place)",
         .description =
             "Rewrite the header of every fresh pyc of Python 3.7+ under each PATH "
             "(default: the current directory) into invalidation mode MODE without "
@@ -421,18 +513,24 @@ int cmd_convert(int argc, char **argv)
             "checked again to still match. Each file is written to a temporary file "
             "beside it, with the same permissions, then renamed over it. A pyc that is "
             "not fresh is left alone (`pycache compile` it first); so are pycs of Python "
-            "before 3.7 (no flags field), of other implementations, and symlinks.",
+            "before 3.7 (no flags field), of other implementations, and symlinks. An "
+            "ARCHIVE (zip, wheel, tar in any compression) is never changed in place: its "
+            "fresh pycs are converted into a new archive, -o OUT (or --in-place: a "
+            "temporary file renamed over it), every other member kept as it was and a "
+            "wheel's RECORD rewritten.",
         .options = options,
         .epilog = "Examples:\n"
                   "  pycache convert --to checked-hash .        reproducible pycs\n"
                   "  pycache convert --to unchecked-hash -n /app   what would change\n"
-                  "  pycache convert --to timestamp --json src | jq .action\n",
+                  "  pycache convert --to timestamp --json src | jq .action\n"
+                  "  pycache convert --to unchecked-hash function.zip -o fixed.zip\n",
     };
     tree_options t;
     tree_options_init(&t);
     struct convert_cmd c;
     memset(&c, 0, sizeof c);
-    bool have_to = false, sync = false;
+    bool have_to = false, sync = false, in_place = false, ignore_mtime = false;
+    const char *output = NULL;
 
     cli_parser_init(&p, argc, argv);
     int id, exit_status;
@@ -452,6 +550,15 @@ int cmd_convert(int argc, char **argv)
         case OPT_SYNC:
             sync = true;
             break;
+        case 'o':
+            output = p.optarg;
+            break;
+        case OPT_IN_PLACE:
+            in_place = true;
+            break;
+        case OPT_IGNORE_MTIME:
+            ignore_mtime = true;
+            break;
         }
     }
     if (id < 0)
@@ -459,8 +566,33 @@ int cmd_convert(int argc, char **argv)
     if (!have_to)
         return cli_usage_error(p.command,
                                "--to is required: checked-hash, unchecked-hash or timestamp");
+    if (output && in_place)
+        return cli_usage_error(p.command, "-o and --in-place cannot be combined");
+    if (ignore_mtime && !output && !in_place)
+        return cli_usage_error(p.command, "--ignore-mtime is for an ARCHIVE (-o or --in-place)");
+    if ((output || in_place) && (CLI_NOPERANDS(&p) != 1 || t.nfrom))
+        return cli_usage_error(p.command, "-o and --in-place take exactly one ARCHIVE");
     if ((exit_status = tree_operands(&p, &t)) != 0)
         return exit_status;
+    if (output || in_place) {
+        const char *archive = t.paths[0];
+        int kind = archive_sniff(archive);
+        if (kind < 0) {
+            cli_error_path("open", archive, errno);
+            tree_options_free(&t);
+            return CLI_EXIT_IO;
+        }
+        if (kind == 0) {
+            cli_usage_error(p.command, "'%s' is not an archive: -o and --in-place are for "
+                            "archives", archive);
+            tree_options_free(&t);
+            return CLI_EXIT_USAGE;
+        }
+        int st = convert_archive(archive, in_place ? archive : output, c.to, &t, ignore_mtime,
+                                 c.dry_run);
+        tree_options_free(&t);
+        return st;
+    }
     scan_options sopt = t.scan;
     c.format = t.out.format;
     c.verbose = t.out.verbose;

@@ -20,6 +20,7 @@
 #include "cli/treeopts.h"
 #include "engine/codedump.h"
 #include "engine/convert.h"
+#include "engine/archive.h"
 
 enum {
     OPT_JSON = 'j',
@@ -42,6 +43,7 @@ static const cli_option options[] = {
      "also show the code-object tree: names, filename, flags, counts, constants, "
      "line table and bytecode (hex); no interpreter needed"},
     {OPT_COLOR, "color", "WHEN", "colour the status: auto, always or never"},
+    TREE_ARCHIVE_OPTIONS,
     {0, NULL, NULL, NULL},
 };
 
@@ -65,6 +67,7 @@ struct facts {
     char *source;     /* malloc'd, or NULL */
     char *code;       /* --code: the dump (text or JSON), malloc'd */
     const char *code_error; /* --code: why there is no dump */
+    const char *archive, *member; /* a member of an archive */
 };
 
 /* "DIR/" part of PATH (up to and including the last slash), as a length. */
@@ -256,6 +259,10 @@ static void write_json(const struct facts *f)
             cli_json_null(&j, "code");
         cli_json_str(&j, "code_error", f->code_error);
     }
+    if (f->archive) {
+        cli_json_str(&j, "archive", f->archive);
+        cli_json_str(&j, "member", f->member);
+    }
     cli_json_end(&j);
 }
 
@@ -383,7 +390,84 @@ struct settings {
     pyc_verdict_options vopt;
     const char *prefix;
     char *abs_prefix;
+    archive_options aopt;
 };
+
+/* inspect ARCHIVE MEMBER: what archive_scan says of the one member. */
+struct member_probe {
+    const struct settings *s;
+    bool color, *first;
+    int status;
+    bool found;
+};
+
+static int on_member(const archive_item *it, void *ctx)
+{
+    struct member_probe *mp = ctx;
+    if (it->event == ARCHIVE_ERROR) {
+        cli_error_detail(it->error_op, it->path, it->error, it->error_detail);
+        mp->status = cli_exit_merge(mp->status, CLI_EXIT_IO);
+        mp->found = mp->found || it->member != NULL;
+        return 0;
+    }
+    if (it->event != ARCHIVE_CACHE && it->event != ARCHIVE_FOREIGN)
+        return 0;
+    struct facts f;
+    memset(&f, 0, sizeof f);
+    f.path = it->path;
+    f.archive = it->archive;
+    f.member = it->member;
+    mp->found = true;
+    if (it->verdict) {
+        f.v = *it->verdict;
+        f.judged = true;
+    } else {
+        f.v.status = PYC_FOREIGN;
+        f.v.reason = PYC_REASON_NOT_BYTECODE;
+        f.v.file_size = it->size;
+        f.judged = true;
+    }
+    f.nbytes = f.v.file_size >= 0 && f.v.file_size < PYC_HEADER_MAX ? (size_t)f.v.file_size
+                                                                     : PYC_HEADER_MAX;
+    known_fields(&f);
+    f.source = it->source_path ? strdup(it->source_path) : NULL;
+    if (mp->s->json)
+        write_json(&f);
+    else
+        write_human(&f, mp->color, *mp->first);
+    *mp->first = false;
+    if (actionable(f.v.status))
+        mp->status = cli_exit_merge(mp->status, CLI_EXIT_FINDINGS);
+    free(f.source);
+    return 0;
+}
+
+static int inspect_members(const struct settings *s, char **operands, int n, bool color,
+                           bool *first)
+{
+    const char *archive = operands[0];
+    if (n < 2)
+        return cli_usage_error("inspect", "no MEMBER of '%s' given", archive);
+    int status = CLI_EXIT_OK;
+    for (int i = 1; i < n; i++) {
+        const char *member = operands[i];
+        while (member[0] == '.' && member[1] == '/')
+            member += 2;
+        struct member_probe mp = {s, color, first, CLI_EXIT_OK, false};
+        int rc = archive_scan(archive, &s->aopt, &s->vopt, NULL, NULL, 0, member, on_member,
+                              &mp);
+        status = cli_exit_merge(status, mp.status);
+        if (rc < 0) {
+            status = cli_exit_merge(status, CLI_EXIT_IO);
+            break;
+        }
+        if (!mp.found) {
+            cli_error("no cache member '%s' in '%s'", operands[i], archive);
+            status = cli_exit_merge(status, CLI_EXIT_IO);
+        }
+    }
+    return status;
+}
 
 /* --code: the code-object tree of PATH as text or JSON into F->code, or
  * why not into F->code_error. Returns 0, -1 on an I/O error (reported). */
@@ -501,13 +585,15 @@ int cmd_inspect(int argc, char **argv)
 
     cli_parser p = {
         .command = "inspect",
-        .usage = "[OPTION]... FILE...",
+        .usage = "[OPTION]... FILE...\n   or: pycache inspect [OPTION]... ARCHIVE MEMBER...",
         .description =
             "Shows what each cache FILE's header says -- magic number, the Python\n"
             "that wrote it, header layout, invalidation mode, flags, the recorded\n"
             "source mtime and size or source hash -- and the verdict CPython's\n"
             "import system would reach on it (fresh, stale, orphan, corrupt...),\n"
-            "judged by the interpreter the file belongs to.\n",
+            "judged by the interpreter the file belongs to. When the first operand\n"
+            "is an archive (zip, wheel, zipapp, tar...), the others are names of its\n"
+            "members, judged in place against the other members.\n",
         .options = options,
         .epilog = "A damaged file is a verdict (corrupt, stale), not an error. Exit 1\n"
                   "when a file is stale-used, sourceless, orphan or corrupt.\n"
@@ -549,6 +635,19 @@ int cmd_inspect(int argc, char **argv)
             if (cli_parse_color(&p, p.optarg, &s.color) != 0)
                 return CLI_EXIT_USAGE;
             break;
+        case TREE_OPT_ZIPIMPORT:
+            s.aopt.use = ARCHIVE_USE_ZIPIMPORT;
+            break;
+        case TREE_OPT_EXTRACTED:
+            s.aopt.use = ARCHIVE_USE_EXTRACTED;
+            break;
+        case TREE_OPT_EXTRACT_MTIME:
+            if (archive_parse_mtime(p.optarg, &s.aopt) != 0)
+                return cli_usage_error(p.command,
+                                       "--extract-mtime takes archive, now or seconds "
+                                       "since the epoch, not '%s'",
+                                       p.optarg);
+            break;
         default:
             return CLI_EXIT_USAGE;
         }
@@ -572,6 +671,12 @@ int cmd_inspect(int argc, char **argv)
     int status = CLI_EXIT_OK;
     char **files = CLI_OPERANDS(&p);
     bool first = true;
+    if (archive_sniff(files[0]) == 1) {
+        /* The first FILE is an archive: the others are its members. */
+        status = inspect_members(&s, files, CLI_NOPERANDS(&p), color, &first);
+        free(s.abs_prefix);
+        return status;
+    }
     for (int i = 0; i < CLI_NOPERANDS(&p); i++) {
         int st = inspect_one(&s, files[i], color, &first);
         status = cli_exit_merge(status, st);

@@ -29,6 +29,7 @@ static const cli_option options[] = {
     TREE_FROM_FILE_OPTION,
     TREE_CHECK_HASH_OPTION,
     TREE_PREFIX_OPTION,
+    TREE_ARCHIVE_OPTIONS,
     TREE_WALK_OPTIONS,
     {0, NULL, NULL, NULL},
 };
@@ -101,7 +102,7 @@ static int on_item(const scan_item *it, void *ctx)
 {
     struct stats *s = ctx;
     if (it->event == SCAN_ERROR) {
-        report_error(it->error_op, it->path, it->error);
+        report_error_detail(it->error_op, it->path, it->error, it->error_detail);
         s->status = cli_exit_merge(s->status, CLI_EXIT_IO);
         return 0;
     }
@@ -260,6 +261,7 @@ int cmd_stats(int argc, char **argv)
     };
     tree_options t;
     tree_options_init(&t);
+    t.scan.archives = &t.archive;
     cli_parser_init(&p, argc, argv);
     int id, exit_status;
     while ((id = tree_next_option(&p, &t, &exit_status)) > 0)

@@ -197,6 +197,21 @@ int tree_parse_option(cli_parser *p, int id, tree_options *t)
         given_prefix = NULL;
         no_prefix = true;
         return 1;
+    case TREE_OPT_ZIPIMPORT:
+        t->archive.use = ARCHIVE_USE_ZIPIMPORT;
+        return 1;
+    case TREE_OPT_EXTRACTED:
+        t->archive.use = ARCHIVE_USE_EXTRACTED;
+        return 1;
+    case TREE_OPT_EXTRACT_MTIME:
+        if (archive_parse_mtime(p->optarg, &t->archive) != 0) {
+            cli_usage_error(p->command,
+                            "--extract-mtime takes archive, now or seconds since the "
+                            "epoch, not '%s'",
+                            p->optarg);
+            return -1;
+        }
+        return 1;
     default:
         return 0;
     }

@@ -25,6 +25,7 @@
 #include <stddef.h>
 
 #include "cli/cli.h"
+#include "engine/archive.h"
 #include "engine/scan.h"
 
 /* The output options (TREE_OUTPUT_OPTIONS), applied. */
@@ -52,6 +53,8 @@ typedef struct tree_options {
     bool never_whole_prefix;  /* set by a command that visits "." when given
                                  no PATH even with --prefix DIR (compile,
                                  watch): never the whole prefix tree alone */
+    archive_options archive;  /* TREE_ARCHIVE_OPTIONS; a command that reads
+                                 archives points scan.archives here */
 } tree_options;
 
 enum {
@@ -65,7 +68,23 @@ enum {
     TREE_OPT_JSON,
     TREE_OPT_FORMAT,
     TREE_OPT_COLOR,
+    TREE_OPT_ZIPIMPORT,
+    TREE_OPT_EXTRACTED,
+    TREE_OPT_EXTRACT_MTIME,
 };
+
+/* For the commands that read archives (check, stats, inspect): how the
+ * archive is used, hence judged (engine/archive.h), into T->archive. */
+#define TREE_ARCHIVE_OPTIONS                                                       \
+    {TREE_OPT_ZIPIMPORT, "zipimport", NULL,                                        \
+     "judge a zip archive as zipimport does with it on sys.path (default for "      \
+     "a zipapp: a .pyz name or a \"#!\" line)"},                                    \
+    {TREE_OPT_EXTRACTED, "extracted", NULL,                                        \
+     "judge an archive as its extracted files (default but for zipapps)"},         \
+    {TREE_OPT_EXTRACT_MTIME, "extract-mtime", "WHEN",                              \
+     "the mtimes extraction gives the sources: archive (as recorded; zip DOS "     \
+     "times in local time, TZ), now (an extractor that sets none) or EPOCH "       \
+     "(clamped to EPOCH seconds)"}
 
 /* --json, -0, --format, -v, -q, --color: what every listing command
  * prints, and how (TREE_OUTPUT_OPTIONS: all six). A command that lists no

@@ -128,6 +128,23 @@ void cli_error_path(const char *op, const char *path, int err)
         fputs("'\n", stderr);
 }
 
+void cli_error_detail(const char *op, const char *path, int err, const char *detail)
+{
+    if (!detail) {
+        cli_error_path(op, path, err);
+        return;
+    }
+    fflush(stdout);
+    cli_message_prefix();
+    fprintf(stderr, "cannot %s '", op);
+    cli_print_path(stderr, path);
+    fputs("': ", stderr);
+    /* One line, whatever libarchive's message holds. */
+    for (const char *p = detail; *p; p++)
+        fputc(*p == '\n' || *p == '\r' ? ' ' : *p, stderr);
+    fputc('\n', stderr);
+}
+
 /* ---- UTF-8, as CPython decodes it ---------------------------------------------- */
 
 static bool continuation(unsigned char c)

@@ -44,6 +44,9 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "pycache: cannot OP 'PATH': strerror(ERR)"; ERR 0 leaves out the
  * strerror part. */
 void cli_error_path(const char *op, const char *path, int err);
+/* The same with DETAIL (when not NULL) in place of strerror(ERR):
+ * "pycache check: cannot judge member 'a.zip/../x': unsafe name ...". */
+void cli_error_detail(const char *op, const char *path, int err, const char *detail);
 
 /* Writes PATH to F with control bytes and invalid UTF-8 escaped, for human
  * output and messages: \n \t \r \\ and \xNN for other control bytes

@@ -59,24 +59,34 @@ void report_python_label(const pyc_magic *m, char *buf, size_t cap)
 
 static void verdict_object(const char *path, const char *source, const pyc_verdict *v,
                            const char *status, const char *extra_key,
-                           const char *extra_value, bool racy);
+                           const char *extra_value, bool racy, const char *archive,
+                           const char *member);
 
 void report_json_verdict(const char *path, const char *source,
                          const pyc_verdict *v, const char *status,
                          const char *extra_key, const char *extra_value)
 {
-    verdict_object(path, source, v, status, extra_key, extra_value, false);
+    verdict_object(path, source, v, status, extra_key, extra_value, false, NULL, NULL);
+}
+
+void report_json_verdict_member(const char *path, const char *source,
+                                const pyc_verdict *v, const char *status,
+                                const char *extra_key, const char *extra_value,
+                                const char *archive, const char *member)
+{
+    verdict_object(path, source, v, status, extra_key, extra_value, false, archive, member);
 }
 
 void report_json_verdict_racy(const char *path, const char *source, const pyc_verdict *v,
                               const char *status)
 {
-    verdict_object(path, source, v, status, NULL, NULL, true);
+    verdict_object(path, source, v, status, NULL, NULL, true, NULL, NULL);
 }
 
 static void verdict_object(const char *path, const char *source, const pyc_verdict *v,
                            const char *status, const char *extra_key,
-                           const char *extra_value, bool racy)
+                           const char *extra_value, bool racy, const char *archive,
+                           const char *member)
 {
     cli_json j;
     char python[32];
@@ -141,6 +151,10 @@ static void verdict_object(const char *path, const char *source, const pyc_verdi
         cli_json_str(&j, extra_key, extra_value);
     if (racy)
         cli_json_bool(&j, "racy", true);
+    if (archive) {
+        cli_json_str(&j, "archive", archive);
+        cli_json_str(&j, "member", member);
+    }
     cli_json_end(&j);
     cli_listing_end(path, strlen(path));
 }
@@ -231,6 +245,19 @@ void report_error(const char *op, const char *path, int err)
 
 void report_error_record(const char *op, const char *path, int err)
 {
+    report_error_record_detail(op, path, err, NULL);
+}
+
+void report_error_detail(const char *op, const char *path, int err, const char *detail)
+{
+    cli_error_detail(op, path, err, detail);
+    report_error_record_detail(op, path, err, detail);
+}
+
+void report_error_record_detail(const char *op, const char *path, int err,
+                                const char *detail)
+{
+    const char *why = detail ? detail : err ? strerror(err) : NULL;
     switch (cli_listing_format()) {
     case CLI_FORMAT_JSON: {
         cli_json j;
@@ -239,15 +266,14 @@ void report_error_record(const char *op, const char *path, int err)
         cli_json_str(&j, "status", "error");
         cli_json_str(&j, "reason", op);
         report_json_fields_null(&j, "reason");
-        cli_json_str(&j, "error", err ? strerror(err) : NULL);
+        cli_json_str(&j, "error", why);
         cli_json_end(&j);
         cli_listing_end(path, strlen(path));
         break;
     }
     case CLI_FORMAT_GITHUB: {
         char message[256];
-        snprintf(message, sizeof message, "cannot %s: %s", op,
-                 err ? strerror(err) : "failed");
+        snprintf(message, sizeof message, "cannot %s: %s", op, why ? why : "failed");
         report_github(path, true, "pycache: error", message);
         break;
     }

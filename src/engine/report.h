@@ -51,6 +51,19 @@ void report_github_verdict(const char *path, pyc_status status, const pyc_verdic
 void report_error(const char *op, const char *path, int err);
 /* The record alone, without the stderr line (an error counted, not shown). */
 void report_error_record(const char *op, const char *path, int err);
+/* The same two with DETAIL, when not NULL, saying what is wrong in place of
+ * strerror(ERR) (an archive's unsafe member: scan_item.error_detail). */
+void report_error_detail(const char *op, const char *path, int err, const char *detail);
+void report_error_record_detail(const char *op, const char *path, int err,
+                                const char *detail);
+
+/* As report_json_verdict, for a member of an archive: two more fields,
+ * "archive" (the archive's path) and "member" (the name inside it), after
+ * the others; ARCHIVE NULL writes neither (a file of a tree). */
+void report_json_verdict_member(const char *path, const char *source,
+                                const pyc_verdict *v, const char *status,
+                                const char *extra_key, const char *extra_value,
+                                const char *archive, const char *member);
 
 /* The interpreter a verdict's file belongs to (the judge, else the header's
  * magic), or NULL. */

@@ -1529,6 +1529,68 @@ static const scan_options *skip_pycache_dirs(const scan_options *opt, scan_optio
     return copy;
 }
 
+/* ---- archives (engine/archive.c) ------------------------------------------------ */
+
+struct archive_relay {
+    struct scan *s;
+};
+
+static int on_archive_item(const archive_item *ai, void *ctx)
+{
+    struct archive_relay *relay = ctx;
+    const char *slash = ai->member ? strrchr(ai->member, '/') : NULL;
+    scan_item item = {
+        .path = ai->path, .path_len = strlen(ai->path), .dirfd = -1,
+        .name = ai->member ? (slash ? slash + 1 : ai->member) : ai->path,
+        .type = DT_REG, .verdict = ai->verdict, .source_path = ai->source_path,
+        .expect = ai->expect, .expect_opt = ai->expect_opt, .error = ai->error,
+        .error_op = ai->error_op, .archive = ai->archive, .member = ai->member,
+        .error_detail = ai->error_detail,
+    };
+    switch (ai->event) {
+    case ARCHIVE_CACHE:
+        item.event = SCAN_CACHE;
+        break;
+    case ARCHIVE_FOREIGN:
+        item.event = SCAN_FOREIGN;
+        break;
+    case ARCHIVE_MISSING:
+        item.event = SCAN_MISSING;
+        break;
+    case ARCHIVE_ERROR:
+        item.event = SCAN_ERROR;
+        break;
+    }
+    return emit(relay->s, &item);
+}
+
+/* Judges the archive PATH member by member (or, for a command that cannot
+ * handle archives, says so). Returns non-zero when the scan was stopped. */
+static int scan_archive(struct scan *s, const char *path)
+{
+    const scan_options *opt = s->opt;
+    if (!opt->archives) {
+        scan_item item = {
+            .event = SCAN_ERROR, .path = path, .path_len = strlen(path), .dirfd = AT_FDCWD,
+            .name = path, .error = EOPNOTSUPP, .error_op = "work on archive",
+            .error_detail = "this command takes no archive (check, stats and inspect read "
+                            "one; convert -o OUT writes a fixed copy)",
+        };
+        return emit(s, &item);
+    }
+    const pyc_magic *expect[16];
+    unsigned opts[16];
+    size_t n = opt->nexpect < 16 ? opt->nexpect : 16;
+    for (size_t i = 0; i < n; i++) {
+        expect[i] = opt->expect[i].python;
+        opts[i] = opt->expect[i].opts;
+    }
+    struct archive_relay relay = {s};
+    archive_scan(path, opt->archives, &opt->verdict, expect, opts, n, NULL,
+                 on_archive_item, &relay);
+    return s->stopped;
+}
+
 static int scan_walk(char *const *paths, size_t npaths, const scan_options *given,
                      scan_fn *fn, void *ctx)
 {
@@ -1542,6 +1604,7 @@ static int scan_walk(char *const *paths, size_t npaths, const scan_options *give
 
     struct roots built;
     memset(&built, 0, sizeof built);
+    char **kept = NULL;
     if (opt->no_roots) {
         rc = 0;
         goto out;
@@ -1557,6 +1620,31 @@ static int scan_walk(char *const *paths, size_t npaths, const scan_options *give
         /* The roots are the prefix subtrees of the paths: one that does
          * not exist holds no caches (on_entry). */
         s.prefix_mapped = npaths > 0;
+    }
+    /* Archives among the paths given (not those of -i lists), recognised
+     * by content, are judged here, before the walk of the others. */
+    size_t listed_from = opt->listed < npaths ? npaths - opt->listed : 0;
+    if (!opt->prefix && npaths > 0) {
+        kept = calloc(npaths, sizeof *kept);
+        if (!kept)
+            goto out;
+        size_t nkept = 0;
+        for (size_t i = 0; i < npaths; i++) {
+            if (i < listed_from && archive_sniff(paths[i]) == 1) {
+                if (scan_archive(&s, paths[i])) {
+                    rc = 1;
+                    goto out;
+                }
+                continue;
+            }
+            kept[nkept++] = paths[i];
+        }
+        if (nkept == 0) {
+            rc = 0;
+            goto out;
+        }
+        paths = kept;
+        npaths = nkept;
     }
     if (build_roots(&built, opt, paths, npaths) != 0)
         goto out;
@@ -1644,6 +1732,7 @@ out:
     if (s.progress_shown)
         fputs("\r\033[K", stderr);
     roots_free(&built);
+    free(kept);
     scan_release(&s);
     return rc;
 }

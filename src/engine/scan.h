@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "pycache.h"
+#include "engine/archive.h"
 #include "platform/dir.h"
 
 typedef enum scan_event {
@@ -57,6 +58,13 @@ typedef struct scan_item {
                                  removing command did (clean) */
     void *prepared;           /* what the prepare hook left for the
                                  callback, or NULL */
+    const char *archive;      /* a member of an archive (scan_options.
+                                 archives): the archive's path as given;
+                                 path is then ARCHIVE/member, dirfd -1 and
+                                 nothing can be done to the file in place */
+    const char *member;       /* the member's name inside ARCHIVE */
+    const char *error_detail; /* SCAN_ERROR: what is wrong in words, when no
+                                 errno says it (an archive's unsafe member) */
 } scan_item;
 
 /* Work a command can do on an item in the walking thread, outside the lock
@@ -135,6 +143,12 @@ typedef struct scan_options {
     bool waits_on_device;       /* the prepare hook's syscalls wait on the
                                    disk (unlinkat): run more walks than
                                    cores, so the waits overlap */
+    archive_options *archives;  /* a PATH that is an archive (by its
+                                   content: engine/archive.h) is judged
+                                   member by member with these options;
+                                   NULL: the command cannot handle archives,
+                                   and such a PATH is a SCAN_ERROR
+                                   (EOPNOTSUPP) */
     bool no_roots;              /* visit nothing (an -i list that named
                                    nothing), rather than "." */
     size_t listed;              /* the last LISTED paths came from -i lists

@@ -78,6 +78,7 @@ static const char *const reason_names[PYC_REASON_COUNT] = {
     [PYC_REASON_INTERRUPTED] = "interrupted",
     [PYC_REASON_NO_CACHE] = "no-cache",
     [PYC_REASON_NAME] = "name",
+    [PYC_REASON_ZIPIMPORT] = "zipimport",
 };
 
 const char *pyc_status_name(pyc_status status)
@@ -142,11 +143,23 @@ static bool at_least(const pyc_magic *m, int major, int minor)
     return m->major > major || (m->major == major && m->minor >= minor);
 }
 
+/* Where the names the verdict looks up live: a directory fd (the file
+ * system), or a caller's view of a directory that is not one (an archive's
+ * members: pyc_verdict_judge_view). */
+struct place {
+    int dirfd;
+    const pyc_source_view *view; /* when not NULL, dirfd is unused */
+};
+
 /* importlib's _path_isfile / 2.x's stat + S_ISREG: stat through symlinks. */
-static int stat_regular(int dirfd, const char *name, struct stat *st)
+static int stat_regular(const struct place *pl, const char *name, struct stat *st)
 {
-    if (fstatat(dirfd, name, st, 0) != 0)
+    if (pl->view) {
+        if (pl->view->stat(pl->view->ctx, name, st) != 0)
+            return -1;
+    } else if (fstatat(pl->dirfd, name, st, 0) != 0) {
         return -1;
+    }
     if (!S_ISREG(st->st_mode)) {
         errno = S_ISDIR(st->st_mode) ? EISDIR : EINVAL;
         return -1;
@@ -154,24 +167,26 @@ static int stat_regular(int dirfd, const char *name, struct stat *st)
     return 0;
 }
 
-static bool exists_regular(int dirfd, const char *name)
+static bool exists_regular(const struct place *pl, const char *name)
 {
     struct stat st;
-    return stat_regular(dirfd, name, &st) == 0;
+    return stat_regular(pl, name, &st) == 0;
 }
 
-/* Fills SRC (state -1) by stat'ing it relative to its dirfd. */
-static void source_lookup(pyc_source *src)
+/* Fills SRC (state -1) by stat'ing it relative to its dirfd (or in the
+ * view, when PL has one). */
+static void source_lookup(pyc_source *src, const struct place *pl)
 {
     if (src->state != -1)
         return;
-    if (src->dirfd < 0 && src->dirfd != AT_FDCWD) {
+    struct place here = {src->dirfd, pl ? pl->view : NULL};
+    if (!here.view && src->dirfd < 0 && src->dirfd != AT_FDCWD) {
         src->state = 0;
         src->errno_ = ENOENT;
         return;
     }
     int saved = errno;
-    if (stat_regular(src->dirfd, src->name, &src->st) == 0) {
+    if (stat_regular(&here, src->name, &src->st) == 0) {
         src->state = 1;
         src->errno_ = 0;
     } else {
@@ -217,7 +232,7 @@ static bool join_name(char *buf, size_t cap, const char *stem, size_t stem_len,
  * 'm' pymalloc flag 3.2-3.7, the multiarch triplet from 3.5 — checked
  * against 3.6/3.7/3.11's EXTENSION_SUFFIXES), and for 2.x
  * Python/dynload_shlib.c's _PyImport_DynLoadFiletab ('.so', 'module.so'). */
-static bool extension_exists(int dirfd, const char *stem, size_t stem_len,
+static bool extension_exists(const struct place *dirfd, const char *stem, size_t stem_len,
                              const pyc_magic *m)
 {
     char name[NAME_MAX + 1];
@@ -257,7 +272,7 @@ static bool extension_exists(int dirfd, const char *stem, size_t stem_len,
 
 /* Whether STEM/ is a regular package for interpreter M: FileFinder.find_spec
  * (3.x) / find_init_module (2.x) look for __init__ + any loader suffix. */
-static bool package_exists(int dirfd, const char *stem, size_t stem_len,
+static bool package_exists(const struct place *pl, const char *stem, size_t stem_len,
                            const pyc_magic *m)
 {
     char dir[NAME_MAX + 1];
@@ -265,17 +280,34 @@ static bool package_exists(int dirfd, const char *stem, size_t stem_len,
         return false;
     memcpy(dir, stem, stem_len);
     dir[stem_len] = '\0';
-    int fd = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    bool found = exists_regular(fd, "__init__.py") ||
-                 exists_regular(fd, "__init__.pyc") ||
-                 extension_exists(fd, "__init__", 8, m);
-    if (!found && m->major == 3 && m->minor >= 2 && m->minor <= 4)
-        found = exists_regular(fd, "__init__.pyo");
-    if (!found && m->major < 3)
-        found = exists_regular(fd, "__init__.pyo");
-    close(fd);
+    struct place pkg = {-1, pl->view};
+    const char *prefix = "";
+    char name[NAME_MAX + 24];
+    if (pl->view) {
+        /* A view is asked for "STEM/__init__.py": the same lookup. */
+        memcpy(name, dir, stem_len);
+        name[stem_len] = '/';
+        name[stem_len + 1] = '\0';
+        prefix = name;
+    } else {
+        pkg.dirfd = openat(pl->dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (pkg.dirfd < 0)
+            return false;
+    }
+    char init[NAME_MAX + 40];
+    size_t plen = strlen(prefix);
+    memcpy(init, prefix, plen);
+    memcpy(init + plen, "__init__", 9);
+    bool found = (join_name(name, sizeof name, init, plen + 8, ".py") &&
+                  exists_regular(&pkg, name)) ||
+                 (join_name(name, sizeof name, init, plen + 8, ".pyc") &&
+                  exists_regular(&pkg, name)) ||
+                 extension_exists(&pkg, init, plen + 8, m);
+    if (!found && ((m->major == 3 && m->minor >= 2 && m->minor <= 4) || m->major < 3))
+        found = join_name(name, sizeof name, init, plen + 8, ".pyo") &&
+                exists_regular(&pkg, name);
+    if (pkg.dirfd >= 0)
+        close(pkg.dirfd);
     return found;
 }
 
@@ -484,6 +516,7 @@ static void note_source(pyc_verdict *out, const pyc_source *src)
 /* Compares an accepted header with the source, by the judge's rules, and
  * sets fresh / stale / stale-used. */
 static void compare_with_source(const pyc_magic *judge, const pyc_source *src,
+                                const struct place *pl,
                                 const pyc_verdict_options *opt, pyc_verdict *out)
 {
     const pyc_header *h = &out->header;
@@ -511,7 +544,9 @@ static void compare_with_source(const pyc_magic *judge, const pyc_source *src,
     bool validated = opt->check_hash != PYC_CHECK_HASH_NEVER &&
                      (checked || opt->check_hash == PYC_CHECK_HASH_ALWAYS);
     uint8_t hash[8];
-    if (pyc_source_hash_file(judge, src->dirfd, src->name, hash) != 0) {
+    int hashed = pl->view ? pl->view->source_hash(pl->view->ctx, judge, src->name, hash)
+                          : pyc_source_hash_file(judge, src->dirfd, src->name, hash);
+    if (hashed != 0) {
         /* get_data(source_path) raising OSError propagates out of get_code
          * when the hash is validated; otherwise the pyc is used unseen. */
         out->error = errno;
@@ -538,9 +573,10 @@ static const char *src_tag(const pyc_verdict *v)
 
 /* A cache file in __pycache__ or in a prefix tree. */
 static void judge_pycache(const struct cache_data *cd, pyc_source *src,
+                          const struct place *pl,
                           const pyc_verdict_options *opt, pyc_verdict *out)
 {
-    source_lookup(src);
+    source_lookup(src, pl);
     note_source(out, src);
     if (src->state != 1) {
         /* The finder only reads __pycache__ for a source it found. */
@@ -581,7 +617,7 @@ static void judge_pycache(const struct cache_data *cd, pyc_source *src,
     }
     /* A .pyo in __pycache__ is read only by 3.2-3.4 under -O (PEP 488
      * dropped it in 3.5); cache_name_parse only accepts such names then. */
-    compare_with_source(judge, src, opt, out);
+    compare_with_source(judge, src, pl, opt, out);
     if (out->status == PYC_FRESH || out->status == PYC_STALE_USED) {
         pyc_reason kept = out->reason;
         pyc_status kept_status = out->status;
@@ -593,10 +629,11 @@ static void judge_pycache(const struct cache_data *cd, pyc_source *src,
 }
 
 /* A legacy NAME.pyc / NAME.pyo beside the sources. */
-static void judge_legacy(const struct cache_data *cd, int dirfd, pyc_source *src,
-                         const pyc_verdict_options *opt, pyc_verdict *out)
+static void judge_legacy(const struct cache_data *cd, const struct place *dirfd,
+                         pyc_source *src, const pyc_verdict_options *opt,
+                         pyc_verdict *out)
 {
-    source_lookup(src);
+    source_lookup(src, dirfd);
     note_source(out, src);
     const pyc_magic *judge = out->judge;
     const char *stem = src->name;
@@ -663,7 +700,7 @@ static void judge_legacy(const struct cache_data *cd, int dirfd, pyc_source *src
             out->reason = reason;
             return;
         }
-        compare_with_source(judge, src, opt, out);
+        compare_with_source(judge, src, dirfd, opt, out);
         if (out->status == PYC_FRESH)
             body_is_bad(cd, judge, opt->deep, out);
         return;
@@ -680,12 +717,212 @@ static void judge_legacy(const struct cache_data *cd, int dirfd, pyc_source *src
     body_is_bad(cd, judge, opt->deep, out);
 }
 
+
+/* ---- zipimport -------------------------------------------------------------------- */
+
+/* zipimport's lenient timestamp comparison: _eq_mtime (Lib/zipimport.py,
+ * 3.8+) and eq_mtime (Modules/zipimport.c, 2.7-3.7), "dostime only stores
+ * even seconds": abs(t1 - t2) <= 1. 2.x reads the header with get_long,
+ * which sign-extends bit 31 on LP64 (3.x: get_uint32 / _unpack_uint32). */
+static bool zip_eq_mtime(const pyc_magic *judge, uint32_t header, int64_t source)
+{
+    int64_t t1 = judge->major < 3 ? (int64_t)(int32_t)header : (int64_t)header;
+    int64_t d = t1 - source;
+    return d >= -1 && d <= 1;
+}
+
+/* A member NAME.pyc / NAME.pyo of a zip archive on sys.path, judged as the
+ * zipimporter of the interpreter its magic belongs to would treat it.
+ *   3.8+  Lib/zipimport.py _get_module_code: _zip_searchorder is
+ *         /__init__.pyc, /__init__.py, .pyc, .py (no .pyo, no __pycache__);
+ *         _unmarshal_code: _classify_pyc (bad magic or flags: ImportError,
+ *         fewer than 16 bytes: EOFError, which no caller catches), then a
+ *         hash pyc is validated against the source member's bytes when
+ *         checked (or --check-hash-based-pycs always) and a source exists,
+ *         a timestamp pyc against the source member's DOS time (_eq_mtime,
+ *         +-1 s) and uncompressed size (only when a source exists:
+ *         _get_mtime_and_size_of_source returns 0 otherwise); a mismatch
+ *         returns None and the next suffix (.py) is tried; then
+ *         marshal.loads, whose failure propagates. 3.8-3.9 catch the
+ *         ImportError in _unmarshal_code (None: try the source); 3.10+
+ *         keep it and, when no source follows, raise "module load failed".
+ *         Either way, without a source the import fails.
+ *   2.7-3.7 Modules/zipimport.c get_module_code / unmarshal_code: the same
+ *         search order with .pyo after .pyc in 2.x (swapped under -O);
+ *         a header shorter than its layout is ZipImportError "bad pyc
+ *         data"; a bad magic or mtime returns None (try the source); no
+ *         size is compared; 3.7 loads an unchecked hash pyc (flags 0x1)
+ *         unseen and refuses every other flags value (checked hash pycs
+ *         are never validated), unless --check-hash-based-pycs never. */
+static void judge_zipimport(const struct cache_data *cd, const struct place *pl,
+                            pyc_source *src, const pyc_verdict_options *opt,
+                            pyc_verdict *out)
+{
+    source_lookup(src, pl);
+    note_source(out, src);
+    const pyc_magic *judge = out->judge;
+    const char *stem = src->name;
+    size_t stem_len = out->name.stem_len;
+    bool has_source = src->state == 1;
+
+    if (out->name.kind != PYC_KIND_LEGACY) {
+        /* __pycache__ is not in _zip_searchorder: never read. */
+        out->status = PYC_SHADOWED;
+        out->reason = PYC_REASON_ZIPIMPORT;
+        return;
+    }
+    if (memchr(stem, '.', stem_len)) {
+        out->status = PYC_SHADOWED;
+        out->reason = PYC_REASON_NAME;
+        return;
+    }
+    if (!out->header_read) {
+        out->status = has_source ? PYC_STALE : PYC_CORRUPT;
+        out->reason = PYC_REASON_UNREADABLE;
+        return;
+    }
+    /* The interpreter: the magic's; an unknown magic is judged by the
+     * newest zipimport (every version rejects it the same way). */
+    const pyc_magic *rules = judge ? judge : pyc_magic_at(0);
+    if (!judge) {
+        for (size_t i = 0; i < pyc_magic_count(); i++) {
+            const pyc_magic *m = pyc_magic_at(i);
+            if (m->implementation == PYC_IMPL_CPYTHON && m->final &&
+                (m->major > rules->major ||
+                 (m->major == rules->major && m->minor > rules->minor)))
+                rules = m;
+        }
+    }
+    bool modern = at_least(rules, 3, 8);
+    if (out->name.pyo && (judge == NULL || at_least(rules, 3, 5))) {
+        out->status = PYC_SHADOWED;
+        out->reason = PYC_REASON_PYO;
+        return;
+    }
+    /* /__init__.pyc and /__init__.py come first in _zip_searchorder. */
+    char name[NAME_MAX + 24];
+    if (stem_len + 14 < sizeof name) {
+        memcpy(name, stem, stem_len);
+        bool pkg = join_name(name, sizeof name, name, stem_len, "/__init__.pyc") &&
+                   exists_regular(pl, name);
+        if (!pkg)
+            pkg = join_name(name, sizeof name, name, stem_len, "/__init__.py") &&
+                  exists_regular(pl, name);
+        if (!pkg && rules->major < 3)
+            pkg = join_name(name, sizeof name, name, stem_len, "/__init__.pyo") &&
+                  exists_regular(pl, name);
+        if (pkg) {
+            out->status = PYC_SHADOWED;
+            out->reason = PYC_REASON_PACKAGE;
+            return;
+        }
+    }
+    /* What a rejected pyc leads to: the source is compiled instead, or,
+     * without one, the import fails. */
+    pyc_status rejected = has_source ? PYC_STALE : PYC_CORRUPT;
+    if (!judge || out->header.magic_word != judge->word) {
+        bool short_2x = !modern && rules->major < 3 && out->header.length < 8;
+        if (out->header_status == PYC_HEADER_TRUNCATED && (!out->header.magic || short_2x)) {
+            /* 2.x tests the length (8) before the magic: "bad pyc data";
+             * 3.x compares the magic first. */
+            out->status = short_2x ? PYC_CORRUPT : rejected;
+            out->reason = PYC_REASON_TRUNCATED;
+            return;
+        }
+        out->status = rejected;
+        out->reason = PYC_REASON_MAGIC;
+        return;
+    }
+    if (out->header_status == PYC_HEADER_TRUNCATED) {
+        /* EOFError (3.8+) / ZipImportError "bad pyc data" (2.7-3.7):
+         * the import fails, source or not. */
+        out->status = PYC_CORRUPT;
+        out->reason = PYC_REASON_TRUNCATED;
+        return;
+    }
+    const pyc_header *h = &out->header;
+    bool loaded = true;
+    if (rules->layout == PYC_LAYOUT_FLAGS && !modern) {
+        /* 3.7: flags != 0 is a hash pyc; only 0x1 is used (unchecked),
+         * unless check_hash_based_pycs is 'never'. */
+        if (h->flags != 0 && opt->check_hash != PYC_CHECK_HASH_NEVER &&
+            (h->flags != 0x1 || opt->check_hash == PYC_CHECK_HASH_ALWAYS)) {
+            out->status = rejected;
+            out->reason = PYC_REASON_FLAGS;
+            return;
+        }
+        if (h->flags != 0) {
+            /* Loaded unseen: say whether the source agrees. */
+            if (has_source) {
+                uint8_t hash[8];
+                if (pl->view->source_hash(pl->view->ctx, judge, src->name, hash) != 0) {
+                    out->status = PYC_FRESH;
+                    out->reason = PYC_REASON_NOT_CHECKED;
+                } else if (memcmp(hash, h->source_hash, 8) == 0) {
+                    out->status = PYC_FRESH;
+                    out->reason = PYC_REASON_UNCHECKED;
+                } else {
+                    out->status = PYC_STALE_USED;
+                    out->reason = PYC_REASON_HASH;
+                }
+            } else {
+                out->status = PYC_SOURCELESS;
+                out->reason = PYC_REASON_NO_SOURCE;
+            }
+            loaded = true;
+            goto body;
+        }
+    } else if (out->header_status == PYC_HEADER_BAD_FLAGS) {
+        out->status = rejected;
+        out->reason = PYC_REASON_FLAGS;
+        return;
+    }
+    if (!has_source) {
+        out->status = PYC_SOURCELESS;
+        out->reason = PYC_REASON_NO_SOURCE;
+    } else if (h->mode == PYC_MODE_TIMESTAMP) {
+        /* _get_mtime_and_size_of_source: the source member's DOS time
+         * (the view's st_mtim) and uncompressed size; a DOS time of 0
+         * means "no check". */
+        int64_t smtime = (int64_t)src->st.st_mtim.tv_sec;
+        if (smtime != 0 && !zip_eq_mtime(judge, h->mtime, smtime)) {
+            out->status = PYC_STALE;
+            out->reason = PYC_REASON_MTIME;
+        } else if (smtime != 0 && modern &&
+                   h->source_size != (uint32_t)((uint64_t)src->st.st_size & 0xFFFFFFFFu)) {
+            out->status = PYC_STALE;
+            out->reason = PYC_REASON_SIZE;
+        } else {
+            out->status = PYC_FRESH;
+        }
+    } else {
+        compare_with_source(judge, src, pl, opt, out);
+        if (out->status == PYC_STALE && out->reason == PYC_REASON_UNREADABLE) {
+            /* _get_pyc_source could not read it: the import fails. */
+            out->status = PYC_CORRUPT;
+        }
+    }
+    loaded = out->status == PYC_FRESH || out->status == PYC_STALE_USED ||
+             out->status == PYC_SOURCELESS;
+body:
+    if (loaded) {
+        pyc_status kept_status = out->status;
+        pyc_reason kept = out->reason;
+        if (!body_is_bad(cd, judge, opt->deep, out)) {
+            out->status = kept_status;
+            out->reason = kept;
+        }
+    }
+}
+
 /* The verdict proper. HEAD (HEAD_LEN bytes) is the start of the cache file
  * when the caller read it already; NULL: read it here from CACHE_DIRFD. */
 static int judge_file(int cache_dirfd, const char *cache_name, const pyc_cache_name *name,
-                      int source_dirfd, pyc_source *src, const pyc_verdict_options *opt,
+                      int source_dirfd, const pyc_source_view *view, pyc_source *src,
+                      const pyc_verdict_options *opt,
                       const unsigned char *head, size_t head_len, pyc_verdict *out)
 {
+    struct place pl = {source_dirfd, view};
     verdict_init(out);
     out->cache_name = cache_name;
     if (name)
@@ -714,6 +951,14 @@ static int judge_file(int cache_dirfd, const char *cache_name, const pyc_cache_n
     bool deep = opt->deep && (out->name.kind == PYC_KIND_PYCACHE ||
                               out->name.kind == PYC_KIND_PREFIX ||
                               out->name.kind == PYC_KIND_LEGACY);
+    if (head && deep && view) {
+        /* The whole member was given: --deep reads its body. */
+        cd.all = malloc(head_len ? head_len : 1);
+        if (!cd.all)
+            return -1;
+        memcpy(cd.all, head, head_len);
+        cd.all_len = head_len;
+    }
     if (head) {
         cd.head_len = head_len < sizeof cd.head ? head_len : sizeof cd.head;
         memcpy(cd.head, head, cd.head_len);
@@ -742,10 +987,16 @@ static int judge_file(int cache_dirfd, const char *cache_name, const pyc_cache_n
         break;
     case PYC_KIND_PYCACHE:
     case PYC_KIND_PREFIX:
-        judge_pycache(&cd, src, opt, out);
+        if (view && view->zipimport)
+            judge_zipimport(&cd, &pl, src, opt, out);
+        else
+            judge_pycache(&cd, src, &pl, opt, out);
         break;
     case PYC_KIND_LEGACY:
-        judge_legacy(&cd, source_dirfd, src, opt, out);
+        if (view && view->zipimport)
+            judge_zipimport(&cd, &pl, src, opt, out);
+        else
+            judge_legacy(&cd, &pl, src, opt, out);
         break;
     }
     free(cd.all);
@@ -762,7 +1013,7 @@ int pyc_verdict_judge(int cache_dirfd, const char *cache_name,
         errno = EINVAL;
         return -1;
     }
-    return judge_file(cache_dirfd, cache_name, name, source_dirfd, src,
+    return judge_file(cache_dirfd, cache_name, name, source_dirfd, NULL, src,
                       options ? options : &defaults, NULL, 0, out);
 }
 
@@ -778,9 +1029,26 @@ int pyc_verdict_judge_head(const char *cache_name, const pyc_cache_name *name,
         return -1;
     }
     static const unsigned char empty[1];
-    return judge_file(-1, cache_name, name, source_dirfd, src,
+    return judge_file(-1, cache_name, name, source_dirfd, NULL, src,
                       options ? options : &defaults,
                       head ? head : empty, head_len, out);
+}
+
+int pyc_verdict_judge_view(const char *cache_name, const pyc_cache_name *name,
+                           const pyc_source_view *view,
+                           const pyc_verdict_options *options,
+                           const unsigned char *data, size_t len,
+                           pyc_verdict *out)
+{
+    static const pyc_verdict_options defaults;
+    if (!cache_name || !out || !view || !view->stat || !view->source_hash ||
+        (!data && len)) {
+        errno = EINVAL;
+        return -1;
+    }
+    static const unsigned char empty[1];
+    return judge_file(-1, cache_name, name, -1, view, NULL,
+                      options ? options : &defaults, data ? data : empty, len, out);
 }
 
 /* Splits PATH into a malloc'd directory part ("." when there is none) and a

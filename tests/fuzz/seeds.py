@@ -2,6 +2,7 @@
 """Writes the seed corpora of the fuzz targets into tests/fuzz/corpus/NAME/.
 
     tests/fuzz/seeds.py NAMES_HELPER
+    tests/fuzz/seeds.py --archives      (fuzz_archive's only)
 
 NAMES_HELPER is a program printing fuzz_header's name table ("INDEX\\tWHERE\\t
 NAME" lines; tests/fuzz/README.md shows how to build it). Real cache files
@@ -142,6 +143,65 @@ def options_seeds():
         put("fuzz_options", b"\x03" + raw)
 
 
+def archive_seeds():
+    """Small real archives for fuzz_archive: Info-ZIP with and without
+    extended timestamps, zipfile, a zipapp, an encrypted zip, zip64, tar in
+    the GNU and pax formats and three compressions, and a hostile tar
+    ('..', absolute, duplicate, links). Sources with timestamp pycs of
+    3.12 in __pycache__ and legacy hash-based ones beside them."""
+    import io
+    import tarfile
+    import zipfile
+    py = [p for p in interpreters() if "3.12" in p] or [sys.executable]
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = os.path.join(tmp, "t")
+        os.makedirs(os.path.join(tree, "pkg"))
+        for name in ("pkg/__init__.py", "pkg/mod.py", "top.py"):
+            with open(os.path.join(tree, name), "wb") as f:
+                f.write(b"x = 1\n")
+            os.utime(os.path.join(tree, name), (MTIME, MTIME))
+        for name, mode in (("pkg/mod.py", "timestamp"), ("top.py", "checked")):
+            src = os.path.join(tree, name)
+            d, base = os.path.split(src)
+            out = os.path.join(d, "__pycache__", base[:-3] + ".cpython-312.pyc")
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+            subprocess.run([py[0], "-c", COMPILE, src, out, mode], check=True)
+            subprocess.run([py[0], "-c", COMPILE, src, src + "c", "unchecked"], check=True)
+
+        def made(cmd, name):
+            out = os.path.join(tmp, name)
+            subprocess.run(cmd + [out, "."] if cmd[0] == "zip" else cmd, cwd=tree, check=True)
+            with open(out, "rb") as f:
+                put("fuzz_archive", f.read())
+        made(["zip", "-q", "-r"], "ut.zip")
+        made(["zip", "-q", "-X", "-r"], "dos.zip")
+        made(["zip", "-q", "-fz", "-r"], "z64.zip")
+        made(["zip", "-q", "-P", "pw", "-r"], "enc.zip")
+        for flags, name in (([], "a.tar"), (["--format=posix", "-z"], "a.tgz"),
+                            (["-J"], "a.txz"), (["--zstd"], "a.tzst")):
+            made(["tar", "-c", "-f", os.path.join(tmp, name)] + flags + ["."], name)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            for d, _, files in os.walk(tree):
+                for f in files:
+                    full = os.path.join(d, f)
+                    z.write(full, os.path.relpath(full, tree))
+        put("fuzz_archive", b"#!/usr/bin/env python3\n" + buf.getvalue())
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as t:
+            for n in ("../x.pyc", "/etc/y.pyc", "a/__pycache__/m.cpython-312.pyc",
+                      "a/__pycache__/m.cpython-312.pyc"):
+                ti = tarfile.TarInfo(n)
+                data = b"\xcb\r\r\n" + b"\0" * 13
+                ti.size = len(data)
+                t.addfile(ti, io.BytesIO(data))
+            ti = tarfile.TarInfo("a/m.py")
+            ti.type = tarfile.SYMTYPE
+            ti.linkname = "/etc/passwd"
+            t.addfile(ti)
+        put("fuzz_archive", buf.getvalue())
+
+
 # fuzz_marshal_tree: the first byte picks the version (its table: 2.7, then
 # 3.4 to 3.14), the rest is a body; the bodies are fuzz_marshal's seeds.
 TREE_VERSIONS = ["27", "34", "35", "36", "37", "38", "39", "310", "311", "312", "313", "314"]
@@ -157,8 +217,12 @@ def marshal_tree_seeds():
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--archives"]:
+        archive_seeds()
+        sys.exit(0)
     header_seeds(sys.argv[1])
     magic_seeds()
     cachepath_seeds()
     options_seeds()
+    archive_seeds()
     marshal_tree_seeds()
