@@ -123,7 +123,7 @@ CONFIG_H = $(BUILD)/gen/config.h
 $(CONFIG_H): $(PROBES) scripts/probe
 	@mkdir -p $(@D)
 	CC='$(CC)' CFLAGS='$(PROBE_CFLAGS)' LDFLAGS='$(LDFLAGS)' PORTABLE='$(PORTABLE)' \
-	    scripts/probe $(@D) $(PROBES)
+	    WITHOUT='$(WITHOUT)' scripts/probe $(@D) $(PROBES)
 
 .PHONY: config
 config: $(CONFIG_H)

@@ -69,6 +69,9 @@ def build_c(command):
             # liburing into the program itself: the wheel must need nothing
             # but glibc at run time.
             "CLI_LIBS=-l:liburing.a",
+            # and no libarchive (a shared library with a dozen more behind
+            # it): the wheel's program refuses archives with a message.
+            "WITHOUT=libarchive",
             "CFLAGS=" + os.environ.get("CFLAGS", "-O2"),
             "LDFLAGS=" + os.environ.get("LDFLAGS", "-s"),
             binary, library]
