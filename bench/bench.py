@@ -50,7 +50,6 @@ import corpus  # noqa: E402  (bench/corpus.py)
 SYSTEM_PYTHON = "/usr/bin/python3"
 CHECKER = os.path.join(HERE, "importlib_checker.py")
 
-<<<<<<< HEAD
 # The targets of issue 15 (and the compile no-op target of issue 6).
 CHECK_TARGET = 0.6        # warm pycache check -q <= 0.6x the find stat walk
 DEEP_TARGET = 2.5         # warm check --deep <= 2.5x plain check -q
@@ -67,12 +66,7 @@ API_TARGET = 1.5   # list(pycache.check(tree)) <= 1.5x pycache check -v --json
 
 # The api row: every object built, as a caller that keeps them would.
 API_CODE = "import sys, pycache; print(len(list(pycache.check(sys.argv[1]))))"
-=======
-CHECK_TARGET = 1.2   # pycache check <= 1.2x the find stat walk
-CLEAN_TARGET = 0.8   # pycache clean <= 0.8x find + rm
-COMPILE_NOOP_TARGET = 1.2  # a no-op pycache compile <= 1.2x the find stat walk
 ARCHIVE_TARGET = 1 / 3.0   # check of a zip <= 1/3 of unzip to tmpfs + check
->>>>>>> wip-13
 
 
 def log(msg=""):
@@ -810,13 +804,10 @@ class Bench:
                 self.group_convert(ct)
             if want("normalize") and ct:
                 self.group_normalize(ct)
-<<<<<<< HEAD
             if want("api"):
                 self.group_api(root)
-=======
             if want("archive"):
                 self.group_archive()
->>>>>>> wip-13
             if want("callgrind") and not a.no_callgrind:
                 self.group_callgrind(callgrind_subtree(m))
         finally:
@@ -917,16 +908,11 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small corpus (~10k files)")
     ap.add_argument("--regen", action="store_true", help="regenerate the corpus")
     ap.add_argument("-n", type=int, default=3, help="timed repetitions (default 3)")
-<<<<<<< HEAD
     ap.add_argument("--only", help="comma-separated groups: check,cold-check,scale,"
                                    "clean,cold-clean,prune,compile,cold-compile,"
-                                   "convert,normalize,api,callgrind")
+                                   "convert,normalize,api,archive,callgrind")
     ap.add_argument("--wheel", help="the pycache wheel whose Python API the api group "
                                     "times (make bench passes $(BUILD)/dist's)")
-=======
-    ap.add_argument("--only", help="comma-separated groups: check,clean,prune,"
-                                   "compile,convert,normalize,archive,callgrind")
->>>>>>> wip-13
     ap.add_argument("--no-callgrind", action="store_true",
                     help="skip the valgrind instruction counts")
     ap.add_argument("--scale-files", type=int, default=SCALE_FILES, metavar="N",
