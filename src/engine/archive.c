@@ -997,6 +997,39 @@ static int pass_two(struct run *r, uint64_t *budget)
     return 0;
 }
 
+/* A cache member's name, taken apart: its base name, the length of its
+ * source's directory, and the classification of the base. */
+struct member_name {
+    const char *base;
+    size_t dl;
+    pyc_cache_name cn;
+};
+
+/* Judges the cache member M of R's set into V, against the members beside
+ * it as the extracted or zipimport view sees them; N gets its name taken
+ * apart. Returns 1 when judged, 0 when its name is no cache name (a
+ * foreign member), -1 when the verdict failed (reported). */
+static int judge_member(struct run *r, const struct member *m, struct member_name *n,
+                        pyc_verdict *v)
+{
+    struct archive_set *set = &r->set;
+    bool in_pc;
+    n->dl = source_dir_len(m->name, &in_pc);
+    size_t bl;
+    n->base = base_of(m->name, &bl);
+    if (pyc_cache_name_parse(n->base, in_pc, false, &n->cn) == PYC_KIND_NONE)
+        return 0;
+    struct view_ctx vc = {set, m->name, n->dl};
+    pyc_source_view view = {member_stat, member_hash, &vc, set->zipimport};
+    if (pyc_verdict_judge_view(n->base, &n->cn, &view, r->vopt, m->head, m->head_len, v) !=
+        0) {
+        member_error(r, m->name, errno, "judge member", NULL);
+        return -1;
+    }
+    v->file_size = m->size;
+    return 1;
+}
+
 static int judge_members(struct run *r)
 {
     struct archive_set *set = &r->set;
@@ -1006,34 +1039,26 @@ static int judge_members(struct run *r)
             continue;
         if (r->only && strcmp(r->only, m->name) != 0)
             continue;
-        bool in_pc;
-        size_t dl = source_dir_len(m->name, &in_pc);
-        size_t bl;
-        const char *base = base_of(m->name, &bl);
-        pyc_cache_name cn;
         archive_item it = {.member = m->name, .size = m->size, .expect_opt = -1};
         it.path = display(r, &r->pathbuf, &r->pathcap, m->name);
-        if (pyc_cache_name_parse(base, in_pc, false, &cn) == PYC_KIND_NONE) {
+        pyc_verdict v;
+        struct member_name nm;
+        int judged = judge_member(r, m, &nm, &v);
+        if (judged == 0) {
             it.event = ARCHIVE_FOREIGN;
             deliver(r, &it);
             continue;
         }
-        struct view_ctx vc = {set, m->name, dl};
-        pyc_source_view view = {member_stat, member_hash, &vc, set->zipimport};
-        pyc_verdict v;
-        if (pyc_verdict_judge_view(base, &cn, &view, r->vopt, m->head, m->head_len, &v) != 0) {
-            member_error(r, m->name, errno, "judge member", NULL);
+        if (judged < 0)
             continue;
-        }
-        v.file_size = m->size;
         it.event = ARCHIVE_CACHE;
         it.verdict = &v;
-        if (cn.kind == PYC_KIND_PYCACHE || cn.kind == PYC_KIND_LEGACY) {
+        if (nm.cn.kind == PYC_KIND_PYCACHE || nm.cn.kind == PYC_KIND_LEGACY) {
             char src[PATH_MAX];
-            if (dl + cn.stem_len + 4 <= sizeof src) {
-                memcpy(src, m->name, dl);
-                memcpy(src + dl, base, cn.stem_len);
-                memcpy(src + dl + cn.stem_len, ".py", 4);
+            if (nm.dl + nm.cn.stem_len + 4 <= sizeof src) {
+                memcpy(src, m->name, nm.dl);
+                memcpy(src + nm.dl, nm.base, nm.cn.stem_len);
+                memcpy(src + nm.dl + nm.cn.stem_len, ".py", 4);
                 if (v.source_exists)
                     it.source_path = display(r, &r->srcbuf, &r->srccap, src);
             }
@@ -1440,29 +1465,19 @@ static int plan_conversions(struct run *r, pyc_mode to, bool ignore_mtime, size_
         struct member *m = &set->v[k];
         if (!m->cache || m->superseded || !m->head_ok)
             continue;
-        bool in_pc;
-        size_t dl = source_dir_len(m->name, &in_pc);
-        size_t bl;
-        const char *base = base_of(m->name, &bl);
-        pyc_cache_name cn;
-        if (pyc_cache_name_parse(base, in_pc, false, &cn) == PYC_KIND_NONE)
-            continue;
-        struct view_ctx vc = {set, m->name, dl};
-        pyc_source_view view = {member_stat, member_hash, &vc, set->zipimport};
         pyc_verdict v;
-        if (pyc_verdict_judge_view(base, &cn, &view, r->vopt, m->head, m->head_len, &v) != 0) {
-            member_error(r, m->name, errno, "judge member", NULL);
+        struct member_name nm;
+        if (judge_member(r, m, &nm, &v) != 1)
             continue;
-        }
-        v.file_size = m->size;
+        struct view_ctx vc = {set, m->name, nm.dl}; /* the source member's stat */
         const char *action;
         const pyc_magic *judge = v.judge;
         char src[PATH_MAX];
-        bool have_src = dl + cn.stem_len + 4 <= sizeof src;
+        bool have_src = nm.dl + nm.cn.stem_len + 4 <= sizeof src;
         if (have_src) {
-            memcpy(src, m->name, dl);
-            memcpy(src + dl, base, cn.stem_len);
-            memcpy(src + dl + cn.stem_len, ".py", 4);
+            memcpy(src, m->name, nm.dl);
+            memcpy(src + nm.dl, nm.base, nm.cn.stem_len);
+            memcpy(src + nm.dl + nm.cn.stem_len, ".py", 4);
         }
         bool normalised = false;
         if (ignore_mtime && v.status == PYC_STALE && v.reason == PYC_REASON_MTIME &&
@@ -1472,7 +1487,7 @@ static int plan_conversions(struct run *r, pyc_mode to, bool ignore_mtime, size_
              * it): taken as built from this source when the size it
              * recorded is the source member's. */
             struct stat st;
-            normalised = member_stat(&vc, src + dl, &st) == 0 &&
+            normalised = member_stat(&vc, src + nm.dl, &st) == 0 &&
                          (uint32_t)((uint64_t)st.st_size & 0xFFFFFFFFu) == v.header.source_size;
         }
         if (v.status != PYC_FRESH && !normalised) {
@@ -1491,7 +1506,7 @@ static int plan_conversions(struct run *r, pyc_mode to, bool ignore_mtime, size_
             bool ok = have_src;
             if (ok && to == PYC_MODE_TIMESTAMP) {
                 struct stat st;
-                ok = member_stat(&vc, src + dl, &st) == 0;
+                ok = member_stat(&vc, src + nm.dl, &st) == 0;
                 if (ok) {
                     pyc_stamp stamp;
                     pyc_stamp_from_stat(judge, &st, &stamp);
@@ -1499,7 +1514,7 @@ static int plan_conversions(struct run *r, pyc_mode to, bool ignore_mtime, size_
                     h.source_size = stamp.size;
                 }
             } else if (ok) {
-                ok = member_hash(&vc, judge, src + dl, h.source_hash) == 0;
+                ok = member_hash(&vc, judge, src + nm.dl, h.source_hash) == 0;
             }
             if (!ok) {
                 member_error(r, m->name, errno, "convert member", "its source cannot be read");
