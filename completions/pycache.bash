@@ -11,11 +11,11 @@ _pycache_options()
     check)
         echo '--json --null --format --verbose --quiet --color --deep --expect --fail-on --sourceless-ok --from-file --check-hash-based-pycs --prefix --no-prefix --zipimport --extracted --extract-mtime --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     clean)
-        echo '--dry-run --tag --keep-tag --uninstalled --debris --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
+        echo '--dry-run --tag --keep-tag --uninstalled --debris --output --in-place --zipimport --extracted --extract-mtime --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     compile)
         echo '--python --optimize --invalidation-mode --force --dry-run --deep --jobs --exclude --from-file --no-recurse --maxlevels --ddir --strip --prepend --legacy --prefix --no-prefix --hardlink-dupes --deterministic --json --null --format --verbose --quiet --color --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     prune)
-        echo '--dry-run --sourceless --racy --deep --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
+        echo '--dry-run --sourceless --racy --deep --output --in-place --zipimport --extracted --extract-mtime --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     doctor)
         echo '--fix --staged --json --quiet --color --prefix --no-prefix --help' ;;
     convert)
@@ -44,11 +44,11 @@ _pycache_arg_options()
     check)
         echo '--format --color --expect --fail-on --from-file --check-hash-based-pycs --prefix --extract-mtime --ignore -i' ;;
     clean)
-        echo '--tag --keep-tag --debris --format --color --from-file --check-hash-based-pycs --prefix --ignore -i' ;;
+        echo '--tag --keep-tag --debris --output --extract-mtime --format --color --from-file --check-hash-based-pycs --prefix --ignore -o -i' ;;
     compile)
         echo '--python --optimize --invalidation-mode --jobs --exclude --from-file --maxlevels --ddir --strip --prepend --prefix --format --color --ignore -o -j -x -i -r -d' ;;
     prune)
-        echo '--format --color --from-file --check-hash-based-pycs --prefix --ignore -i' ;;
+        echo '--output --extract-mtime --format --color --from-file --check-hash-based-pycs --prefix --ignore -o -i' ;;
     doctor)
         echo '--color --prefix' ;;
     convert)

@@ -61,6 +61,8 @@ static const cli_option options[] = {
     {OPT_DEBRIS, "debris", "TOPICS",
      "also remove tool caches: pytest, mypy, ruff, coverage, jupyter, package, "
      "comma-separated, or all"},
+    TREE_ARCHIVE_OUTPUT_OPTIONS,
+    TREE_ARCHIVE_OPTIONS,
     TREE_OUTPUT_OPTIONS,
     TREE_FROM_FILE_OPTION,
     TREE_CHECK_HASH_OPTION,
@@ -238,6 +240,15 @@ static void act(scan_item *it, void **state, void *ctx)
     struct clean *c = ctx;
     if (it->event == SCAN_CACHE && selected(c, it))
         remove_run_unlink(c->run, it);
+}
+
+/* clean ARCHIVE -o OUT: every cache member the filters select goes. */
+static remove_choice choose(const scan_item *it, const char **why, void *ctx)
+{
+    if (selected(ctx, it))
+        return REMOVE_DROP;
+    *why = "not selected";
+    return REMOVE_KEEP;
 }
 
 static int on_item(const scan_item *it, void *ctx)
@@ -641,7 +652,8 @@ int cmd_clean(int argc, char **argv)
 {
     cli_parser p = {
         .command = "clean",
-        .usage = "[OPTION]... [PATH]...",
+        .usage = "[OPTION]... [PATH]...\n"
+                 "   or: pycache clean [OPTION]... ARCHIVE (-o OUT | --in-place)",
         .description =
             "Remove all bytecode under each PATH (default: the current directory): "
             "the .pyc/.pyo files in __pycache__ and beside the sources (legacy), "
@@ -650,7 +662,10 @@ int cmd_clean(int argc, char **argv)
             "reported (foreign). Links are removed as links, never followed. "
             "Version-control metadata, node_modules and virtual environments are "
             "skipped unless asked for. Prints a summary (-v: every file; -n lists "
-            "what would go).",
+            "what would go). An ARCHIVE (zip, wheel, tar in any compression) is never "
+            "changed in place: a copy without the cache members selected and the "
+            "__pycache__ directory members left empty is written to -o OUT (or over "
+            "it: --in-place), a wheel's RECORD rewritten.",
         .options = options,
         .epilog =
             CLI_PYTHONS_RULE_HELP
@@ -674,6 +689,7 @@ int cmd_clean(int argc, char **argv)
             "  pycache clean --uninstalled /srv  caches of Pythons no longer installed\n"
             "  pycache clean --keep-tag 3.12 .   everything but Python 3.12's caches\n"
             "  pycache clean --debris all .      bytecode and pytest/mypy/... caches\n"
+            "  pycache clean --keep-tag 3.12 layer.zip -o slim.zip\n"
             "\n"
             "A dry run (-n) that finds something to remove exits with 1; a removal that\n"
             "failed exits with 3 (one line per file on stderr; after 10 failures with the\n"
@@ -720,6 +736,17 @@ int cmd_clean(int argc, char **argv)
         return exit_status;
     if ((exit_status = tree_operands(&p, &t)) != 0)
         return exit_status;
+    const char *archive, *output;
+    int fixing = tree_archive_output(&p, &t, &archive, &output, &exit_status);
+    if (fixing < 0) {
+        tree_options_free(&t);
+        return exit_status;
+    }
+    if (fixing && topics) {
+        tree_options_free(&t);
+        return cli_usage_error(p.command, "--debris is for trees: an ARCHIVE holds no tool "
+                                          "caches clean knows");
+    }
     if (topics && t.scan.prefix_only) {
         tree_options_free(&t);
         cli_listing_finish();
@@ -756,6 +783,14 @@ int cmd_clean(int argc, char **argv)
         tree_options_free(&t);
         cli_listing_finish();
         return CLI_EXIT_USAGE;
+    }
+    if (fixing) {
+        int status = remove_run_archive(c.run, archive, output, &t.archive, &t.scan.verdict,
+                                        choose, &c);
+        status = cli_exit_merge(status, remove_run_finish(c.run));
+        remove_run_free(c.run);
+        tree_options_free(&t);
+        return status;
     }
     sopt.prepare = act;
     sopt.waits_on_device = true;

@@ -33,7 +33,6 @@
 enum {
     OPT_TO = 256,
     OPT_SYNC,
-    OPT_IN_PLACE,
     OPT_IGNORE_MTIME,
 };
 
@@ -45,11 +44,7 @@ static const cli_option options[] = {
     {OPT_SYNC, "sync", NULL,
      "make the rewritten files durable before exiting (one syncfs per tree; "
      "an fsync per file where there is no syncfs)"},
-    {'o', "output", "FILE",
-     "for an ARCHIVE: write the converted archive to FILE (the original is left "
-     "as it is)"},
-    {OPT_IN_PLACE, "in-place", NULL,
-     "for an ARCHIVE: replace it (a temporary file beside it, renamed over it)"},
+    TREE_ARCHIVE_OUTPUT_OPTIONS,
     {OPT_IGNORE_MTIME, "ignore-mtime", NULL,
      "for an ARCHIVE whose packager normalised the mtimes (AWS SAM's 1980 dates): "
      "also convert a pyc stale by its mtime alone whose recorded source size "
@@ -416,7 +411,7 @@ static int sync_trees(const tree_options *t, const scan_options *sopt)
     return status;
 }
 
-/* convert --to MODE ARCHIVE -o OUT: what archive_convert did, member by
+/* convert --to MODE ARCHIVE -o OUT: what archive_fix did, member by
  * member. */
 struct archive_convert_report {
     cli_format format;
@@ -472,8 +467,11 @@ static int convert_archive(const char *path, const char *output, pyc_mode to,
         .format = t->out.format, .verbose = t->out.verbose, .quiet = t->out.quiet,
         .dry_run = dry_run, .output = output,
     };
-    int rc = archive_convert(path, output, to, &t->archive, &t->scan.verdict, ignore_mtime,
-                             dry_run, on_archive_member, &c);
+    archive_fix_options fix = {
+        .kind = ARCHIVE_FIX_CONVERT, .dry_run = dry_run, .to = to, .ignore_mtime = ignore_mtime,
+    };
+    int rc = archive_fix(path, output, &fix, &t->archive, &t->scan.verdict, on_archive_member,
+                         &c);
     if (rc < 0)
         c.status = cli_exit_merge(c.status, CLI_EXIT_IO);
     c.status = cli_exit_merge(c.status, cli_listing_finish());
@@ -529,8 +527,7 @@ int cmd_convert(int argc, char **argv)
     tree_options_init(&t);
     struct convert_cmd c;
     memset(&c, 0, sizeof c);
-    bool have_to = false, sync = false, in_place = false, ignore_mtime = false;
-    const char *output = NULL;
+    bool have_to = false, sync = false, ignore_mtime = false;
 
     cli_parser_init(&p, argc, argv);
     int id, exit_status;
@@ -550,12 +547,6 @@ int cmd_convert(int argc, char **argv)
         case OPT_SYNC:
             sync = true;
             break;
-        case 'o':
-            output = p.optarg;
-            break;
-        case OPT_IN_PLACE:
-            in_place = true;
-            break;
         case OPT_IGNORE_MTIME:
             ignore_mtime = true;
             break;
@@ -566,32 +557,17 @@ int cmd_convert(int argc, char **argv)
     if (!have_to)
         return cli_usage_error(p.command,
                                "--to is required: checked-hash, unchecked-hash or timestamp");
-    if (output && in_place)
-        return cli_usage_error(p.command, "-o and --in-place cannot be combined");
-    if (ignore_mtime && !output && !in_place)
+    if (ignore_mtime && !t.archive_output && !t.in_place)
         return cli_usage_error(p.command, "--ignore-mtime is for an ARCHIVE (-o or --in-place)");
-    if ((output || in_place) && (CLI_NOPERANDS(&p) != 1 || t.nfrom))
-        return cli_usage_error(p.command, "-o and --in-place take exactly one ARCHIVE");
     if ((exit_status = tree_operands(&p, &t)) != 0)
         return exit_status;
-    if (output || in_place) {
-        const char *archive = t.paths[0];
-        int kind = archive_sniff(archive);
-        if (kind < 0) {
-            cli_error_path("open", archive, errno);
-            tree_options_free(&t);
-            return CLI_EXIT_IO;
-        }
-        if (kind == 0) {
-            cli_usage_error(p.command, "'%s' is not an archive: -o and --in-place are for "
-                            "archives", archive);
-            tree_options_free(&t);
-            return CLI_EXIT_USAGE;
-        }
-        int st = convert_archive(archive, in_place ? archive : output, c.to, &t, ignore_mtime,
-                                 c.dry_run);
+    const char *archive, *output;
+    int fixing = tree_archive_output(&p, &t, &archive, &output, &exit_status);
+    if (fixing != 0) {
+        if (fixing > 0)
+            exit_status = convert_archive(archive, output, c.to, &t, ignore_mtime, c.dry_run);
         tree_options_free(&t);
-        return st;
+        return exit_status;
     }
     scan_options sopt = t.scan;
     c.format = t.out.format;

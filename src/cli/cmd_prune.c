@@ -41,6 +41,8 @@ static const cli_option options[] = {
      "mtime names, so a same-size edit in that second would go unseen"},
     {OPT_DEEP, "deep", NULL,
      "also read each fresh pyc's body as marshal.loads would (damaged: corrupt)"},
+    TREE_ARCHIVE_OUTPUT_OPTIONS,
+    TREE_ARCHIVE_OPTIONS,
     TREE_OUTPUT_OPTIONS,
     TREE_FROM_FILE_OPTION,
     TREE_CHECK_HASH_OPTION,
@@ -78,6 +80,20 @@ static void act(scan_item *it, void **state, void *ctx)
     if (it->event == SCAN_CACHE &&
         (remove_prunable(it->verdict, pr->sourceless) || (pr->racy && racy(it))))
         remove_run_unlink(pr->run, it);
+}
+
+/* prune ARCHIVE -o OUT: what prune removes from a tree leaves the archive;
+ * a member has no file time of its own, so none is racy. */
+static remove_choice choose(const scan_item *it, const char **why, void *ctx)
+{
+    const struct prune *pr = ctx;
+    if (remove_prunable(it->verdict, pr->sourceless))
+        return REMOVE_DROP;
+    if (it->verdict->status == PYC_SOURCELESS) {
+        *why = "--sourceless removes it";
+        return REMOVE_KEEP_FINDING;
+    }
+    return REMOVE_KEEP;
 }
 
 static int on_item(const scan_item *it, void *ctx)
@@ -121,7 +137,8 @@ int cmd_prune(int argc, char **argv)
 {
     cli_parser p = {
         .command = "prune",
-        .usage = "[OPTION]... [PATH]...",
+        .usage = "[OPTION]... [PATH]...\n"
+                 "   or: pycache prune [OPTION]... ARCHIVE (-o OUT | --in-place)",
         .description =
             "Remove the bytecode under each PATH (default: the current directory) that "
             "CPython can never use or should not use: orphan (no source), stale "
@@ -130,13 +147,18 @@ int cmd_prune(int argc, char **argv)
             "ignores) and temp files; then each __pycache__ left empty. Fresh caches "
             "are kept, so it is cheap to run before every test run. Sourceless pycs "
             "are reported and kept unless --sourceless. Each file is judged by the "
-            "interpreter it belongs to, as `pycache check` does.",
+            "interpreter it belongs to, as `pycache check` does. An ARCHIVE (zip, "
+            "wheel, tar in any compression) is never changed in place: a copy without "
+            "what prune removes from a tree, judged as the archive's user sees it "
+            "(--zipimport, --extract-mtime), is written to -o OUT (or over it: "
+            "--in-place), a wheel's RECORD rewritten.",
         .options = options,
         .epilog =
             "Examples:\n"
             "  pycache prune                     before a test run\n"
             "  pycache prune -n --json src       what would go, as JSON Lines\n"
             "  pycache prune --deep --check-hash-based-pycs always .\n"
+            "  pycache prune function.zip -o pruned.zip\n"
             "\n"
             "Exit status 1 when sourceless pycs were kept, or a dry run (-n) found\n"
             "something to remove; 3 when a file could not be read or removed (one line\n"
@@ -168,6 +190,12 @@ int cmd_prune(int argc, char **argv)
     }
     if (id < 0 || (exit_status = tree_operands(&p, &t)) != 0)
         return exit_status;
+    const char *archive, *output;
+    int fixing = tree_archive_output(&p, &t, &archive, &output, &exit_status);
+    if (fixing < 0) {
+        tree_options_free(&t);
+        return exit_status;
+    }
     char *const *paths = t.paths;
     size_t npaths = t.npaths;
     scan_options sopt = t.scan;
@@ -191,8 +219,12 @@ int cmd_prune(int argc, char **argv)
         cli_error("out of memory");
         return CLI_EXIT_IO;
     }
-    int rc;
-    int status = remove_run_scan(pr.run, paths, npaths, &sopt, on_item, &pr, &rc);
+    int rc, status;
+    if (fixing)
+        status = remove_run_archive(pr.run, archive, output, &t.archive, &t.scan.verdict,
+                                    choose, &pr);
+    else
+        status = remove_run_scan(pr.run, paths, npaths, &sopt, on_item, &pr, &rc);
     status = cli_exit_merge(status, remove_run_finish(pr.run));
     remove_run_free(pr.run);
     tree_options_free(&t);

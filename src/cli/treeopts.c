@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "cli/treeopts.h"
@@ -203,6 +204,19 @@ int tree_parse_option(cli_parser *p, int id, tree_options *t)
     case TREE_OPT_EXTRACTED:
         t->archive.use = ARCHIVE_USE_EXTRACTED;
         return 1;
+    case 'o':
+        /* TREE_ARCHIVE_OUTPUT_OPTIONS' -o FILE; compile's -o is its own
+         * (--optimize). */
+        for (const cli_option *o = p->options; o->id || o->long_name; o++) {
+            if (o->id == 'o' && o->long_name && strcmp(o->long_name, "output") == 0) {
+                t->archive_output = p->optarg;
+                return 1;
+            }
+        }
+        return 0;
+    case TREE_OPT_IN_PLACE:
+        t->in_place = true;
+        return 1;
     case TREE_OPT_EXTRACT_MTIME:
         if (archive_parse_mtime(p->optarg, &t->archive) != 0) {
             cli_usage_error(p->command,
@@ -299,6 +313,47 @@ void tree_resolve_output(tree_options *t)
 {
     if (t->nul && !t->format_given)
         t->out.format = CLI_FORMAT_NUL;
+}
+
+int tree_archive_output(const cli_parser *p, const tree_options *t, const char **archive,
+                        const char **output, int *status)
+{
+    *status = CLI_EXIT_USAGE;
+    if (!t->archive_output && !t->in_place)
+        return 0;
+    if (t->archive_output && t->in_place) {
+        cli_usage_error(p->command, "-o and --in-place cannot be combined");
+        return -1;
+    }
+    if (CLI_NOPERANDS(p) != 1 || t->nfrom) {
+        cli_usage_error(p->command, "-o and --in-place take exactly one ARCHIVE");
+        return -1;
+    }
+    const char *path = t->paths[0];
+    int kind = archive_sniff(path);
+    if (kind < 0) {
+        cli_error_path("open", path, errno);
+        *status = CLI_EXIT_IO;
+        return -1;
+    }
+    if (kind == 0) {
+        cli_usage_error(p->command, "'%s' is not an archive: -o and --in-place are for "
+                        "archives", path);
+        return -1;
+    }
+    /* -o naming the archive (itself, or through a link): the original
+     * would be replaced, which only --in-place asks for. */
+    struct stat a, o;
+    if (t->archive_output && stat(path, &a) == 0 && stat(t->archive_output, &o) == 0 &&
+        a.st_dev == o.st_dev && a.st_ino == o.st_ino) {
+        cli_usage_error(p->command, "-o '%s' is the ARCHIVE itself: --in-place replaces it",
+                        t->archive_output);
+        return -1;
+    }
+    *archive = path;
+    *output = t->in_place ? path : t->archive_output;
+    *status = CLI_EXIT_OK;
+    return 1;
 }
 
 int tree_operands(cli_parser *p, tree_options *t)

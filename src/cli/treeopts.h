@@ -55,6 +55,8 @@ typedef struct tree_options {
                                  watch): never the whole prefix tree alone */
     archive_options archive;  /* TREE_ARCHIVE_OPTIONS; a command that reads
                                  archives points scan.archives here */
+    const char *archive_output; /* TREE_ARCHIVE_OUTPUT_OPTIONS: -o FILE */
+    bool in_place;            /* --in-place */
 } tree_options;
 
 enum {
@@ -71,6 +73,7 @@ enum {
     TREE_OPT_ZIPIMPORT,
     TREE_OPT_EXTRACTED,
     TREE_OPT_EXTRACT_MTIME,
+    TREE_OPT_IN_PLACE,
 };
 
 /* For the commands that read archives (check, stats, inspect): how the
@@ -85,6 +88,15 @@ enum {
      "the mtimes extraction gives the sources: archive (as recorded; zip DOS "     \
      "times in local time, TZ), now (an extractor that sets none) or EPOCH "       \
      "(clamped to EPOCH seconds)"}
+
+/* For the commands that fix an archive into a new one (convert, clean,
+ * prune): -o FILE and --in-place, checked by tree_archive_output. */
+#define TREE_ARCHIVE_OUTPUT_OPTIONS                                                \
+    {'o', "output", "FILE",                                                        \
+     "for an ARCHIVE: write the fixed archive to FILE (the original is left as "   \
+     "it is)"},                                                                    \
+    {TREE_OPT_IN_PLACE, "in-place", NULL,                                          \
+     "for an ARCHIVE: replace it (a temporary file beside it, renamed over it)"}
 
 /* --json, -0, --format, -v, -q, --color: what every listing command
  * prints, and how (TREE_OUTPUT_OPTIONS: all six). A command that lists no
@@ -202,6 +214,16 @@ int tree_parse_option(cli_parser *p, int id, tree_options *t);
  * Returns 0, CLI_EXIT_USAGE (a list named twice as '-', ...) or
  * CLI_EXIT_IO (a list could not be read; the message is printed). */
 int tree_operands(cli_parser *p, tree_options *t);
+
+/* After tree_operands, for a command with TREE_ARCHIVE_OUTPUT_OPTIONS:
+ * 0 when neither -o nor --in-place was given (the PATHs are trees); 1 when
+ * one was, and the one operand is an archive: *ARCHIVE and *OUTPUT (the
+ * archive itself for --in-place) are set. -1 after a message, *STATUS the
+ * exit status: both given, not exactly one ARCHIVE operand, an operand that
+ * is no archive (usage), one that cannot be opened (I/O), or -o naming the
+ * archive itself (usage: --in-place says that on purpose). */
+int tree_archive_output(const cli_parser *p, const tree_options *t, const char **archive,
+                        const char **output, int *status);
 
 /* Settles T->out.format from -0, --json and --format (tree_operands does
  * it; a command that gathers its operands itself calls it). */

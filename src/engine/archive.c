@@ -72,6 +72,13 @@ int archive_parse_mtime(const char *text, archive_options *out)
 
 enum member_type { MEMBER_FILE = 1, MEMBER_DIR, MEMBER_OTHER };
 
+/* What archive_fix's rewrite does with a member. */
+enum member_plan {
+    PLAN_KEEP = 0,  /* copied as it is */
+    PLAN_HEAD,      /* its first new_head_len bytes replaced (convert) */
+    PLAN_DROP,      /* left out (clean, prune) */
+};
+
 struct member {
     char *name;              /* normalised: no "./", no "//", no trailing '/' */
     enum member_type type;
@@ -89,10 +96,12 @@ struct member {
     size_t data_len;
     int data_error;          /* pass 2: why the bytes are missing */
     bool superseded;         /* a later member has the same name */
-    bool convert;            /* archive_convert: the header is replaced */
-    unsigned char new_head[PYC_HEADER_MAX];
+    bool implicit;           /* a parent directory no member names */
+    enum member_plan plan;   /* archive_fix */
+    bool holds;              /* archive_fix: a directory something kept is in */
+    unsigned char new_head[PYC_HEADER_MAX]; /* PLAN_HEAD */
     size_t new_head_len;
-    bool written;            /* archive_convert: written out already */
+    bool written;            /* archive_fix: written out already */
     unsigned char digest[32]; /* sha256 of what was written (a wheel's RECORD) */
     int64_t written_size;
 };
@@ -912,6 +921,7 @@ static int add_parents(struct archive_set *set)
                 return -1;
             }
             m->type = MEMBER_DIR;
+            m->implicit = true;
             name = set->v[k].name; /* set->v may have moved */
             s = name + strlen(dir);
         }
@@ -1381,10 +1391,11 @@ static bool is_record(const char *name)
            memcmp(slash - 10, ".dist-info", 10) == 0;
 }
 
-/* The RECORD DATA (LEN bytes) with the line of every converted member
- * rewritten: "path,sha256=DIGEST,SIZE". Returns a malloc'd buffer (*OUT_LEN
- * bytes), or NULL: ENOMEM, or EINVAL with *WHY when a converted member is
- * listed before it was written (its digest is not known yet). */
+/* The RECORD DATA (LEN bytes) with the line of every member whose bytes
+ * were replaced rewritten ("path,sha256=DIGEST,SIZE") and the line of every
+ * dropped member left out. Returns a malloc'd buffer (*OUT_LEN bytes), or
+ * NULL: ENOMEM, or EINVAL with *WHY when a converted member is listed
+ * before it was written (its digest is not known yet). */
 static char *rewrite_record(const struct archive_set *set, const unsigned char *data,
                             size_t len, size_t *out_len, const char **why)
 {
@@ -1430,7 +1441,14 @@ static char *rewrite_record(const struct archive_set *set, const unsigned char *
             }
             out = n2;
         }
-        if (m && m->convert) {
+        if (m && m->plan == PLAN_DROP) {
+            /* pip checks only the files a RECORD lists against it, but
+             * installer and pip's uninstall read every line: a line for a
+             * file the wheel no longer has would be an error there. */
+            i = nl ? end + 1 : len;
+            continue;
+        }
+        if (m && m->plan == PLAN_HEAD) {
             if (!m->written) {
                 free(out);
                 *why = "RECORD lists a converted member that comes after it";
@@ -1521,7 +1539,7 @@ static int plan_conversions(struct run *r, pyc_mode to, bool ignore_mtime, size_
                 continue;
             }
             m->new_head_len = pyc_header_encode(&h, m->new_head);
-            m->convert = true;
+            m->plan = PLAN_HEAD;
             (*nconvert)++;
             action = "converted";
         }
@@ -1541,7 +1559,7 @@ static int copy_entry(struct run *r, struct archive *a, struct archive *w,
                       struct archive_entry *e, struct member *m, uint64_t *budget,
                       const char **why)
 {
-    bool rewrite = m && (m->convert || (r->set.zip && is_record(m->name)));
+    bool rewrite = m && (m->plan == PLAN_HEAD || (r->set.zip && is_record(m->name)));
     if (!rewrite) {
         if (archive_write_header(w, e) != ARCHIVE_OK) {
             *why = archive_error_string(w);
@@ -1581,7 +1599,7 @@ static int copy_entry(struct run *r, struct archive *a, struct archive *w,
     unsigned char *out = data;
     size_t out_len = len;
     char *record = NULL;
-    if (m->convert) {
+    if (m->plan == PLAN_HEAD) {
         if (len < m->new_head_len) {
             free(data);
             *why = "member shorter than its header";
@@ -1616,6 +1634,19 @@ static int copy_entry(struct run *r, struct archive *a, struct archive *w,
     return rc;
 }
 
+/* An error about the file being written: it names OUTPUT (or the
+ * temporary file), not the archive read. */
+static void output_error(struct run *r, const char *output, int err, const char *op,
+                         const char *detail)
+{
+    r->errors++;
+    archive_item it = {
+        .event = ARCHIVE_ERROR, .path = output, .error = err, .error_op = op,
+        .error_detail = detail, .size = -1,
+    };
+    deliver(r, &it);
+}
+
 /* The rewrite pass: every member of the original, in its order, with its
  * name, mode and mtime, into a temporary file beside OUTPUT, renamed over
  * OUTPUT once complete. */
@@ -1639,7 +1670,7 @@ static int rewrite(struct run *r, const char *output, uint64_t *budget)
     memcpy(tmp + olen, ".tmp.XXXXXX", 12);
     fd = mkstemp(tmp);
     if (fd < 0) {
-        member_error(r, NULL, errno, "create", NULL);
+        output_error(r, tmp, errno, "create", NULL);
         goto out;
     }
     struct archive_entry *e;
@@ -1676,7 +1707,14 @@ static int rewrite(struct run *r, const char *output, uint64_t *budget)
         char *name = raw ? normalise(raw) : NULL;
         struct member *m = name ? lookup(&r->set, name) : NULL;
         free(name);
-        if (m && archive_entry_filetype(e) != AE_IFREG)
+        mode_t type = archive_entry_filetype(e);
+        if (m && m->plan == PLAN_DROP &&
+            (m->type == MEMBER_DIR) == (type == AE_IFDIR) && !archive_entry_hardlink(e)) {
+            /* Left out: the reader skips its data (a zip's by seeking). */
+            hr = archive_read_next_header(a, &e);
+            continue;
+        }
+        if (m && type != AE_IFREG)
             m = NULL;
         if (copy_entry(r, a, w, e, m, budget, &why) != 0)
             goto fail;
@@ -1693,14 +1731,24 @@ static int rewrite(struct run *r, const char *output, uint64_t *budget)
     struct stat st;
     if ((r->origin->path && stat(r->origin->path, &st) == 0 &&
          fchmod(fd, st.st_mode & 07777) != 0) ||
-        fsync(fd) != 0 || rename(tmp, output) != 0) {
-        member_error(r, NULL, errno, "write", NULL);
+        fsync(fd) != 0) {
+        output_error(r, tmp, errno, "write", NULL);
+        goto cleanup;
+    }
+    if (rename(tmp, output) != 0) {
+        output_error(r, output, errno, "write", NULL);
         goto cleanup;
     }
     rc = 0;
     goto out;
 fail:
-    member_error(r, NULL, 0, "write new archive", why ? why : "out of memory");
+    /* libarchive's writer keeps the errno of a failed write (ENOSPC) in
+     * archive_errno, its message says only "Write error". */
+    {
+        int err = w ? archive_errno(w) : 0;
+        output_error(r, output, err > 0 ? err : 0, "write new archive",
+                     err > 0 ? NULL : why ? why : "out of memory");
+    }
 cleanup:
     unlink(tmp);
 out:
@@ -1713,14 +1761,93 @@ out:
     return rc;
 }
 
-int archive_convert(const char *path, const char *output, pyc_mode to,
-                    const archive_options *aopt, const pyc_verdict_options *vopt,
-                    bool ignore_mtime, bool dry_run, archive_fn *fn, void *ctx)
+/* Whether NAME's last component is __pycache__. */
+static bool is_pycache_dir(const char *name)
+{
+    size_t dl;
+    return strcmp(base_of(name, &dl), "__pycache__") == 0;
+}
+
+/* ARCHIVE_FIX_DROP: asks FIX->drop about each cache member, then drops
+ * each __pycache__ directory member nothing kept is left in (what clean
+ * and prune do to a tree's __pycache__ left empty: remove.c). Each member
+ * is delivered with what will be done. */
+static int plan_drops(struct run *r, const archive_fix_options *fix)
+{
+    struct archive_set *set = &r->set;
+    for (size_t k = 0; k < set->n && !r->stopped; k++) {
+        struct member *m = &set->v[k];
+        if (!m->cache || m->superseded || !m->head_ok)
+            continue;
+        archive_item it = {.member = m->name, .size = m->size, .expect_opt = -1};
+        it.path = display(r, &r->pathbuf, &r->pathcap, m->name);
+        pyc_verdict v;
+        struct member_name nm;
+        int judged = judge_member(r, m, &nm, &v);
+        if (judged < 0)
+            continue;
+        if (judged == 0) {
+            it.event = ARCHIVE_FOREIGN;
+            it.action = "kept";
+            deliver(r, &it);
+            continue;
+        }
+        it.event = ARCHIVE_CACHE;
+        it.verdict = &v;
+        char src[PATH_MAX];
+        if (v.source_exists && nm.dl + nm.cn.stem_len + 4 <= sizeof src) {
+            memcpy(src, m->name, nm.dl);
+            memcpy(src + nm.dl, nm.base, nm.cn.stem_len);
+            memcpy(src + nm.dl + nm.cn.stem_len, ".py", 4);
+            it.source_path = display(r, &r->srcbuf, &r->srccap, src);
+        }
+        if (fix->drop(&it, fix->drop_ctx))
+            m->plan = PLAN_DROP;
+        it.action = m->plan == PLAN_DROP ? "removed" : "kept";
+        deliver(r, &it);
+    }
+    if (r->stopped)
+        return 1;
+    /* Every directory above a member that stays holds something; a
+     * __pycache__ directory itself holds nothing (a nested one is held
+     * through what is kept inside it). */
+    for (size_t k = 0; k < set->n; k++) {
+        const struct member *m = &set->v[k];
+        if (m->superseded || m->implicit || m->plan == PLAN_DROP ||
+            (m->type == MEMBER_DIR && is_pycache_dir(m->name)))
+            continue;
+        for (size_t n = strlen(m->name); n-- > 0;) {
+            if (m->name[n] != '/')
+                continue;
+            struct member *d = lookup_n(set, m->name, n);
+            if (!d || d->holds)
+                break;
+            d->holds = true;
+        }
+    }
+    for (size_t k = 0; k < set->n && !r->stopped; k++) {
+        struct member *d = &set->v[k];
+        if (d->superseded || d->implicit || d->type != MEMBER_DIR || d->holds ||
+            !is_pycache_dir(d->name))
+            continue;
+        d->plan = PLAN_DROP;
+        archive_item it = {.event = ARCHIVE_DIRECTORY, .member = d->name, .size = -1,
+                           .expect_opt = -1, .action = "removed"};
+        it.path = display(r, &r->pathbuf, &r->pathcap, d->name);
+        deliver(r, &it);
+    }
+    return r->stopped;
+}
+
+int archive_fix(const char *path, const char *output, const archive_fix_options *fix,
+                const archive_options *aopt, const pyc_verdict_options *vopt,
+                archive_fn *fn, void *ctx)
 {
     struct origin o = {path, NULL, 0};
     struct run r;
     run_init(&r, &o, path, aopt, vopt, fn, ctx);
-    r.all_sources = to != PYC_MODE_TIMESTAMP;
+    const char *op = fix->kind == ARCHIVE_FIX_CONVERT ? "convert archive" : "rewrite archive";
+    r.all_sources = fix->kind == ARCHIVE_FIX_CONVERT && fix->to != PYC_MODE_TIMESTAMP;
     uint64_t budget = max_bytes(aopt);
     int rc = prepare(&r, &o, path, &budget);
     if (rc != 0)
@@ -1728,7 +1855,7 @@ int archive_convert(const char *path, const char *output, pyc_mode to,
     rc = -1;
     if (r.errors) {
         /* An archive with unsafe members is not rewritten at all. */
-        member_error(&r, NULL, 0, "convert archive",
+        member_error(&r, NULL, 0, op,
                      "it has members pycache cannot vouch for: nothing written");
         goto out;
     }
@@ -1739,21 +1866,24 @@ int archive_convert(const char *path, const char *output, pyc_mode to,
         if (fd >= 0)
             close(fd);
         if (prefixed) {
-            member_error(&r, NULL, 0, "convert archive",
+            member_error(&r, NULL, 0, op,
                          "data before the zip (a zipapp's #! line) is not rewritten yet");
             goto out;
         }
     }
     size_t nconvert;
-    if (plan_conversions(&r, to, ignore_mtime, &nconvert) != 0) {
+    int planned = fix->kind == ARCHIVE_FIX_CONVERT
+                      ? plan_conversions(&r, fix->to, fix->ignore_mtime, &nconvert)
+                      : plan_drops(&r, fix);
+    if (planned != 0) {
         rc = 1;
         goto out;
     }
     if (r.errors) {
-        member_error(&r, NULL, 0, "convert archive", "nothing written");
+        member_error(&r, NULL, 0, op, "nothing written");
         goto out;
     }
-    if (dry_run) {
+    if (fix->dry_run) {
         rc = 0;
         goto out;
     }
@@ -1819,9 +1949,9 @@ int archive_scan_memory(const void *data, size_t len, const char *shown,
     return unsupported(shown, fn, ctx);
 }
 
-int archive_convert(const char *path, const char *output, pyc_mode to,
-                    const archive_options *aopt, const pyc_verdict_options *vopt,
-                    bool ignore_mtime, bool dry_run, archive_fn *fn, void *ctx)
+int archive_fix(const char *path, const char *output, const archive_fix_options *fix,
+                const archive_options *aopt, const pyc_verdict_options *vopt,
+                archive_fn *fn, void *ctx)
 {
     return unsupported(path, fn, ctx);
 }

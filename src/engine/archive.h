@@ -71,6 +71,8 @@ typedef enum archive_event {
                            expected interpreter (verdict: the cache judged,
                            if there is one) */
     ARCHIVE_ERROR,      /* a member (or the archive) could not be judged */
+    ARCHIVE_DIRECTORY,  /* archive_fix: a directory member dropped (an
+                           empty __pycache__) */
 } archive_event;
 
 typedef struct archive_item {
@@ -86,8 +88,7 @@ typedef struct archive_item {
     int error;               /* ARCHIVE_ERROR: errno-style code */
     const char *error_op;    /* ARCHIVE_ERROR: "read", "judge", ... */
     const char *error_detail; /* ARCHIVE_ERROR: what is wrong, in words */
-    const char *action;      /* archive_convert: "converted", "already",
-                                "not-fresh", "not-convertible" */
+    const char *action;      /* archive_fix: what was done (see there) */
 } archive_item;
 
 typedef int archive_fn(const archive_item *item, void *ctx);
@@ -115,21 +116,53 @@ int archive_scan_memory(const void *data, size_t len, const char *shown,
                         const archive_options *aopt, const pyc_verdict_options *vopt,
                         archive_fn *fn, void *ctx);
 
-/* Writes OUTPUT, a copy of the archive PATH in which every fresh pyc of
- * CPython 3.7+ has the header py_compile writes in mode TO (the body is the
- * same in every mode, PEP 552): every other member keeps its content, name,
- * order, mode and mtime, and a wheel's RECORD gets the new digests and sizes.
- * The copy is written to a temporary file beside OUTPUT and renamed over it
- * (OUTPUT may be PATH: --in-place). Nothing is written when a member is
+/* ---- fixing: a new archive ------------------------------------------------------------
+ *
+ * Every fixing command (convert, clean, prune) goes through one rewrite:
+ * a plan decides, member by member, keep / replace its bytes / drop, and
+ * one pass copies the archive into a temporary file beside OUTPUT with that
+ * plan, renamed over OUTPUT once complete (OUTPUT may be PATH: --in-place).
+ * Every member the plan keeps keeps its content, name, order, mode and
+ * mtime; a wheel's RECORD loses the lines of dropped members and gets the
+ * digests and sizes of replaced ones. Nothing is written when a member is
  * unsafe (archive_scan's errors), when the archive is damaged, or with
- * DRY_RUN. Each cache member is delivered with its verdict and action.
- * IGNORE_MTIME: a 3.7+ timestamp pyc stale by its mtime alone, whose recorded
- * source size is the source member's, is converted too (an archive whose
- * packager normalised every mtime: AWS SAM writes 1980-01-01).
- * Returns 0, 1 (the callback stopped), -1 (the reason was delivered). */
-int archive_convert(const char *path, const char *output, pyc_mode to,
-                    const archive_options *aopt, const pyc_verdict_options *vopt,
-                    bool ignore_mtime, bool dry_run, archive_fn *fn, void *ctx);
+ * DRY_RUN; on any error the temporary file is removed and OUTPUT (and PATH)
+ * are left as they were. */
+
+typedef enum archive_fix_kind {
+    ARCHIVE_FIX_CONVERT = 0, /* every fresh pyc of CPython 3.7+ gets the
+                                header py_compile writes in mode TO (the
+                                body is the same in every mode, PEP 552) */
+    ARCHIVE_FIX_DROP,        /* the cache members DROP chooses go, and each
+                                __pycache__ directory member left empty */
+} archive_fix_kind;
+
+/* ARCHIVE_FIX_DROP: whether the cache member IT (ARCHIVE_CACHE, verdict
+ * set, action NULL) is dropped. */
+typedef bool archive_drop_fn(const archive_item *it, void *ctx);
+
+typedef struct archive_fix_options {
+    archive_fix_kind kind;
+    bool dry_run;            /* plan and report; write nothing */
+    pyc_mode to;             /* CONVERT */
+    bool ignore_mtime;       /* CONVERT: a 3.7+ timestamp pyc stale by its
+                                mtime alone, whose recorded source size is
+                                the source member's, is converted too (an
+                                archive whose packager normalised every
+                                mtime: AWS SAM writes 1980-01-01) */
+    archive_drop_fn *drop;   /* DROP */
+    void *drop_ctx;
+} archive_fix_options;
+
+/* Writes OUTPUT, the archive PATH fixed as FIX says. Each cache member is
+ * delivered with its verdict and action (CONVERT: "converted", "already",
+ * "not-fresh", "not-convertible"; DROP: "removed" or "kept"), each foreign
+ * member with "kept", each directory member dropped as ARCHIVE_DIRECTORY
+ * with "removed". Returns 0, 1 (the callback stopped), -1 (the reason was
+ * delivered as an ARCHIVE_ERROR). */
+int archive_fix(const char *path, const char *output, const archive_fix_options *fix,
+                const archive_options *aopt, const pyc_verdict_options *vopt,
+                archive_fn *fn, void *ctx);
 
 /* Parses --extract-mtime=archive|now|EPOCH into OUT; -1 when malformed. */
 int archive_parse_mtime(const char *text, archive_options *out);

@@ -44,6 +44,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/archive.h"
 #include "engine/remove.h"
 #include "engine/report.h"
 #include "platform/dir.h"
@@ -324,6 +325,7 @@ struct remove_run {
     unsigned long hidden[ERRNO_SLOTS];
     struct pathset kept; /* directories that will not become empty */
     bool out_of_memory;
+    bool archive_written; /* remove_run_archive wrote opt.output */
 };
 
 remove_run *remove_run_new(const remove_run_options *opt)
@@ -484,8 +486,8 @@ int remove_run_cache(remove_run *r, const scan_item *it)
             remove_run_error(r, "remove", it->path, rm->error);
         }
         if (r->opt.format == CLI_FORMAT_JSON)
-            report_json_verdict(it->path, it->source_path, it->verdict, NULL, "action",
-                                "failed");
+            report_json_verdict_member(it->path, it->source_path, it->verdict, NULL,
+                                       "action", "failed", it->archive, it->member);
         return -1;
     }
     r->files++;
@@ -497,7 +499,8 @@ int remove_run_cache(remove_run *r, const scan_item *it)
         pyc_verdict v = *it->verdict;
         if (v.file_size < 0)
             v.file_size = (int64_t)st->st_size;
-        report_json_verdict(it->path, it->source_path, &v, NULL, "action", action_word(r));
+        report_json_verdict_member(it->path, it->source_path, &v, NULL, "action",
+                                   action_word(r), it->archive, it->member);
         break;
     }
     case CLI_FORMAT_NUL:
@@ -532,8 +535,8 @@ void remove_run_keep(remove_run *r, const scan_item *it, bool reported, bool fin
     switch (r->opt.format) {
     case CLI_FORMAT_JSON:
         if (it->verdict) {
-            report_json_verdict(it->path, it->source_path, it->verdict, NULL, "action",
-                                "kept");
+            report_json_verdict_member(it->path, it->source_path, it->verdict, NULL,
+                                       "action", "kept", it->archive, it->member);
         } else {
             pyc_verdict v;
             memset(&v, 0, sizeof v);
@@ -541,10 +544,13 @@ void remove_run_keep(remove_run *r, const scan_item *it, bool reported, bool fin
             v.reason = PYC_REASON_NOT_BYTECODE;
             v.file_size = -1;
             struct stat st;
-            if (fstatat(it->dirfd, it->name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                !S_ISDIR(st.st_mode))
+            if (it->archive)
+                v.file_size = it->removal.st.st_size;
+            else if (fstatat(it->dirfd, it->name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                     !S_ISDIR(st.st_mode))
                 v.file_size = (int64_t)st.st_size;
-            report_json_verdict(it->path, NULL, &v, NULL, "action", "kept");
+            report_json_verdict_member(it->path, NULL, &v, NULL, "action", "kept",
+                                       it->archive, it->member);
         }
         break;
     case CLI_FORMAT_NUL:
@@ -572,7 +578,8 @@ void remove_run_keep(remove_run *r, const scan_item *it, bool reported, bool fin
 }
 
 /* A directory removed (or that would be): KIND "directory" in JSON. */
-static void report_dir(remove_run *r, const char *path)
+static void report_dir_member(remove_run *r, const char *path, const char *archive,
+                              const char *member)
 {
     r->dirs++;
     switch (r->opt.format) {
@@ -586,6 +593,10 @@ static void report_dir(remove_run *r, const char *path)
         cli_json_str(&j, "kind", "directory");
         report_json_fields_null(&j, "kind");
         cli_json_str(&j, "action", action_word(r));
+        if (archive) {
+            cli_json_str(&j, "archive", archive);
+            cli_json_str(&j, "member", member);
+        }
         cli_json_end(&j);
         cli_listing_end(path, strlen(path));
         break;
@@ -600,6 +611,11 @@ static void report_dir(remove_run *r, const char *path)
             human_line(r, r->opt.dry_run ? "would remove" : "removed", path, NULL);
         break;
     }
+}
+
+static void report_dir(remove_run *r, const char *path)
+{
+    report_dir_member(r, path, NULL, NULL);
 }
 
 /* Dry run: does directory NAME in DIRFD hold a subdirectory (which the scan
@@ -664,7 +680,8 @@ void remove_run_scan_error(remove_run *r, const scan_item *it)
     /* The directory itself could not be read: it will not become empty. */
     pathset_add(&r->kept, it->path, it->path_len);
     r->status = cli_exit_merge(r->status, CLI_EXIT_IO);
-    report_error(it->error_op ? it->error_op : "read", it->path, it->error);
+    report_error_detail(it->error_op ? it->error_op : "read", it->path, it->error,
+                        it->error_detail);
 }
 
 void remove_run_debris(remove_run *r, int dirfd, const char *name, const char *path,
@@ -890,6 +907,10 @@ int remove_run_finish(remove_run *r)
                 printf("%s%llu debris", r->opt.report_status ? "; " : ", ",
                        (unsigned long long)r->debris);
         }
+        if (r->opt.output && !r->opt.dry_run && r->archive_written) {
+            fputs(" -> ", stdout);
+            cli_print_path(stdout, r->opt.output);
+        }
         if (r->kept_reported)
             printf("; kept %llu listed above", (unsigned long long)r->kept_reported);
         if (r->failures)
@@ -935,4 +956,94 @@ int remove_run_scan(remove_run *r, char *const *paths, size_t npaths,
     }
     *scan_rc = rc;
     return status;
+}
+
+/* ---- an archive ------------------------------------------------------------------------ */
+
+struct archive_removal {
+    remove_run *r;
+    remove_choose_fn *choose;
+    void *ctx;
+};
+
+/* The scan item a member of the archive stands for: no directory to act
+ * in (dirfd -1), the member's size as what removing it frees. */
+static void member_item(const archive_item *ai, scan_item *it)
+{
+    memset(it, 0, sizeof *it);
+    it->event = ai->event == ARCHIVE_FOREIGN ? SCAN_FOREIGN : SCAN_CACHE;
+    it->path = ai->path;
+    it->path_len = strlen(ai->path);
+    it->dirfd = -1;
+    it->name = ai->member;
+    it->type = DT_REG;
+    it->verdict = ai->verdict;
+    it->source_path = ai->source_path;
+    it->archive = ai->archive;
+    it->member = ai->member;
+    it->error = ai->error;
+    it->error_op = ai->error_op;
+    it->error_detail = ai->error_detail;
+    it->removal.st.st_size = ai->size > 0 ? (off_t)ai->size : 0;
+}
+
+static bool drop_member(const archive_item *ai, void *ctx)
+{
+    struct archive_removal *ar = ctx;
+    scan_item it;
+    member_item(ai, &it);
+    const char *why = NULL;
+    return ar->choose(&it, &why, ar->ctx) == REMOVE_DROP;
+}
+
+static int on_member(const archive_item *ai, void *ctx)
+{
+    struct archive_removal *ar = ctx;
+    remove_run *r = ar->r;
+    scan_item it;
+    member_item(ai, &it);
+    switch (ai->event) {
+    case ARCHIVE_ERROR:
+        r->status = cli_exit_merge(r->status, CLI_EXIT_IO);
+        r->failures++;
+        report_error_detail(ai->error_op, ai->path, ai->error, ai->error_detail);
+        break;
+    case ARCHIVE_FOREIGN:
+        remove_run_keep(r, &it, true, false, "foreign: not bytecode");
+        break;
+    case ARCHIVE_CACHE:
+        if (strcmp(ai->action, "removed") == 0) {
+            it.removal.attempted = true;
+            it.removal.rc = 0;
+            remove_run_cache(r, &it);
+        } else {
+            const char *why = NULL;
+            remove_choice c = ar->choose(&it, &why, ar->ctx);
+            remove_run_keep(r, &it, c == REMOVE_KEEP_FINDING, c == REMOVE_KEEP_FINDING, why);
+        }
+        break;
+    case ARCHIVE_DIRECTORY:
+        report_dir_member(r, ai->path, ai->archive, ai->member);
+        break;
+    case ARCHIVE_MISSING:
+        break;
+    }
+    return cli_stdout_failed() ? 1 : 0;
+}
+
+int remove_run_archive(remove_run *r, const char *path, const char *output,
+                       const archive_options *aopt, const pyc_verdict_options *vopt,
+                       remove_choose_fn *choose, void *ctx)
+{
+    struct archive_removal ar = {r, choose, ctx};
+    archive_fix_options fix = {
+        .kind = ARCHIVE_FIX_DROP, .dry_run = r->opt.dry_run, .drop = drop_member,
+        .drop_ctx = &ar,
+    };
+    r->opt.output = output;
+    int rc = archive_fix(path, output, &fix, aopt, vopt, on_member, &ar);
+    if (rc < 0)
+        r->status = cli_exit_merge(r->status, CLI_EXIT_IO);
+    r->archive_written = rc == 0;
+    return r->status;
 }

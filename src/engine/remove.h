@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "engine/archive.h"
 #include "engine/output.h"
 #include "engine/scan.h"
 
@@ -84,6 +85,8 @@ typedef struct remove_run_options {
     bool quiet;           /* human: nothing but errors */
     bool report_status;   /* human lines carry the status (prune) */
     bool color;           /* human: colour the action words */
+    const char *output;   /* remove_run_archive sets it: the archive
+                             written, named in the summary */
 } remove_run_options;
 
 /* NULL with errno on allocation failure. */
@@ -149,6 +152,26 @@ int remove_run_scan(remove_run *r, char *const *paths, size_t npaths,
 /* A failed removal outside the helpers above (op + path + errno): printed
  * with the run's throttle, exit status 3. */
 void remove_run_error(remove_run *r, const char *op, const char *path, int err);
+
+/* The removing commands on an archive (clean, prune ARCHIVE -o OUT): what
+ * a choice function makes of each cache member of the archive, shown as a
+ * scan item (dirfd -1, archive and member set, its size in removal.st). */
+typedef enum remove_choice {
+    REMOVE_KEEP = 0,      /* kept, listed with -v */
+    REMOVE_DROP,          /* left out of the new archive */
+    REMOVE_KEEP_FINDING,  /* kept and listed: work left undone on purpose
+                             (prune's sourceless pycs; *WHY says why) */
+} remove_choice;
+typedef remove_choice remove_choose_fn(const scan_item *it, const char **why, void *ctx);
+
+/* Writes OUTPUT (PATH itself: --in-place), the archive PATH without the
+ * cache members CHOOSE drops and the __pycache__ directory members left
+ * empty (archive_fix, ARCHIVE_FIX_DROP), reporting each as the removal of
+ * a file of a tree is reported; nothing is written with the run's dry run,
+ * or on any error. Returns the exit status so far. */
+int remove_run_archive(remove_run *r, const char *path, const char *output,
+                       const archive_options *aopt, const pyc_verdict_options *vopt,
+                       remove_choose_fn *choose, void *ctx);
 
 /* Counts a status for the summary line of prune ("3 stale, 1 orphan"). */
 uint64_t remove_run_removed(const remove_run *r);

@@ -1560,6 +1560,8 @@ static int on_archive_item(const archive_item *ai, void *ctx)
     case ARCHIVE_ERROR:
         item.event = SCAN_ERROR;
         break;
+    case ARCHIVE_DIRECTORY: /* archive_fix only */
+        return 0;
     }
     return emit(relay->s, &item);
 }
@@ -1573,8 +1575,8 @@ static int scan_archive(struct scan *s, const char *path)
         scan_item item = {
             .event = SCAN_ERROR, .path = path, .path_len = strlen(path), .dirfd = AT_FDCWD,
             .name = path, .error = EOPNOTSUPP, .error_op = "work on archive",
-            .error_detail = "this command takes no archive (check, stats and inspect read "
-                            "one; convert -o OUT writes a fixed copy)",
+            .error_detail = "an archive is never changed in place (check, stats and inspect "
+                            "read one; convert, clean and prune -o OUT write a fixed copy)",
         };
         return emit(s, &item);
     }

@@ -73,6 +73,9 @@ static int on_item(const archive_item *it, void *ctx)
         CHECK(it->error_op);
         CHECK(it->error || it->error_detail);
         break;
+    case ARCHIVE_DIRECTORY:
+        CHECK(0); /* archive_fix only */
+        break;
     }
     return 0;
 }
