@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "engine/archive.h"
 #include "engine/convert.h"
 #include "engine/pythons.h"
 #include "engine/report.h"
@@ -96,6 +97,8 @@ static const cli_option options[] = {
     {OPT_DETERMINISTIC, "deterministic", NULL,
      "write each cache in the canonical marshal form of `pycache normalize`: the same "
      "bytes whatever the order, -j, worker reuse or hash seed"},
+    TREE_ARCHIVE_OUTPUT_LONG_OPTIONS,
+    TREE_ARCHIVE_OPTIONS,
     TREE_JSON_OPTION,
     TREE_NULL_OPTION,
     TREE_FORMAT_OPTION,
@@ -173,6 +176,8 @@ struct compile {
     int status;
     bool progress, progress_shown;
     struct timespec last_progress;
+
+    archive_compile_job *archive_jobs; /* compile ARCHIVE --output OUT */
 };
 
 static int level_index(const struct compile *c, int level)
@@ -1569,6 +1574,176 @@ static void print_summary(struct compile *c, unsigned started)
         printf("%u interpreter%s started\n", started, started == 1 ? "" : "s");
 }
 
+/* ---- an archive: compile ARCHIVE --output OUT ------------------------------------------------
+ *
+ * archive_fix (engine/archive.c) decides which caches each interpreter
+ * needs where the archive is used and hands over the source members' bytes;
+ * the workers compile them from memory ("B" jobs, worker_py.h) and send the
+ * pyc's bytes back; archive_fix writes the new archive with them. */
+
+static void archive_done(void *ctx, size_t id, const worker_field *f, size_t n)
+{
+    struct compile *c = ctx;
+    archive_compile_job *j = &c->archive_jobs[id];
+    if (n < 5)
+        return;
+    if (f[0].len == 2 && memcmp(f[0].data, "ok", 2) == 0) {
+        j->pyc = malloc(f[4].len ? f[4].len : 1);
+        if (j->pyc) {
+            memcpy(j->pyc, f[4].data, f[4].len);
+            j->pyc_len = f[4].len;
+        } else {
+            j->error = strdup("out of memory");
+        }
+        return;
+    }
+    j->error_type = field_str(&f[1]);
+    j->error = field_str(&f[2]);
+    char *line = field_str(&f[3]);
+    j->error_line = line ? atol(line) : 0;
+    free(line);
+}
+
+static void archive_lost(void *ctx, size_t id, const char *why)
+{
+    struct compile *c = ctx;
+    archive_compile_job *j = &c->archive_jobs[id];
+    j->error_type = strdup("WorkerDied");
+    j->error = strdup(why);
+}
+
+static int compile_archive_jobs(archive_compile_job *jobs, size_t njobs, void *ctx)
+{
+    struct compile *c = ctx;
+    worker_pool *pools[MAX_PYTHONS * MAX_LEVELS];
+    size_t npools = 0;
+    c->archive_jobs = jobs;
+    for (size_t id = 0; id < njobs; id++) {
+        archive_compile_job *j = &jobs[id];
+        struct interp *ip = &c->py[j->target];
+        size_t pi = pool_index(ip, j->level);
+        if (!ip->pool[pi]) {
+            const char *flags[2] = {NULL, NULL};
+            if (ip->magic->major < 3 && pi > 0)
+                flags[0] = pi == 1 ? "-O" : "-OO";
+            ip->pool[pi] = worker_pool_new(ip->path, flags, c->nworkers, ip->label,
+                                           ip->magic->word);
+            if (!ip->pool[pi]) {
+                cli_error("out of memory");
+                return -1;
+            }
+        }
+        worker_msg m;
+        worker_msg_init(&m);
+        worker_msg_add_str(&m, "B");
+        worker_msg_add_int(&m, (long)id);
+        worker_msg_add(&m, j->source, j->source_len);
+        worker_msg_add_str(&m, j->dfile);
+        worker_msg_add_str(&m, ip->has_mode ? pyc_mode_name(ip->mode) : "");
+        worker_msg_add_int(&m, (long)j->mtime);
+        worker_msg_add_int(&m, (long)j->size);
+        worker_msg_add_str(&m, j->zipimport ? "1" : "0");
+        worker_msg_add_int(&m, j->level);
+        if (worker_pool_submit(ip->pool[pi], id, j->path, &m) != 0) {
+            cli_error("out of memory");
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < c->npy; i++)
+        for (size_t pi = 0; pi < MAX_LEVELS; pi++)
+            if (c->py[i].pool[pi])
+                pools[npools++] = c->py[i].pool[pi];
+    worker_callbacks cb = {.done = archive_done, .lost = archive_lost, .ctx = c};
+    if (workers_run(pools, npools, &cb) != 0) {
+        cli_error("cannot wait for the workers: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int on_archive_item(const archive_item *it, void *ctx)
+{
+    struct compile *c = ctx;
+    if (it->event == ARCHIVE_ERROR) {
+        if (c->quiet < 2)
+            report_error_detail(it->error_op, it->path, it->error, it->error_detail);
+        c->status = cli_exit_merge(c->status, CLI_EXIT_IO);
+        return 0;
+    }
+    if (it->event != ARCHIVE_CACHE)
+        return 0;
+    size_t interp = 0;
+    while (interp + 1 < c->npy && c->py[interp].magic != it->expect)
+        interp++;
+    struct tally *t = tally_of(c, interp, it->expect_opt);
+    const char *reason = it->verdict ? pyc_reason_name(it->verdict->reason) : "missing";
+    if (strcmp(it->action, "fresh") == 0) {
+        t->fresh++;
+        report(c, "fresh", it->path, it->source_path, interp, it->expect_opt, NULL, NULL,
+               NULL, 0);
+    } else if (strcmp(it->action, "error") == 0) {
+        t->errors++;
+        c->status = cli_exit_merge(c->status, CLI_EXIT_FINDINGS);
+        report(c, "error", it->path, it->source_path, interp, it->expect_opt, reason,
+               it->error_op, it->error_detail, it->line);
+        print_error(c, it->source_path, interp, it->error_op, it->error_detail);
+    } else {
+        t->compiled++;
+        report(c, c->dry_run ? "would-compile" : "compiled", it->path, it->source_path, interp,
+               it->expect_opt, reason, NULL, NULL, 0);
+    }
+    return cli_stdout_failed() ? 1 : 0;
+}
+
+/* Refuses what has no meaning for an archive; then archive_fix. */
+static int compile_archive(const cli_parser *p, struct compile *c, const tree_options *t,
+                           const char *archive, const char *output, bool force)
+{
+    if (c->legacy || c->hardlink || c->deterministic || c->ddir || c->strip || c->prepend ||
+        c->have_rx || force || c->maxlevels >= 0 ||
+        tree_prefix_origin() == TREE_PREFIX_GIVEN)
+        return cli_usage_error(p->command,
+                               "for an ARCHIVE, compile takes --python, -o LEVELS, "
+                               "--invalidation-mode, -j, -n, --zipimport/--extracted, "
+                               "--extract-mtime and the output options only");
+    archive_compile_target targets[MAX_PYTHONS];
+    for (size_t i = 0; i < c->npy; i++) {
+        unsigned levels = 0;
+        for (size_t k = 0; k < c->nlevels; k++)
+            levels |= 1u << c->levels[k];
+        targets[i] = (archive_compile_target){c->py[i].magic, levels, c->py[i].mode};
+    }
+    archive_fix_options fix = {
+        .kind = ARCHIVE_FIX_COMPILE, .dry_run = c->dry_run, .targets = targets,
+        .ntargets = c->npy, .compile = compile_archive_jobs, .compile_ctx = c,
+        .zipimport_name = output,
+    };
+    int rc = archive_fix(archive, output, &fix, &t->archive, &c->vopt, on_archive_item, c);
+    if (rc < 0)
+        c->status = cli_exit_merge(c->status, CLI_EXIT_IO);
+    c->status = cli_exit_merge(c->status, cli_listing_finish());
+    unsigned started = 0;
+    for (size_t i = 0; i < c->npy; i++)
+        for (size_t pi = 0; pi < MAX_LEVELS; pi++)
+            started += worker_pool_started(c->py[i].pool[pi]);
+    if (rc == 0 && c->format == CLI_FORMAT_HUMAN && !c->quiet) {
+        print_summary(c, started);
+        if (!c->dry_run) {
+            fputs("-> ", stdout);
+            cli_print_path(stdout, output);
+            putchar('\n');
+        }
+    }
+    int status = c->status;
+    if (rc == 0 && c->dry_run) {
+        for (size_t i = 0; i < c->npy; i++)
+            for (size_t k = 0; k < c->nlevels; k++)
+                if (c->tally[i][k].compiled)
+                    status = cli_exit_merge(status, CLI_EXIT_FINDINGS);
+    }
+    return status;
+}
+
 int cmd_compile(int argc, char **argv)
 {
     cli_parser p = {
@@ -1806,6 +1981,13 @@ int cmd_compile(int argc, char **argv)
     if ((rc = tree_operands(&p, &t)) != 0)
         goto out;
     c->format = t.out.format;
+    const char *archive, *output;
+    int fixing = tree_archive_output(&p, &t, &archive, &output, &exit_status);
+    if (fixing != 0) {
+        rc = fixing < 0 ? exit_status
+                        : compile_archive(&p, c, &t, archive, output, c->force);
+        goto out;
+    }
     sopt.listed = 0;
     for (size_t i = 0; i < t.npaths; i++) {
         char *copy = strdup(t.paths[i]);

@@ -217,6 +217,9 @@ int tree_parse_option(cli_parser *p, int id, tree_options *t)
     case TREE_OPT_IN_PLACE:
         t->in_place = true;
         return 1;
+    case TREE_OPT_OUTPUT:
+        t->archive_output = p->optarg;
+        return 1;
     case TREE_OPT_EXTRACT_MTIME:
         if (archive_parse_mtime(p->optarg, &t->archive) != 0) {
             cli_usage_error(p->command,

@@ -74,6 +74,7 @@ enum {
     TREE_OPT_EXTRACTED,
     TREE_OPT_EXTRACT_MTIME,
     TREE_OPT_IN_PLACE,
+    TREE_OPT_OUTPUT,
 };
 
 /* For the commands that read archives (check, stats, inspect): how the
@@ -95,6 +96,15 @@ enum {
     {'o', "output", "FILE",                                                        \
      "for an ARCHIVE: write the fixed archive to FILE (the original is left as "   \
      "it is)"},                                                                    \
+    {TREE_OPT_IN_PLACE, "in-place", NULL,                                          \
+     "for an ARCHIVE: replace it (a temporary file beside it, renamed over it)"}
+
+/* The same for compile, whose -o is --optimize (compileall's -o): the
+ * output is --output FILE only. */
+#define TREE_ARCHIVE_OUTPUT_LONG_OPTIONS                                           \
+    {TREE_OPT_OUTPUT, "output", "FILE",                                            \
+     "for an ARCHIVE: write the compiled archive to FILE (the original is left "   \
+     "as it is)"},                                                                 \
     {TREE_OPT_IN_PLACE, "in-place", NULL,                                          \
      "for an ARCHIVE: replace it (a temporary file beside it, renamed over it)"}
 

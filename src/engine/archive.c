@@ -77,6 +77,7 @@ enum member_plan {
     PLAN_KEEP = 0,  /* copied as it is */
     PLAN_HEAD,      /* its first new_head_len bytes replaced (convert) */
     PLAN_DROP,      /* left out (clean, prune) */
+    PLAN_REPLACE,   /* its bytes replaced by new_data (compile) */
 };
 
 struct member {
@@ -101,6 +102,12 @@ struct member {
     bool holds;              /* archive_fix: a directory something kept is in */
     unsigned char new_head[PYC_HEADER_MAX]; /* PLAN_HEAD */
     size_t new_head_len;
+    unsigned char *new_data; /* PLAN_REPLACE, and an added file's bytes */
+    size_t new_len;
+    bool added;              /* archive_fix: not in the archive, written
+                                after the member AFTER (its source) */
+    size_t after;
+    size_t add_first, add_count; /* a source: its added members */
     bool written;            /* archive_fix: written out already */
     unsigned char digest[32]; /* sha256 of what was written (a wheel's RECORD) */
     int64_t written_size;
@@ -205,6 +212,7 @@ static void free_set(struct archive_set *set)
         free(set->v[k].name);
         free(set->v[k].head);
         free(set->v[k].data);
+        free(set->v[k].new_data);
     }
     free(set->v);
     free(set->slots);
@@ -929,6 +937,8 @@ static int add_parents(struct archive_set *set)
     return 0;
 }
 
+static int read_needed(struct run *r, uint64_t *budget);
+
 /* Pass 2: the bytes of the source members hash-based pycs need. */
 static int pass_two(struct run *r, uint64_t *budget)
 {
@@ -962,8 +972,13 @@ static int pass_two(struct run *r, uint64_t *budget)
             any = true;
         }
     }
-    if (!any)
-        return 0;
+    return any ? read_needed(r, budget) : 0;
+}
+
+/* Reads the bytes of every member marked need_data and not read yet. */
+static int read_needed(struct run *r, uint64_t *budget)
+{
+    struct archive_set *set = &r->set;
     char msg[256];
     int afd;
     struct archive *a = open_reader(r->origin, &afd, msg, sizeof msg);
@@ -1391,6 +1406,32 @@ static bool is_record(const char *name)
            memcmp(slash - 10, ".dist-info", 10) == 0;
 }
 
+/* Appends to *OUT (*K bytes used of *CAP) a RECORD line for each file
+ * member compile added: "path,sha256=DIGEST,SIZE\n". 0, or -1 (ENOMEM). */
+static int add_record_lines(const struct archive_set *set, char **out, size_t *k, size_t *cap)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        const struct member *m = &set->v[i];
+        if (!m->added || m->type != MEMBER_FILE)
+            continue;
+        size_t need = *k + strlen(m->name) + 100;
+        if (need > *cap) {
+            char *n2 = realloc(*out, need * 2);
+            if (!n2)
+                return -1;
+            *out = n2;
+            *cap = need * 2;
+        }
+        size_t nl = strlen(m->name);
+        memcpy(*out + *k, m->name, nl);
+        *k += nl;
+        *k += (size_t)sprintf(*out + *k, ",sha256=");
+        *k += b64url(m->digest, 32, *out + *k);
+        *k += (size_t)sprintf(*out + *k, ",%lld\n", (long long)m->written_size);
+    }
+    return 0;
+}
+
 /* The RECORD DATA (LEN bytes) with the line of every member whose bytes
  * were replaced rewritten ("path,sha256=DIGEST,SIZE") and the line of every
  * dropped member left out. Returns a malloc'd buffer (*OUT_LEN bytes), or
@@ -1401,6 +1442,7 @@ static char *rewrite_record(const struct archive_set *set, const unsigned char *
 {
     size_t cap = len + 64 * 16 + 1024, k = 0;
     char *out = malloc(cap);
+    bool added_done = false;
     if (!out)
         return NULL;
     size_t i = 0;
@@ -1448,7 +1490,18 @@ static char *rewrite_record(const struct archive_set *set, const unsigned char *
             i = nl ? end + 1 : len;
             continue;
         }
-        if (m && m->plan == PLAN_HEAD) {
+        if (c1 && line[0] != '"' && !added_done) {
+            size_t pl = (size_t)(c1 - line);
+            if (pl > 17 && memcmp(line + pl - 17, ".dist-info/RECORD", 17) == 0) {
+                /* The files compile added, just before RECORD's own line. */
+                if (add_record_lines(set, &out, &k, &cap) != 0) {
+                    free(out);
+                    return NULL;
+                }
+                added_done = true;
+            }
+        }
+        if (m && (m->plan == PLAN_HEAD || m->plan == PLAN_REPLACE)) {
             if (!m->written) {
                 free(out);
                 *why = "RECORD lists a converted member that comes after it";
@@ -1468,6 +1521,10 @@ static char *rewrite_record(const struct archive_set *set, const unsigned char *
         if (nl)
             out[k++] = '\n';
         i = nl ? end + 1 : len;
+    }
+    if (!added_done && add_record_lines(set, &out, &k, &cap) != 0) {
+        free(out);
+        return NULL;
     }
     *out_len = k;
     return out;
@@ -1559,6 +1616,16 @@ static int copy_entry(struct run *r, struct archive *a, struct archive *w,
                       struct archive_entry *e, struct member *m, uint64_t *budget,
                       const char **why)
 {
+    if (m && m->plan == PLAN_REPLACE) {
+        /* The new bytes are known: the old ones are skipped unread. */
+        archive_entry_set_size(e, (la_int64_t)m->new_len);
+        if (archive_write_header(w, e) != ARCHIVE_OK ||
+            archive_write_data(w, m->new_data, m->new_len) != (la_ssize_t)m->new_len) {
+            *why = archive_error_string(w);
+            return -1;
+        }
+        return 0;
+    }
     bool rewrite = m && (m->plan == PLAN_HEAD || (r->set.zip && is_record(m->name)));
     if (!rewrite) {
         if (archive_write_header(w, e) != ARCHIVE_OK) {
@@ -1632,6 +1699,55 @@ static int copy_entry(struct run *r, struct archive *a, struct archive *w,
     free(record);
     free(data);
     return rc;
+}
+
+/* Writes the members compile added after their source S, whose entry in
+ * the archive read is SRC: each a copy of the source's entry (owner, mtime)
+ * with its own name (in the source's spelling: "./pkg/" stays "./pkg/"),
+ * type, mode 0644 (0755 for a directory) and bytes. 0, or -1 with *WHY. */
+static int write_added(struct run *r, struct archive *w, struct archive_entry *src,
+                       const struct member *s, const char **why)
+{
+    const char *raw = archive_entry_pathname(src);
+    const char *rslash = raw ? strrchr(raw, '/') : NULL;
+    size_t rdl = rslash ? (size_t)(rslash - raw) + 1 : 0, dl;
+    base_of(s->name, &dl);
+    size_t sdl = dl ? dl + 1 : 0;
+    for (size_t i = s->add_first; i < s->add_first + s->add_count; i++) {
+        const struct member *m = &r->set.v[i];
+        const char *rel = m->name + sdl;
+        size_t rl = strlen(rel);
+        char *name = malloc(rdl + rl + 2);
+        struct archive_entry *e = name ? archive_entry_clone(src) : NULL;
+        if (!e) {
+            free(name);
+            *why = "out of memory";
+            return -1;
+        }
+        memcpy(name, raw, rdl);
+        memcpy(name + rdl, rel, rl);
+        name[rdl + rl] = '\0';
+        if (m->type == MEMBER_DIR)
+            strcat(name, "/");
+        archive_entry_set_pathname(e, name);
+        archive_entry_xattr_clear(e);
+        archive_entry_acl_clear(e);
+        bool dir = m->type == MEMBER_DIR;
+        archive_entry_set_filetype(e, dir ? AE_IFDIR : AE_IFREG);
+        archive_entry_set_perm(e, dir ? 0755 : 0644);
+        archive_entry_set_size(e, dir ? 0 : (la_int64_t)m->new_len);
+        int rc = 0;
+        if (archive_write_header(w, e) != ARCHIVE_OK ||
+            (!dir && archive_write_data(w, m->new_data, m->new_len) != (la_ssize_t)m->new_len)) {
+            *why = archive_error_string(w);
+            rc = -1;
+        }
+        archive_entry_free(e);
+        free(name);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* An error about the file being written: it names OUTPUT (or the
@@ -1716,7 +1832,8 @@ static int rewrite(struct run *r, const char *output, uint64_t *budget)
         }
         if (m && type != AE_IFREG)
             m = NULL;
-        if (copy_entry(r, a, w, e, m, budget, &why) != 0)
+        if (copy_entry(r, a, w, e, m, budget, &why) != 0 ||
+            (m && m->add_count && write_added(r, w, e, m, &why) != 0))
             goto fail;
         hr = archive_read_next_header(a, &e);
     }
@@ -1839,6 +1956,294 @@ static int plan_drops(struct run *r, const archive_fix_options *fix)
     return r->stopped;
 }
 
+/* ARCHIVE_FIX_COMPILE: one cache a target needs. */
+struct want {
+    size_t source;       /* member index */
+    size_t target;
+    int level;
+    char *cache;         /* the cache member's name */
+    size_t existing;     /* its member index + 1, 0 when there is none */
+};
+
+static void digest_of(struct member *m, const unsigned char *data, size_t len)
+{
+    struct sha256 c;
+    sha256_init(&c);
+    sha256_update(&c, data, len);
+    sha256_final(&c, m->digest);
+    m->written_size = (int64_t)len;
+    m->written = true;
+}
+
+/* Adds a member compile writes after the source member SOURCE (taking
+ * NAME). NULL on out of memory. */
+static struct member *add_new(struct archive_set *set, char *name, size_t source,
+                              enum member_type type)
+{
+    bool dup;
+    struct member *m = add_member(set, name, &dup);
+    if (!m)
+        return NULL;
+    m->type = type;
+    m->added = true;
+    m->after = source;
+    struct member *s = &set->v[source];
+    if (!s->add_count)
+        s->add_first = (size_t)(m - set->v);
+    s->add_count++;
+    return m;
+}
+
+/* Decides which caches each target needs (the name the importer of the
+ * archive's use looks for: cache_from_source for extracted files, zipimport's
+ * legacy NAME.pyc beside the source), keeps the fresh ones, and has the
+ * others compiled from the source members' bytes: added after their
+ * source, or replacing a cache that is not fresh (or in another mode). */
+static int plan_compiles(struct run *r, const archive_fix_options *fix, uint64_t *budget)
+{
+    struct archive_set *set = &r->set;
+    size_t nsources = set->n, nwant = 0, capwant = 0;
+    struct want *want = NULL;
+    archive_compile_job *jobs = NULL;
+    size_t *job_want = NULL, njobs = 0;
+    int rc = -1;
+    bool lists_dirs = false;
+    if (set->zipimport &&
+        (fix->ntargets != 1 || fix->targets[0].levels != 1u)) {
+        /* zipimport reads NAME.pyc (2.7 under -O: NAME.pyo) whatever the
+         * version: one interpreter, level 0, can have its cache there. */
+        member_error(r, NULL, 0, "compile archive",
+                     "zipimport reads one NAME.pyc per source: compile for one --python "
+                     "at level 0 (or --extracted)");
+        return -1;
+    }
+    for (size_t k = 0; k < nsources; k++)
+        lists_dirs |= set->v[k].type == MEMBER_DIR && !set->v[k].implicit;
+    for (size_t k = 0; k < nsources && !r->stopped; k++) {
+        struct member *s = &set->v[k];
+        size_t dl;
+        const char *base = base_of(s->name, &dl);
+        if (s->superseded || s->type != MEMBER_FILE || !ends_with(base, ".py") ||
+            strlen(base) < 4)
+            continue;
+        size_t sdl = dl ? dl + 1 : 0, bl = strlen(base);
+        for (size_t t = 0; t < fix->ntargets; t++) {
+            const archive_compile_target *tg = &fix->targets[t];
+            for (int level = 0; level <= 2; level++) {
+                if (!(tg->levels & (1u << level)) || (set->zipimport && level > 0))
+                    continue;
+                char *rel = set->zipimport ? NULL
+                                           : pyc_cache_from_source(tg->python, base, level,
+                                                                   NULL, NULL);
+                if (!set->zipimport && !rel)
+                    continue; /* no such level for it (the CLI said so) */
+                size_t rl = rel ? strlen(rel) : bl + 1;
+                char *cache = malloc(sdl + rl + 1);
+                if (!cache) {
+                    free(rel);
+                    goto out;
+                }
+                memcpy(cache, s->name, sdl);
+                if (rel) {
+                    memcpy(cache + sdl, rel, rl + 1);
+                } else {
+                    memcpy(cache + sdl, base, bl);
+                    memcpy(cache + sdl + bl, "c", 2);
+                }
+                free(rel);
+                const struct member *c = lookup(set, cache);
+                pyc_verdict v;
+                bool have = false;
+                if (c && c->type == MEMBER_FILE && c->head_ok) {
+                    bool in_pc;
+                    size_t cdl = source_dir_len(c->name, &in_pc), cbl;
+                    const char *cbase = base_of(c->name, &cbl);
+                    pyc_cache_name cn;
+                    pyc_cache_name_parse(cbase, in_pc, false, &cn);
+                    struct view_ctx vc = {set, c->name, cdl};
+                    pyc_source_view view = {member_stat, member_hash, &vc, set->zipimport};
+                    have = pyc_verdict_judge_view(cbase, &cn, &view, r->vopt, c->head,
+                                                  c->head_len, &v) == 0;
+                    if (have)
+                        v.file_size = c->size;
+                }
+                bool fresh = have && v.status == PYC_FRESH && v.header_read &&
+                             v.header.magic_word == tg->python->word &&
+                             (tg->python->layout != PYC_LAYOUT_FLAGS ||
+                              v.header.mode == tg->mode);
+                archive_item it = {.event = ARCHIVE_CACHE, .member = cache, .size = -1,
+                                   .verdict = have ? &v : NULL, .expect = tg->python,
+                                   .expect_opt = level};
+                if (fresh) {
+                    it.action = "fresh";
+                    it.path = display(r, &r->pathbuf, &r->pathcap, cache);
+                    it.source_path = display(r, &r->srcbuf, &r->srccap, s->name);
+                    it.size = c->size;
+                    deliver(r, &it);
+                    free(cache);
+                    continue;
+                }
+                if (c && c->type != MEMBER_FILE) {
+                    member_error(r, cache, 0, "compile member",
+                                 "a member that is no file has the cache's name");
+                    free(cache);
+                    continue;
+                }
+                if (nwant == capwant) {
+                    size_t nc = capwant ? capwant * 2 : 64;
+                    struct want *nw = realloc(want, nc * sizeof *nw);
+                    if (!nw) {
+                        free(cache);
+                        goto out;
+                    }
+                    want = nw;
+                    capwant = nc;
+                }
+                want[nwant++] = (struct want){k, t, level, cache,
+                                              c ? (size_t)(c - set->v) + 1 : 0};
+                s->need_data = true;
+            }
+        }
+    }
+    if (r->stopped) {
+        rc = 1;
+        goto out;
+    }
+    if (nwant && read_needed(r, budget) != 0)
+        goto out;
+    jobs = calloc(nwant ? nwant : 1, sizeof *jobs);
+    job_want = calloc(nwant ? nwant : 1, sizeof *job_want);
+    if (!jobs || !job_want)
+        goto out;
+    for (size_t i = 0; i < nwant; i++) {
+        struct want *w = &want[i];
+        const struct member *s = &set->v[w->source];
+        const pyc_magic *py = fix->targets[w->target].python;
+        if (!s->data && s->size != 0) {
+            member_error(r, s->name, s->data_error ? s->data_error : EIO, "read member",
+                         s->data_error == EFBIG ? "larger than 256 MiB" : NULL);
+            continue;
+        }
+        size_t dl;
+        const char *base = base_of(s->name, &dl);
+        struct view_ctx vc = {set, s->name, dl ? dl + 1 : 0};
+        struct stat st;
+        pyc_stamp stamp;
+        if (member_stat(&vc, base, &st) != 0)
+            continue;
+        pyc_stamp_from_stat(py, &st, &stamp);
+        job_want[njobs] = i;
+        archive_compile_job *j = &jobs[njobs++];
+        j->target = w->target;
+        j->level = w->level;
+        j->source = s->data ? s->data : (const unsigned char *)"";
+        j->source_len = s->data_len;
+        j->mtime = stamp.mtime;
+        j->size = stamp.size;
+        j->zipimport = set->zipimport;
+        /* co_filename. zipimport records the path it found the source
+         * under, ARCHIVE/member (zipimport._get_module_code hands
+         * _compile_source the toc entry's path, archive + path_sep + name;
+         * 2.7's zipimport.c the same), and never corrects it: the name the
+         * archive will have on sys.path. An extracted source: its member
+         * name, relative to where it is extracted; the importer of every
+         * version replaces it with the file's real path when it loads the
+         * pyc (_bootstrap_external._compile_bytecode: _imp._fix_co_filename;
+         * 2.7: import.c update_compiled_module), as for any cache compiled
+         * elsewhere. */
+        const char *zname = fix->zipimport_name ? fix->zipimport_name : set->path;
+        size_t need = strlen(zname) + strlen(s->name) + 2;
+        char *dfile = malloc(need);
+        char *path = strdup(display(r, &r->pathbuf, &r->pathcap, w->cache));
+        char *spath = strdup(display(r, &r->srcbuf, &r->srccap, s->name));
+        if (!dfile || !path || !spath) {
+            free(dfile);
+            free(path);
+            free(spath);
+            njobs--;
+            goto out_jobs;
+        }
+        if (set->zipimport)
+            snprintf(dfile, need, "%s/%s", zname, s->name);
+        else
+            snprintf(dfile, need, "%s", s->name);
+        j->dfile = dfile;
+        j->path = path;
+        j->source_path = spath;
+    }
+    if (njobs && !fix->dry_run && fix->compile(jobs, njobs, fix->compile_ctx) != 0) {
+        member_error(r, NULL, 0, "compile archive", "the interpreters could not be run");
+        goto out_jobs;
+    }
+    for (size_t i = 0; i < njobs && !r->stopped; i++) {
+        archive_compile_job *j = &jobs[i];
+        struct want *w = &want[job_want[i]];
+        const archive_compile_target *tg = &fix->targets[w->target];
+        archive_item it = {.event = ARCHIVE_CACHE, .member = w->cache, .size = -1,
+                           .expect = tg->python, .expect_opt = w->level,
+                           .path = j->path, .source_path = j->source_path};
+        if (fix->dry_run) {
+            it.action = w->existing ? "recompiled" : "compiled";
+        } else if (!j->pyc) {
+            it.action = "error";
+            it.error_op = j->error_type;
+            it.error_detail = j->error ? j->error : "cannot compile";
+            it.line = j->error_line > 0 ? j->error_line : 0;
+        } else if (w->existing) {
+            struct member *m = &set->v[w->existing - 1];
+            m->plan = PLAN_REPLACE;
+            m->new_data = j->pyc;
+            m->new_len = j->pyc_len;
+            j->pyc = NULL;
+            digest_of(m, m->new_data, m->new_len);
+            it.action = "recompiled";
+            it.size = (int64_t)m->new_len;
+        } else {
+            /* A __pycache__ directory the archive does not have: listed
+             * when the archive lists its directories. */
+            size_t dl;
+            base_of(w->cache, &dl);
+            if (lists_dirs && dl && !lookup_n(set, w->cache, dl)) {
+                char *dir = strndup(w->cache, dl);
+                if (!dir || !add_new(set, dir, w->source, MEMBER_DIR)) {
+                    free(dir);
+                    goto out_jobs;
+                }
+            }
+            struct member *m = add_new(set, w->cache, w->source, MEMBER_FILE);
+            if (!m)
+                goto out_jobs;
+            w->cache = NULL; /* the member's name now */
+            it.member = m->name;
+            m->new_data = j->pyc;
+            m->new_len = j->pyc_len;
+            m->size = (int64_t)j->pyc_len;
+            j->pyc = NULL;
+            digest_of(m, m->new_data, m->new_len);
+            it.action = "compiled";
+            it.size = m->size;
+        }
+        deliver(r, &it);
+    }
+    rc = r->stopped ? 1 : 0;
+out_jobs:
+    for (size_t i = 0; i < njobs; i++) {
+        free(jobs[i].dfile);
+        free(jobs[i].path);
+        free(jobs[i].source_path);
+        free(jobs[i].pyc);
+        free(jobs[i].error_type);
+        free(jobs[i].error);
+    }
+out:
+    free(jobs);
+    free(job_want);
+    for (size_t i = 0; i < nwant; i++)
+        free(want[i].cache);
+    free(want);
+    return rc;
+}
+
 int archive_fix(const char *path, const char *output, const archive_fix_options *fix,
                 const archive_options *aopt, const pyc_verdict_options *vopt,
                 archive_fn *fn, void *ctx)
@@ -1846,7 +2251,9 @@ int archive_fix(const char *path, const char *output, const archive_fix_options 
     struct origin o = {path, NULL, 0};
     struct run r;
     run_init(&r, &o, path, aopt, vopt, fn, ctx);
-    const char *op = fix->kind == ARCHIVE_FIX_CONVERT ? "convert archive" : "rewrite archive";
+    const char *op = fix->kind == ARCHIVE_FIX_CONVERT   ? "convert archive"
+                     : fix->kind == ARCHIVE_FIX_COMPILE ? "compile archive"
+                                                        : "rewrite archive";
     r.all_sources = fix->kind == ARCHIVE_FIX_CONVERT && fix->to != PYC_MODE_TIMESTAMP;
     uint64_t budget = max_bytes(aopt);
     int rc = prepare(&r, &o, path, &budget);
@@ -1874,9 +2281,10 @@ int archive_fix(const char *path, const char *output, const archive_fix_options 
     size_t nconvert;
     int planned = fix->kind == ARCHIVE_FIX_CONVERT
                       ? plan_conversions(&r, fix->to, fix->ignore_mtime, &nconvert)
-                      : plan_drops(&r, fix);
+                  : fix->kind == ARCHIVE_FIX_DROP ? plan_drops(&r, fix)
+                                                  : plan_compiles(&r, fix, &budget);
     if (planned != 0) {
-        rc = 1;
+        rc = planned;
         goto out;
     }
     if (r.errors) {

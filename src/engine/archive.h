@@ -89,6 +89,7 @@ typedef struct archive_item {
     const char *error_op;    /* ARCHIVE_ERROR: "read", "judge", ... */
     const char *error_detail; /* ARCHIVE_ERROR: what is wrong, in words */
     const char *action;      /* archive_fix: what was done (see there) */
+    long line;               /* archive_fix, compile "error": the line, or 0 */
 } archive_item;
 
 typedef int archive_fn(const archive_item *item, void *ctx);
@@ -135,7 +136,47 @@ typedef enum archive_fix_kind {
                                 body is the same in every mode, PEP 552) */
     ARCHIVE_FIX_DROP,        /* the cache members DROP chooses go, and each
                                 __pycache__ directory member left empty */
+    ARCHIVE_FIX_COMPILE,     /* each source member gets the cache each of
+                                TARGETS reads where it is used (extracted:
+                                its __pycache__ name, or 2.x's NAME.pyc;
+                                zipimport: NAME.pyc beside it), compiled by
+                                COMPILE; a fresh one is kept, one that is not
+                                (or in another mode) replaced */
 } archive_fix_kind;
+
+/* ARCHIVE_FIX_COMPILE: an interpreter to compile for. */
+typedef struct archive_compile_target {
+    const pyc_magic *python;
+    unsigned levels;         /* bit N: optimization level N */
+    pyc_mode mode;           /* 3.7+: the invalidation mode to write */
+} archive_compile_target;
+
+/* One cache to compile from a source member's bytes (nothing is extracted).
+ * The header a timestamp pyc gets is the source's stamp as the archive's
+ * user sees it (extracted: the --extract-mtime model's mtime and the size;
+ * zipimport: the DOS time as zipimport's _parse_dostime reads it), so the
+ * cache is fresh where it lands. */
+typedef struct archive_compile_job {
+    size_t target;               /* index in TARGETS */
+    int level;
+    const unsigned char *source; /* the source member's bytes */
+    size_t source_len;
+    char *dfile;                 /* the name recorded in the code object */
+    uint32_t mtime, size;        /* the header's stamp (timestamp mode) */
+    bool zipimport;              /* compile as zipimport's _compile_source */
+    char *path;                  /* ARCHIVE/cache member, for messages */
+    char *source_path;           /* ARCHIVE/source member */
+    /* Set by the compile function: the pyc's bytes (malloc'd), or NULL
+     * with ERROR_TYPE / ERROR (malloc'd, the interpreter's words). */
+    unsigned char *pyc;
+    size_t pyc_len;
+    char *error_type, *error;
+    long error_line;
+} archive_compile_job;
+
+/* Compiles each of the NJOBS jobs (filling pyc or error). 0, or -1 when
+ * the interpreters could not be run at all (said already). */
+typedef int archive_compile_fn(archive_compile_job *jobs, size_t njobs, void *ctx);
 
 /* ARCHIVE_FIX_DROP: whether the cache member IT (ARCHIVE_CACHE, verdict
  * set, action NULL) is dropped. */
@@ -152,13 +193,24 @@ typedef struct archive_fix_options {
                                 mtime: AWS SAM writes 1980-01-01) */
     archive_drop_fn *drop;   /* DROP */
     void *drop_ctx;
+    const archive_compile_target *targets; /* COMPILE */
+    size_t ntargets;
+    archive_compile_fn *compile;
+    void *compile_ctx;
+    const char *zipimport_name; /* COMPILE under zipimport: the archive's
+                                   name on sys.path, recorded as the code
+                                   objects' ARCHIVE/member file name */
 } archive_fix_options;
 
 /* Writes OUTPUT, the archive PATH fixed as FIX says. Each cache member is
  * delivered with its verdict and action (CONVERT: "converted", "already",
  * "not-fresh", "not-convertible"; DROP: "removed" or "kept"), each foreign
  * member with "kept", each directory member dropped as ARCHIVE_DIRECTORY
- * with "removed". Returns 0, 1 (the callback stopped), -1 (the reason was
+ * with "removed". COMPILE delivers each cache a target needs as an
+ * ARCHIVE_CACHE item (verdict: the cache there was, or NULL; expect and
+ * expect_opt: the target and level) with "fresh", "compiled" (a new
+ * member) or "recompiled" (replacing one), or "error" with error_op and
+ * error_detail (the source does not compile: the rest is still written). Returns 0, 1 (the callback stopped), -1 (the reason was
  * delivered as an ARCHIVE_ERROR). */
 int archive_fix(const char *path, const char *output, const archive_fix_options *fix,
                 const archive_options *aopt, const pyc_verdict_options *vopt,

@@ -12,6 +12,13 @@
  *                               then per level: level cfile compile(0|1)
  *   worker -> pycache:        R id, then per level: status type message line
  *                               status: ok | linked | skip | error
+ *   pycache -> worker:        B id source-bytes dfile mode mtime size zipimport
+ *                               then per level: level
+ *   worker -> pycache:        R id, then per level: status type message line pyc
+ * B compiles bytes held in memory (a member of an archive) and answers with
+ * the pyc's bytes, which py_compile would have written for a source of those
+ * bytes, that mtime and size (zipimport 1: the code zipimport's
+ * _compile_source would make, line endings normalised, for its NAME.pyc).
  * EOF on fd 3 ends the worker; SIGINT is ignored (pycache decides).
  */
 #ifndef PYCACHE_WORKER_PY_H
@@ -160,10 +167,55 @@ static const char worker_py[] =
     "    return [status, tname, msg.rstrip('\\n'), lineno]\n"
     "\n"
     "\n"
+    "def compile_bytes(data, dfile, level, mode, mtime, size, zipimport):\n"
+    "    # py_compile.compile without its files: the same compile() call and\n"
+    "    # the same header (3.7+: _code_to_timestamp_pyc / _code_to_hash_pyc;\n"
+    "    # 3.4-3.6: _code_to_bytecode; 2.7: MAGIC, mtime, marshal.dump). 2.7\n"
+    "    # reads the source in 'U' mode; zipimport normalises line endings\n"
+    "    # (zipimport._compile_source, 2.7's zipimport.c normalize_line_endings).\n"
+    "    # The hash is of the bytes as stored (zipimport's _unmarshal_code hashes\n"
+    "    # _get_pyc_source's raw data, as importlib the file's).\n"
+    "    text = data\n"
+    "    if zipimport or not PY3:\n"
+    "        text = data.replace(b'\\r\\n', b'\\n').replace(b'\\r', b'\\n')\n"
+    "    if not PY3:\n"
+    "        import marshal\n"
+    "        code = compile(text, dfile, 'exec')\n"
+    "        return magic + struct.pack('<I', mtime & 0xFFFFFFFF) + marshal.dumps(code)\n"
+    "    from importlib import _bootstrap_external as be\n"
+    "    code = compile(text, dfile, 'exec', dont_inherit=True, optimize=level)\n"
+    "    if mode in (b'', b'timestamp'):\n"
+    "        if hasattr(be, '_code_to_timestamp_pyc'):\n"
+    "            return bytes(be._code_to_timestamp_pyc(code, mtime, size))\n"
+    "        return bytes(be._code_to_bytecode(code, mtime, size))\n"
+    "    import importlib.util\n"
+    "    return bytes(be._code_to_hash_pyc(code, importlib.util.source_hash(data),\n"
+    "                                      mode == b'checked-hash'))\n"
+    "\n"
+    "\n"
+    "def compile_request(req):\n"
+    "    # B id source dfile mode mtime size zipimport (level)...\n"
+    "    data, dfile, mode = req[2], name(req[3]), req[4]\n"
+    "    mtime, size, zipimport = int(req[5]), int(req[6]), req[7] == b'1'\n"
+    "    out = [b'R', req[1]]\n"
+    "    for i in range(8, len(req)):\n"
+    "        try:\n"
+    "            out += [b'ok', b'', b'', b'', compile_bytes(data, dfile, int(req[i]), mode,\n"
+    "                                                      mtime, size, zipimport)]\n"
+    "        except Exception as e:\n"
+    "            lineno = getattr(e, 'lineno', None)\n"
+    "            out += [b'error', type(e).__name__, str(e).rstrip('\\n'),\n"
+    "                    str(lineno) if lineno is not None else '', b'']\n"
+    "    send(out)\n"
+    "\n"
+    "\n"
     "while True:\n"
     "    req = receive()\n"
     "    if req is None:\n"
     "        break\n"
+    "    if req[0] == b'B':\n"
+    "        compile_request(req)\n"
+    "        continue\n"
     "    # C id source dfile mode hardlink (level cfile compile)...\n"
     "    job, src, dfile, mode, hardlink = req[1], name(req[2]), req[3], req[4], req[5]\n"
     "    dfile = name(dfile) if dfile else None\n"
