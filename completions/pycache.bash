@@ -13,7 +13,7 @@ _pycache_options()
     clean)
         echo '--dry-run --tag --keep-tag --uninstalled --debris --output --in-place --zipimport --extracted --extract-mtime --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     compile)
-        echo '--python --optimize --invalidation-mode --force --dry-run --deep --jobs --exclude --from-file --no-recurse --maxlevels --ddir --strip --prepend --legacy --prefix --no-prefix --hardlink-dupes --deterministic --json --null --format --verbose --quiet --color --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
+        echo '--python --optimize --invalidation-mode --force --dry-run --deep --jobs --exclude --from-file --no-recurse --maxlevels --ddir --strip --prepend --legacy --prefix --no-prefix --hardlink-dupes --deterministic --output --in-place --zipimport --extracted --extract-mtime --json --null --format --verbose --quiet --color --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     prune)
         echo '--dry-run --sourceless --racy --deep --output --in-place --zipimport --extracted --extract-mtime --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     doctor)
@@ -46,7 +46,7 @@ _pycache_arg_options()
     clean)
         echo '--tag --keep-tag --debris --output --extract-mtime --format --color --from-file --check-hash-based-pycs --prefix --ignore -o -i' ;;
     compile)
-        echo '--python --optimize --invalidation-mode --jobs --exclude --from-file --maxlevels --ddir --strip --prepend --prefix --format --color --ignore -o -j -x -i -r -d' ;;
+        echo '--python --optimize --invalidation-mode --jobs --exclude --from-file --maxlevels --ddir --strip --prepend --prefix --output --extract-mtime --format --color --ignore -o -j -x -i -r -d' ;;
     prune)
         echo '--output --extract-mtime --format --color --from-file --check-hash-based-pycs --prefix --ignore -o -i' ;;
     doctor)

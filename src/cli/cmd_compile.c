@@ -1748,7 +1748,9 @@ int cmd_compile(int argc, char **argv)
 {
     cli_parser p = {
         .command = "compile",
-        .usage = "[OPTION]... [PATH]...",
+        .usage = "[OPTION]... [PATH]...\n"
+                 "   or: pycache compile --python X.Y [OPTION]... ARCHIVE (--output OUT | "
+                 "--in-place)",
         .description =
             "Byte-compile the Python sources under each PATH (default: the current "
             "directory), or the files named, with the real interpreters, but only those "
@@ -1760,7 +1762,11 @@ int cmd_compile(int argc, char **argv)
             "A syntax error is reported with the interpreter's own message and the other "
             "files are still compiled; a worker that dies is replaced and its file tried "
             "once more. Version-control metadata, node_modules and virtual environments "
-            "are skipped unless asked for.",
+            "are skipped unless asked for. An ARCHIVE (zip, wheel, zipapp, tar) is never "
+            "changed in place: the caches each --python needs where it is used "
+            "(extracted: __pycache__; --zipimport: NAME.pyc beside the source) are "
+            "compiled from the source members' bytes into --output OUT (or over it: "
+            "--in-place), stamped so they are fresh there.",
         .options = options,
         .epilog = "With $PYTHONPYCACHEPREFIX set (or --prefix), 3.8+ caches are written\n"
                   "into the prefix, where the interpreter will read them; 2.7-3.7 caches\n"
@@ -1776,7 +1782,8 @@ int cmd_compile(int argc, char **argv)
                   "  pycache compile src/                     python3 on PATH, level 0\n"
                   "  pycache compile --python 3.11 --python 2.7 -o 0,1 lib/\n"
                   "  pycache compile -n --json . | jq .       what would be compiled\n"
-                  "  git ls-files '*.py' | pycache compile -i -\n",
+                  "  git ls-files '*.py' | pycache compile -i -\n"
+                  "  TZ=UTC pycache compile --python 3.12 function.zip --output fixed.zip\n",
     };
     tree_options t;
     tree_options_init(&t);

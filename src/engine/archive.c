@@ -1750,6 +1750,81 @@ static int write_added(struct run *r, struct archive *w, struct archive_entry *s
     return 0;
 }
 
+/* libarchive's zip writer derives a member's DOS date/time field from its
+ * mtime, truncated to an even second (archive_write_set_format_zip.c,
+ * dos_time), where Info-ZIP rounds an odd second up: zipimport, which reads
+ * only that field (_parse_dostime), would see a source 2 s older than in
+ * the original, and a legacy pyc stamped from the original fall outside its
+ * +-1 s. So the field of every member the original had is put back, in the
+ * central directory and in the local header, as it was (it is outside
+ * every CRC). A zip64 directory (offsets 0xFFFFFFFF) is left as written.
+ * FD: the zip just written. 0, or -1 with errno. */
+static int restore_dos_times(int fd, const struct archive_set *set)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return -1;
+    uint64_t size = (uint64_t)st.st_size;
+    size_t tail_len = size < 65536 + 22 ? (size_t)size : 65536 + 22;
+    unsigned char *tail = malloc(tail_len ? tail_len : 1), *cd = NULL;
+    int rc = -1;
+    if (!tail || tail_len < 22 || pread(fd, tail, tail_len, (off_t)(size - tail_len)) !=
+                                      (ssize_t)tail_len)
+        goto out;
+    size_t end = tail_len - 22 + 1;
+    bool found = false;
+    while (end-- > 0) {
+        if (memcmp(tail + end, "PK\5\6", 4) == 0) {
+            found = true;
+            break;
+        }
+    }
+    if (!found) {
+        errno = EINVAL;
+        goto out;
+    }
+    uint32_t cd_size = le32(tail + end + 12), cd_off = le32(tail + end + 16);
+    if (cd_off == 0xFFFFFFFFu || cd_size == 0xFFFFFFFFu) {
+        rc = 0; /* zip64: left as written */
+        goto out;
+    }
+    cd = malloc(cd_size ? cd_size : 1);
+    if (!cd || pread(fd, cd, cd_size, cd_off) != (ssize_t)cd_size)
+        goto out;
+    for (size_t p = 0; p + 46 <= cd_size && memcmp(cd + p, "PK\1\2", 4) == 0;) {
+        size_t nlen = le16(cd + p + 28), xlen = le16(cd + p + 30), clen = le16(cd + p + 32);
+        uint32_t local = le32(cd + p + 42);
+        if (p + 46 + nlen > cd_size)
+            break;
+        char *raw = strndup((const char *)cd + p + 46, nlen);
+        if (!raw)
+            goto out;
+        char *name = normalise(raw);
+        free(raw);
+        const struct member *m = name ? lookup(set, name) : NULL;
+        free(name);
+        if (m && m->has_dos && !m->added) {
+            unsigned char td[4] = {(unsigned char)(m->dos_time & 0xFF),
+                                   (unsigned char)(m->dos_time >> 8),
+                                   (unsigned char)(m->dos_date & 0xFF),
+                                   (unsigned char)(m->dos_date >> 8)};
+            memcpy(cd + p + 12, td, 4);
+            unsigned char sig[4];
+            if (local != 0xFFFFFFFFu && pread(fd, sig, 4, local) == 4 &&
+                memcmp(sig, "PK\3\4", 4) == 0 && pwrite(fd, td, 4, (off_t)local + 10) != 4)
+                goto out;
+        }
+        p += 46 + nlen + xlen + clen;
+    }
+    if (pwrite(fd, cd, cd_size, cd_off) != (ssize_t)cd_size)
+        goto out;
+    rc = 0;
+out:
+    free(tail);
+    free(cd);
+    return rc;
+}
+
 /* An error about the file being written: it names OUTPUT (or the
  * temporary file), not the archive read. */
 static void output_error(struct run *r, const char *output, int err, const char *op,
@@ -1844,6 +1919,10 @@ static int rewrite(struct run *r, const char *output, uint64_t *budget)
     if (archive_write_close(w) != ARCHIVE_OK) {
         why = archive_error_string(w);
         goto fail;
+    }
+    if (r->set.zip && restore_dos_times(fd, &r->set) != 0) {
+        output_error(r, tmp, errno, "write", NULL);
+        goto cleanup;
     }
     struct stat st;
     if ((r->origin->path && stat(r->origin->path, &st) == 0 &&
@@ -2260,6 +2339,10 @@ int archive_fix(const char *path, const char *output, const archive_fix_options 
     if (rc != 0)
         goto out;
     rc = -1;
+    if (r.set.zip && !r.set.zipimport && read_zip_dostimes(&o, &r.set) != 0) {
+        member_error(&r, NULL, 0, "read archive", "no readable zip central directory");
+        goto out;
+    }
     if (r.errors) {
         /* An archive with unsafe members is not rewritten at all. */
         member_error(&r, NULL, 0, op,

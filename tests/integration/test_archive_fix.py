@@ -14,6 +14,7 @@ import base64
 import hashlib
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -106,10 +107,6 @@ def members(archive, kind):
                  t.extractfile(m).read() if m.isfile() else None) for m in t.getmembers()]
 
 
-def dos_seconds(date_time):
-    return time.mktime(tuple(date_time) + (0, 0, -1))
-
-
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory, interpreters):
     return build_tree(str(tmp_path_factory.mktemp("fix") / "tree"), interpreters)
@@ -153,14 +150,6 @@ def test_fix_equals_the_command_on_the_extracted_tree(pycache, interpreters, tre
     dropped = set(m[0] for m in members(archive, kind)) - set(m[0] for m in members(out, kind))
     kept = [m for m in members(archive, kind) if m[0] not in dropped]
     got = members(out, kind)
-    if kind == "zip":
-        # The DOS date/time field: Info-ZIP rounds an odd second up,
-        # libarchive's writer down (the extended timestamp, which unzip
-        # restores, is the same: the snapshots above are equal).
-        assert all(abs(dos_seconds(a[1][0]) - dos_seconds(b[1][0])) <= 2
-                   for a, b in zip(kept, got)), (kept, got)
-        kept = [(n, meta[1:], data) for n, meta, data in kept]
-        got = [(n, meta[1:], data) for n, meta, data in got]
     assert kept == got
     assert any(d.rstrip("/").endswith("sub/__pycache__") for d in dropped), dropped
     # Nothing the command removes is left: a second pass finds nothing.
@@ -340,3 +329,214 @@ def test_faults_leave_nothing(interpreters, tree, tmp_path, op, errno, match, py
             in r.stderr.decode(), r.stderr
         assert sorted(os.listdir(str(tmp_path))) == ["a.zip"], os.listdir(str(tmp_path))
         assert open(archive, "rb").read() == before
+
+
+# ---- compile ARCHIVE --output OUT ---------------------------------------------
+#
+# The oracle: the fixed archive extracted by the real extractor (or put on
+# sys.path for zipimport), every interpreter imports every module with
+# -B -v, and must load each from the cache compile added.
+
+MODS = ["mod_a", "mod_b", "pkg"]
+
+
+def source_tree(root):
+    os.makedirs(os.path.join(root, "pkg"))
+    for name in ("mod_a", "mod_b"):
+        p = make_module(root, name, name, padding="def f():\n    return 1\r\n")
+        os.utime(p, (T + 1, T + 1))  # an odd second: the DOS time rounds it
+    p = make_module(os.path.join(root, "pkg"), "__init__", "pkg")
+    os.utime(p, (T, T))
+    return root
+
+
+def assert_loaded_from_cache(interp, where, expect_file=None):
+    result = batch_import_env(interp, where)
+    for name in MODS:
+        got = result[name]
+        assert got["outcome"] == "cache", (interp.version, name, got["log"][-600:])
+
+
+def batch_import_env(interp, where):
+    from oracle import batch_import
+    return batch_import(interp, where, MODS)
+
+
+def distinct(interpreters):
+    """One interpreter per version (a version can be installed twice)."""
+    seen, out = set(), []
+    for i in interpreters:
+        if i.short not in seen:
+            seen.add(i.short)
+            out.append(i)
+    return out
+
+
+def compile_args(interpreters):
+    args = []
+    for i in interpreters:
+        args += ["--python", i.path]
+    return args
+
+
+@pytest.mark.parametrize("kind", ["zip", "tgz"])
+def test_compile_for_extraction(pycache, interpreters, tmp_path, kind):
+    interpreters = distinct(interpreters)
+    """Every interpreter's cache is added in the layout its importer reads
+    (2.7: NAME.pyc beside the source); extracted by unzip / tar with the
+    archive's mtimes, each module loads from it."""
+    tree = source_tree(str(tmp_path / "src"))
+    archive = str(tmp_path / ("a." + kind))
+    make_archive(tree, archive, kind)
+    before = open(archive, "rb").read()
+    out = str(tmp_path / ("c." + kind))
+    env = {"TZ": "UTC"}
+    r = pycache("compile", "-n", *compile_args(interpreters) + [archive, "--output", out],
+                env=env)
+    assert r.returncode == 1 and not os.path.exists(out), (r.stdout, r.stderr)
+    r = pycache("compile", *compile_args(interpreters) + [archive, "--output", out], env=env)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert open(archive, "rb").read() == before
+    names = [m[0] for m in members(out, kind)]
+    for i in interpreters:
+        if i.major == 2:
+            assert any(n.endswith("mod_a.pyc") and "__pycache__" not in n for n in names)
+        else:
+            assert any(n.endswith("__pycache__/mod_a.%s.pyc" % i.tag) for n in names), names
+    # The original members first in their order, each followed by its caches.
+    orig = [m[0] for m in members(archive, kind)]
+    assert [n for n in names if n in orig] == orig
+    extract(out, kind, str(tmp_path / "x"))
+    for i in interpreters:
+        assert_loaded_from_cache(i, str(tmp_path / "x"))
+    # Compiled again: everything is fresh, nothing added.
+    again = str(tmp_path / ("d." + kind))
+    r = pycache("compile", "-v", *compile_args(interpreters) + [out, "--output", again],
+                env=env)
+    assert r.returncode == 0 and " 0 files for" in r.stdout, r.stdout
+    assert not re.search(r"^compiled  ", r.stdout, re.M) and "fresh  " in r.stdout, r.stdout
+    assert [m[0] for m in members(again, kind)] == names
+
+
+def test_compile_replaces_what_is_not_fresh_hash_mode(pycache, interpreters, tmp_path):
+    """A stale cache is replaced in place (its name and position kept);
+    unchecked-hash pycs are fresh for the `now` model (zipfile.extractall
+    sets no mtimes): extracted that way, modules load from them."""
+    py = newest3(interpreters)
+    tree = source_tree(str(tmp_path / "src"))
+    compile_source(py, os.path.join(tree, "mod_a.py"))
+    make_module(tree, "mod_a", "mod_a v2 edited")  # the cache is stale now
+    archive = str(tmp_path / "a.zip")
+    make_archive(tree, archive, "zip")
+    out = str(tmp_path / "c.zip")
+    r = pycache("compile", "--python", py.short, "--invalidation-mode", "unchecked-hash",
+                "--extract-mtime=now", "--json", archive, "--output", out)
+    assert r.returncode == 0, r.stderr
+    rows = {x["path"]: x for x in r.json()}
+    stale = "__pycache__/mod_a.%s.pyc" % py.tag
+    assert rows[archive + "/" + stale]["action"] == "compiled"
+    names = [m[0] for m in members(out, "zip")]
+    assert names.count(stale) == 1
+    assert [m[0] for m in members(archive, "zip")] == [n for n in names
+                                                        if n in set(m[0] for m in
+                                                                    members(archive, "zip"))]
+    with zipfile.ZipFile(out) as z:
+        assert z.read(stale)[4:8] == b"\x01\x00\x00\x00"  # unchecked-hash
+        z.extractall(str(tmp_path / "x"))
+    assert_loaded_from_cache(py, str(tmp_path / "x"))
+    r = pycache("check", "--extract-mtime=now", "--expect", py.short, out)
+    assert r.returncode == 0, r.stdout
+
+
+def test_compile_for_zipimport(pycache, interp, tmp_path):
+    """A zipapp (.pyz: zipimport by default): NAME.pyc beside each source,
+    stamped with the source's DOS time as zipimport reads it; on sys.path,
+    every module is imported from it, and the code's file name is the one
+    zipimport gives a source it compiles (ARCHIVE/member)."""
+    tree = source_tree(str(tmp_path / "src"))
+    archive = str(tmp_path / "app.pyz")
+    make_archive(tree, archive, "zip")
+    out = "fixed.pyz"
+    r = pycache("compile", "--python", interp.path, archive, "--output", out,
+                cwd=str(tmp_path), env={"TZ": "UTC"})
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    with zipfile.ZipFile(str(tmp_path / out)) as z:
+        assert "mod_a.pyc" in z.namelist() and "pkg/__init__.pyc" in z.namelist()
+        assert not [n for n in z.namelist() if "__pycache__" in n]
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import mod_a, mod_b, pkg\n"
+            "for m in (mod_a, mod_b, pkg): sys.stdout.write(m.__file__ + '\\n')\n"
+            "sys.stdout.write(mod_a.f.__code__.co_filename + '\\n')")
+    p = subprocess.run([interp.path, "-B", "-c", code, out], cwd=str(tmp_path),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=dict(os.environ, TZ="UTC"))
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.decode().splitlines()[-4:]  # after what the modules print
+    assert lines[:3] == ["fixed.pyz/mod_a.pyc", "fixed.pyz/mod_b.pyc",
+                         "fixed.pyz/pkg/__init__.pyc"], lines
+    assert lines[3] == "fixed.pyz/mod_a.py", lines
+    r = pycache("check", "--expect", interp.short, out, cwd=str(tmp_path), env={"TZ": "UTC"})
+    assert r.returncode == 0, r.stdout
+
+
+def test_compile_a_wheel_and_errors(pycache, interpreters, tmp_path):
+    """A source that does not compile is reported (exit 1) and the rest is
+    written; a wheel's RECORD lists the added pycs; pip installs it."""
+    py = newest3(interpreters)
+    src = tmp_path / "w"
+    (src / "tinypkg").mkdir(parents=True)
+    (src / "tinypkg" / "__init__.py").write_text("x = 1\n")
+    (src / "tinypkg" / "bad.py").write_text("def (:\n")
+    info = "tinypkg-1.0.dist-info/"
+    whl = str(tmp_path / "tinypkg-1.0-py3-none-any.whl")
+    record = []
+    with zipfile.ZipFile(whl, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in [("tinypkg/__init__.py", b"x = 1\n"), ("tinypkg/bad.py", b"def (:\n"),
+                           (info + "METADATA", b"Metadata-Version: 2.1\nName: tinypkg\n"
+                                               b"Version: 1.0\n"),
+                           (info + "WHEEL", b"Wheel-Version: 1.0\nGenerator: t\n"
+                                            b"Root-Is-Purelib: true\nTag: py3-none-any\n")]:
+            z.writestr(name, data)
+            record.append("%s,%s,%d" % (name, digest(data), len(data)))
+        record.append(info + "RECORD,,")
+        z.writestr(info + "RECORD", "\n".join(record) + "\n")
+    (tmp_path / "out").mkdir()
+    fixed = str(tmp_path / "out" / os.path.basename(whl))
+    r = pycache("compile", "--python", py.short, whl, "--output", fixed)
+    assert r.returncode == 1 and "cannot compile" in r.stderr and "bad.py" in r.stderr, \
+        (r.stdout, r.stderr)
+    pyc = "tinypkg/__pycache__/__init__.%s.pyc" % py.tag
+    with zipfile.ZipFile(fixed) as z:
+        lines = z.read(info + "RECORD").decode().splitlines()
+        assert lines[:-1] == record[:-1] + ["%s,%s,%d" % (pyc, digest(z.read(pyc)),
+                                                          len(z.read(pyc)))]
+        assert lines[-1] == info + "RECORD,,"
+    target = tmp_path / "site"
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index",
+                        "-q", "--target", str(target), fixed],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert r.returncode == 0, r.stderr
+    assert (target / pyc).exists()
+
+
+def test_compile_refusals(pycache, interpreters, tmp_path):
+    py = newest3(interpreters)
+    tree = source_tree(str(tmp_path / "src"))
+    archive = str(tmp_path / "app.pyz")
+    make_archive(tree, archive, "zip")
+    others = [i for i in interpreters if i.major == 3 and i is not py]
+    if others:
+        r = pycache("compile", "--python", py.short, "--python", others[0].short, archive,
+                    "--output", str(tmp_path / "o.pyz"))
+        assert r.returncode == 3 and "zipimport reads one NAME.pyc" in r.stderr, r.stderr
+    r = pycache("compile", "--python", py.short, "-b", archive, "--output",
+                str(tmp_path / "o.pyz"))
+    assert r.returncode == 2, r.stderr
+    r = pycache("compile", "--python", py.short, archive, "--output", archive)
+    assert r.returncode == 2 and "itself" in r.stderr
+    # -o stays --optimize: levels 1 and 2 for extracted use.
+    r = pycache("compile", "--python", py.short, "-o", "1,2", "--extracted", archive,
+                "--output", str(tmp_path / "o.zip"))
+    assert r.returncode == 0, r.stderr
+    with zipfile.ZipFile(str(tmp_path / "o.zip")) as z:
+        assert "__pycache__/mod_a.%s.opt-2.pyc" % py.tag in z.namelist()
+    assert sorted(os.listdir(str(tmp_path))) == ["app.pyz", "o.zip", "src"]
