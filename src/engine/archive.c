@@ -723,6 +723,8 @@ struct run {
     int stopped;
     char *pathbuf, *srcbuf;
     size_t pathcap, srccap;
+    uint64_t prefix_len;    /* archive_fix: bytes before the zip (a zipapp's
+                               "#!" line), copied as they are */
 };
 
 static const char *display(struct run *r, char **buf, size_t *cap, const char *member)
@@ -1750,6 +1752,82 @@ static int write_added(struct run *r, struct archive *w, struct archive_entry *s
     return 0;
 }
 
+/* How many bytes come before the zip in PATH (a zipapp's "#!" line, or a
+ * self-extractor's stub), to be copied as they are in front of the zip
+ * libarchive writes. The zip's own start is where zipimport
+ * (_read_directory: header_position - header_offset - header_size, the
+ * arc_offset) and zipfile (_EndRecData: concat) find it: the end record's
+ * position minus the directory's size and offset; a zip whose offsets were
+ * made absolute (zip -A) starts at 0 by that count, and its prefix ends at
+ * the first local header the directory names. libarchive writes offsets
+ * from the start of what it writes, which both readers take as they take a
+ * zipapp written by Python's zipapp module. 0, or -1 with errno or *WHY. */
+static int zip_prefix_len(const char *path, uint64_t *len, const char **why)
+{
+    *len = 0;
+    int fd = open_noatime(path, 0);
+    struct stat st;
+    unsigned char *tail = NULL, *cd = NULL;
+    int rc = -1;
+    if (fd < 0 || fstat(fd, &st) != 0)
+        goto out;
+    unsigned char two[2];
+    if (pread(fd, two, 2, 0) == 2 && memcmp(two, "PK", 2) == 0) {
+        rc = 0; /* a zip from its first byte */
+        goto out;
+    }
+    uint64_t size = (uint64_t)st.st_size;
+    size_t tail_len = size < 65536 + 22 ? (size_t)size : 65536 + 22;
+    tail = malloc(tail_len ? tail_len : 1);
+    if (!tail || tail_len < 22 ||
+        pread(fd, tail, tail_len, (off_t)(size - tail_len)) != (ssize_t)tail_len)
+        goto bad;
+    size_t end = tail_len - 22 + 1;
+    bool found = false;
+    while (end-- > 0) {
+        if (memcmp(tail + end, "PK\5\6", 4) == 0) {
+            found = true;
+            break;
+        }
+    }
+    if (!found)
+        goto bad;
+    uint64_t eocd = size - tail_len + end;
+    uint32_t cd_size = le32(tail + end + 12), cd_off = le32(tail + end + 16);
+    if (cd_off == 0xFFFFFFFFu || cd_size == 0xFFFFFFFFu) {
+        *why = "a zip64 archive behind other data is not rewritten";
+        errno = 0;
+        goto out;
+    }
+    if ((uint64_t)cd_size + cd_off > eocd)
+        goto bad;
+    uint64_t base = eocd - cd_size - cd_off; /* zipimport's arc_offset */
+    cd = malloc(cd_size ? cd_size : 1);
+    if (!cd || pread(fd, cd, cd_size, (off_t)(eocd - cd_size)) != (ssize_t)cd_size)
+        goto bad;
+    uint64_t first = UINT64_MAX;
+    for (size_t p = 0; p + 46 <= cd_size && memcmp(cd + p, "PK\1\2", 4) == 0;
+         p += 46 + (size_t)le16(cd + p + 28) + le16(cd + p + 30) + le16(cd + p + 32)) {
+        uint64_t local = le32(cd + p + 42);
+        if (local < first)
+            first = local;
+    }
+    *len = base + (first == UINT64_MAX ? cd_off : first);
+    if (*len > size)
+        goto bad;
+    rc = 0;
+    goto out;
+bad:
+    *why = "the data before the zip cannot be told from the zip";
+    errno = 0;
+out:
+    free(tail);
+    free(cd);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
 /* libarchive's zip writer derives a member's DOS date/time field from its
  * mtime, truncated to an even second (archive_write_set_format_zip.c,
  * dos_time), where Info-ZIP rounds an odd second up: zipimport, which reads
@@ -1759,7 +1837,7 @@ static int write_added(struct run *r, struct archive *w, struct archive_entry *s
  * central directory and in the local header, as it was (it is outside
  * every CRC). A zip64 directory (offsets 0xFFFFFFFF) is left as written.
  * FD: the zip just written. 0, or -1 with errno. */
-static int restore_dos_times(int fd, const struct archive_set *set)
+static int restore_dos_times(int fd, const struct archive_set *set, uint64_t base)
 {
     struct stat st;
     if (fstat(fd, &st) != 0)
@@ -1789,7 +1867,7 @@ static int restore_dos_times(int fd, const struct archive_set *set)
         goto out;
     }
     cd = malloc(cd_size ? cd_size : 1);
-    if (!cd || pread(fd, cd, cd_size, cd_off) != (ssize_t)cd_size)
+    if (!cd || pread(fd, cd, cd_size, (off_t)(base + cd_off)) != (ssize_t)cd_size)
         goto out;
     for (size_t p = 0; p + 46 <= cd_size && memcmp(cd + p, "PK\1\2", 4) == 0;) {
         size_t nlen = le16(cd + p + 28), xlen = le16(cd + p + 30), clen = le16(cd + p + 32);
@@ -1810,18 +1888,61 @@ static int restore_dos_times(int fd, const struct archive_set *set)
                                    (unsigned char)(m->dos_date >> 8)};
             memcpy(cd + p + 12, td, 4);
             unsigned char sig[4];
-            if (local != 0xFFFFFFFFu && pread(fd, sig, 4, local) == 4 &&
-                memcmp(sig, "PK\3\4", 4) == 0 && pwrite(fd, td, 4, (off_t)local + 10) != 4)
+            off_t at = (off_t)(base + local);
+            if (local != 0xFFFFFFFFu && pread(fd, sig, 4, at) == 4 &&
+                memcmp(sig, "PK\3\4", 4) == 0 && pwrite(fd, td, 4, at + 10) != 4)
                 goto out;
         }
         p += 46 + nlen + xlen + clen;
     }
-    if (pwrite(fd, cd, cd_size, cd_off) != (ssize_t)cd_size)
+    if (pwrite(fd, cd, cd_size, (off_t)(base + cd_off)) != (ssize_t)cd_size)
         goto out;
     rc = 0;
 out:
     free(tail);
     free(cd);
+    return rc;
+}
+
+/* Copies the R->prefix_len bytes in front of the zip (a zipapp's "#!"
+ * line) to FD as they are: libarchive then writes the zip after them. */
+static int copy_prefix(struct run *r, int fd)
+{
+    int in = open_noatime(r->origin->path, 0);
+    if (in < 0)
+        return -1;
+    unsigned char buf[65536];
+    uint64_t done = 0;
+    int rc = 0;
+    while (done < r->prefix_len) {
+        size_t want = r->prefix_len - done < sizeof buf ? (size_t)(r->prefix_len - done)
+                                                        : sizeof buf;
+        ssize_t n = pread(in, buf, want, (off_t)done);
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n == 0)
+                errno = EIO;
+            rc = -1;
+            break;
+        }
+        for (ssize_t w = 0; w < n;) {
+            ssize_t k = write(fd, buf + w, (size_t)(n - w));
+            if (k < 0) {
+                if (errno == EINTR)
+                    continue;
+                rc = -1;
+                break;
+            }
+            w += k;
+        }
+        if (rc)
+            break;
+        done += (uint64_t)n;
+    }
+    int e = errno;
+    close(in);
+    errno = e;
     return rc;
 }
 
@@ -1889,6 +2010,10 @@ static int rewrite(struct run *r, const char *output, uint64_t *budget)
             }
         }
     }
+    if (r->prefix_len && copy_prefix(r, fd) != 0) {
+        output_error(r, tmp, errno, "write", NULL);
+        goto cleanup;
+    }
     if (archive_write_open_fd(w, fd) != ARCHIVE_OK) {
         why = archive_error_string(w);
         goto fail;
@@ -1920,7 +2045,7 @@ static int rewrite(struct run *r, const char *output, uint64_t *budget)
         why = archive_error_string(w);
         goto fail;
     }
-    if (r->set.zip && restore_dos_times(fd, &r->set) != 0) {
+    if (r->set.zip && restore_dos_times(fd, &r->set, r->prefix_len) != 0) {
         output_error(r, tmp, errno, "write", NULL);
         goto cleanup;
     }
@@ -2350,14 +2475,9 @@ int archive_fix(const char *path, const char *output, const archive_fix_options 
         goto out;
     }
     if (r.set.zip) {
-        int fd = open_noatime(path, 0);
-        unsigned char two[2] = {0, 0};
-        bool prefixed = fd >= 0 && pread(fd, two, 2, 0) == 2 && memcmp(two, "PK", 2) != 0;
-        if (fd >= 0)
-            close(fd);
-        if (prefixed) {
-            member_error(&r, NULL, 0, op,
-                         "data before the zip (a zipapp's #! line) is not rewritten yet");
+        const char *why = NULL;
+        if (zip_prefix_len(path, &r.prefix_len, &why) != 0) {
+            member_error(&r, NULL, errno, op, why);
             goto out;
         }
     }

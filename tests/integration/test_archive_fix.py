@@ -540,3 +540,63 @@ def test_compile_refusals(pycache, interpreters, tmp_path):
     with zipfile.ZipFile(str(tmp_path / "o.zip")) as z:
         assert "__pycache__/mod_a.%s.opt-2.pyc" % py.tag in z.namelist()
     assert sorted(os.listdir(str(tmp_path))) == ["app.pyz", "o.zip", "src"]
+
+
+# ---- a zipapp behind a "#!" line ------------------------------------------------
+
+
+def make_zipapp(tmp_path, py, absolute):
+    """Python's zipapp (offsets from the zip's start), or the same prefix
+    with Info-ZIP's offsets made absolute (zip -A)."""
+    src = tmp_path / "za"
+    src.mkdir()
+    (src / "__main__.py").write_text(
+        "import sys, helper\nsys.stdout.write('main %s %s\\n' % (__file__, helper.__file__))\n")
+    (src / "helper.py").write_text("X = 7\n")
+    for n in ("__main__.py", "helper.py"):
+        os.utime(str(src / n), (T, T))
+    app = str(tmp_path / "app.pyz")
+    if absolute:
+        z = str(tmp_path / "plain.zip")
+        subprocess.run(["zip", "-q", "-r", z, "."], cwd=str(src), check=True)
+        with open(app, "wb") as f:
+            f.write(b"#!/usr/bin/env python3\n" + open(z, "rb").read())
+        subprocess.run(["zip", "-q", "-A", app], check=True)
+    else:
+        r = subprocess.run([py.path, "-m", "zipapp", str(src), "-p", "/usr/bin/env python3",
+                            "-o", app], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert r.returncode == 0, r.stderr
+    return app
+
+
+@pytest.mark.parametrize("absolute", [False, True], ids=["zipapp", "zip-A"])
+def test_zipapp_behind_a_shebang(pycache, interpreters, tmp_path, absolute):
+    """compile, convert, clean and prune keep the "#!" line byte for byte and
+    write the zip after it; the result runs with `python app.pyz`, its
+    modules (and __main__) loaded from the NAME.pyc compile added."""
+    py = newest3(interpreters)
+    app = make_zipapp(tmp_path, py, absolute)
+    prefix = b"#!/usr/bin/env python3\n"
+    env = {"TZ": "UTC"}
+    run_env = dict(os.environ, TZ="UTC")
+    out = str(tmp_path / "c.pyz")
+    r = pycache("compile", "--python", py.path, app, "--output", out, env=env)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert open(out, "rb").read(len(prefix) + 2) == prefix + b"PK"
+    p = subprocess.run([py.path, "-B", out], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=run_env)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.decode().split() == ["main", out + "/__main__.pyc", out + "/helper.pyc"]
+    with zipfile.ZipFile(out) as z:  # zipfile finds the members behind the prefix
+        assert z.testzip() is None
+    for cmd in (["convert", "--to", "unchecked-hash"], ["prune"], ["clean"]):
+        fixed = str(tmp_path / ("%s.pyz" % cmd[0]))
+        r = pycache(*cmd + [out, "-o", fixed], env=env)
+        assert r.returncode == 0, (cmd, r.stdout, r.stderr)
+        assert open(fixed, "rb").read(len(prefix) + 2) == prefix + b"PK"
+        p = subprocess.run([py.path, "-B", fixed], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=run_env)
+        assert p.returncode == 0, (cmd, p.stderr)
+        suffix = ".py" if cmd[0] == "clean" else ".pyc"
+        assert p.stdout.decode().split() == ["main", fixed + "/__main__" + suffix,
+                                             fixed + "/helper" + suffix], cmd
