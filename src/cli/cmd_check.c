@@ -583,7 +583,13 @@ int cmd_check(int argc, char **argv)
     c.quiet = t.out.quiet;
     c.color = tree_color(&t);
     sopt.progress = !c.quiet && isatty(STDERR_FILENO);
-    sopt.prepare = prepare_racy;
+    /* The racy test costs one fstatat per fresh timestamp cache; only the
+     * human note and the JSON records of fresh caches (-v) show its answer.
+     * -q, -0 and --format=github print nothing that depends on it (racy
+     * caches are fresh: no status, no exit code), so they skip it. */
+    if (!c.quiet && (c.format == CLI_FORMAT_HUMAN ||
+                     (c.format == CLI_FORMAT_JSON && c.verbose)))
+        sopt.prepare = prepare_racy;
     /* Sizes are shown for listed files only: fresh ones need no fstat. */
     sopt.no_sizes = c.format != CLI_FORMAT_JSON && !c.verbose;
 
