@@ -411,7 +411,7 @@ class Bench:
             Row("pycache check", [[pc, "check", "{root}"]], root, ok=(0, 1),
                 needs="check", note="the sorted listing of what is not fresh"),
             Row("pycache check --json", [[pc, "check", "--json", "{root}"]], root,
-                ok=(0, 1), needs="check", note="sizes wanted: no io_uring batches"),
+                ok=(0, 1), needs="check", note="listed files sized by fstatat"),
             Row("pycache check -q --deep", [[pc, "check", "-q", "--deep", "{root}"]],
                 root, ok=(0, 1), needs="check", note="every fresh body unmarshalled"),
             Row("pycache check -q, PYCACHE_IO_URING=0",
