@@ -1959,6 +1959,661 @@ static void output_error(struct run *r, const char *output, int err, const char 
     deliver(r, &it);
 }
 
+static void digest_of(struct member *m, const unsigned char *data, size_t len);
+
+/* ---- zip: unchanged members copied as they are ------------------------------------------
+ *
+ * libarchive's writer takes a member's uncompressed bytes only
+ * (archive_write_data; archive_write_zip_set_compression_deflate / _store
+ * choose how it compresses them), so a zip rewritten through it has every
+ * member inflated and deflated again: 7-10 s for a 43 MB zip of the
+ * standard library, against 0.3 s for check. A zip is therefore rewritten
+ * here: every member the plan keeps is copied as it lies in the original —
+ * local header, compressed data and data descriptor, byte for byte — and
+ * its central directory record is the original's with the new offset; a
+ * member whose bytes change (a converted header, a compiled pyc, RECORD) or
+ * is added is written stored (method 0), with the original's (or, for an
+ * added one, its source's) times, extra fields and attributes; a zip64 end
+ * record is written when the original had one or a count, size or offset
+ * needs it. A zip this cannot lay out (a split archive, members that
+ * overlap) goes through libarchive's writer instead. */
+
+struct zentry {
+    uint64_t local;          /* local header offset from the zip's start */
+    uint64_t span;           /* its bytes, up to the next member's (or the
+                                directory): header, data, descriptor */
+    size_t rec, rec_len;     /* its record in the directory buffer */
+    struct member *m;
+};
+
+struct zipdir {
+    unsigned char *cd;       /* the original central directory */
+    size_t cd_len;
+    uint64_t base;           /* the zip's start in the file (arc_offset) */
+    uint64_t cd_off;         /* from the zip's start */
+    bool had64;              /* a zip64 end record */
+    unsigned char *comment;  /* the end record's comment */
+    size_t comment_len;
+    struct zentry *v;
+    size_t n;
+};
+
+static uint64_t le64(const unsigned char *p)
+{
+    return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+static void put16(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    put16(p, v & 0xFFFF);
+    put16(p + 2, v >> 16);
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+    put32(p, (uint32_t)v);
+    put32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* CRC-32 (ISO 3309, as zip uses), for the members written stored. */
+static uint32_t crc32_of(const unsigned char *p, size_t n)
+{
+    static uint32_t table[256];
+    static bool ready;
+    if (!ready) {
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++)
+                c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            table[i] = c;
+        }
+        ready = true;
+    }
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++)
+        c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+static int cmp_local(const void *a, const void *b)
+{
+    const struct zentry *x = a, *y = b;
+    return x->local < y->local ? -1 : x->local > y->local;
+}
+
+/* A record's true sizes and offset (the fixed field, or its zip64 extra
+ * field when the fixed one is 0xFFFFFFFF). False when they cannot be read. */
+static bool record_values(const unsigned char *rec, size_t rec_len, uint64_t *usize,
+                          uint64_t *csize, uint64_t *local)
+{
+    uint32_t cs = le32(rec + 20), us = le32(rec + 24), lo = le32(rec + 42);
+    size_t nlen = le16(rec + 28), xlen = le16(rec + 30);
+    *usize = us;
+    *csize = cs;
+    *local = lo;
+    if (46 + nlen + xlen > rec_len)
+        return false;
+    const unsigned char *x = rec + 46 + nlen;
+    for (size_t i = 0; i + 4 <= xlen;) {
+        size_t id = le16(x + i), sz = le16(x + i + 2), k = 0;
+        if (i + 4 + sz > xlen)
+            return false;
+        if (id == 1) {
+            const unsigned char *f = x + i + 4;
+            if (us == 0xFFFFFFFFu) {
+                if (k + 8 > sz)
+                    return false;
+                *usize = le64(f + k);
+                k += 8;
+            }
+            if (cs == 0xFFFFFFFFu) {
+                if (k + 8 > sz)
+                    return false;
+                *csize = le64(f + k);
+                k += 8;
+            }
+            if (lo == 0xFFFFFFFFu) {
+                if (k + 8 > sz)
+                    return false;
+                *local = le64(f + k);
+            }
+            return true;
+        }
+        i += 4 + sz;
+    }
+    return us != 0xFFFFFFFFu && cs != 0xFFFFFFFFu && lo != 0xFFFFFFFFu;
+}
+
+static void free_zipdir(struct zipdir *z)
+{
+    free(z->cd);
+    free(z->comment);
+    free(z->v);
+}
+
+/* Reads the central directory of the original (a file) into Z. 0, or -1
+ * when it cannot be laid out here (the caller falls back to libarchive). */
+static int read_zipdir(struct run *r, int fd, struct zipdir *z)
+{
+    memset(z, 0, sizeof *z);
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return -1;
+    uint64_t size = (uint64_t)st.st_size;
+    size_t tail_len = size < 65536 + 22 ? (size_t)size : 65536 + 22;
+    unsigned char *tail = malloc(tail_len ? tail_len : 1);
+    int rc = -1;
+    if (!tail || tail_len < 22 || pread(fd, tail, tail_len, (off_t)(size - tail_len)) !=
+                                      (ssize_t)tail_len)
+        goto out;
+    size_t end = tail_len - 22 + 1;
+    bool found = false;
+    while (end-- > 0) {
+        if (memcmp(tail + end, "PK\5\6", 4) == 0 &&
+            end + 22 + (size_t)le16(tail + end + 20) <= tail_len) {
+            found = true;
+            break;
+        }
+    }
+    if (!found || le16(tail + end + 4) != 0 || le16(tail + end + 6) != 0)
+        goto out; /* no end record, or a split archive */
+    uint64_t eocd = size - tail_len + end;
+    uint64_t cd_size = le32(tail + end + 12), cd_off = le32(tail + end + 16);
+    uint64_t count = le16(tail + end + 10);
+    z->comment_len = le16(tail + end + 20);
+    z->comment = malloc(z->comment_len ? z->comment_len : 1);
+    if (!z->comment)
+        goto out;
+    memcpy(z->comment, tail + end + 22, z->comment_len);
+    uint64_t dir_end = eocd;
+    if (eocd >= 20) {
+        unsigned char loc[20], rec[56];
+        if (pread(fd, loc, 20, (off_t)(eocd - 20)) == 20 && memcmp(loc, "PK\6\7", 4) == 0) {
+            /* zip64: the locator names the zip64 end record, whose fields
+             * are the true ones (zipfile._EndRecData64). */
+            uint64_t at = eocd - 20 - 56;
+            if (eocd < 76 || pread(fd, rec, 56, (off_t)at) != 56 ||
+                memcmp(rec, "PK\6\6", 4) != 0 || le32(rec + 16) != 0 || le32(rec + 20) != 0)
+                goto out;
+            z->had64 = true;
+            count = le64(rec + 32);
+            cd_size = le64(rec + 40);
+            cd_off = le64(rec + 48);
+            dir_end = at;
+        }
+    }
+    if (cd_size > dir_end || cd_size > (UINT64_C(1) << 30) || cd_off > dir_end - cd_size)
+        goto out;
+    z->base = dir_end - cd_size - cd_off;
+    z->cd_off = cd_off;
+    z->cd_len = (size_t)cd_size;
+    z->cd = malloc(z->cd_len ? z->cd_len : 1);
+    z->v = calloc(count ? (size_t)count : 1, sizeof *z->v);
+    if (!z->cd || !z->v || count > z->cd_len / 46 + 1 ||
+        pread(fd, z->cd, z->cd_len, (off_t)(z->base + cd_off)) != (ssize_t)z->cd_len)
+        goto out;
+    size_t p = 0;
+    for (uint64_t i = 0; i < count; i++) {
+        if (p + 46 > z->cd_len || memcmp(z->cd + p, "PK\1\2", 4) != 0)
+            goto out;
+        size_t len = 46 + (size_t)le16(z->cd + p + 28) + le16(z->cd + p + 30) +
+                     le16(z->cd + p + 32);
+        uint64_t us, cs, local;
+        if (p + len > z->cd_len || !record_values(z->cd + p, len, &us, &cs, &local) ||
+            le16(z->cd + p + 34) != 0)
+            goto out;
+        struct zentry *e = &z->v[z->n++];
+        e->local = local;
+        e->rec = p;
+        e->rec_len = len;
+        char *raw = strndup((const char *)z->cd + p + 46, le16(z->cd + p + 28));
+        char *name = raw ? normalise(raw) : NULL;
+        free(raw);
+        e->m = name ? lookup(&r->set, name) : NULL;
+        free(name);
+        p += len;
+    }
+    if (p != z->cd_len)
+        goto out;
+    qsort(z->v, z->n, sizeof *z->v, cmp_local);
+    for (size_t i = 0; i < z->n; i++) {
+        uint64_t next = i + 1 < z->n ? z->v[i + 1].local : cd_off;
+        if (next < z->v[i].local + 30)
+            goto out; /* members overlap */
+        z->v[i].span = next - z->v[i].local;
+    }
+    rc = 0;
+out:
+    free(tail);
+    if (rc != 0) {
+        free_zipdir(z);
+        memset(z, 0, sizeof *z);
+    }
+    return rc;
+}
+
+/* Output, buffered: the file, and the directory built alongside. */
+struct zout {
+    int fd;
+    uint64_t pos;            /* from the zip's start */
+    unsigned char *dir;
+    size_t dir_len, dir_cap;
+    uint64_t count;
+    bool need64;
+};
+
+static int zwrite(struct zout *o, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    while (n) {
+        ssize_t k = write(o->fd, b, n);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        b += k;
+        n -= (size_t)k;
+        o->pos += (uint64_t)k;
+    }
+    return 0;
+}
+
+static int dir_add(struct zout *o, const void *p, size_t n)
+{
+    if (o->dir_len + n > o->dir_cap) {
+        size_t cap = (o->dir_len + n) * 2;
+        unsigned char *d = realloc(o->dir, cap);
+        if (!d)
+            return -1;
+        o->dir = d;
+        o->dir_cap = cap;
+    }
+    memcpy(o->dir + o->dir_len, p, n);
+    o->dir_len += n;
+    o->count++;
+    return 0;
+}
+
+/* Copies N bytes at OFF of IN to O. */
+static int copy_span(struct zout *o, int in, uint64_t off, uint64_t n)
+{
+    unsigned char buf[65536];
+    while (n) {
+        size_t want = n < sizeof buf ? (size_t)n : sizeof buf;
+        ssize_t k = pread(in, buf, want, (off_t)off);
+        if (k <= 0) {
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k == 0)
+                errno = EIO;
+            return -1;
+        }
+        if (zwrite(o, buf, (size_t)k) != 0)
+            return -1;
+        off += (uint64_t)k;
+        n -= (uint64_t)k;
+    }
+    return 0;
+}
+
+/* The extra fields of X (LEN bytes) but the zip64 one, appended to OUT. */
+static size_t extra_without_zip64(const unsigned char *x, size_t len, unsigned char *out)
+{
+    size_t k = 0;
+    for (size_t i = 0; i + 4 <= len;) {
+        size_t sz = le16(x + i + 2);
+        if (i + 4 + sz > len)
+            break;
+        if (le16(x + i) != 1) {
+            memcpy(out + k, x + i, 4 + sz);
+            k += 4 + sz;
+        }
+        i += 4 + sz;
+    }
+    return k;
+}
+
+enum stored_kind { STORED_REPLACED, STORED_ADDED_FILE, STORED_ADDED_DIR };
+
+/* Writes a member stored (method 0) with DATA: local header, data, and its
+ * directory record made from TEMPLATE (a record of the original: times,
+ * attributes, extra fields) under NAME (NLEN bytes); LOCAL_EXTRA (LX bytes):
+ * the extra fields of the template's local header. KIND: the member's own
+ * bytes replaced (its attributes kept), or a file or directory added after
+ * the template's member (mode 0644 or 0755). */
+static int write_stored(struct zout *o, const unsigned char *tmpl, const char *name,
+                        size_t nlen, const unsigned char *local_extra, size_t lx,
+                        const unsigned char *data, size_t len, enum stored_kind kind)
+{
+    uint32_t crc = crc32_of(data, len);
+    uint64_t at = o->pos;
+    unsigned char lh[30], x[65536 + 32];
+    size_t xl = extra_without_zip64(local_extra, lx, x);
+    uint16_t flags = le16(tmpl + 8) & 0x0800; /* the UTF-8 name flag only */
+    memcpy(lh, "PK\3\4", 4);
+    put16(lh + 4, 20);
+    put16(lh + 6, flags);
+    put16(lh + 8, 0);
+    memcpy(lh + 10, tmpl + 12, 4); /* DOS time and date */
+    put32(lh + 14, crc);
+    put32(lh + 18, (uint32_t)len);
+    put32(lh + 22, (uint32_t)len);
+    put16(lh + 26, (uint32_t)nlen);
+    put16(lh + 28, (uint32_t)xl);
+    if (zwrite(o, lh, 30) != 0 || zwrite(o, name, nlen) != 0 || zwrite(o, x, xl) != 0 ||
+        zwrite(o, data, len) != 0)
+        return -1;
+    /* The record: the template's fields, the new ones, its extra fields but
+     * zip64 (added back when the offset needs it), no comment. */
+    size_t tn = le16(tmpl + 28), tx = le16(tmpl + 30);
+    unsigned char rec[46 + 65536 + 65536 + 32];
+    memcpy(rec, tmpl, 46);
+    put16(rec + 6, 20);
+    put16(rec + 8, flags);
+    put16(rec + 10, 0);
+    put32(rec + 16, crc);
+    put32(rec + 20, (uint32_t)len);
+    put32(rec + 24, (uint32_t)len);
+    put16(rec + 28, (uint32_t)nlen);
+    put16(rec + 32, 0);
+    put16(rec + 34, 0);
+    if (kind != STORED_REPLACED) {
+        bool unix_mode = tmpl[5] == 3; /* made on Unix: the mode in the high half */
+        put16(rec + 36, 0);            /* not text */
+        if (kind == STORED_ADDED_DIR)
+            put32(rec + 38, (unix_mode ? UINT32_C(040755) << 16 : 0) | 0x10);
+        else
+            put32(rec + 38, unix_mode ? UINT32_C(0100644) << 16 : 0);
+    }
+    memcpy(rec + 46, name, nlen);
+    size_t rx = extra_without_zip64(tmpl + 46 + tn, tx, rec + 46 + nlen);
+    if (at >= 0xFFFFFFFFu) {
+        unsigned char *z = rec + 46 + nlen + rx;
+        put16(z, 1);
+        put16(z + 2, 8);
+        put64(z + 4, at);
+        rx += 12;
+        put32(rec + 42, 0xFFFFFFFFu);
+        put16(rec + 6, 45);
+        o->need64 = true;
+    } else {
+        put32(rec + 42, (uint32_t)at);
+    }
+    put16(rec + 30, (uint32_t)rx);
+    return dir_add(o, rec, 46 + nlen + rx);
+}
+
+/* A kept member's record: the original's, with the new offset AT. */
+static int record_moved(struct zout *o, const unsigned char *rec, size_t len, uint64_t at)
+{
+    unsigned char buf[46 + 65536 * 3 + 32];
+    memcpy(buf, rec, len);
+    size_t nlen = le16(rec + 28), xlen = le16(rec + 30), clen = le16(rec + 32);
+    if (le32(rec + 42) == 0xFFFFFFFFu) {
+        /* The offset is in the zip64 field, after the sizes that are. */
+        unsigned char *x = buf + 46 + nlen;
+        for (size_t i = 0; i + 4 <= xlen;) {
+            size_t sz = le16(x + i + 2);
+            if (le16(x + i) == 1) {
+                size_t k = (le32(rec + 24) == 0xFFFFFFFFu ? 8 : 0) +
+                           (le32(rec + 20) == 0xFFFFFFFFu ? 8 : 0);
+                put64(x + i + 4 + k, at);
+                break;
+            }
+            i += 4 + sz;
+        }
+        o->need64 = true;
+        return dir_add(o, buf, len);
+    }
+    if (at < 0xFFFFFFFFu) {
+        put32(buf + 42, (uint32_t)at);
+        return dir_add(o, buf, len);
+    }
+    /* Moved past 4 GiB: a zip64 field for the offset, after the others. */
+    unsigned char *x = buf + 46 + nlen;
+    size_t rx = extra_without_zip64(rec + 46 + nlen, xlen, x);
+    uint64_t us, cs, lo;
+    record_values(rec, len, &us, &cs, &lo);
+    unsigned char *z = x + rx;
+    size_t k = 4;
+    put16(z, 1);
+    if (le32(rec + 24) == 0xFFFFFFFFu)
+        put64(z + k, us), k += 8;
+    if (le32(rec + 20) == 0xFFFFFFFFu)
+        put64(z + k, cs), k += 8;
+    put64(z + k, at);
+    k += 8;
+    put16(z + 2, (uint32_t)(k - 4));
+    rx += k;
+    memmove(x + rx, rec + 46 + nlen + xlen, clen);
+    put16(buf + 30, (uint32_t)rx);
+    put32(buf + 42, 0xFFFFFFFFu);
+    if (le16(buf + 6) < 45)
+        put16(buf + 6, 45);
+    o->need64 = true;
+    return dir_add(o, buf, 46 + nlen + rx + clen);
+}
+
+/* The bytes a changed member gets: read with libarchive (the header of a
+ * converted pyc replaced, digests taken), then RECORD rewritten once every
+ * digest is known. Fills new_data of PLAN_HEAD members and of RECORD. */
+static int changed_bytes(struct run *r, uint64_t *budget, const char **why)
+{
+    struct archive_set *set = &r->set;
+    bool any = false;
+    for (size_t k = 0; k < set->n; k++)
+        any |= !set->v[k].superseded && !set->v[k].added &&
+               (set->v[k].plan == PLAN_HEAD ||
+                (set->v[k].type == MEMBER_FILE && is_record(set->v[k].name)));
+    if (!any)
+        return 0;
+    char msg[256];
+    int afd;
+    struct archive *a = open_reader(r->origin, &afd, msg, sizeof msg);
+    if (!a) {
+        *why = "the archive cannot be read again";
+        return -1;
+    }
+    struct member *record = NULL;
+    unsigned char *record_data = NULL;
+    size_t record_len = 0;
+    int rc = 0, hr;
+    struct archive_entry *e;
+    while (rc == 0 && ((hr = archive_read_next_header(a, &e)) == ARCHIVE_OK ||
+                       hr == ARCHIVE_WARN)) {
+        const char *raw = archive_entry_pathname(e);
+        char *name = raw ? normalise(raw) : NULL;
+        struct member *m = name ? lookup(set, name) : NULL;
+        free(name);
+        if (!m || m->new_data || archive_entry_filetype(e) != AE_IFREG)
+            continue;
+        bool rec = is_record(m->name);
+        if (m->plan != PLAN_HEAD && !rec)
+            continue;
+        size_t len;
+        bool too_big;
+        unsigned char *data = read_entry(a, (size_t)ARCHIVE_MAX_MEMBER_BYTES, &len, &too_big,
+                                         budget, why);
+        if (!data || too_big) {
+            if (data)
+                *why = "member larger than 256 MiB";
+            free(data);
+            rc = -1;
+            break;
+        }
+        if (rec) {
+            record = m;
+            free(record_data);
+            record_data = data;
+            record_len = len;
+            continue;
+        }
+        if (len < m->new_head_len) {
+            free(data);
+            *why = "member shorter than its header";
+            rc = -1;
+            break;
+        }
+        memcpy(data, m->new_head, m->new_head_len);
+        m->new_data = data;
+        m->new_len = len;
+        digest_of(m, data, len);
+    }
+    close_reader(a, afd);
+    if (rc == 0 && record) {
+        size_t out_len;
+        char *out = rewrite_record(set, record_data, record_len, &out_len, why);
+        if (!out) {
+            if (!*why)
+                *why = strerror(errno);
+            rc = -1;
+        } else {
+            record->new_data = (unsigned char *)out;
+            record->new_len = out_len;
+        }
+    }
+    free(record_data);
+    return rc;
+}
+
+/* Writes the zip of R's plan to FD (after the prefix, already there): see
+ * the top of this section. 0; 1 when the original cannot be laid out here
+ * (nothing written yet: libarchive's writer takes over); -1 with errno or
+ * *WHY. */
+static int rewrite_zip_raw(struct run *r, int fd, uint64_t *budget, const char **why)
+{
+    int in = open_noatime(r->origin->path, 0);
+    if (in < 0)
+        return -1;
+    struct zipdir z;
+    if (read_zipdir(r, in, &z) != 0) {
+        close(in);
+        return 1;
+    }
+    int rc = -1;
+    struct zout o = {.fd = fd};
+    if (changed_bytes(r, budget, why) != 0)
+        goto out;
+    for (size_t i = 0; i < z.n; i++) {
+        struct zentry *e = &z.v[i];
+        struct member *m = e->m;
+        const unsigned char *rec = z.cd + e->rec;
+        if (m && m->plan == PLAN_DROP)
+            continue;
+        /* The template's local extra fields (times, owner), for a member
+         * written anew or added after it. */
+        unsigned char lh[30];
+        unsigned char *lx = NULL;
+        size_t lxl = 0;
+        bool anew = m && m->new_data && !m->added;
+        if (anew || (m && m->add_count)) {
+            if (pread(in, lh, 30, (off_t)(z.base + e->local)) != 30 ||
+                memcmp(lh, "PK\3\4", 4) != 0) {
+                *why = "a local header cannot be read";
+                goto out;
+            }
+            lxl = le16(lh + 28);
+            lx = malloc(lxl ? lxl : 1);
+            if (!lx || pread(in, lx, lxl, (off_t)(z.base + e->local + 30 + le16(lh + 26))) !=
+                           (ssize_t)lxl) {
+                free(lx);
+                *why = "a local header cannot be read";
+                goto out;
+            }
+        }
+        uint64_t at = o.pos;
+        int w;
+        if (anew)
+            w = write_stored(&o, rec, (const char *)rec + 46, le16(rec + 28), lx, lxl,
+                             m->new_data, m->new_len, STORED_REPLACED);
+        else
+            w = copy_span(&o, in, z.base + e->local, e->span) != 0
+                    ? -1
+                    : record_moved(&o, rec, e->rec_len, at);
+        /* What compile added after this source, named in its spelling. */
+        for (size_t k = 0; w == 0 && m && k < m->add_count; k++) {
+            const struct member *add = &r->set.v[m->add_first + k];
+            size_t nlen = le16(rec + 28), dl;
+            const char *raw = (const char *)rec + 46;
+            size_t rdl = nlen;
+            while (rdl > 0 && raw[rdl - 1] != '/')
+                rdl--;
+            base_of(m->name, &dl);
+            const char *rel = add->name + (dl ? dl + 1 : 0);
+            size_t rl = strlen(rel), total = rdl + rl + (add->type == MEMBER_DIR);
+            char *name = malloc(total + 1);
+            if (!name) {
+                w = -1;
+                break;
+            }
+            memcpy(name, raw, rdl);
+            memcpy(name + rdl, rel, rl);
+            if (add->type == MEMBER_DIR)
+                name[rdl + rl] = '/';
+            w = write_stored(&o, rec, name, total, lx, lxl,
+                             add->new_data ? add->new_data : (const unsigned char *)"",
+                             add->new_len,
+                             add->type == MEMBER_DIR ? STORED_ADDED_DIR : STORED_ADDED_FILE);
+            free(name);
+        }
+        free(lx);
+        if (w != 0)
+            goto out;
+    }
+    /* The directory, a zip64 end record and locator when needed, the end
+     * record with the original's comment. */
+    uint64_t cd_at = o.pos, cd_len = o.dir_len;
+    if (zwrite(&o, o.dir, o.dir_len) != 0)
+        goto out;
+    bool z64 = z.had64 || o.need64 || o.count >= 0xFFFF || cd_at >= 0xFFFFFFFFu ||
+               cd_len >= 0xFFFFFFFFu;
+    if (z64) {
+        unsigned char e64[56], loc[20];
+        uint64_t at64 = o.pos;
+        memcpy(e64, "PK\6\6", 4);
+        put64(e64 + 4, 44);
+        put16(e64 + 12, 45);
+        put16(e64 + 14, 45);
+        put32(e64 + 16, 0);
+        put32(e64 + 20, 0);
+        put64(e64 + 24, o.count);
+        put64(e64 + 32, o.count);
+        put64(e64 + 40, cd_len);
+        put64(e64 + 48, cd_at);
+        memcpy(loc, "PK\6\7", 4);
+        put32(loc + 4, 0);
+        put64(loc + 8, at64);
+        put32(loc + 16, 1);
+        if (zwrite(&o, e64, 56) != 0 || zwrite(&o, loc, 20) != 0)
+            goto out;
+    }
+    unsigned char eocd[22];
+    memcpy(eocd, "PK\5\6", 4);
+    put16(eocd + 4, 0);
+    put16(eocd + 6, 0);
+    uint32_t cnt = o.count >= 0xFFFF ? 0xFFFF : (uint32_t)o.count;
+    put16(eocd + 8, cnt);
+    put16(eocd + 10, cnt);
+    put32(eocd + 12, cd_len >= 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)cd_len);
+    put32(eocd + 16, cd_at >= 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)cd_at);
+    put16(eocd + 20, (uint32_t)z.comment_len);
+    if (zwrite(&o, eocd, 22) != 0 || zwrite(&o, z.comment, z.comment_len) != 0)
+        goto out;
+    rc = 0;
+out:
+    free(o.dir);
+    free_zipdir(&z);
+    close(in);
+    return rc;
+}
+
 /* The rewrite pass: every member of the original, in its order, with its
  * name, mode and mtime, into a temporary file beside OUTPUT, renamed over
  * OUTPUT once complete. */
@@ -2014,6 +2669,17 @@ static int rewrite(struct run *r, const char *output, uint64_t *budget)
         output_error(r, tmp, errno, "write", NULL);
         goto cleanup;
     }
+    if (r->set.zip) {
+        const char *zwhy = NULL;
+        int zr = rewrite_zip_raw(r, fd, budget, &zwhy);
+        if (zr < 0) {
+            output_error(r, output, zwhy ? 0 : errno, "write new archive", zwhy);
+            goto cleanup;
+        }
+        if (zr == 0)
+            goto written;
+        /* 1: a zip this cannot lay out: libarchive writes it. */
+    }
     if (archive_write_open_fd(w, fd) != ARCHIVE_OK) {
         why = archive_error_string(w);
         goto fail;
@@ -2049,6 +2715,7 @@ static int rewrite(struct run *r, const char *output, uint64_t *budget)
         output_error(r, tmp, errno, "write", NULL);
         goto cleanup;
     }
+written:;
     struct stat st;
     if ((r->origin->path && stat(r->origin->path, &st) == 0 &&
          fchmod(fd, st.st_mode & 07777) != 0) ||

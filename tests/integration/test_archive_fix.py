@@ -600,3 +600,96 @@ def test_zipapp_behind_a_shebang(pycache, interpreters, tmp_path, absolute):
         suffix = ".py" if cmd[0] == "clean" else ".pyc"
         assert p.stdout.decode().split() == ["main", fixed + "/__main__" + suffix,
                                              fixed + "/helper" + suffix], cmd
+
+
+# ---- unchanged members are copied, not deflated again ---------------------------
+
+
+def raw_spans(path):
+    """member name -> its bytes in the file: local header, data, descriptor."""
+    data = open(path, "rb").read()
+    with zipfile.ZipFile(path) as z:
+        infos = sorted(z.infolist(), key=lambda i: i.header_offset)
+        ends = [i.header_offset for i in infos[1:]] + [z.start_dir]
+        return {i.filename: data[i.header_offset:end] for i, end in zip(infos, ends)}
+
+
+def make_zip_variant(tree, out, variant):
+    names = sorted(os.path.relpath(os.path.join(d, f), tree)
+                   for d, _, fs in os.walk(tree) for f in fs)
+    if variant in ("infozip-descriptors", "infozip-zip64"):
+        flag = "-fd" if variant == "infozip-descriptors" else "-fz"
+        subprocess.run(["zip", "-q", flag, "-r", out, "."], cwd=tree, check=True,
+                       env=dict(os.environ, TZ="UTC"))
+        return
+    if variant == "zipfile-stream":
+        # zipfile writing to a pipe: data descriptors (flag 0x08), no seeking.
+        code = ("import sys, zipfile, os\n"
+                "z = zipfile.ZipFile(sys.stdout.buffer, 'w', zipfile.ZIP_DEFLATED)\n"
+                "for n in sys.argv[2:]: z.write(os.path.join(sys.argv[1], n), n)\n"
+                "z.close()\n")
+        with open(out, "wb") as f:
+            p = subprocess.Popen([sys.executable, "-c", code, tree] + names,
+                                 stdout=subprocess.PIPE)
+            f.write(p.stdout.read())
+            assert p.wait() == 0
+        return
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:  # zipfile-zip64
+        for n in names:
+            zi = zipfile.ZipInfo.from_file(os.path.join(tree, n), n)
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            with z.open(zi, "w", force_zip64=True) as w:
+                w.write(open(os.path.join(tree, n), "rb").read())
+
+
+@pytest.mark.parametrize("variant", ["infozip-descriptors", "infozip-zip64", "zipfile-stream",
+                                     "zipfile-zip64"])
+def test_unchanged_members_are_copied_byte_for_byte(pycache, interpreters, tmp_path, variant):
+    py = newest3(interpreters)
+    tree = source_tree(str(tmp_path / "src"))
+    for n in ("mod_a.py", "mod_b.py", "pkg/__init__.py"):
+        os.utime(os.path.join(tree, n), (T, T))  # even: zipfile keeps only the DOS time
+        compile_source(py, os.path.join(tree, n))
+    make_module(tree, "mod_b", "mod_b edited, longer")  # its pyc: stale
+    os.utime(os.path.join(tree, "mod_b.py"), (T + 11, T + 11))
+    archive = str(tmp_path / "a.zip")
+    make_zip_variant(tree, archive, variant)
+    before = raw_spans(archive)
+    stale = "__pycache__/mod_b.%s.pyc" % py.tag
+    for cmd, changed in ((["prune"], set()),
+                         (["convert", "--to", "checked-hash"],
+                          {"__pycache__/mod_a.%s.pyc" % py.tag,
+                           "pkg/__pycache__/__init__.%s.pyc" % py.tag})):
+        out = str(tmp_path / ("%s.zip" % cmd[0]))
+        r = pycache(*cmd + [archive, "-o", out], env={"TZ": "UTC"})
+        assert r.returncode == 0, (cmd, r.stdout, r.stderr)
+        after = raw_spans(out)
+        for name, span in before.items():
+            if name in changed or (name == stale and cmd[0] == "prune"):
+                continue
+            assert after[name] == span, (variant, cmd, name)
+        assert (stale in after) == (cmd[0] != "prune")
+        assert subprocess.run(["unzip", "-tq", out], stdout=subprocess.PIPE).returncode == 0
+        with zipfile.ZipFile(out) as z:
+            assert z.testzip() is None
+            assert [i.filename for i in z.infolist()] == \
+                [n for n in zipfile.ZipFile(archive).namelist() if n in after]
+    rows = pycache("check", "--json", "-v", out, env={"TZ": "UTC"}).json()
+    modes = {x["member"]: (x["status"], x["mode"]) for x in rows}
+    for name in changed:
+        assert modes[name] == ("fresh", "checked-hash"), modes
+
+
+def test_more_than_65535_members(pycache, tmp_path):
+    """A zip64 end record for the count (zipfile writes one past 65535)."""
+    archive = str(tmp_path / "many.zip")
+    with zipfile.ZipFile(archive, "w") as z:
+        for i in range(66000):
+            z.writestr("d/f%05d.txt" % i, b"")
+        z.writestr("d/__pycache__/gone.cpython-312.pyc", b"\xcb\x0d\x0d\x0a" + b"\0" * 12)
+    out = str(tmp_path / "out.zip")
+    r = pycache("prune", archive, "-o", out)
+    assert r.returncode == 0 and "1 orphan" in r.stdout, (r.stdout, r.stderr)
+    with zipfile.ZipFile(out) as z:
+        names = z.namelist()
+    assert len(names) == 66000 and names[-1] == "d/f65999.txt"
