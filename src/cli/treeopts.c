@@ -325,11 +325,11 @@ int tree_archive_output(const cli_parser *p, const tree_options *t, const char *
     if (!t->archive_output && !t->in_place)
         return 0;
     if (t->archive_output && t->in_place) {
-        cli_usage_error(p->command, "-o and --in-place cannot be combined");
+        cli_usage_error(p->command, "--output and --in-place cannot be combined");
         return -1;
     }
     if (CLI_NOPERANDS(p) != 1 || t->nfrom) {
-        cli_usage_error(p->command, "-o and --in-place take exactly one ARCHIVE");
+        cli_usage_error(p->command, "--output and --in-place take exactly one ARCHIVE");
         return -1;
     }
     const char *path = t->paths[0];
@@ -340,7 +340,7 @@ int tree_archive_output(const cli_parser *p, const tree_options *t, const char *
         return -1;
     }
     if (kind == 0) {
-        cli_usage_error(p->command, "'%s' is not an archive: -o and --in-place are for "
+        cli_usage_error(p->command, "'%s' is not an archive: --output and --in-place are for "
                         "archives", path);
         return -1;
     }
