@@ -2282,6 +2282,58 @@ static size_t extra_without_zip64(const unsigned char *x, size_t len, unsigned c
 
 enum stored_kind { STORED_REPLACED, STORED_ADDED_FILE, STORED_ADDED_DIR };
 
+/* DATA (LEN bytes) deflated as zip's method 8, by libarchive's own zip
+ * writer (one member written to memory, its compressed bytes taken from
+ * behind its local header): no compression library of our own. *OUT gets a
+ * malloc'd buffer (*OUT_LEN bytes). Returns 0, or -1 when it is not smaller
+ * than DATA or cannot be made (the member is then stored). */
+static int deflate_member(const unsigned char *data, size_t len, unsigned char **out,
+                          size_t *out_len)
+{
+    *out = NULL;
+    if (len < 64)
+        return -1;
+    size_t cap = len + len / 8 + 4096, used = 0;
+    unsigned char *buf = malloc(cap);
+    struct archive *w = buf ? archive_write_new() : NULL;
+    struct archive_entry *e = w ? archive_entry_new() : NULL;
+    int rc = -1;
+    if (!e)
+        goto out;
+    archive_write_set_format_zip(w);
+    archive_entry_set_pathname(e, "m");
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, 0644);
+    archive_entry_set_size(e, (la_int64_t)len);
+    if (archive_write_open_memory(w, buf, cap, &used) != ARCHIVE_OK ||
+        archive_write_header(w, e) != ARCHIVE_OK ||
+        archive_write_data(w, data, len) != (la_ssize_t)len || archive_write_close(w) != ARCHIVE_OK ||
+        used < 22 + 46 + 30 || memcmp(buf + used - 22, "PK\5\6", 4) != 0)
+        goto out;
+    uint32_t cd = le32(buf + used - 22 + 16);
+    if ((size_t)cd + 46 > used || memcmp(buf + cd, "PK\1\2", 4) != 0 || le16(buf + cd + 10) != 8)
+        goto out;
+    uint32_t csize = le32(buf + cd + 20), local = le32(buf + cd + 42);
+    if ((size_t)local + 30 > used || memcmp(buf + local, "PK\3\4", 4) != 0)
+        goto out;
+    size_t start = (size_t)local + 30 + le16(buf + local + 26) + le16(buf + local + 28);
+    if (csize >= len || start + csize > used || le32(buf + cd + 16) != crc32_of(data, len))
+        goto out;
+    *out = malloc(csize ? csize : 1);
+    if (!*out)
+        goto out;
+    memcpy(*out, buf + start, csize);
+    *out_len = csize;
+    rc = 0;
+out:
+    if (e)
+        archive_entry_free(e);
+    if (w)
+        archive_write_free(w);
+    free(buf);
+    return rc;
+}
+
 /* Writes a member stored (method 0) with DATA: local header, data, and its
  * directory record made from TEMPLATE (a record of the original: times,
  * attributes, extra fields) under NAME (NLEN bytes); LOCAL_EXTRA (LX bytes):
@@ -2294,21 +2346,30 @@ static int write_stored(struct zout *o, const unsigned char *tmpl, const char *n
 {
     uint32_t crc = crc32_of(data, len);
     uint64_t at = o->pos;
+    /* Deflated when that makes it smaller, as the members around it are. */
+    unsigned char *packed = NULL;
+    size_t packed_len = len;
+    uint16_t method = kind != STORED_ADDED_DIR &&
+                              deflate_member(data, len, &packed, &packed_len) == 0
+                          ? 8
+                          : 0;
     unsigned char lh[30], x[65536 + 32];
     size_t xl = extra_without_zip64(local_extra, lx, x);
     uint16_t flags = le16(tmpl + 8) & 0x0800; /* the UTF-8 name flag only */
     memcpy(lh, "PK\3\4", 4);
     put16(lh + 4, 20);
     put16(lh + 6, flags);
-    put16(lh + 8, 0);
+    put16(lh + 8, method);
     memcpy(lh + 10, tmpl + 12, 4); /* DOS time and date */
     put32(lh + 14, crc);
-    put32(lh + 18, (uint32_t)len);
+    put32(lh + 18, (uint32_t)packed_len);
     put32(lh + 22, (uint32_t)len);
     put16(lh + 26, (uint32_t)nlen);
     put16(lh + 28, (uint32_t)xl);
-    if (zwrite(o, lh, 30) != 0 || zwrite(o, name, nlen) != 0 || zwrite(o, x, xl) != 0 ||
-        zwrite(o, data, len) != 0)
+    int wr = zwrite(o, lh, 30) != 0 || zwrite(o, name, nlen) != 0 || zwrite(o, x, xl) != 0 ||
+             zwrite(o, packed ? packed : data, packed_len) != 0;
+    free(packed);
+    if (wr)
         return -1;
     /* The record: the template's fields, the new ones, its extra fields but
      * zip64 (added back when the offset needs it), no comment. */
@@ -2317,9 +2378,9 @@ static int write_stored(struct zout *o, const unsigned char *tmpl, const char *n
     memcpy(rec, tmpl, 46);
     put16(rec + 6, 20);
     put16(rec + 8, flags);
-    put16(rec + 10, 0);
+    put16(rec + 10, method);
     put32(rec + 16, crc);
-    put32(rec + 20, (uint32_t)len);
+    put32(rec + 20, (uint32_t)packed_len);
     put32(rec + 24, (uint32_t)len);
     put16(rec + 28, (uint32_t)nlen);
     put16(rec + 32, 0);

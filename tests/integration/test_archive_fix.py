@@ -672,6 +672,8 @@ def test_unchanged_members_are_copied_byte_for_byte(pycache, interpreters, tmp_p
         assert subprocess.run(["unzip", "-tq", out], stdout=subprocess.PIPE).returncode == 0
         with zipfile.ZipFile(out) as z:
             assert z.testzip() is None
+            for name in changed:  # written anew, deflated as the others are
+                assert z.getinfo(name).compress_type == zipfile.ZIP_DEFLATED, name
             assert [i.filename for i in z.infolist()] == \
                 [n for n in zipfile.ZipFile(archive).namelist() if n in after]
     rows = pycache("check", "--json", "-v", out, env={"TZ": "UTC"}).json()
