@@ -603,6 +603,9 @@ static void report(struct verify_cmd *c, const struct entry *e)
         break;
     }
     case CLI_FORMAT_NUL:
+        /* The files to act on (xargs -0 rm): those whose body is wrong. */
+        if (e->result != OUT_MISMATCH && e->result != OUT_CORRUPT)
+            break;
         fputs(e->path, f);
         fputc('\0', f);
         cli_listing_end(e->path, strlen(e->path));
