@@ -104,7 +104,7 @@ struct interp {
 struct try {
     int level;
     outcome result;
-    char code_path[256];
+    char *code_path;        /* a mismatch's first differing field (malloc'd) */
     char *detail;           /* malloc'd, or NULL */
 };
 
@@ -118,7 +118,7 @@ struct entry {
     struct try tries[MAX_TRIES];
     outcome result;
     char *detail;           /* malloc'd, or NULL */
-    char code_path[256];
+    char *code_path;        /* a mismatch's first differing field (malloc'd) */
 };
 
 struct verify_cmd {
@@ -423,8 +423,8 @@ static void compare(struct verify_cmd *c, struct entry *e, struct try *t,
                    pyc_marshal_status_message(ms));
         goto out;
     }
-    int r = pyc_marshal_compare(cache, fresh, c->compare_flags, t->code_path,
-                                sizeof t->code_path);
+    char where[512];
+    int r = pyc_marshal_compare(cache, fresh, c->compare_flags, where, sizeof where);
     if (r < 0) {
         if (errno == ENOMEM)
             c->oom = true;
@@ -432,6 +432,8 @@ static void compare(struct verify_cmd *c, struct entry *e, struct try *t,
         set_detail(c, &t->detail, "cannot compare: %s", strerror(errno));
     } else {
         t->result = r == 0 ? OUT_VERIFIED : OUT_MISMATCH;
+        if (r == 1)
+            t->code_path = dup_or_oom(c, where);
     }
 out:
     pyc_marshal_tree_free(cache);
@@ -550,7 +552,8 @@ static void settle(struct verify_cmd *c, struct entry *e)
         if (e->tries[k].result == OUT_VERIFIED)
             pick = &e->tries[k]; /* the first level that verifies */
     e->result = pick->result == OUT_PENDING ? OUT_UNVERIFIABLE : pick->result;
-    memcpy(e->code_path, pick->code_path, sizeof e->code_path);
+    e->code_path = pick->code_path;
+    pick->code_path = NULL;
     if (pick->detail) {
         e->detail = pick->detail;
         pick->detail = NULL;
@@ -560,7 +563,8 @@ static void settle(struct verify_cmd *c, struct entry *e)
         set_detail(c, &e->detail, "compiled with -%s", pick->level == 1 ? "O" : "OO");
     } else if (e->ntries > 1 && pick->result == OUT_MISMATCH) {
         set_detail(c, &e->detail, "with -O (with -OO: at %s)",
-                   e->tries[1].code_path[0] ? e->tries[1].code_path : "the top object");
+                   e->tries[1].code_path && *e->tries[1].code_path ? e->tries[1].code_path
+                                                                   : "the top object");
     }
 }
 
@@ -589,7 +593,7 @@ static void report(struct verify_cmd *c, const struct entry *e)
     if (c->quiet || !listed(c, e->result))
         return;
     const char *word = outcome_names[e->result];
-    bool has_path = e->result == OUT_MISMATCH;
+    bool has_path = e->result == OUT_MISMATCH && e->code_path;
     const char *code_path = has_path ? (*e->code_path ? e->code_path : "the top object") : NULL;
     FILE *f = cli_listing();
     switch (c->format) {
@@ -661,8 +665,11 @@ static void free_entries(struct verify_cmd *c)
         free(e->source);
         free(e->cache_name);
         free(e->detail);
-        for (size_t k = 0; k < MAX_TRIES; k++)
+        free(e->code_path);
+        for (size_t k = 0; k < MAX_TRIES; k++) {
             free(e->tries[k].detail);
+            free(e->tries[k].code_path);
+        }
     }
     free(c->v);
 }
