@@ -98,6 +98,7 @@ struct interp {
     const char *path;
     char label[32];         /* "3.11" */
     bool major2;            /* 2.x: the level is the process's -O/-OO */
+    bool given;             /* named with --python */
     worker_pool *pool[3];   /* 3.x: [0] for every level; 2.x: one per level */
 };
 
@@ -119,6 +120,11 @@ struct entry {
     outcome result;
     char *detail;           /* malloc'd, or NULL */
     char *code_path;        /* a mismatch's first differing field (malloc'd) */
+    const pyc_magic *magic;
+    bool submitted;         /* its tries are with the workers */
+    unsigned ntried;        /* interpreters of its magic tried so far */
+    char *first_path;       /* the first interpreter's mismatch, kept while */
+    const char *first_by;   /* others of the same magic are tried */
 };
 
 struct verify_cmd {
@@ -138,30 +144,57 @@ struct verify_cmd {
 
 /* ---- interpreters ------------------------------------------------------------------ */
 
-/* The interpreter that writes magic WORD: one given with --python first,
- * then the installed ones in discovery order (engine/pythons.h). Adds it to
- * C->py on first use. -1 when there is none (WHY says so). */
-static long interp_for(struct verify_cmd *c, const pyc_magic *m, char *why, size_t cap)
+/* The Nth interpreter (0-based) that writes magic M: those given with
+ * --python alone when one of them does, else the installed ones in
+ * discovery order (engine/pythons.h). Interpreters are told apart by magic
+ * only, and two patch releases of one version can compile differently
+ * (Debian's 3.11.2 and 3.11.7 write other co_linetable column tables): a
+ * mismatch is tried again with the next one. Adds it to C->py on first use.
+ * -1 when there is none (WHY says so, for N == 0). */
+static long interp_nth(struct verify_cmd *c, const pyc_magic *m, unsigned nth, char *why,
+                       size_t cap)
 {
     for (size_t i = 0; i < c->npy; i++)
-        if (c->py[i].word == m->word)
-            return (long)i;
+        if (c->py[i].given && c->py[i].word == m->word)
+            return nth == 0 ? (long)i : -1;
+    if (nth == 0) {
+        /* The first one of a magic is added to C->py before any other. */
+        for (size_t i = 0; i < c->npy; i++)
+            if (c->py[i].word == m->word)
+                return (long)i;
+    }
     const cli_python *list;
     size_t n = cli_python_list(&list);
     const cli_python *found = NULL, *same_version = NULL;
+    unsigned seen = 0;
+    struct stat files[MAX_PYTHONS];
     for (size_t i = 0; i < n && !found; i++) {
         if (!list[i].magic)
             continue;
-        if (list[i].magic->word == m->word)
-            found = &list[i];
-        else if (list[i].magic->implementation == m->implementation &&
-                 list[i].magic->major == m->major && list[i].magic->minor == m->minor)
+        if (list[i].magic->word == m->word) {
+            /* One file under two names (pyenv's python3.6 and python3.6m
+             * are hard links) is one interpreter. */
+            struct stat st;
+            bool again = false;
+            if (stat(list[i].path, &st) == 0) {
+                for (unsigned k = 0; k < seen && k < MAX_PYTHONS; k++)
+                    again |= files[k].st_dev == st.st_dev && files[k].st_ino == st.st_ino;
+                if (!again && seen < MAX_PYTHONS)
+                    files[seen] = st;
+            }
+            if (!again && seen++ == nth)
+                found = &list[i];
+        } else if (list[i].magic->implementation == m->implementation &&
+                   list[i].magic->major == m->major && list[i].magic->minor == m->minor) {
             same_version = &list[i];
+        }
     }
     char label[32];
     report_python_label(m, label, sizeof label);
     if (!found) {
-        if (same_version)
+        if (seen)
+            snprintf(why, cap, "no other Python %s here", label);
+        else if (same_version)
             snprintf(why, cap,
                      "magic %u is not what the Python %s here writes (%u): written by %s",
                      m->number, label, same_version->magic->number, m->release);
@@ -169,6 +202,9 @@ static long interp_for(struct verify_cmd *c, const pyc_magic *m, char *why, size
             snprintf(why, cap, "no Python %s here (pycache versions --installed)", label);
         return -1;
     }
+    for (size_t i = 0; i < c->npy; i++)
+        if (!c->py[i].given && strcmp(c->py[i].path, found->path) == 0)
+            return (long)i;
     if (c->npy == MAX_PYTHONS) {
         snprintf(why, cap, "too many interpreters in one run");
         return -1;
@@ -218,6 +254,7 @@ static int add_given_python(struct verify_cmd *c, const char *path)
     ip->major2 = m->major < 3;
     report_python_label(m, ip->label, sizeof ip->label);
     ip->pool[0] = pool;
+    ip->given = true;
     return CLI_EXIT_OK;
 }
 
@@ -331,13 +368,14 @@ static void plan(struct verify_cmd *c, struct entry *e, const unsigned char *buf
         return;
     }
     char why[256];
-    long ip = interp_for(c, h.magic, why, sizeof why);
+    long ip = interp_nth(c, h.magic, 0, why, sizeof why);
     if (ip < 0) {
         e->result = OUT_UNVERIFIABLE;
         set_detail(c, &e->detail, "%s", why);
         return;
     }
     e->interp = (size_t)ip;
+    e->magic = h.magic;
 }
 
 static int on_item(const scan_item *it, void *ctx)
@@ -499,8 +537,9 @@ static int run_jobs(struct verify_cmd *c)
     size_t npools = 0;
     for (size_t i = 0; i < c->n; i++) {
         struct entry *e = &c->v[i];
-        if (e->result != OUT_PENDING)
+        if (e->result != OUT_PENDING || e->submitted)
             continue;
+        e->submitted = true;
         struct interp *ip = &c->py[e->interp];
         for (size_t k = 0; k < e->ntries; k++) {
             int level = e->tries[k].level;
@@ -543,17 +582,18 @@ static int run_jobs(struct verify_cmd *c)
 
 /* The tries of E, into its result: verified if one level gives its code
  * (a .pyo: -O or -OO), else the first try's finding. */
-static void settle(struct verify_cmd *c, struct entry *e)
+static void settle_tries(struct verify_cmd *c, struct entry *e)
 {
-    if (e->result != OUT_PENDING)
-        return;
     struct try *pick = &e->tries[0];
     for (size_t k = e->ntries; k-- > 0;)
         if (e->tries[k].result == OUT_VERIFIED)
             pick = &e->tries[k]; /* the first level that verifies */
     e->result = pick->result == OUT_PENDING ? OUT_UNVERIFIABLE : pick->result;
+    free(e->code_path);
     e->code_path = pick->code_path;
     pick->code_path = NULL;
+    free(e->detail);
+    e->detail = NULL;
     if (pick->detail) {
         e->detail = pick->detail;
         pick->detail = NULL;
@@ -566,6 +606,59 @@ static void settle(struct verify_cmd *c, struct entry *e)
                    e->tries[1].code_path && *e->tries[1].code_path ? e->tries[1].code_path
                                                                    : "the top object");
     }
+    for (size_t k = 0; k < e->ntries; k++) {
+        free(e->tries[k].detail);
+        free(e->tries[k].code_path);
+        e->tries[k].detail = e->tries[k].code_path = NULL;
+        e->tries[k].result = OUT_PENDING;
+    }
+}
+
+/* Settles E after a round of answers. A mismatch is tried again with the
+ * next installed interpreter of the same magic (another patch release, see
+ * interp_nth): returns true when E was queued again. */
+static bool settle(struct verify_cmd *c, struct entry *e)
+{
+    settle_tries(c, e);
+    e->ntried++;
+    e->submitted = false;
+    if (e->result == OUT_VERIFIED && e->first_path) {
+        char *first = e->first_path;
+        e->first_path = NULL;
+        set_detail(c, &e->detail, "as %s compiles it (%s differs at %s)",
+                   c->py[e->interp].path, e->first_by, *first ? first : "the top object");
+        free(first);
+        return false;
+    }
+    if (e->first_path && e->result != OUT_MISMATCH) {
+        /* The other interpreter could not say: the first one's finding. */
+        e->result = OUT_MISMATCH;
+        free(e->detail);
+        e->detail = NULL;
+    }
+    if (e->result != OUT_MISMATCH)
+        return false;
+    char why[256];
+    long ip = interp_nth(c, e->magic, e->ntried, why, sizeof why);
+    if (ip >= 0) {
+        if (!e->first_path) {
+            e->first_path = e->code_path ? e->code_path : dup_or_oom(c, "");
+            e->first_by = c->py[e->interp].path;
+            e->code_path = NULL;
+        }
+        e->interp = (size_t)ip;
+        e->result = OUT_PENDING;
+        return !c->oom;
+    }
+    if (e->first_path) {
+        free(e->code_path);
+        e->code_path = e->first_path;
+        e->first_path = NULL;
+        set_detail(c, &e->detail, "as %s compiles it; %u other interpreter%s of magic %u "
+                   "here: no match either", e->first_by, e->ntried - 1,
+                   e->ntried == 2 ? "" : "s", (unsigned)e->magic->number);
+    }
+    return false;
 }
 
 /* ---- output ----------------------------------------------------------------------------- */
@@ -666,6 +759,7 @@ static void free_entries(struct verify_cmd *c)
         free(e->cache_name);
         free(e->detail);
         free(e->code_path);
+        free(e->first_path);
         for (size_t k = 0; k < MAX_TRIES; k++) {
             free(e->tries[k].detail);
             free(e->tries[k].code_path);
@@ -763,14 +857,23 @@ int cmd_verify(int argc, char **argv)
         rc = CLI_EXIT_IO;
         goto out;
     }
-    if (run_jobs(&c) != 0 || c.oom) {
-        cli_error("out of memory");
-        rc = CLI_EXIT_IO;
-        goto out;
+    for (;;) {
+        if (run_jobs(&c) != 0 || c.oom) {
+            cli_error("out of memory");
+            rc = CLI_EXIT_IO;
+            goto out;
+        }
+        bool again = false;
+        for (size_t i = 0; i < c.n; i++) {
+            struct entry *e = &c.v[i];
+            if (e->result == OUT_PENDING && e->submitted)
+                again |= settle(&c, e);
+        }
+        if (!again)
+            break;
     }
     for (size_t i = 0; i < c.n; i++) {
         struct entry *e = &c.v[i];
-        settle(&c, e);
         c.count[e->result]++;
         if (e->result == OUT_MISMATCH || e->result == OUT_CORRUPT)
             c.status = cli_exit_merge(c.status, CLI_EXIT_FINDINGS);

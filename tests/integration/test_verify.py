@@ -155,8 +155,13 @@ def test_swapped_body_is_a_mismatch_on_that_file_only(interp, pycache, tmp_path)
     assert sorted(p for p, o in results(r).items() if o["verify"] == "verified") == \
         sorted(c for c in caches_of(pkg) if c != a)
     r = verify(pycache, interp, pkg)
-    assert r.stdout.splitlines() == ["mismatch     %s  at %s" % (a, want),
-                                     "3 verified, 1 mismatch, 0 corrupt, 0 unverifiable"]
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2
+    # (then, where two interpreters of that magic are installed, that the
+    # other one differs too)
+    assert lines[0] == "mismatch     %s  at %s" % (a, want) or \
+        lines[0].startswith("mismatch     %s  at %s; as " % (a, want))
+    assert lines[1] == "3 verified, 1 mismatch, 0 corrupt, 0 unverifiable"
     # check sees nothing wrong: the header is all it reads.
     assert pycache("check", pkg).returncode == 0
 
@@ -318,3 +323,48 @@ def test_output_formats_and_errors(pycache, interpreters, tmp_path):
     assert r.returncode == 1 and "mismatch" in r.stdout
     r = pycache("verify", "--python", str(tmp_path / "nope"), pkg)
     assert r.returncode == 2
+
+
+WRAPPER = '''#!%s
+# A "patch release" of the same version that compiles differently: every
+# source gets one more statement. Runs the worker program it is given.
+import builtins, sys
+real_compile = builtins.compile
+def compile(source, filename, mode, *args, **kw):
+    if isinstance(source, bytes):
+        source += b"\\nPATCH_RELEASE = 1\\n"
+    return real_compile(source, filename, mode, *args, **kw)
+builtins.compile = compile
+program = sys.argv[sys.argv.index("-c") + 1]
+sys.argv = ["-c"]
+exec(real_compile(program, "<worker>", "exec"), {"__name__": "__main__"})
+'''
+
+
+def test_mismatch_tried_with_the_other_interpreters_of_its_magic(pycache, interpreters,
+                                                                 tmp_path):
+    """Two installed interpreters write one magic (two patch releases, which
+    can compile differently): a mismatch with the first is tried with the
+    next, and verified when it reproduces the cache."""
+    interp = [i for i in interpreters if i.major == 3][-1]
+    pkg = write_tree(interp, tmp_path, names=("a",))
+    compileall(interp, pkg)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    wrapper = bindir / ("python" + interp.short)
+    wrapper.write_text(WRAPPER % interp.path)
+    wrapper.chmod(0o755)
+    both = "%s:%s" % (wrapper, interp.path)
+    r = pycache("verify", "-v", "--json", pkg, env={"PYCACHE_PYTHONS": both})
+    assert r.returncode == 0, r.stdout + r.stderr
+    for o in r.json():
+        assert o["verify"] == "verified"
+        assert o["detail"].startswith("as %s compiles it (%s differs at co_" % (interp.path, wrapper))
+    r = pycache("verify", "--json", pkg, env={"PYCACHE_PYTHONS": str(wrapper), "PATH": str(bindir),
+                                             "PYENV_ROOT": str(bindir), "HOME": str(bindir)})
+    assert r.returncode == 1
+    assert {o["verify"] for o in r.json()} == {"mismatch"}
+    # --python names the one to use: no other is tried.
+    r = pycache("verify", "--json", "--python", str(wrapper), pkg,
+                env={"PYCACHE_PYTHONS": both})
+    assert r.returncode == 1 and {o["verify"] for o in r.json()} == {"mismatch"}
