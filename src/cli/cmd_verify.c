@@ -21,6 +21,12 @@
  * update_compiled_module, 2.7), so compileall -d, -s/-p and the prefix a
  * tree was compiled under change no code that runs.
  *
+ * A cache names its interpreter by magic number only, and two patch
+ * releases of one version can compile differently (Debian's 3.11.2 and
+ * 3.11.7 write other co_linetable column tables): a mismatch is tried again,
+ * in another round of jobs, with each other installed interpreter of that
+ * magic, and is verified when one of them reproduces the cache.
+ *
  * The walk rides on scan_run; each cache file is read and its body checked
  * with pyc_marshal_validate first (a body marshal.loads rejects is corrupt,
  * and needs no interpreter). The rest go to the interpreter worker pools of
@@ -65,8 +71,8 @@ static const cli_option options[] = {
      "and py_compile record without -d); by default it is ignored, as import "
      "replaces it"},
     {OPT_PYTHON, "python", "PATH",
-     "verify the caches of this interpreter's version with it, rather than with the "
-     "one installed (repeatable)"},
+     "verify the caches of this interpreter's version with it alone, rather than with the "
+     "ones installed (repeatable)"},
     {'j', "jobs", "N", "worker processes per interpreter (default and 0: the number of cores)"},
     TREE_OUTPUT_OPTIONS,
     TREE_FROM_FILE_OPTION,
