@@ -357,6 +357,15 @@ static void plan(struct verify_cmd *c, struct entry *e, const unsigned char *buf
         set_detail(c, &e->detail, "no source");
         return;
     }
+    /* The interpreter opens the source blocking: a FIFO or a device planted
+     * as NAME.py must not hang its worker (the verdict stat'ed it through
+     * symlinks, as the finder does, but keeps no file type). */
+    struct stat st;
+    if (stat(e->source, &st) != 0 || !S_ISREG(st.st_mode)) {
+        e->result = OUT_UNVERIFIABLE;
+        set_detail(c, &e->detail, "the source is not a regular file");
+        return;
+    }
     /* The level: the name's opt-N (PEP 488), or for a .pyo -O or -OO, which
      * its name does not tell apart: both are tried. */
     int opt = e->v.name.opt;
