@@ -186,7 +186,7 @@ complete -c pycache -n '__fish_seen_subcommand_from normalize' -s h -l help -d '
 # verify
 complete -c pycache -n '__fish_seen_subcommand_from verify' -F
 complete -c pycache -n '__fish_seen_subcommand_from verify' -l check-filename -d 'also compare co_filename, against the sources path as given'
-complete -c pycache -n '__fish_seen_subcommand_from verify' -l python -x -d 'verify the caches of this interpreters version with it'
+complete -c pycache -n '__fish_seen_subcommand_from verify' -l python -r -F -d 'verify the caches of this interpreters version with it'
 complete -c pycache -n '__fish_seen_subcommand_from verify' -s j -l jobs -x -d 'worker processes per interpreter'
 complete -c pycache -n '__fish_seen_subcommand_from verify' -l json -d 'JSON Lines: one object per file listed'
 complete -c pycache -n '__fish_seen_subcommand_from verify' -s 0 -l null -d 'print only the paths of the files listed, each ended by NUL'

@@ -70,9 +70,9 @@ static const cli_option options[] = {
      "also compare co_filename, against the source's path as given (what compileall "
      "and py_compile record without -d); by default it is ignored, as import "
      "replaces it"},
-    {OPT_PYTHON, "python", "PATH",
+    {OPT_PYTHON, "python", "PATH|X.Y",
      "verify the caches of this interpreter's version with it alone, rather than with the "
-     "ones installed (repeatable)"},
+     "ones installed (repeatable; X.Y: the first installed one of that version)"},
     {'j', "jobs", "N", "worker processes per interpreter (default and 0: the number of cores)"},
     TREE_OUTPUT_OPTIONS,
     TREE_FROM_FILE_OPTION,
@@ -228,6 +228,22 @@ static long interp_nth(struct verify_cmd *c, const pyc_magic *m, unsigned nth, c
  * run as its pool's first). 0, or a CLI_EXIT_* after saying why. */
 static int add_given_python(struct verify_cmd *c, const char *path)
 {
+    /* X.Y: the installed interpreter of that version that comes first in
+     * discovery order (as compile --python X.Y). */
+    int major, minor, end = 0;
+    if (sscanf(path, "%d.%d%n", &major, &minor, &end) == 2 && path[end] == '\0') {
+        const cli_python *list;
+        size_t n = cli_python_list(&list);
+        const char *found = NULL;
+        for (size_t i = 0; i < n && !found; i++)
+            if (list[i].magic && list[i].magic->implementation == PYC_IMPL_CPYTHON &&
+                list[i].magic->major == major && list[i].magic->minor == minor)
+                found = list[i].path;
+        if (!found)
+            return cli_usage_error("verify", "--python %s: no Python %s installed here "
+                                   "(pycache versions --installed)", path, path);
+        path = found;
+    }
     if (c->npy == MAX_PYTHONS)
         return cli_usage_error("verify", "--python: at most %d interpreters", MAX_PYTHONS);
     worker_pool *pool = worker_pool_new(path, NULL, c->nworkers, path, 0);

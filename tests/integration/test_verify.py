@@ -321,8 +321,12 @@ def test_output_formats_and_errors(pycache, interpreters, tmp_path):
     # --python names the interpreter; a bad one is a usage error.
     r = pycache("verify", "--python", interp.path, pkg, env={"PYCACHE_PYTHONS": ""})
     assert r.returncode == 1 and "mismatch" in r.stdout
+    r = pycache("verify", "--python", interp.short, pkg)
+    assert r.returncode == 1 and "mismatch" in r.stdout
     r = pycache("verify", "--python", str(tmp_path / "nope"), pkg)
     assert r.returncode == 2
+    r = pycache("verify", "--python", "3.99", pkg)
+    assert r.returncode == 2 and "no Python 3.99 installed here" in r.stderr
 
 
 WRAPPER = '''#!%s
