@@ -110,6 +110,12 @@ def test_compileall_tree_is_verified_at_every_level(interp, pycache, tmp_path):
     for flags in ([], ["-O"], ["-OO"]):
         # -f: 2.7's -OO writes the same NAME.pyo as -O, fresh already
         compileall(interp, pkg, flags, args=["-f"])
+        if interp.major == 2 and flags == ["-O"]:
+            # NAME.pyo of -O, before -OO replaces it
+            r = verify(pycache, interp, "-v", "--json", pkg)
+            pyo = [o for o in r.json() if o["path"].endswith(".pyo")]
+            assert r.returncode == 0 and len(pyo) == 4
+            assert {(o["verify"], o["detail"]) for o in pyo} == {("verified", "compiled with -O")}
     if (interp.major, interp.minor) >= (3, 7):
         hashed = os.path.join(str(tmp_path), "hashed")
         shutil.copytree(pkg, hashed, ignore=shutil.ignore_patterns("__pycache__"))
