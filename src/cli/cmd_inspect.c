@@ -592,8 +592,9 @@ int cmd_inspect(int argc, char **argv)
             "source mtime and size or source hash -- and the verdict CPython's\n"
             "import system would reach on it (fresh, stale, orphan, corrupt...),\n"
             "judged by the interpreter the file belongs to. When the first operand\n"
-            "is an archive (zip, wheel, zipapp, tar...), the others are names of its\n"
-            "members, judged in place against the other members.\n",
+            "is an archive (zip, wheel, zipapp, tar, container image...), the others\n"
+            "are names of its members, judged in place against the other members\n"
+            "(an image's: paths of the file system its layers make).\n",
         .options = options,
         .epilog = "A damaged file is a verdict (corrupt, stale), not an error. Exit 1\n"
                   "when a file is stale-used, sourceless, orphan or corrupt.\n"
