@@ -629,13 +629,23 @@ static int read_docker_manifest(struct image_set *s, json_t *m)
         if (cdigest[0] && !valid_digest(cdigest))
             cdigest[0] = '\0';
         json_t *cj = load_json(s, config, cdigest[0] ? cdigest : NULL, -1);
+        if (cj && !cdigest[0]) {
+            /* The image ID is the config's sha256 whatever its name. */
+            const struct blob *cb = find_blob(s, config);
+            uint8_t raw[SHA256_DIGEST_SIZE];
+            struct sha256_ctx c;
+            sha256_init(&c);
+            sha256_update(&c, cb->len, cb->data);
+            sha256_digest(&c, sizeof raw, raw);
+            hex_digest(raw, cdigest);
+        }
         free(config);
         if (!cj)
             return -1;
         json_t *rootfs = json_object_get(cj, "rootfs");
         json_t *diff_ids = json_is_object(rootfs) ? json_object_get(rootfs, "diff_ids") : NULL;
         char ref[80];
-        snprintf(ref, sizeof ref, "%s", cdigest[0] ? cdigest : "sha256:unknown");
+        snprintf(ref, sizeof ref, "%s", cdigest);
         struct image *im = new_image(s, ref);
         if (!im) {
             json_decref(cj);
