@@ -103,7 +103,18 @@ def stage(interpreters, root):
         for sub, name in (("opq", "inner_m"), ("sub", "s_m")):
             path = make_module(os.path.join(base, sub), name, name)
             os.utime(path, ns=(T_NS, T_NS))
+        if d == "app":
+            # linked_m.py is a link, through a directory link, to a source
+            # layer 2 changes: its caches go stale only if the link is
+            # followed to the file (os.stat follows it).
+            os.makedirs(os.path.join(l1, "shared", "real"))
+            path = make_module(os.path.join(l1, "shared", "real"), "real_m", "real_m v1")
+            os.utime(path, ns=(T_NS, T_NS))
+            os.symlink("shared", os.path.join(l1, "lnk"))
+            os.symlink("../lnk/real/real_m.py", os.path.join(base, "linked_m.py"))
         for interp in interps:
+            if d == "app":
+                compile_source(interp, os.path.join(base, "linked_m.py"))
             for name in MODULES[:-1]:
                 mode = None
                 if (interp.major, interp.minor) >= (3, 7):
@@ -117,6 +128,10 @@ def stage(interpreters, root):
         # turns opaque and gets back only its caches (orphans now).
         b2 = os.path.join(l2, d)
         os.makedirs(os.path.join(b2, "opq"))
+        if d == "app":
+            os.makedirs(os.path.join(l2, "shared", "real"))
+            path = make_module(os.path.join(l2, "shared", "real"), "real_m", "real_m v2 longer")
+            os.utime(path, (LATER, LATER))
         for name, text in (("edited_m", "edited_m v2 longer"),
                            ("unchecked_m", "unchecked_m v2!"),
                            ("checked_m", "checked_m v2")):
@@ -296,10 +311,12 @@ def test_oci_image_is_judged_as_its_final_file_system(pycache, interpreters, lay
     # The extracted file system's verdicts, member for member.
     assert got == tree_verdicts(pycache, extracted)
     # And each interpreter's import system on that file system.
+    assert got["app/__pycache__/linked_m.%s.pyc" % newest.tag][0] == "stale"
     for interp in interpreters:
         where = os.path.join(str(extracted), "app2" if interp.major == 2 else "app")
-        result = batch_import(interp, where, MODULES)
-        for name in MODULES:
+        modules = MODULES + ([] if interp.major == 2 else ["linked_m"])
+        result = batch_import(interp, where, modules)
+        for name in modules:
             member = ("app2/%s.pyc" % name if interp.major == 2 else
                       "app/__pycache__/%s.%s.pyc" % (name, interp.tag))
             status = got[member][0]
@@ -499,8 +516,8 @@ def rewrite_manifest(d, m):
 
 
 def test_hostile_layer_members(pycache, interpreters, tmp_path):
-    """'../' members, a whiteout of '..', a link called NAME.py: named, not
-    applied; the rest of the layer is judged."""
+    """'../' members, a whiteout of '..', a link called NAME.py that leads
+    out of the image: named, not applied; the rest of the layer is judged."""
     newest = interpreters[-1]
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as t:
@@ -519,7 +536,7 @@ def test_hostile_layer_members(pycache, interpreters, tmp_path):
     assert "layer member '../evil.py': unsafe name" in err, err
     assert "layer member '/abs.py': unsafe name" in err, err
     assert "a whiteout of '..'" in err, err
-    assert "layer member 'pkg/link.py': a link member" in err, err
+    assert "h.tar/pkg/link.py': a link member that resolves to no file of the image" in err, err
     judged = [v for v in r.json() if v["status"] != "error"]
     assert [(v["member"], v["status"]) for v in judged] == \
         [("pkg/__pycache__/mod.%s.pyc" % newest.tag, "fresh")]
@@ -534,3 +551,36 @@ def test_a_manifest_json_of_another_kind_is_a_plain_tar(pycache, interpreters, t
     r, verdicts = run_json(pycache, "check", "--json", "-v", archive)
     assert r.returncode == 0, r.stderr
     assert [v["member"] for v in verdicts] == ["pkg/__pycache__/mod.%s.pyc" % newest.tag]
+
+
+def test_a_platform_the_archive_lacks_is_not_judged(pycache, interpreters, tmp_path):
+    """docker save of one platform keeps the image index but only that
+    platform's manifest (image-layout.md: the blobs directory "MAY be
+    missing referenced blobs"): the other platform is skipped; a manifest
+    index.json itself names must be there."""
+    newest = interpreters[-1]
+    d = tmp_path / "plat"
+    mdigest = oci_layout(d, [(small_layer(tmp_path, newest), "")])
+    index = json.load(open(str(d / "index.json")))
+    present = index["manifests"][0]
+    absent = {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+              "digest": "sha256:" + "ab" * 32, "size": 1234,
+              "platform": {"architecture": "arm64", "os": "linux"}}
+    nested = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                         "manifests": [present, absent]}).encode()
+    open(blob_path(d, sha(nested)), "wb").write(nested)
+    json.dump({"schemaVersion": 2, "manifests": [
+        {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": sha(nested),
+         "size": len(nested)}]}, open(str(d / "index.json"), "w"))
+    archive = tar_of(d, tmp_path / "plat.tar")
+    r, verdicts = run_json(pycache, "check", "--json", "-v", archive)
+    assert r.returncode == 0, r.stderr
+    assert [(v["archive"], v["member"], v["status"]) for v in verdicts] == \
+        [(archive, "pkg/__pycache__/mod.%s.pyc" % newest.tag, "fresh")]
+    # The same manifest named by index.json itself: an error.
+    json.dump({"schemaVersion": 2, "manifests": [present, absent]},
+              open(str(d / "index.json"), "w"))
+    archive = tar_of(d, tmp_path / "plat2.tar")
+    r = pycache("check", archive)
+    assert r.returncode == 3 and "the image names a blob the archive does not hold" in r.stderr
+    assert mdigest == present["digest"]
