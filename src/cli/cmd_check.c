@@ -218,6 +218,9 @@ static void output(struct check *c, pyc_status st, const scan_item *it,
     case CLI_FORMAT_JSON:
         if (v && racy) {
             report_json_verdict_racy(path, source, v, pyc_status_name(st));
+        } else if (v && it->layer) {
+            report_json_verdict_image(path, source, v, pyc_status_name(st), it->archive,
+                                      it->member, it->layer);
         } else if (v) {
             report_json_verdict_member(path, source, v, pyc_status_name(st), NULL, NULL,
                                        it->archive, it->member);

@@ -68,6 +68,7 @@ struct facts {
     char *code;       /* --code: the dump (text or JSON), malloc'd */
     const char *code_error; /* --code: why there is no dump */
     const char *archive, *member; /* a member of an archive */
+    const char *layer;            /* a container image's: its layer */
 };
 
 /* "DIR/" part of PATH (up to and including the last slash), as a length. */
@@ -263,6 +264,8 @@ static void write_json(const struct facts *f)
         cli_json_str(&j, "archive", f->archive);
         cli_json_str(&j, "member", f->member);
     }
+    if (f->layer)
+        cli_json_str(&j, "layer", f->layer);
     cli_json_end(&j);
 }
 
@@ -318,6 +321,11 @@ static void write_human(const struct facts *f, bool color, bool first)
         cli_print_path(stdout, f->source);
         if (f->judged && !v->source_exists)
             fputs(" (missing)", stdout);
+        putchar('\n');
+    }
+    if (f->layer) {
+        label("layer");
+        fputs(f->layer, stdout);
         putchar('\n');
     }
 
@@ -417,6 +425,7 @@ static int on_member(const archive_item *it, void *ctx)
     f.path = it->path;
     f.archive = it->archive;
     f.member = it->member;
+    f.layer = it->layer;
     mp->found = true;
     if (it->verdict) {
         f.v = *it->verdict;

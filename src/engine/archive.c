@@ -83,6 +83,8 @@ struct member {
     bool has_dos;            /* zip: DOS date/time from the central directory */
     uint16_t dos_date, dos_time;
     bool cache;              /* judged: a cache name, or inside __pycache__ */
+    const char *layer;       /* a container image's path: its layer's digest
+                                (owned by the image set) */
     unsigned char *head;     /* cache: first bytes (all under --deep) */
     size_t head_len;
     bool head_ok;            /* the bytes could be read */
@@ -1052,7 +1054,8 @@ static int judge_members(struct run *r)
             continue;
         if (r->only && strcmp(r->only, m->name) != 0)
             continue;
-        archive_item it = {.member = m->name, .size = m->size, .expect_opt = -1};
+        archive_item it = {.member = m->name, .size = m->size, .expect_opt = -1,
+                           .layer = m->layer};
         it.path = display(r, &r->pathbuf, &r->pathcap, m->name);
         pyc_verdict v;
         struct member_name nm;
@@ -1235,6 +1238,7 @@ static int add_image_file(void *ctx, const image_file *f)
     m->size = f->size;
     m->mtime = f->mtime;
     m->mtime_nsec = f->mtime_nsec;
+    m->layer = f->layer;
     if (m->type != MEMBER_FILE)
         return 0;
     size_t dl;

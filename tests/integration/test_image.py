@@ -312,6 +312,12 @@ def test_oci_image_is_judged_as_its_final_file_system(pycache, interpreters, lay
     assert got == tree_verdicts(pycache, extracted)
     # And each interpreter's import system on that file system.
     assert got["app/__pycache__/linked_m.%s.pyc" % newest.tag][0] == "stale"
+    # "layer": the digest of the layer that last wrote the cache file.
+    layer_of = {v["member"]: v["layer"] for v in verdicts}
+    digests = [sha(compress(tar, how)) for tar, how in layers]
+    assert layer_of["app/__pycache__/fresh_m.%s.pyc" % newest.tag] == digests[0]
+    assert layer_of["app/opq/__pycache__/inner_m.%s.pyc" % newest.tag] == digests[1]
+    assert layer_of["app/__pycache__/late_m.%s.pyc" % newest.tag] == digests[2]
     for interp in interpreters:
         where = os.path.join(str(extracted), "app2" if interp.major == 2 else "app")
         modules = MODULES + ([] if interp.major == 2 else ["linked_m"])
