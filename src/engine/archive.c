@@ -750,7 +750,9 @@ static int deliver(struct run *r, archive_item *it)
 static int member_error(struct run *r, const char *member, int err, const char *op,
                         const char *detail)
 {
-    if (r->only && (!member || strcmp(member, r->only) != 0))
+    /* inspect ARCHIVE MEMBER: the other members' errors are not its
+     * business; the archive's own (MEMBER NULL) are. */
+    if (r->only && member && strcmp(member, r->only) != 0)
         return 0;
     r->errors++;
     archive_item it = {
@@ -1219,7 +1221,17 @@ static bool image_relevant(void *ctx, const char *name)
 static int image_error(void *ctx, const char *member, int err, const char *op,
                        const char *detail)
 {
-    return member_error(ctx, member, err, op, detail);
+    struct run *r = ctx;
+    /* A blob that cannot be read or verified concerns the whole image,
+     * whichever member inspect asked for. */
+    if (r->only && strcmp(op, "read image") == 0) {
+        const char *only = r->only;
+        r->only = NULL;
+        int rc = member_error(r, member, err, op, detail);
+        r->only = only;
+        return rc;
+    }
+    return member_error(r, member, err, op, detail);
 }
 
 /* One path of the image's final file system becomes a member. */

@@ -466,6 +466,9 @@ def test_a_layer_digest_mismatch_judges_nothing(pycache, interpreters, tmp_path)
     assert r.returncode == 3, (r.stdout, r.stderr)
     assert "layer digest mismatch" in r.stderr, r.stderr
     assert not [v for v in r.json() if v["status"] != "error"]
+    # inspect of one of its members says why too.
+    r = pycache("inspect", archive, "pkg/__pycache__/mod.%s.pyc" % interpreters[-1].tag)
+    assert r.returncode == 3 and "layer digest mismatch" in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("case", ["missing-blob", "not-a-tar", "size-lie", "deep-index",
