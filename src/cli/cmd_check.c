@@ -215,7 +215,15 @@ static void output(struct check *c, pyc_status st, const scan_item *it,
     if (c->quiet || !listed(c, st))
         return;
     switch (c->format) {
-    case CLI_FORMAT_JSON:
+    case CLI_FORMAT_JSON: {
+        /* The scan spared the fstat of fresh files (no_sizes): a listed
+         * file's size is SIZE (size_of). */
+        pyc_verdict sized;
+        if (v && v->file_size < 0 && size >= 0) {
+            sized = *v;
+            sized.file_size = size;
+            v = &sized;
+        }
         if (v && racy) {
             report_json_verdict_racy(path, source, v, pyc_status_name(st));
         } else if (v && it->layer) {
@@ -256,6 +264,7 @@ static void output(struct check *c, pyc_status st, const scan_item *it,
             cli_listing_end(path, strlen(path));
         }
         break;
+    }
     case CLI_FORMAT_NUL:
         fputs(path, cli_listing());
         fputc('\0', cli_listing());
@@ -589,9 +598,17 @@ int cmd_check(int argc, char **argv)
     c.quiet = t.out.quiet;
     c.color = tree_color(&t);
     sopt.progress = !c.quiet && isatty(STDERR_FILENO);
-    sopt.prepare = prepare_racy;
-    /* Sizes are shown for listed files only: fresh ones need no fstat. */
-    sopt.no_sizes = c.format != CLI_FORMAT_JSON && !c.verbose;
+    /* The racy test costs one fstatat per fresh timestamp cache; only the
+     * human note and the JSON records of fresh caches (-v) show its answer.
+     * -q, -0 and --format=github print nothing that depends on it (racy
+     * caches are fresh: no status, no exit code), so they skip it. */
+    if (!c.quiet && (c.format == CLI_FORMAT_HUMAN ||
+                     (c.format == CLI_FORMAT_JSON && c.verbose)))
+        sopt.prepare = prepare_racy;
+    /* Sizes are shown for listed files only (size_of), in every format:
+     * without -v, fresh ones need no fstat, and the scan batches the
+     * header reads. */
+    sopt.no_sizes = !c.verbose;
 
     int rc = scan_run(t.paths, t.npaths, &sopt, on_item, &c);
     if (rc < 0) {
