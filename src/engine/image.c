@@ -325,6 +325,12 @@ static int pass_a(struct image_set *s, uint64_t *budget)
             free(b->data);
             b->data = NULL;
         } else {
+            if (s->nblobs == IMAGE_MAX_MEMBERS) {
+                free(name);
+                close_outer(a, fd);
+                return fail(s, NULL, E2BIG, "more than 16384 members: not an image this "
+                                            "reads");
+            }
             if (s->nblobs == s->blobcap) {
                 size_t cap = s->blobcap ? s->blobcap * 2 : 64;
                 struct blob *v = realloc(s->blobs, cap * sizeof *v);
@@ -511,6 +517,8 @@ static int add_layer(struct image_set *s, struct image *im, const char *blob, co
         snprintf(l->digest, sizeof l->digest, "%s", digest);
         l->size = b->size;
     }
+    if (im->n == IMAGE_MAX_LAYERS)
+        return fail(s, NULL, E2BIG, "an image of more than 1024 layers");
     size_t *v = realloc(im->layers, (im->n + 1) * sizeof *v);
     if (!v)
         return fail(s, NULL, ENOMEM, NULL);

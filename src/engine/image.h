@@ -43,6 +43,11 @@
  * nest indexes this deep (a hostile index cannot make the walk unbounded). */
 #define IMAGE_MAX_IMAGES 64
 #define IMAGE_MAX_DEPTH 4
+/* An image of more layers than this is refused (Docker's overlay driver
+ * stops at 128), and an image tar of more members: what a hostile index or
+ * tar can make the layer application and the member lookups cost. */
+#define IMAGE_MAX_LAYERS 1024
+#define IMAGE_MAX_MEMBERS 16384
 /* Index, manifest and config blobs larger than this are refused. */
 #define IMAGE_MAX_JSON_BYTES (UINT64_C(4) << 20)
 

@@ -472,7 +472,7 @@ def test_a_layer_digest_mismatch_judges_nothing(pycache, interpreters, tmp_path)
 
 
 @pytest.mark.parametrize("case", ["missing-blob", "not-a-tar", "size-lie", "deep-index",
-                                  "bad-json"])
+                                  "many-images", "bad-json"])
 def test_hostile_images_are_clear_errors(pycache, interpreters, tmp_path, case):
     tar = small_layer(tmp_path, interpreters[-1])
 
@@ -503,6 +503,10 @@ def test_hostile_images_are_clear_errors(pycache, interpreters, tmp_path, case):
                     {"mediaType": "application/vnd.oci.image.index.v1+json",
                      "digest": sha(data), "size": len(data)}]}
             json.dump(index, open(str(d / "index.json"), "w"))
+        elif case == "many-images":
+            index = json.load(open(str(d / "index.json")))
+            index["manifests"] *= 65
+            json.dump(index, open(str(d / "index.json"), "w"))
         elif case == "bad-json":
             open(str(d / "index.json"), "w").write('{"manifests": [')
 
@@ -511,7 +515,8 @@ def test_hostile_images_are_clear_errors(pycache, interpreters, tmp_path, case):
     assert r.returncode == 3, (case, r.stdout, r.stderr)
     want = {"missing-blob": "the archive holds no such blob", "not-a-tar": "is not a readable tar",
             "size-lie": "the descriptor says 1125899906842624 bytes",
-            "deep-index": "nested more than 4 deep", "bad-json": "not valid JSON"}[case]
+            "deep-index": "nested more than 4 deep", "many-images": "more than 64 images",
+            "bad-json": "not valid JSON"}[case]
     assert want in r.stderr, r.stderr
     assert not [v for v in r.json() if v["status"] != "error"]
 
