@@ -10,7 +10,8 @@ Groups (see bench/README.md for what each row means and the targets):
   prune     pycache prune
   compile   pycache compile vs python3 -m compileall (no-op, and from empty)
   convert   pycache convert --to checked-hash throughput
-  normalize pycache normalize of the compile tree vs one compileall -f
+  normalize pycache normalize of the compile tree vs one compileall -f, and
+            pycache verify of it vs pycache compile -f (the issue-14 group)
   api       list(pycache.check(tree)) (the Python API, from the wheel) vs
             pycache check -v --json
   callgrind instruction counts of pycache check vs find on a ~10k-file sub-tree
@@ -68,6 +69,7 @@ API_TARGET = 1.5   # list(pycache.check(tree)) <= 1.5x pycache check -v --json
 
 # The api row: every object built, as a caller that keeps them would.
 API_CODE = "import sys, pycache; print(len(list(pycache.check(sys.argv[1]))))"
+VERIFY_TARGET = 1.5  # pycache verify <= 1.5x pycache compile -f of the same tree
 ARCHIVE_TARGET = 1 / 3.0   # check of a zip <= 1/3 of unzip to tmpfs + check
 
 
@@ -672,8 +674,21 @@ class Bench:
                 ct["compiled"], copy=True, ok=(0, 1), needs="normalize",
                 note="reads, parses and rewrites every pyc's body"),
         ]
-        self.run_group("normalize", "canonical marshal form of the compile tree, %d sources "
-                       "(target: faster than one compileall -f)" % ct["sources"], rows)
+        rows += [
+            Row("pycache compile -f",
+                [[self.pycache, "compile", "-f", "-q", "--python", SYSTEM_PYTHON, "{root}"]],
+                ct["compiled"], copy=True, ok=(0, 1), needs="compile",
+                note="recompiles and writes every pyc"),
+            Row("pycache verify",
+                [[self.pycache, "verify", "-q", "--python", SYSTEM_PYTHON, "{root}"]],
+                ct["compiled"], ok=(0, 1), needs="verify",
+                note="recompiles in memory and compares every pyc"),
+        ]
+        r = self.run_group("normalize", "canonical marshal form of the compile tree, and "
+                           "verify of it, %d sources (targets: normalize faster than one "
+                           "compileall -f; verify <= %.1fx compile -f)"
+                           % (ct["sources"], VERIFY_TARGET), rows)
+        self.target("verify", r["pycache verify"], r["pycache compile -f"], VERIFY_TARGET)
 
     def group_callgrind(self, sub):
         if not shutil.which("valgrind"):
@@ -857,7 +872,8 @@ class Bench:
                                         self.results["machine"].items()))
         log("pycache: %s (%s)" % (self.pycache, ", ".join(
             "%s %s" % (c, "yes" if self.have(c) else "no")
-            for c in ("check", "clean", "prune", "compile", "convert", "normalize"))))
+            for c in ("check", "clean", "prune", "compile", "convert", "normalize",
+                      "verify"))))
         log("%d timed runs per row (15 in compile-noop) after one warm-up; times are "
             "wall-clock medians" % a.n)
         self.cold_ok = can_drop_caches()

@@ -22,6 +22,8 @@ _pycache_options()
         echo '--to --dry-run --sync --output --in-place --ignore-mtime --zipimport --extracted --extract-mtime --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     normalize)
         echo '--dry-run --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
+    verify)
+        echo '--check-filename --python --jobs --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     diff)
         echo '--ignore-filename --json --verbose --quiet --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     inspect)
@@ -55,6 +57,8 @@ _pycache_arg_options()
         echo '--to --output --extract-mtime --format --color --from-file --check-hash-based-pycs --prefix --ignore -o -i' ;;
     normalize)
         echo '--format --color --from-file --check-hash-based-pycs --prefix --ignore -i' ;;
+    verify)
+        echo '--python --jobs --format --color --from-file --check-hash-based-pycs --prefix --ignore -j -i' ;;
     diff)
         echo '--ignore' ;;
     inspect)
@@ -71,7 +75,7 @@ _pycache_arg_options()
 _pycache()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-    local commands='check clean compile prune doctor convert normalize diff inspect where stats versions watch'
+    local commands='check clean compile prune doctor convert normalize verify diff inspect where stats versions watch'
     local cmd='' i
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in

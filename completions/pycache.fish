@@ -2,7 +2,7 @@
 # `pycache --help` and `pycache CMD --help` (make completions);
 # tests/integration/test_docs.py checks it is up to date.
 
-set -l commands check clean compile prune doctor convert normalize diff inspect where stats versions watch help
+set -l commands check clean compile prune doctor convert normalize verify diff inspect where stats versions watch help
 complete -c pycache -f
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -l help -d 'show help'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -l version -d 'show the version'
@@ -13,6 +13,7 @@ complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a prune -d '
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a doctor -d 'audit a projects bytecode habits and fix them (--fix)'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a convert -d 'rewrite fresh 3.7+ pycs into another invalidation mode, without recompiling'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a normalize -d 'rewrite pycs into a canonical marshal form: equal code, equal bytes'
+complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a verify -d 'recompile each caches source with its own interpreter and compare the code'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a diff -d 'compare the code of two pycs or trees: header, ref-flag or real code differences'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a inspect -d 'show what one cache files header says, and its verdict'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a where -d 'print where a sources cache goes, or a cache files source'
@@ -20,7 +21,7 @@ complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a stats -d '
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a versions -d 'list the magic numbers of every Python, and their cache tags'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a watch -d 'follow trees with inotify: remove a sources bytecode the moment it goes'
 complete -c pycache -n "not __fish_seen_subcommand_from $commands" -a help -d 'describe a command'
-complete -c pycache -n '__fish_seen_subcommand_from help' -a 'check clean compile prune doctor convert normalize diff inspect where stats versions watch'
+complete -c pycache -n '__fish_seen_subcommand_from help' -a 'check clean compile prune doctor convert normalize verify diff inspect where stats versions watch'
 
 # check
 complete -c pycache -n '__fish_seen_subcommand_from check' -F
@@ -181,6 +182,27 @@ complete -c pycache -n '__fish_seen_subcommand_from normalize' -l no-default-ign
 complete -c pycache -n '__fish_seen_subcommand_from normalize' -l include-venvs -d 'also enter virtual environments'
 complete -c pycache -n '__fish_seen_subcommand_from normalize' -l one-file-system -d 'do not cross mount points'
 complete -c pycache -n '__fish_seen_subcommand_from normalize' -s h -l help -d 'show help'
+
+# verify
+complete -c pycache -n '__fish_seen_subcommand_from verify' -F
+complete -c pycache -n '__fish_seen_subcommand_from verify' -l check-filename -d 'also compare co_filename, against the sources path as given'
+complete -c pycache -n '__fish_seen_subcommand_from verify' -l python -r -F -d 'verify the caches of this interpreters version with it'
+complete -c pycache -n '__fish_seen_subcommand_from verify' -s j -l jobs -x -d 'worker processes per interpreter'
+complete -c pycache -n '__fish_seen_subcommand_from verify' -l json -d 'JSON Lines: one object per file listed'
+complete -c pycache -n '__fish_seen_subcommand_from verify' -s 0 -l null -d 'print only the paths of the files listed, each ended by NUL'
+complete -c pycache -n '__fish_seen_subcommand_from verify' -l format -x -a 'human json null github' -d 'human (default), json (--json), null (-0) or github'
+complete -c pycache -n '__fish_seen_subcommand_from verify' -s v -l verbose -d 'list every file, fine ones too'
+complete -c pycache -n '__fish_seen_subcommand_from verify' -s q -l quiet -d 'print nothing but errors: the exit status tells'
+complete -c pycache -n '__fish_seen_subcommand_from verify' -l color -x -a 'auto always never' -d 'colour the status words: auto, always or never'
+complete -c pycache -n '__fish_seen_subcommand_from verify' -s i -l from-file -r -F -d 'also visit the paths listed in FILE'
+complete -c pycache -n '__fish_seen_subcommand_from verify' -l check-hash-based-pycs -x -a 'default always never' -d 'judge hash-based pycs as python or never'
+complete -c pycache -n '__fish_seen_subcommand_from verify' -l prefix -x -a '(__fish_complete_directories)' -d 'the cache prefix 3.8+ reads'
+complete -c pycache -n '__fish_seen_subcommand_from verify' -l no-prefix -d 'ignore $PYTHONPYCACHEPREFIX: every cache in __pycache__, as'
+complete -c pycache -n '__fish_seen_subcommand_from verify' -l ignore -x -d 'do not enter directories whose name matches PATTERN, a name'
+complete -c pycache -n '__fish_seen_subcommand_from verify' -l no-default-ignores -d 'also enter .git .hg .svn .bzr _darcs and node_modules'
+complete -c pycache -n '__fish_seen_subcommand_from verify' -l include-venvs -d 'also enter virtual environments'
+complete -c pycache -n '__fish_seen_subcommand_from verify' -l one-file-system -d 'do not cross mount points'
+complete -c pycache -n '__fish_seen_subcommand_from verify' -s h -l help -d 'show help'
 
 # diff
 complete -c pycache -n '__fish_seen_subcommand_from diff' -F

@@ -39,6 +39,7 @@ int cmd_compile(int argc, char **argv);  /* cmd_compile.c */
 int cmd_inspect(int argc, char **argv);  /* cmd_inspect.c */
 int cmd_normalize(int argc, char **argv); /* cmd_normalize.c */
 int cmd_diff(int argc, char **argv);     /* cmd_diff.c */
+int cmd_verify(int argc, char **argv);   /* cmd_verify.c */
 int cmd_stats(int argc, char **argv);    /* cmd_stats.c */
 int cmd_versions(int argc, char **argv); /* cmd_versions.c */
 int cmd_where(int argc, char **argv);    /* cmd_where.c */

@@ -16,6 +16,7 @@ const cli_command cli_commands[] = {
     {"doctor", cmd_doctor, "audit a project's bytecode habits and fix them (--fix)"},
     {"convert", cmd_convert, "rewrite fresh 3.7+ pycs into another invalidation mode, without recompiling"},
     {"normalize", cmd_normalize, "rewrite pycs into a canonical marshal form: equal code, equal bytes"},
+    {"verify", cmd_verify, "recompile each cache's source with its own interpreter and compare the code"},
     {"diff", cmd_diff, "compare the code of two pycs or trees: header, ref-flag or real code differences"},
     {"inspect", cmd_inspect, "show what one cache file's header says, and its verdict"},
     {"where", cmd_where, "print where a source's cache goes, or a cache file's source"},

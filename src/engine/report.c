@@ -91,10 +91,45 @@ void report_json_verdict_racy(const char *path, const char *source, const pyc_ve
     verdict_object(path, source, v, status, NULL, NULL, true, NULL, NULL, NULL);
 }
 
+static void verdict_fields(cli_json *jp, const char *path, const char *source,
+                           const pyc_verdict *v, const char *status);
+
 static void verdict_object(const char *path, const char *source, const pyc_verdict *v,
                            const char *status, const char *extra_key,
                            const char *extra_value, bool racy, const char *archive,
                            const char *member, const char *layer)
+{
+    cli_json j;
+    verdict_fields(&j, path, source, v, status);
+    if (extra_key)
+        cli_json_str(&j, extra_key, extra_value);
+    if (racy)
+        cli_json_bool(&j, "racy", true);
+    if (archive) {
+        cli_json_str(&j, "archive", archive);
+        cli_json_str(&j, "member", member);
+    }
+    if (layer)
+        cli_json_str(&j, "layer", layer);
+    cli_json_end(&j);
+    cli_listing_end(path, strlen(path));
+}
+
+void report_json_verdict_begin(cli_json *j, const char *path, const char *source,
+                               const pyc_verdict *v, const char *status)
+{
+    verdict_fields(j, path, source, v, status);
+}
+
+void report_json_verdict_end(cli_json *j, const char *path)
+{
+    cli_json_end(j);
+    cli_listing_end(path, strlen(path));
+}
+
+/* Begins the object on the listing and writes the stable fields. */
+static void verdict_fields(cli_json *jp, const char *path, const char *source,
+                           const pyc_verdict *v, const char *status)
 {
     cli_json j;
     char python[32];
@@ -155,18 +190,7 @@ static void verdict_object(const char *path, const char *source, const pyc_verdi
         cli_json_int(&j, "size", v->file_size);
     else
         cli_json_null(&j, "size");
-    if (extra_key)
-        cli_json_str(&j, extra_key, extra_value);
-    if (racy)
-        cli_json_bool(&j, "racy", true);
-    if (archive) {
-        cli_json_str(&j, "archive", archive);
-        cli_json_str(&j, "member", member);
-    }
-    if (layer)
-        cli_json_str(&j, "layer", layer);
-    cli_json_end(&j);
-    cli_listing_end(path, strlen(path));
+    *jp = j;
 }
 
 void report_json_fields_null(cli_json *j, const char *after)

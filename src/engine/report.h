@@ -20,6 +20,13 @@ void report_json_verdict(const char *path, const char *source,
                          const pyc_verdict *v, const char *status,
                          const char *extra_key, const char *extra_value);
 
+/* The same object, left open for a command's own fields (verify: several
+ * of them): begin writes the stable fields on the listing; the caller adds
+ * its fields with cli_json_*, then end closes the object and its record. */
+void report_json_verdict_begin(cli_json *j, const char *path, const char *source,
+                               const pyc_verdict *v, const char *status);
+void report_json_verdict_end(cli_json *j, const char *path);
+
 /* The same object for a fresh cache that pyc_verdict_racy calls racy, with
  * one more field, "racy": true (check). */
 void report_json_verdict_racy(const char *path, const char *source, const pyc_verdict *v,

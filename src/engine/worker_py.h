@@ -11,7 +11,12 @@
  *   pycache -> worker:        C id source dfile mode hardlink
  *                               then per level: level cfile compile(0|1)
  *   worker -> pycache:        R id, then per level: status type message line
- *                               status: ok | linked | skip | error
+ *                               status: ok | linked | skip | error | oserror
+ * and for `pycache verify`, compiling in memory and writing nothing:
+ *   pycache -> worker:        V id source dfile level
+ *   worker -> pycache:        R id status type message line marshal
+ *                               status: ok | error | oserror; marshal: the
+ *                               code object as marshal.dumps gives it
  * EOF on fd 3 ends the worker; SIGINT is ignored (pycache decides).
  */
 #ifndef PYCACHE_WORKER_PY_H
@@ -160,10 +165,54 @@ static const char worker_py[] =
     "    return [status, tname, msg.rstrip('\\n'), lineno]\n"
     "\n"
     "\n"
+    "import marshal\n"
+    "if PY3:\n"
+    "    import importlib.machinery\n"
+    "\n"
+    "\n"
+    "def code_of(src, dfile, level):\n"
+    "    # What the import system (and py_compile) compiles SRC into, in memory.\n"
+    "    # 3.x: importlib._bootstrap_external.SourceLoader.get_code / py_compile:\n"
+    "    # get_data (the raw bytes), then source_to_code = compile(data, path,\n"
+    "    # 'exec', dont_inherit=True, optimize=level). 2.7: py_compile.compile\n"
+    "    # reads the file in universal-newline mode and calls compile(codestring,\n"
+    "    # dfile or file, 'exec'); the level is the process's -O/-OO.\n"
+    "    if PY3:\n"
+    "        loader = importlib.machinery.SourceFileLoader('<pycache verify>', src)\n"
+    "        data = loader.get_data(src)\n"
+    "        return loader.source_to_code(data, dfile or src, _optimize=level)\n"
+    "    f = open(src, 'U')\n"
+    "    try:\n"
+    "        codestring = f.read()\n"
+    "    finally:\n"
+    "        f.close()\n"
+    "    return compile(codestring, dfile or src, 'exec', 0, True)\n"
+    "\n"
+    "\n"
+    "def verify_one(req):\n"
+    "    # V id source dfile level -> R id status type message line marshal\n"
+    "    src, dfile, level = name(req[2]), req[3], int(req[4])\n"
+    "    dfile = name(dfile) if dfile else None\n"
+    "    try:\n"
+    "        # marshal.dumps at its default version, as py_compile and\n"
+    "        # importlib's _code_to_timestamp_pyc / _code_to_hash_pyc write.\n"
+    "        data = marshal.dumps(code_of(src, dfile, level))\n"
+    "    except Exception as e:\n"
+    "        lineno = getattr(e, 'lineno', None) if isinstance(e, SyntaxError) else None\n"
+    "        status = b'oserror' if isinstance(e, EnvironmentError) else b'error'\n"
+    "        msg = getattr(e, 'msg', None) if isinstance(e, SyntaxError) else None\n"
+    "        return [b'R', req[1], status, type(e).__name__, (msg or str(e)).rstrip('\\n'),\n"
+    "                '' if lineno is None else str(lineno), b'']\n"
+    "    return [b'R', req[1], b'ok', b'', b'', b'', data]\n"
+    "\n"
+    "\n"
     "while True:\n"
     "    req = receive()\n"
     "    if req is None:\n"
     "        break\n"
+    "    if req[0] == b'V':\n"
+    "        send(verify_one(req))\n"
+    "        continue\n"
     "    # C id source dfile mode hardlink (level cfile compile)...\n"
     "    job, src, dfile, mode, hardlink = req[1], name(req[2]), req[3], req[4], req[5]\n"
     "    dfile = name(dfile) if dfile else None\n"

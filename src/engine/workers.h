@@ -1,6 +1,6 @@
 /*
  * workers.h — a pool of long-lived interpreter processes that byte-compile
- * files for `pycache compile`.
+ * files for `pycache compile` (and in memory, for `pycache verify`).
  *
  * Only the real interpreter can produce its bytecode, so pycache drives it:
  * each pool is N processes of one interpreter (posix_spawn'd with the program

@@ -17,7 +17,7 @@ import pytest
 from conftest import human_report, run_unprivileged
 from oracle import batch_import, compile_source, make_module
 
-TREE_COMMANDS = ["check", "prune", "clean", "stats", "compile", "convert", "watch"]
+TREE_COMMANDS = ["check", "prune", "clean", "stats", "compile", "convert", "verify", "watch"]
 
 
 def compiled_tree(root, interp, names=("a", "b", "c")):
@@ -198,18 +198,18 @@ def test_columns_aligned_by_display_width(pycache, interpreters, tmp_path):
 # ---- one set of options ---------------------------------------------------------------
 
 SHARED = {
-    "--json": ["check", "prune", "clean", "stats", "compile", "convert", "watch"],
-    "-0": ["check", "prune", "clean", "compile", "convert", "watch"],
-    "--format": ["check", "prune", "clean", "compile", "convert"],
+    "--json": ["check", "prune", "clean", "stats", "compile", "convert", "verify", "watch"],
+    "-0": ["check", "prune", "clean", "compile", "convert", "verify", "watch"],
+    "--format": ["check", "prune", "clean", "compile", "convert", "verify"],
     "-q": TREE_COMMANDS,
-    "-v": ["check", "prune", "clean", "compile", "convert", "watch"],
+    "-v": ["check", "prune", "clean", "compile", "convert", "verify", "watch"],
     "--color": TREE_COMMANDS,
     "--ignore": TREE_COMMANDS,
     "--include-venvs": TREE_COMMANDS,
     "--no-default-ignores": TREE_COMMANDS,
     "--one-file-system": TREE_COMMANDS,
     "--prefix": TREE_COMMANDS,
-    "-i": ["check", "prune", "clean", "stats", "compile", "convert"],
+    "-i": ["check", "prune", "clean", "stats", "compile", "convert", "verify"],
 }
 
 
@@ -239,7 +239,7 @@ def test_stats_says_why_it_lists_no_files(pycache, tmp_path):
     assert pycache("stats", "-q", str(tmp_path)).stdout == ""
 
 
-@pytest.mark.parametrize("cmd", ["check", "prune", "clean", "stats", "convert"])
+@pytest.mark.parametrize("cmd", ["check", "prune", "clean", "stats", "convert", "verify"])
 def test_walk_options_parse_for_every_command(pycache, cmd, tmp_path):
     extra = ["--to", "checked-hash"] if cmd == "convert" else []
     for opt in (["--ignore", "build*"], ["--include-venvs"], ["--no-default-ignores"],
