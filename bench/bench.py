@@ -17,6 +17,8 @@ Groups (see bench/README.md for what each row means and the targets):
   callgrind instruction counts of pycache check vs find on a ~10k-file sub-tree
   archive   pycache check of a zip of a compiled stdlib vs unzip -qq to a tmpfs
             followed by pycache check of the result
+  image     pycache check of an OCI image of that stdlib (two gzip layers, the
+            second with whiteouts) vs umoci unpack to a tmpfs + pycache check
 
 Read-only commands run on the cached corpus (bench/corpus.py) itself; every
 command that may write runs on a fresh `cp -a` copy in a scratch directory
@@ -766,6 +768,93 @@ class Bench:
         self.target("archive", r["pycache check ZIP"],
                     r["unzip -qq to tmpfs + pycache check"], ARCHIVE_TARGET)
 
+    def stdlib_image(self):
+        """An OCI image tar of the zip's standard library: a gzip layer of it,
+        and a second one that rewrites ten modules and whites out ten
+        others (their caches become stale and orphans). Made once."""
+        out = os.path.join(self.args.dir, "image-stdlib.tar")
+        if os.path.exists(out):
+            return out
+        z = self.stdlib_zip()
+        if not z:
+            return None
+        import gzip
+        import hashlib
+        import io
+        import tarfile
+        import tempfile
+        import zipfile
+        with tempfile.TemporaryDirectory(dir=self.args.dir) as tmp:
+            root = os.path.join(tmp, "root")
+            with zipfile.ZipFile(z) as zf:
+                zf.extractall(root)
+                for info in zf.infolist():  # extractall sets no mtime
+                    t = time.mktime(info.date_time + (0, 0, -1))
+                    os.utime(os.path.join(root, info.filename), (t, t))
+            mods = sorted(f for f in os.listdir(root) if f.endswith(".py"))[:20]
+
+            def tgz(add):
+                buf = io.BytesIO()
+                with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+                    add(t)
+                return gzip.compress(buf.getvalue(), mtime=0, compresslevel=6)
+
+            def second(t):
+                for m in mods[:10]:
+                    data = open(os.path.join(root, m), "rb").read() + b"\n# changed\n"
+                    ti = tarfile.TarInfo("usr/lib/python3/" + m)
+                    ti.size, ti.mtime = len(data), 2000000000
+                    t.addfile(ti, io.BytesIO(data))
+                for m in mods[10:]:
+                    t.addfile(tarfile.TarInfo("usr/lib/python3/.wh." + m), io.BytesIO(b""))
+            layers = [tgz(lambda t: t.add(root, arcname="usr/lib/python3")), tgz(second)]
+            sha = lambda b: "sha256:" + hashlib.sha256(b).hexdigest()
+            config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                                 "rootfs": {"type": "layers", "diff_ids": [
+                                     sha(gzip.decompress(l)) for l in layers]}}).encode()
+            manifest = json.dumps({
+                "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                           "digest": sha(config), "size": len(config)},
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                            "digest": sha(l), "size": len(l)} for l in layers]}).encode()
+            index = json.dumps({"schemaVersion": 2, "manifests": [{
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": sha(manifest), "size": len(manifest),
+                "annotations": {"org.opencontainers.image.ref.name": "bench"}}]}).encode()
+            with tarfile.open(out + ".tmp", "w") as t:
+                for name, data in [("oci-layout", b'{"imageLayoutVersion": "1.0.0"}'),
+                                   ("index.json", index)] + \
+                        [("blobs/sha256/" + sha(b)[7:], b) for b in layers + [config, manifest]]:
+                    ti = tarfile.TarInfo(name)
+                    ti.size = len(data)
+                    t.addfile(ti, io.BytesIO(data))
+        os.rename(out + ".tmp", out)
+        return out
+
+    def group_image(self):
+        if not shutil.which("umoci") or not os.path.isdir("/dev/shm"):
+            log("\n== image: skipped: umoci or /dev/shm missing")
+            return
+        img = self.stdlib_image()
+        if not img:
+            log("\n== image: skipped: no compiled standard library or no zip")
+            return
+        pc = self.pycache
+        unpack_check = ("d=$(mktemp -d -p /dev/shm) && mkdir \"$d/l\" && "
+                        "tar -x -f \"$1\" -C \"$d/l\" && "
+                        "umoci unpack --rootless --image \"$d/l:bench\" \"$d/b\" >/dev/null 2>&1 && "
+                        "\"$2\" check \"$d/b/rootfs\" >/dev/null; rc=$?; rm -rf \"$d\"; exit $rc")
+        rows = [
+            Row("umoci unpack to tmpfs + pycache check",
+                [["sh", "-c", unpack_check, "sh", "{root}", pc]], img, reference=True,
+                ok=(0, 1), needs="check", note="unpack the layers, then judge the tree"),
+            Row("pycache check IMAGE", [[pc, "check", "{root}"]], img, ok=(0, 1),
+                needs="check", note="layers streamed, digests checked, nothing written"),
+        ]
+        self.run_group("image", "an OCI image of a compiled stdlib (%.1f MB, 2 gzip layers)"
+                       % (os.path.getsize(img) / 1e6), rows)
+
     # -- everything
     def run(self):
         a = self.args
@@ -824,6 +913,8 @@ class Bench:
                 self.group_api(root)
             if want("archive"):
                 self.group_archive()
+            if want("image"):
+                self.group_image()
             if want("callgrind") and not a.no_callgrind:
                 self.group_callgrind(callgrind_subtree(m))
         finally:
@@ -937,7 +1028,7 @@ def main():
     ap.add_argument("-n", type=int, default=3, help="timed repetitions (default 3)")
     ap.add_argument("--only", help="comma-separated groups: check,cold-check,scale,"
                                    "clean,cold-clean,prune,compile,cold-compile,"
-                                   "convert,normalize,api,archive,callgrind")
+                                   "convert,normalize,api,archive,image,callgrind")
     ap.add_argument("--wheel", help="the pycache wheel whose Python API the api group "
                                     "times (make bench passes $(BUILD)/dist's)")
     ap.add_argument("--no-callgrind", action="store_true",

@@ -226,6 +226,9 @@ static void output(struct check *c, pyc_status st, const scan_item *it,
         }
         if (v && racy) {
             report_json_verdict_racy(path, source, v, pyc_status_name(st));
+        } else if (v && it->layer) {
+            report_json_verdict_image(path, source, v, pyc_status_name(st), it->archive,
+                                      it->member, it->layer);
         } else if (v) {
             report_json_verdict_member(path, source, v, pyc_status_name(st), NULL, NULL,
                                        it->archive, it->member);
@@ -533,14 +536,17 @@ int cmd_check(int argc, char **argv)
             "environments are skipped unless asked for. A PATH that is an archive (zip, "
             "wheel, zipapp, egg, tar in any compression) is judged member by member "
             "without extracting it, as its extracted files or, with --zipimport (the "
-            "default for zipapps), as zipimport sees it on sys.path.",
+            "default for zipapps), as zipimport sees it on sys.path. A container image "
+            "(an OCI layout or docker save tar) is judged on the file system its "
+            "layers make, whiteouts applied, each layer's digest checked.",
         .options = options,
         .epilog = "Examples:\n"
                   "  pycache check                      problems under the current directory\n"
                   "  pycache check --expect 3.11 app/   every source has a fresh 3.11 cache\n"
                   "  pycache check --json src | jq .    one JSON object per cache file\n"
                   "  pycache check -0 --fail-on none . | xargs -0 ls -l\n"
-                  "  TZ=UTC pycache check --expect 3.12 function.zip   after Lambda extracts it\n",
+                  "  TZ=UTC pycache check --expect 3.12 function.zip   after Lambda extracts it\n"
+                  "  docker save app:1 -o img.tar; pycache check --expect 3.12 img.tar\n",
     };
     tree_options t;
     tree_options_init(&t);

@@ -68,6 +68,7 @@ struct facts {
     char *code;       /* --code: the dump (text or JSON), malloc'd */
     const char *code_error; /* --code: why there is no dump */
     const char *archive, *member; /* a member of an archive */
+    const char *layer;            /* a container image's: its layer */
 };
 
 /* "DIR/" part of PATH (up to and including the last slash), as a length. */
@@ -263,6 +264,8 @@ static void write_json(const struct facts *f)
         cli_json_str(&j, "archive", f->archive);
         cli_json_str(&j, "member", f->member);
     }
+    if (f->layer)
+        cli_json_str(&j, "layer", f->layer);
     cli_json_end(&j);
 }
 
@@ -318,6 +321,11 @@ static void write_human(const struct facts *f, bool color, bool first)
         cli_print_path(stdout, f->source);
         if (f->judged && !v->source_exists)
             fputs(" (missing)", stdout);
+        putchar('\n');
+    }
+    if (f->layer) {
+        label("layer");
+        fputs(f->layer, stdout);
         putchar('\n');
     }
 
@@ -417,6 +425,7 @@ static int on_member(const archive_item *it, void *ctx)
     f.path = it->path;
     f.archive = it->archive;
     f.member = it->member;
+    f.layer = it->layer;
     mp->found = true;
     if (it->verdict) {
         f.v = *it->verdict;
@@ -592,8 +601,9 @@ int cmd_inspect(int argc, char **argv)
             "source mtime and size or source hash -- and the verdict CPython's\n"
             "import system would reach on it (fresh, stale, orphan, corrupt...),\n"
             "judged by the interpreter the file belongs to. When the first operand\n"
-            "is an archive (zip, wheel, zipapp, tar...), the others are names of its\n"
-            "members, judged in place against the other members.\n",
+            "is an archive (zip, wheel, zipapp, tar, container image...), the others\n"
+            "are names of its members, judged in place against the other members\n"
+            "(an image's: paths of the file system its layers make).\n",
         .options = options,
         .epilog = "A damaged file is a verdict (corrupt, stale), not an error. Exit 1\n"
                   "when a file is stale-used, sourceless, orphan or corrupt.\n"

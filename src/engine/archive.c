@@ -41,9 +41,11 @@
 #if PYC_HAVE_LIBARCHIVE
 #include <archive.h>
 #include <archive_entry.h>
+#include <nettle/sha2.h>
 #endif
 
 #include "engine/archive.h"
+#include "engine/image.h"
 #include "platform/noatime.h"
 
 int archive_parse_mtime(const char *text, archive_options *out)
@@ -89,6 +91,8 @@ struct member {
     bool has_dos;            /* zip: DOS date/time from the central directory */
     uint16_t dos_date, dos_time;
     bool cache;              /* judged: a cache name, or inside __pycache__ */
+    const char *layer;       /* a container image's path: its layer's digest
+                                (owned by the image set) */
     unsigned char *head;     /* cache: first bytes (all under --deep) */
     size_t head_len;
     bool head_ok;            /* the bytes could be read */
@@ -725,6 +729,10 @@ struct run {
     size_t pathcap, srccap;
     uint64_t prefix_len;    /* archive_fix: bytes before the zip (a zipapp's
                                "#!" line), copied as they are */
+    struct image_set *image; /* the tar is a container image (engine/image.h) */
+    image_hooks image_hooks;
+    char *image_shown;      /* ARCHIVE@REF of the image judged (an index of
+                               several) */
 };
 
 static const char *display(struct run *r, char **buf, size_t *cap, const char *member)
@@ -761,7 +769,9 @@ static int deliver(struct run *r, archive_item *it)
 static int member_error(struct run *r, const char *member, int err, const char *op,
                         const char *detail)
 {
-    if (r->only && (!member || strcmp(member, r->only) != 0))
+    /* inspect ARCHIVE MEMBER: the other members' errors are not its
+     * business; the archive's own (MEMBER NULL) are. */
+    if (r->only && member && strcmp(member, r->only) != 0)
         return 0;
     r->errors++;
     archive_item it = {
@@ -939,10 +949,8 @@ static int add_parents(struct archive_set *set)
     return 0;
 }
 
-static int read_needed(struct run *r, uint64_t *budget);
-
-/* Pass 2: the bytes of the source members hash-based pycs need. */
-static int pass_two(struct run *r, uint64_t *budget)
+/* Marks the source members hash-based pycs need (need_data): whether any. */
+static bool mark_sources(struct run *r)
 {
     struct archive_set *set = &r->set;
     bool any = false;
@@ -974,7 +982,15 @@ static int pass_two(struct run *r, uint64_t *budget)
             any = true;
         }
     }
-    return any ? read_needed(r, budget) : 0;
+    return any;
+}
+
+static int read_needed(struct run *r, uint64_t *budget);
+
+/* Pass 2: the bytes of the source members hash-based pycs need. */
+static int pass_two(struct run *r, uint64_t *budget)
+{
+    return mark_sources(r) ? read_needed(r, budget) : 0;
 }
 
 /* Reads the bytes of every member marked need_data and not read yet. */
@@ -1066,7 +1082,8 @@ static int judge_members(struct run *r)
             continue;
         if (r->only && strcmp(r->only, m->name) != 0)
             continue;
-        archive_item it = {.member = m->name, .size = m->size, .expect_opt = -1};
+        archive_item it = {.member = m->name, .size = m->size, .expect_opt = -1,
+                           .layer = m->layer};
         it.path = display(r, &r->pathbuf, &r->pathcap, m->name);
         pyc_verdict v;
         struct member_name nm;
@@ -1200,6 +1217,167 @@ static void run_free(struct run *r)
     free_set(&r->set);
     free(r->pathbuf);
     free(r->srcbuf);
+    image_free(r->image);
+    free(r->image_shown);
+}
+
+/* ---- container images (engine/image.c) --------------------------------------------- */
+
+/* The image module asks which files' first bytes to keep: the cache files,
+ * as pass_one reads them. */
+static size_t image_head_size(void *ctx, const char *name, bool *deep)
+{
+    struct run *r = ctx;
+    size_t dl;
+    const char *base = base_of(name, &dl);
+    pyc_cache_name cn;
+    bool in_pc = dir_is_pycache(name, dl);
+    if (pyc_cache_name_parse(base, in_pc, false, &cn) == PYC_KIND_NONE && !in_pc)
+        return 0;
+    *deep = r->vopt->deep;
+    return r->vopt->deep ? (size_t)ARCHIVE_MAX_MEMBER_BYTES + 1 : PYC_HEADER_MAX + 1;
+}
+
+static bool image_relevant(void *ctx, const char *name)
+{
+    (void)ctx;
+    return relevant(name);
+}
+
+static int image_error(void *ctx, const char *member, int err, const char *op,
+                       const char *detail)
+{
+    struct run *r = ctx;
+    /* A blob that cannot be read or verified concerns the whole image,
+     * whichever member inspect asked for. */
+    if (r->only && strcmp(op, "read image") == 0) {
+        const char *only = r->only;
+        r->only = NULL;
+        int rc = member_error(r, member, err, op, detail);
+        r->only = only;
+        return rc;
+    }
+    return member_error(r, member, err, op, detail);
+}
+
+/* One path of the image's final file system becomes a member. */
+static int add_image_file(void *ctx, const image_file *f)
+{
+    struct run *r = ctx;
+    char *name = strdup(f->name);
+    bool dup;
+    struct member *m = name ? add_member(&r->set, name, &dup) : NULL;
+    if (!m) {
+        free(name);
+        return -1;
+    }
+    m->type = f->type == IMAGE_FILE ? MEMBER_FILE : f->type == IMAGE_DIR ? MEMBER_DIR
+                                                                        : MEMBER_OTHER;
+    m->size = f->size;
+    m->mtime = f->mtime;
+    m->mtime_nsec = f->mtime_nsec;
+    m->layer = f->layer;
+    if (m->type != MEMBER_FILE)
+        return 0;
+    size_t dl;
+    const char *base = base_of(m->name, &dl);
+    pyc_cache_name cn;
+    bool in_pc = dir_is_pycache(m->name, dl);
+    m->cache = pyc_cache_name_parse(base, in_pc, false, &cn) != PYC_KIND_NONE || in_pc;
+    if (m->cache && f->head_ok) {
+        m->head = malloc(f->head_len ? f->head_len : 1);
+        if (!m->head)
+            return -1;
+        memcpy(m->head, f->head, f->head_len);
+        m->head_len = f->head_len;
+        m->head_ok = true;
+    }
+    return 0;
+}
+
+struct image_reading {
+    struct archive_set *set;
+    size_t *index;           /* the member of each name asked for */
+};
+
+static void got_source(void *ctx, size_t k, unsigned char *data, size_t len, int err)
+{
+    struct image_reading *ir = ctx;
+    struct member *m = &ir->set->v[ir->index[k]];
+    m->data = data;
+    m->data_len = len;
+    m->data_error = data ? 0 : err;
+}
+
+/* Judges each image of R's image archive on the file system its layers
+ * make: the members are that file system's paths, each with the mtime of
+ * the layer that last wrote it; a hash-based pyc's source is read from
+ * that layer. One image is shown as SHOWN/path; each image of an index of
+ * several as SHOWN@DIGEST/path. Returns 0, 1 (stopped), -1 (an image
+ * could not be judged: reported). */
+static int scan_images(struct run *r, const char *shown, uint64_t *budget,
+                       const pyc_magic *const *expect, const unsigned *expect_opts,
+                       size_t nexpect)
+{
+    if (r->set.aopt->use == ARCHIVE_USE_ZIPIMPORT) {
+        member_error(r, NULL, 0, "judge archive",
+                     "--zipimport needs a zip archive (zipimport reads no tar)");
+        return -1;
+    }
+    size_t nimages = image_count(r->image);
+    int rc = 0;
+    for (size_t i = 0; i < nimages && !r->stopped; i++) {
+        free_set(&r->set);
+        r->set.v = NULL;
+        r->set.slots = NULL;
+        r->set.n = r->set.cap = r->set.nslots = 0;
+        if (nimages > 1) {
+            const char *ref = image_ref(r->image, i);
+            free(r->image_shown);
+            r->image_shown = malloc(strlen(shown) + strlen(ref) + 2);
+            if (!r->image_shown) {
+                member_error(r, NULL, ENOMEM, "read image", NULL);
+                return -1;
+            }
+            sprintf(r->image_shown, "%s@%s", shown, ref);
+            r->set.path = r->image_shown;
+        }
+        if (image_files(r->image, i, add_image_file, r) != 0 || add_parents(&r->set) != 0) {
+            rc = -1;
+            continue;
+        }
+        if (mark_sources(r)) {
+            size_t n = 0;
+            for (size_t k = 0; k < r->set.n; k++)
+                n += r->set.v[k].need_data;
+            const char **names = malloc(n * sizeof *names);
+            size_t *index = malloc(n * sizeof *index);
+            if (!names || !index) {
+                free(names);
+                free(index);
+                member_error(r, NULL, ENOMEM, "read image", NULL);
+                return -1;
+            }
+            n = 0;
+            for (size_t k = 0; k < r->set.n; k++) {
+                if (r->set.v[k].need_data) {
+                    names[n] = r->set.v[k].name;
+                    index[n++] = k;
+                }
+            }
+            struct image_reading ir = {&r->set, index};
+            if (image_read(r->image, i, names, n, (size_t)ARCHIVE_MAX_MEMBER_BYTES, budget,
+                           got_source, &ir) != 0)
+                rc = -1;
+            free(names);
+            free(index);
+        }
+        judge_members(r);
+        if (!r->stopped && nexpect)
+            check_expect(r, expect, expect_opts, nexpect);
+    }
+    r->set.path = shown;
+    return r->stopped ? 1 : rc;
 }
 
 /* Reads the archive's members (passes 1 and 2) and settles how it is used.
@@ -1217,6 +1395,14 @@ static int prepare(struct run *r, const struct origin *o, const char *shown, uin
     close_reader(a, afd);
     if (rc != 0)
         return rc;
+    /* A tar holding an OCI image layout or a docker-save manifest.json is
+     * a container image: judged image by image (scan_images). */
+    if (!r->set.zip && (lookup(&r->set, "oci-layout") || lookup(&r->set, "manifest.json"))) {
+        r->image_hooks = (image_hooks){r, image_head_size, image_relevant, image_error};
+        int ir = image_open(o->path, o->mem, o->mem_len, budget, &r->image_hooks, &r->image);
+        if (ir != 0)
+            return ir < 0 ? -1 : 0;
+    }
     if (add_parents(&r->set) != 0) {
         member_error(r, NULL, ENOMEM, "read archive", NULL);
         return -1;
@@ -1264,6 +1450,10 @@ static int scan_origin(const struct origin *o, const char *shown, const archive_
     int rc = prepare(&r, o, shown, &budget);
     if (rc != 0)
         goto out;
+    if (r.image) {
+        rc = scan_images(&r, shown, &budget, expect, expect_opts, nexpect);
+        goto out;
+    }
     judge_members(&r);
     if (!r.stopped && nexpect)
         check_expect(&r, expect, expect_opts, nexpect);
@@ -1291,95 +1481,6 @@ int archive_scan_memory(const void *data, size_t len, const char *shown,
 }
 
 /* ---- fixing: a new archive with converted headers ----------------------------------- */
-
-/* SHA-256 (FIPS 180-4), for the digests a wheel's RECORD lists. */
-struct sha256 {
-    uint32_t h[8];
-    uint64_t len;
-    unsigned char buf[64];
-    size_t n;
-};
-
-static const uint32_t sha_k[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-    0xc67178f2};
-
-#define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
-
-static void sha256_block(struct sha256 *c, const unsigned char *p)
-{
-    uint32_t w[64], a, b, d, e, f, g, h, cc;
-    for (int i = 0; i < 16; i++)
-        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-               (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
-    for (int i = 16; i < 64; i++) {
-        uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
-        uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
-        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-    }
-    a = c->h[0], b = c->h[1], cc = c->h[2], d = c->h[3];
-    e = c->h[4], f = c->h[5], g = c->h[6], h = c->h[7];
-    for (int i = 0; i < 64; i++) {
-        uint32_t t1 = h + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) +
-                      sha_k[i] + w[i];
-        uint32_t t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & cc) ^ (b & cc));
-        h = g, g = f, f = e, e = d + t1, d = cc, cc = b, b = a, a = t1 + t2;
-    }
-    c->h[0] += a, c->h[1] += b, c->h[2] += cc, c->h[3] += d;
-    c->h[4] += e, c->h[5] += f, c->h[6] += g, c->h[7] += h;
-}
-
-static void sha256_init(struct sha256 *c)
-{
-    static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-    memcpy(c->h, h0, sizeof h0);
-    c->len = 0;
-    c->n = 0;
-}
-
-static void sha256_update(struct sha256 *c, const void *data, size_t len)
-{
-    const unsigned char *p = data;
-    c->len += len;
-    while (len) {
-        size_t k = 64 - c->n < len ? 64 - c->n : len;
-        memcpy(c->buf + c->n, p, k);
-        c->n += k, p += k, len -= k;
-        if (c->n == 64) {
-            sha256_block(c, c->buf);
-            c->n = 0;
-        }
-    }
-}
-
-static void sha256_final(struct sha256 *c, unsigned char out[32])
-{
-    uint64_t bits = c->len * 8;
-    unsigned char pad = 0x80;
-    sha256_update(c, &pad, 1);
-    pad = 0;
-    while (c->n != 56)
-        sha256_update(c, &pad, 1);
-    unsigned char l[8];
-    for (int i = 0; i < 8; i++)
-        l[i] = (unsigned char)(bits >> (56 - 8 * i));
-    sha256_update(c, l, 8);
-    for (int i = 0; i < 8; i++) {
-        out[4 * i] = (unsigned char)(c->h[i] >> 24);
-        out[4 * i + 1] = (unsigned char)(c->h[i] >> 16);
-        out[4 * i + 2] = (unsigned char)(c->h[i] >> 8);
-        out[4 * i + 3] = (unsigned char)c->h[i];
-    }
-}
 
 /* RECORD's digest form (PEP 376 / the wheel spec): urlsafe base64, no '='. */
 static size_t b64url(const unsigned char *in, size_t n, char *out)
@@ -1675,10 +1776,10 @@ static int copy_entry(struct run *r, struct archive *a, struct archive *w,
             return -1;
         }
         memcpy(data, m->new_head, m->new_head_len);
-        struct sha256 c;
+        struct sha256_ctx c; /* nettle: libarchive's own hash library */
         sha256_init(&c);
-        sha256_update(&c, data, len);
-        sha256_final(&c, m->digest);
+        sha256_update(&c, len, data);
+        sha256_digest(&c, sizeof m->digest, m->digest);
         m->written_size = (int64_t)len;
         m->written = true;
     } else {
@@ -2899,10 +3000,10 @@ struct want {
 
 static void digest_of(struct member *m, const unsigned char *data, size_t len)
 {
-    struct sha256 c;
+    struct sha256_ctx c; /* nettle: libarchive's own hash library */
     sha256_init(&c);
-    sha256_update(&c, data, len);
-    sha256_final(&c, m->digest);
+    sha256_update(&c, len, data);
+    sha256_digest(&c, sizeof m->digest, m->digest);
     m->written_size = (int64_t)len;
     m->written = true;
 }
@@ -3192,6 +3293,12 @@ int archive_fix(const char *path, const char *output, const archive_fix_options 
     if (rc != 0)
         goto out;
     rc = -1;
+    if (r.image) {
+        member_error(&r, NULL, EOPNOTSUPP, op,
+                     "a container image is read-only to pycache (check, stats and inspect "
+                     "judge it): fix the image's build instead");
+        goto out;
+    }
     if (r.set.zip && !r.set.zipimport && read_zip_dostimes(&o, &r.set) != 0) {
         member_error(&r, NULL, 0, "read archive", "no readable zip central directory");
         goto out;

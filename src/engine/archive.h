@@ -88,6 +88,8 @@ typedef struct archive_item {
     int error;               /* ARCHIVE_ERROR: errno-style code */
     const char *error_op;    /* ARCHIVE_ERROR: "read", "judge", ... */
     const char *error_detail; /* ARCHIVE_ERROR: what is wrong, in words */
+    const char *layer;       /* a container image's path: the digest of the
+                                layer that last wrote it, or NULL */
     const char *action;      /* archive_fix: what was done (see there) */
     long line;               /* archive_fix, compile "error": the line, or 0 */
 } archive_item;

@@ -60,13 +60,13 @@ void report_python_label(const pyc_magic *m, char *buf, size_t cap)
 static void verdict_object(const char *path, const char *source, const pyc_verdict *v,
                            const char *status, const char *extra_key,
                            const char *extra_value, bool racy, const char *archive,
-                           const char *member);
+                           const char *member, const char *layer);
 
 void report_json_verdict(const char *path, const char *source,
                          const pyc_verdict *v, const char *status,
                          const char *extra_key, const char *extra_value)
 {
-    verdict_object(path, source, v, status, extra_key, extra_value, false, NULL, NULL);
+    verdict_object(path, source, v, status, extra_key, extra_value, false, NULL, NULL, NULL);
 }
 
 void report_json_verdict_member(const char *path, const char *source,
@@ -74,13 +74,21 @@ void report_json_verdict_member(const char *path, const char *source,
                                 const char *extra_key, const char *extra_value,
                                 const char *archive, const char *member)
 {
-    verdict_object(path, source, v, status, extra_key, extra_value, false, archive, member);
+    verdict_object(path, source, v, status, extra_key, extra_value, false, archive, member,
+                   NULL);
+}
+
+void report_json_verdict_image(const char *path, const char *source, const pyc_verdict *v,
+                               const char *status, const char *archive, const char *member,
+                               const char *layer)
+{
+    verdict_object(path, source, v, status, NULL, NULL, false, archive, member, layer);
 }
 
 void report_json_verdict_racy(const char *path, const char *source, const pyc_verdict *v,
                               const char *status)
 {
-    verdict_object(path, source, v, status, NULL, NULL, true, NULL, NULL);
+    verdict_object(path, source, v, status, NULL, NULL, true, NULL, NULL, NULL);
 }
 
 static void verdict_fields(cli_json *jp, const char *path, const char *source,
@@ -89,7 +97,7 @@ static void verdict_fields(cli_json *jp, const char *path, const char *source,
 static void verdict_object(const char *path, const char *source, const pyc_verdict *v,
                            const char *status, const char *extra_key,
                            const char *extra_value, bool racy, const char *archive,
-                           const char *member)
+                           const char *member, const char *layer)
 {
     cli_json j;
     verdict_fields(&j, path, source, v, status);
@@ -101,6 +109,8 @@ static void verdict_object(const char *path, const char *source, const pyc_verdi
         cli_json_str(&j, "archive", archive);
         cli_json_str(&j, "member", member);
     }
+    if (layer)
+        cli_json_str(&j, "layer", layer);
     cli_json_end(&j);
     cli_listing_end(path, strlen(path));
 }

@@ -72,6 +72,13 @@ void report_json_verdict_member(const char *path, const char *source,
                                 const char *extra_key, const char *extra_value,
                                 const char *archive, const char *member);
 
+/* As report_json_verdict_member, for a path of a container image: one more
+ * field, "layer" (the digest of the layer that last wrote the file), after
+ * "member". */
+void report_json_verdict_image(const char *path, const char *source, const pyc_verdict *v,
+                               const char *status, const char *archive, const char *member,
+                               const char *layer);
+
 /* The interpreter a verdict's file belongs to (the judge, else the header's
  * magic), or NULL. */
 const pyc_magic *report_python_of(const pyc_verdict *v);

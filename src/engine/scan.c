@@ -1545,6 +1545,7 @@ static int on_archive_item(const archive_item *ai, void *ctx)
         .type = DT_REG, .verdict = ai->verdict, .source_path = ai->source_path,
         .expect = ai->expect, .expect_opt = ai->expect_opt, .error = ai->error,
         .error_op = ai->error_op, .archive = ai->archive, .member = ai->member,
+        .layer = ai->layer,
         .error_detail = ai->error_detail,
     };
     switch (ai->event) {

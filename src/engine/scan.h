@@ -63,6 +63,8 @@ typedef struct scan_item {
                                  path is then ARCHIVE/member, dirfd -1 and
                                  nothing can be done to the file in place */
     const char *member;       /* the member's name inside ARCHIVE */
+    const char *layer;        /* a container image's path: the digest of the
+                                 layer that last wrote it */
     const char *error_detail; /* SCAN_ERROR: what is wrong in words, when no
                                  errno says it (an archive's unsafe member) */
 } scan_item;

@@ -2,7 +2,8 @@
  * fuzz_archive.c — libFuzzer target for the archive front end
  * (src/engine/archive.c): the input is an archive in memory, read by
  * archive_scan_memory as every zip, tar and compression libarchive bids
- * for, judged once as extracted files (each --extract-mtime model) and once
+ * for (a tar holding a container image: its layers applied, engine/image.c),
+ * judged once as extracted files (each --extract-mtime model) and once
  * as zipimport would (the central directory parsed by archive.c itself).
  * Checked besides memory safety: every item the callback gets is well
  * formed — a path that is the archive's name or ARCHIVE/member, a member
@@ -50,10 +51,16 @@ static int on_item(const archive_item *it, void *ctx)
     size_t *count = ctx;
     (*count)++;
     CHECK(it->path && strncmp(it->path, SHOWN, strlen(SHOWN)) == 0);
-    CHECK(it->archive && strcmp(it->archive, SHOWN) == 0);
+    /* The archive, or one image of an index of several: SHOWN@sha256:HEX. */
+    CHECK(it->archive && strncmp(it->archive, SHOWN, strlen(SHOWN)) == 0);
+    CHECK(it->archive[strlen(SHOWN)] == '\0' ||
+          (strncmp(it->archive + strlen(SHOWN), "@sha256:", 8) == 0 &&
+           strlen(it->archive) == strlen(SHOWN) + 8 + 64));
+    size_t alen = strlen(it->archive);
+    CHECK(strncmp(it->path, it->archive, alen) == 0);
     if (it->member) {
-        CHECK(it->path[strlen(SHOWN)] == '/');
-        CHECK(strcmp(it->path + strlen(SHOWN) + 1, it->member) == 0);
+        CHECK(it->path[alen] == '/');
+        CHECK(strcmp(it->path + alen + 1, it->member) == 0);
     }
     switch (it->event) {
     case ARCHIVE_CACHE:

@@ -3,6 +3,7 @@
 
     tests/fuzz/seeds.py NAMES_HELPER
     tests/fuzz/seeds.py --archives      (fuzz_archive's only)
+    tests/fuzz/seeds.py --images        (fuzz_archive's container images only)
 
 NAMES_HELPER is a program printing fuzz_header's name table ("INDEX\\tWHERE\\t
 NAME" lines; tests/fuzz/README.md shows how to build it). Real cache files
@@ -200,6 +201,66 @@ def archive_seeds():
             ti.linkname = "/etc/passwd"
             t.addfile(ti)
         put("fuzz_archive", buf.getvalue())
+        image_seeds(tree)
+
+
+def image_seeds(tree):
+    """Two small container images of TREE for fuzz_archive (image.c): an
+    OCI layout tar (a plain and a gzip layer; a whiteout, an opaque
+    directory; digests right) and a legacy docker-save tar of the same
+    layers (checked against the config's diff_ids)."""
+    import gzip
+    import io
+    import json
+    import tarfile
+
+    def tar_bytes(add):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+            add(t)
+        return buf.getvalue()
+
+    def member(t, name, data=b""):
+        ti = tarfile.TarInfo(name)
+        ti.size = len(data)
+        ti.mtime = MTIME + 10
+        t.addfile(ti, io.BytesIO(data))
+
+    l1 = tar_bytes(lambda t: t.add(tree, arcname="."))
+    l2 = tar_bytes(lambda t: (member(t, "pkg/.wh.mod.py"), member(t, "pkg/__pycache__/.wh..wh..opq"),
+                              member(t, "top.py", b"x = 2\n")))
+    sha = lambda b: "sha256:" + hashlib.sha256(b).hexdigest()
+    blobs = {}
+    descs = []
+    for tar, gz in ((l1, False), (l2, True)):
+        blob = gzip.compress(tar, mtime=0) if gz else tar
+        blobs[sha(blob)] = blob
+        descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar" + ("+gzip" if gz else ""),
+                      "digest": sha(blob), "size": len(blob)})
+    config = json.dumps({"rootfs": {"type": "layers", "diff_ids": [sha(l1), sha(l2)]}}).encode()
+    blobs[sha(config)] = config
+    manifest = json.dumps({"schemaVersion": 2, "config": {
+        "mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(config),
+        "size": len(config)}, "layers": descs}).encode()
+    blobs[sha(manifest)] = manifest
+    index = json.dumps({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha(manifest),
+        "size": len(manifest)}]}).encode()
+
+    def oci(t):
+        member(t, "oci-layout", b'{"imageLayoutVersion": "1.0.0"}')
+        member(t, "index.json", index)
+        for d, b in sorted(blobs.items()):
+            member(t, "blobs/sha256/" + d[7:], b)
+    put("fuzz_archive", tar_bytes(oci))
+
+    def saved(t):
+        member(t, "l1/layer.tar", l1)
+        member(t, "l2/layer.tar", l2)
+        member(t, sha(config)[7:] + ".json", config)
+        member(t, "manifest.json", json.dumps([{"Config": sha(config)[7:] + ".json",
+                                                "Layers": ["l1/layer.tar", "l2/layer.tar"]}]).encode())
+    put("fuzz_archive", tar_bytes(saved))
 
 
 # fuzz_marshal_tree: the first byte picks the version (its table: 2.7, then
@@ -219,6 +280,24 @@ def marshal_tree_seeds():
 if __name__ == "__main__":
     if sys.argv[1:] == ["--archives"]:
         archive_seeds()
+        sys.exit(0)
+    if sys.argv[1:] == ["--images"]:
+        import tempfile as _t
+        with _t.TemporaryDirectory() as tmp:
+            tree = os.path.join(tmp, "t")
+            os.makedirs(os.path.join(tree, "pkg"))
+            for name in ("pkg/__init__.py", "pkg/mod.py", "top.py"):
+                with open(os.path.join(tree, name), "wb") as f:
+                    f.write(b"x = 1\n")
+                os.utime(os.path.join(tree, name), (MTIME, MTIME))
+            py = [p for p in interpreters() if "3.12" in p] or [sys.executable]
+            for name, mode in (("pkg/mod.py", "timestamp"), ("top.py", "checked")):
+                src = os.path.join(tree, name)
+                d, base = os.path.split(src)
+                out = os.path.join(d, "__pycache__", base[:-3] + ".cpython-312.pyc")
+                os.makedirs(os.path.dirname(out), exist_ok=True)
+                subprocess.run([py[0], "-c", COMPILE, src, out, mode], check=True)
+            image_seeds(tree)
         sys.exit(0)
     header_seeds(sys.argv[1])
     magic_seeds()
