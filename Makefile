@@ -327,11 +327,12 @@ $(FUZZ_BUILD)/fuzz_options: FUZZ_EXTRA = $(FUZZ_CLI_SRC) $(FUZZ_WRAP:%=-Wl,--wra
 $(FUZZ_BUILD)/fuzz_options: $(FUZZ_CLI_SRC) $(wildcard src/cli/*.h src/engine/*.h)
 
 # fuzz_archive drives the archive front end (src/engine/archive.c, with
-# container images: src/engine/image.c) on archives held in memory.
+# container images: src/engine/image.c; normalize's buffer rewrite:
+# src/engine/convert.c) on archives held in memory.
 $(FUZZ_BUILD)/fuzz_archive: FUZZ_EXTRA = src/engine/archive.c src/engine/image.c \
-    -larchive -lnettle -ljansson
+    src/engine/convert.c -larchive -lnettle -ljansson
 $(FUZZ_BUILD)/fuzz_archive: src/engine/archive.c src/engine/archive.h src/engine/image.c \
-    src/engine/image.h
+    src/engine/image.h src/engine/convert.c src/engine/convert.h
 
 # The fuzz build probes with its own compiler (the fast paths as the Linux build).
 $(FUZZ_BUILD)/gen/config.h: $(PROBES) scripts/probe

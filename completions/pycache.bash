@@ -21,7 +21,7 @@ _pycache_options()
     convert)
         echo '--to --dry-run --sync --output --in-place --ignore-mtime --zipimport --extracted --extract-mtime --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     normalize)
-        echo '--dry-run --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
+        echo '--dry-run --output --in-place --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     verify)
         echo '--check-filename --python --jobs --json --null --format --verbose --quiet --color --from-file --check-hash-based-pycs --prefix --no-prefix --ignore --no-default-ignores --include-venvs --one-file-system --help' ;;
     diff)
@@ -56,7 +56,7 @@ _pycache_arg_options()
     convert)
         echo '--to --output --extract-mtime --format --color --from-file --check-hash-based-pycs --prefix --ignore -o -i' ;;
     normalize)
-        echo '--format --color --from-file --check-hash-based-pycs --prefix --ignore -i' ;;
+        echo '--output --format --color --from-file --check-hash-based-pycs --prefix --ignore -o -i' ;;
     verify)
         echo '--python --jobs --format --color --from-file --check-hash-based-pycs --prefix --ignore -j -i' ;;
     diff)

@@ -182,6 +182,8 @@ complete -c pycache -n '__fish_seen_subcommand_from convert' -s h -l help -d 'sh
 # normalize
 complete -c pycache -n '__fish_seen_subcommand_from normalize' -F
 complete -c pycache -n '__fish_seen_subcommand_from normalize' -s n -l dry-run -d 'say what would be rewritten'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -s o -l output -r -F -d 'for an ARCHIVE: write the fixed archive to FILE'
+complete -c pycache -n '__fish_seen_subcommand_from normalize' -l in-place -d 'for an ARCHIVE: replace it'
 complete -c pycache -n '__fish_seen_subcommand_from normalize' -l json -d 'JSON Lines: one object per file listed'
 complete -c pycache -n '__fish_seen_subcommand_from normalize' -s 0 -l null -d 'print only the paths of the files listed, each ended by NUL'
 complete -c pycache -n '__fish_seen_subcommand_from normalize' -l format -x -a 'human json null github' -d 'human (default), json (--json), null (-0) or github'

@@ -45,6 +45,7 @@
 #endif
 
 #include "engine/archive.h"
+#include "engine/convert.h"
 #include "engine/image.h"
 #include "platform/noatime.h"
 
@@ -79,7 +80,7 @@ enum member_plan {
     PLAN_KEEP = 0,  /* copied as it is */
     PLAN_HEAD,      /* its first new_head_len bytes replaced (convert) */
     PLAN_DROP,      /* left out (clean, prune) */
-    PLAN_REPLACE,   /* its bytes replaced by new_data (compile) */
+    PLAN_REPLACE,   /* its bytes replaced by new_data (compile, normalize) */
 };
 
 struct member {
@@ -3277,6 +3278,84 @@ out:
     return rc;
 }
 
+/* normalize ARCHIVE: every cache member's whole bytes are read (pass 2's
+ * reader: members marked need_data), and each body normalize_buffer
+ * (convert.c, the function `normalize` uses on a file) rewrites into the
+ * canonical marshal form becomes a PLAN_REPLACE with the header untouched.
+ * A member whose body its interpreter would not load, or of a format not
+ * modelled, is kept as it is and reported "skipped", as on a tree. */
+static int plan_normalizes(struct run *r, uint64_t *budget)
+{
+    struct archive_set *set = &r->set;
+    bool any = false;
+    for (size_t k = 0; k < set->n; k++) {
+        struct member *m = &set->v[k];
+        if (m->cache && !m->superseded && m->head_ok && m->type == MEMBER_FILE && !m->data) {
+            m->need_data = true;
+            any = true;
+        }
+    }
+    if (any && read_needed(r, budget) != 0)
+        return -1;
+    for (size_t k = 0; k < set->n && !r->stopped; k++) {
+        struct member *m = &set->v[k];
+        if (!m->cache || m->superseded || !m->head_ok || m->type != MEMBER_FILE)
+            continue;
+        pyc_verdict v;
+        struct member_name nm;
+        if (judge_member(r, m, &nm, &v) != 1 || v.name.kind == PYC_KIND_TEMP)
+            continue;
+        if (!m->data) {
+            int e = m->data_error ? m->data_error : EIO;
+            member_error(r, m->name, e, "read member",
+                         e == EFBIG ? "larger than 256 MiB" : strerror(e));
+            continue;
+        }
+        char src[PATH_MAX];
+        bool have_src = nm.dl + nm.cn.stem_len + 4 <= sizeof src;
+        if (have_src) {
+            memcpy(src, m->name, nm.dl);
+            memcpy(src + nm.dl, nm.base, nm.cn.stem_len);
+            memcpy(src + nm.dl + nm.cn.stem_len, ".py", 4);
+        }
+        unsigned char *out = NULL;
+        size_t out_len = 0;
+        const char *why = NULL;
+        archive_item it = {.member = m->name, .size = m->size, .expect_opt = -1,
+                           .event = ARCHIVE_CACHE, .verdict = &v};
+        switch (normalize_buffer(m->data, m->data_len, &out, &out_len, &why)) {
+        case NORMALIZE_DONE:
+            m->plan = PLAN_REPLACE;
+            m->new_data = out;
+            m->new_len = out_len;
+            digest_of(m, out, out_len);
+            it.action = "normalized";
+            it.size = (int64_t)out_len;
+            break;
+        case NORMALIZE_ALREADY:
+            free(out);
+            it.action = "canonical";
+            break;
+        case NORMALIZE_SKIPPED:
+            it.action = "skipped";
+            it.error_detail = why;
+            break;
+        case NORMALIZE_FAILED:
+            member_error(r, m->name, errno, "normalize member", strerror(errno));
+            return -1;
+        }
+        /* The bytes are no longer needed: a large archive's caches are
+         * held once (their canonical form), not twice. */
+        free(m->data);
+        m->data = NULL;
+        it.path = display(r, &r->pathbuf, &r->pathcap, m->name);
+        if (v.source_exists && have_src)
+            it.source_path = display(r, &r->srcbuf, &r->srccap, src);
+        deliver(r, &it);
+    }
+    return r->stopped;
+}
+
 int archive_fix(const char *path, const char *output, const archive_fix_options *fix,
                 const archive_options *aopt, const pyc_verdict_options *vopt,
                 archive_fn *fn, void *ctx)
@@ -3284,9 +3363,10 @@ int archive_fix(const char *path, const char *output, const archive_fix_options 
     struct origin o = {path, NULL, 0};
     struct run r;
     run_init(&r, &o, path, aopt, vopt, fn, ctx);
-    const char *op = fix->kind == ARCHIVE_FIX_CONVERT   ? "convert archive"
-                     : fix->kind == ARCHIVE_FIX_COMPILE ? "compile archive"
-                                                        : "rewrite archive";
+    const char *op = fix->kind == ARCHIVE_FIX_CONVERT     ? "convert archive"
+                     : fix->kind == ARCHIVE_FIX_COMPILE   ? "compile archive"
+                     : fix->kind == ARCHIVE_FIX_NORMALIZE ? "normalize archive"
+                                                          : "rewrite archive";
     r.all_sources = fix->kind == ARCHIVE_FIX_CONVERT && fix->to != PYC_MODE_TIMESTAMP;
     uint64_t budget = max_bytes(aopt);
     int rc = prepare(&r, &o, path, &budget);
@@ -3319,8 +3399,9 @@ int archive_fix(const char *path, const char *output, const archive_fix_options 
     size_t nconvert;
     int planned = fix->kind == ARCHIVE_FIX_CONVERT
                       ? plan_conversions(&r, fix->to, fix->ignore_mtime, &nconvert)
-                  : fix->kind == ARCHIVE_FIX_DROP ? plan_drops(&r, fix)
-                                                  : plan_compiles(&r, fix, &budget);
+                  : fix->kind == ARCHIVE_FIX_DROP      ? plan_drops(&r, fix)
+                  : fix->kind == ARCHIVE_FIX_NORMALIZE ? plan_normalizes(&r, &budget)
+                                                       : plan_compiles(&r, fix, &budget);
     if (planned != 0) {
         rc = planned;
         goto out;

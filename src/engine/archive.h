@@ -121,7 +121,8 @@ int archive_scan_memory(const void *data, size_t len, const char *shown,
 
 /* ---- fixing: a new archive ------------------------------------------------------------
  *
- * Every fixing command (convert, clean, prune) goes through one rewrite:
+ * Every fixing command (convert, clean, prune, compile, normalize) goes
+ * through one rewrite:
  * a plan decides, member by member, keep / replace its bytes / drop, and
  * one pass copies the archive into a temporary file beside OUTPUT with that
  * plan, renamed over OUTPUT once complete (OUTPUT may be PATH: --in-place).
@@ -144,6 +145,9 @@ typedef enum archive_fix_kind {
                                 zipimport: NAME.pyc beside it), compiled by
                                 COMPILE; a fresh one is kept, one that is not
                                 (or in another mode) replaced */
+    ARCHIVE_FIX_NORMALIZE,   /* each cache member's body rewritten into the
+                                canonical marshal form (normalize_buffer,
+                                engine/convert.h), its header untouched */
 } archive_fix_kind;
 
 /* ARCHIVE_FIX_COMPILE: an interpreter to compile for. */
@@ -206,7 +210,9 @@ typedef struct archive_fix_options {
 
 /* Writes OUTPUT, the archive PATH fixed as FIX says. Each cache member is
  * delivered with its verdict and action (CONVERT: "converted", "already",
- * "not-fresh", "not-convertible"; DROP: "removed" or "kept"), each foreign
+ * "not-fresh", "not-convertible"; DROP: "removed" or "kept"; NORMALIZE:
+ * "normalized", "canonical", or "skipped" with error_detail saying why
+ * the member was left as it is), each foreign
  * member with "kept", each directory member dropped as ARCHIVE_DIRECTORY
  * with "removed". COMPILE delivers each cache a target needs as an
  * ARCHIVE_CACHE item (verdict: the cache there was, or NULL; expect and
