@@ -28,7 +28,9 @@
 
 #include "cli/cli.h"
 #include "cli/treeopts.h"
+#include "engine/archive.h"
 #include "engine/convert.h"
+#include "engine/report.h"
 #include "engine/scan.h"
 
 enum {
@@ -46,8 +48,10 @@ static const cli_option options[] = {
 };
 
 struct entry {
-    char *rel;   /* path relative to the root */
-    char *path;  /* display path */
+    char *rel;   /* path relative to the root (an archive's: the member name) */
+    char *path;  /* display path (an archive's: ARCHIVE/member) */
+    unsigned char *data; /* an archive member's bytes; NULL: read the file */
+    size_t len;
 };
 
 struct list {
@@ -92,12 +96,54 @@ static int collect(const scan_item *it, void *ctx)
     struct entry *e = &l->v[l->n];
     e->rel = strdup(rel);
     e->path = strdup(it->path);
+    e->data = NULL;
+    e->len = 0;
     if (!e->rel || !e->path) {
         free(e->rel);
         free(e->path);
         return 1;
     }
     l->n++;
+    return 0;
+}
+
+/* An archive's cache member (archive_read_caches): its name is its
+ * relative path, as a tree's caches are paired by theirs. */
+static int collect_member(const char *member, const char *shown, const unsigned char *data,
+                          size_t len, void *ctx)
+{
+    struct list *l = ctx;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        struct entry *v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return 1;
+        l->v = v;
+        l->cap = cap;
+    }
+    struct entry *e = &l->v[l->n];
+    e->rel = strdup(member);
+    e->path = strdup(shown);
+    e->data = malloc(len ? len : 1);
+    if (!e->rel || !e->path || !e->data) {
+        free(e->rel);
+        free(e->path);
+        free(e->data);
+        return 1;
+    }
+    memcpy(e->data, data, len);
+    e->len = len;
+    l->n++;
+    return 0;
+}
+
+static int archive_problem(const archive_item *it, void *ctx)
+{
+    struct list *l = ctx;
+    if (it->event == ARCHIVE_ERROR) {
+        report_error_detail(it->error_op, it->path, it->error, it->error_detail);
+        l->status = CLI_EXIT_IO;
+    }
     return 0;
 }
 
@@ -111,6 +157,7 @@ static void free_list(struct list *l)
     for (size_t i = 0; i < l->n; i++) {
         free(l->v[i].rel);
         free(l->v[i].path);
+        free(l->v[i].data);
     }
     free(l->v);
 }
@@ -180,20 +227,26 @@ static void emit(struct diff_cmd *c, const char *rel, const char *pa, const char
 
 struct loaded {
     unsigned char *buf;
+    bool borrowed;           /* buf is an archive member's (the list's) */
     size_t len;
     pyc_header h;
     pyc_marshal_tree *tree;
     const char *why;
 };
 
-/* Reads and parses PATH. 0, 1 when it is not a parsable pyc (WHY), -1 on
- * an I/O error (reported). */
-static int load(const char *path, struct loaded *l)
+/* Reads (a file) and parses E. 0, 1 when it is not a parsable pyc (WHY),
+ * -1 on an I/O error (reported). */
+static int load(const struct entry *e, struct loaded *l)
 {
     struct stat st;
     const char *op = NULL;
+    const char *path = e->path;
     memset(l, 0, sizeof *l);
-    if (read_whole_file(AT_FDCWD, path, false, &l->buf, &l->len, &st, &op) != 0) {
+    if (e->data) {
+        l->buf = e->data;
+        l->len = e->len;
+        l->borrowed = true;
+    } else if (read_whole_file(AT_FDCWD, path, false, &l->buf, &l->len, &st, &op) != 0) {
         cli_error_path(op ? op : "read", path, errno);
         return -1;
     }
@@ -218,14 +271,17 @@ static int load(const char *path, struct loaded *l)
 
 static void unload(struct loaded *l)
 {
-    free(l->buf);
+    if (!l->borrowed)
+        free(l->buf);
     pyc_marshal_tree_free(l->tree);
 }
 
-static void diff_pair(struct diff_cmd *c, const char *rel, const char *pa, const char *pb)
+static void diff_pair(struct diff_cmd *c, const char *rel, const struct entry *ea,
+                      const struct entry *eb)
 {
+    const char *pa = ea->path, *pb = eb->path;
     struct loaded a, b;
-    int ra = load(pa, &a), rb = ra < 0 ? -1 : load(pb, &b);
+    int ra = load(ea, &a), rb = ra < 0 ? -1 : load(eb, &b);
     if (ra < 0 || rb < 0) {
         c->errors++;
         c->status = cli_exit_merge(c->status, CLI_EXIT_IO);
@@ -281,10 +337,25 @@ out:
     unload(&b);
 }
 
-static int scan_tree(const char *root, const scan_options *sopt, struct list *l)
+/* The caches of ROOT, a tree or (ARCHIVE) an archive, sorted by relative
+ * path. */
+static int scan_tree(const char *root, bool archive, const tree_options *t,
+                     const scan_options *sopt, struct list *l)
 {
     char *paths[1] = {(char *)(uintptr_t)root};
     memset(l, 0, sizeof *l);
+    if (archive) {
+        int rc = archive_read_caches(root, &t->archive, &sopt->verdict, collect_member,
+                                     archive_problem, l);
+        if (rc == 1) {
+            cli_error("cannot read '%s': %s", root, strerror(ENOMEM));
+            return -1;
+        }
+        if (rc < 0)
+            l->status = CLI_EXIT_IO;
+        qsort(l->v, l->n, sizeof *l->v, entry_cmp);
+        return 0;
+    }
     l->root = root;
     l->root_len = strlen(root);
     while (l->root_len > 1 && root[l->root_len - 1] == '/')
@@ -303,8 +374,10 @@ int cmd_diff(int argc, char **argv)
         .command = "diff",
         .usage = "[OPTION]... A B",
         .description =
-            "Compare two cache files, or the cache files of two trees paired by their "
-            "path relative to A and B, and say for each pair whether only the header "
+            "Compare two cache files, or the cache files of two trees or archives (zip, "
+            "wheel, zipapp, tar in any compression; or an archive and a tree) paired by "
+            "their path relative to A and B (an archive's: the member name, read without "
+            "extracting anything), and say for each pair whether only the header "
             "differs (recorded mtime, source size, flags, hash), only the marshal "
             "encoding (ref flags, reference numbering, interning, set order: what "
             "`pycache normalize` removes), or the code itself, naming the first "
@@ -313,7 +386,10 @@ int cmd_diff(int argc, char **argv)
         .epilog = "Exit 0 when every pair holds the same code, 1 when some code differs or a\n"
                   "cache file is on one side only, 3 when a file could not be read.\n"
                   "--json fields: path a b result (same, header, ref-flags, code, only-a,\n"
-                  "only-b) header_fields code_path detail.\n",
+                  "only-b) header_fields code_path detail.\n"
+                  "Examples:\n"
+                  "  pycache diff build-1/ build-2/\n"
+                  "  pycache diff --ignore-filename app-1.whl app-2.whl\n",
     };
     tree_options t;
     tree_options_init(&t);
@@ -342,6 +418,7 @@ int cmd_diff(int argc, char **argv)
     int early = CLI_EXIT_OK;
     const char *A = NULL, *B = NULL;
     struct stat sa, sb;
+    bool arch_a = false, arch_b = false;
     if (CLI_NOPERANDS(&p) != 2) {
         early = cli_usage_error(p.command, "needs two operands, A and B");
     } else {
@@ -353,8 +430,11 @@ int cmd_diff(int argc, char **argv)
         } else if (stat(B, &sb) != 0) {
             cli_error_path("stat", B, errno);
             early = CLI_EXIT_IO;
-        } else if (S_ISDIR(sa.st_mode) != S_ISDIR(sb.st_mode)) {
-            early = cli_usage_error(p.command, "A and B must be two files or two directories");
+        } else if ((arch_a = !S_ISDIR(sa.st_mode) && archive_sniff(A) == 1),
+                   (arch_b = !S_ISDIR(sb.st_mode) && archive_sniff(B) == 1),
+                   (S_ISDIR(sa.st_mode) || arch_a) != (S_ISDIR(sb.st_mode) || arch_b)) {
+            early = cli_usage_error(p.command, "A and B must be two files, or two directories "
+                                               "or archives");
         }
     }
     if (early != CLI_EXIT_OK) {
@@ -362,18 +442,19 @@ int cmd_diff(int argc, char **argv)
         return early;
     }
 
-    if (!S_ISDIR(sa.st_mode)) {
-        diff_pair(&c, B, A, B);
+    if (!S_ISDIR(sa.st_mode) && !arch_a) {
+        struct entry ea = {.path = (char *)(uintptr_t)A}, eb = {.path = (char *)(uintptr_t)B};
+        diff_pair(&c, B, &ea, &eb);
         tree_options_free(&t);
         return c.status;
     }
 
     struct list la, lb;
-    if (scan_tree(A, &sopt, &la) != 0) {
+    if (scan_tree(A, arch_a, &t, &sopt, &la) != 0) {
         tree_options_free(&t);
         return CLI_EXIT_IO;
     }
-    if (scan_tree(B, &sopt, &lb) != 0) {
+    if (scan_tree(B, arch_b, &t, &sopt, &lb) != 0) {
         free_list(&la);
         tree_options_free(&t);
         return CLI_EXIT_IO;
@@ -383,7 +464,7 @@ int cmd_diff(int argc, char **argv)
     while ((i < la.n || j < lb.n) && !cli_stdout_failed()) {
         int k = i == la.n ? 1 : j == lb.n ? -1 : strcmp(la.v[i].rel, lb.v[j].rel);
         if (k == 0) {
-            diff_pair(&c, la.v[i].rel, la.v[i].path, lb.v[j].path);
+            diff_pair(&c, la.v[i].rel, &la.v[i], &lb.v[j]);
             i++;
             j++;
         } else {

@@ -1481,6 +1481,64 @@ int archive_scan_memory(const void *data, size_t len, const char *shown,
     return scan_origin(&o, shown, aopt, vopt, NULL, NULL, 0, NULL, fn, ctx);
 }
 
+/* diff: every cache member's whole bytes, read as normalize's plan reads
+ * them (pass 2's reader on members marked need_data), nothing extracted. */
+int archive_read_caches(const char *path, const archive_options *aopt,
+                        const pyc_verdict_options *vopt, archive_bytes_fn *bytes,
+                        archive_fn *fn, void *ctx)
+{
+    struct origin o = {path, NULL, 0};
+    struct run r;
+    run_init(&r, &o, path, aopt, vopt, fn, ctx);
+    uint64_t budget = max_bytes(aopt);
+    int rc = prepare(&r, &o, path, &budget);
+    if (rc != 0)
+        goto out;
+    rc = -1;
+    if (r.image) {
+        member_error(&r, NULL, EOPNOTSUPP, "read archive",
+                     "container images are not compared (diff reads zip and tar "
+                     "archives)");
+        goto out;
+    }
+    struct archive_set *set = &r.set;
+    bool any = false;
+    for (size_t k = 0; k < set->n; k++) {
+        struct member *m = &set->v[k];
+        if (m->cache && !m->superseded && m->head_ok && m->type == MEMBER_FILE && !m->data) {
+            m->need_data = true;
+            any = true;
+        }
+    }
+    if (any && read_needed(&r, &budget) != 0)
+        goto out;
+    for (size_t k = 0; k < set->n && !r.stopped; k++) {
+        struct member *m = &set->v[k];
+        if (!m->cache || m->superseded || !m->head_ok || m->type != MEMBER_FILE)
+            continue;
+        bool in_pc;
+        size_t bl;
+        source_dir_len(m->name, &in_pc);
+        pyc_cache_name cn;
+        pyc_cache_kind kind = pyc_cache_name_parse(base_of(m->name, &bl), in_pc, false, &cn);
+        if (kind == PYC_KIND_NONE || kind == PYC_KIND_TEMP)
+            continue;
+        const char *shown = display(&r, &r.pathbuf, &r.pathcap, m->name);
+        if (!m->data) {
+            int e = m->data_error ? m->data_error : EIO;
+            member_error(&r, m->name, e, "read member",
+                         e == EFBIG ? "larger than 256 MiB" : strerror(e));
+            continue;
+        }
+        if (bytes(m->name, shown, m->data, m->data_len, ctx) != 0)
+            r.stopped = 1;
+    }
+    rc = r.stopped ? 1 : 0;
+out:
+    run_free(&r);
+    return rc;
+}
+
 /* ---- fixing: a new archive with converted headers ----------------------------------- */
 
 /* RECORD's digest form (PEP 376 / the wheel spec): urlsafe base64, no '='. */
@@ -3479,6 +3537,13 @@ int archive_scan_memory(const void *data, size_t len, const char *shown,
 int archive_fix(const char *path, const char *output, const archive_fix_options *fix,
                 const archive_options *aopt, const pyc_verdict_options *vopt,
                 archive_fn *fn, void *ctx)
+{
+    return unsupported(path, fn, ctx);
+}
+
+int archive_read_caches(const char *path, const archive_options *aopt,
+                        const pyc_verdict_options *vopt, archive_bytes_fn *bytes,
+                        archive_fn *fn, void *ctx)
 {
     return unsupported(path, fn, ctx);
 }

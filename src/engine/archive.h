@@ -119,6 +119,22 @@ int archive_scan_memory(const void *data, size_t len, const char *shown,
                         const archive_options *aopt, const pyc_verdict_options *vopt,
                         archive_fn *fn, void *ctx);
 
+/* diff: each cache member of the archive PATH (a cache file name, in
+ * __pycache__ or legacy; not a temporary file) with its whole bytes, in
+ * archive order: MEMBER its name, SHOWN "ARCHIVE/member". Return non-zero
+ * to stop. */
+typedef int archive_bytes_fn(const char *member, const char *shown, const unsigned char *data,
+                             size_t len, void *ctx);
+
+/* Reads the cache members of the archive PATH whole (nothing extracted;
+ * reads capped as archive_scan's) and hands each to BYTES; problems (an
+ * unsafe or unreadable member, a damaged archive, a container image: not
+ * read here) go to FN as ARCHIVE_ERROR items. 0, 1 (stopped), -1 (the
+ * archive could not be read: delivered first). */
+int archive_read_caches(const char *path, const archive_options *aopt,
+                        const pyc_verdict_options *vopt, archive_bytes_fn *bytes,
+                        archive_fn *fn, void *ctx);
+
 /* ---- fixing: a new archive ------------------------------------------------------------
  *
  * Every fixing command (convert, clean, prune, compile, normalize) goes

@@ -1,4 +1,5 @@
-"""normalize ARCHIVE -o OUT against the real interpreters.
+"""normalize ARCHIVE -o OUT and diff of two archives against the real
+interpreters.
 
   - One tree compiled by `pycache compile -j1` and by py_compile in a
     long-lived process (other objects alive: other FLAG_REF bits), packed as
@@ -11,6 +12,11 @@
     them and RECORD's digests; pip installs it.
   - -n writes nothing; a damaged body is left alone ("skipped", exit 1); a
     container image is refused as by the other fixing commands.
+  - diff of two zips of two compiles of one tree: no code difference (exit
+    0), the same answer as diff of the two trees; after an edit the first
+    difference is the edited function's constant; a tar.gz against a zip of
+    one tree, and an archive against a tree, are the same; a cache on one
+    side only is only-a/only-b (exit 1); a damaged archive exits 3.
 """
 
 import base64
@@ -310,3 +316,92 @@ def test_image_refused(pycache, tmp_path):
     r = pycache("normalize", str(img), "-o", str(tmp_path / "out.tar"))
     assert r.returncode == 3 and "container image" in r.stderr, r.stderr
     assert not os.path.exists(str(tmp_path / "out.tar"))
+
+
+# ---- diff of two archives ----------------------------------------------------------
+
+from test_code_commands import EDIT_SRC  # noqa: E402
+
+FIRST_DIFF = r'''
+import json, marshal, sys, glob
+p = [f for f in glob.glob('**/m*.py[co]', recursive=True) if 'm.' in f]
+d = open(p[0], 'rb').read()
+h = 16 if sys.version_info >= (3, 7) else 12
+co = marshal.loads(d[h:])
+i = [j for j, k in enumerate(co.co_consts) if getattr(k, 'co_name', '') == 'beta'][0]
+f = co.co_consts[i]
+sys.stdout.write(json.dumps([i, [j for j, k in enumerate(f.co_consts) if k == 'BETA SAYS '][0]]))
+'''
+
+
+def test_diff_two_archives(pycache, interpreters, tmp_path):
+    py = newest3(interpreters)
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        (d / "pkg").mkdir(parents=True)
+        (d / "pkg" / "m.py").write_text(EDIT_SRC)
+        (d / "pkg" / "n.py").write_text("X = 1\n")
+        (d / "pkg" / "data.txt").write_text("not code\n")
+    r = pycache("compile", "-q", "--python", py.path, "-j1", ".", cwd=str(a))
+    assert r.returncode == 0, r.stderr
+    # Another compiler, another process: compileall of the absolute path
+    # (other co_filename), then re-marshalled (other FLAG_REF bits).
+    py.run("import compileall, sys; compileall.compile_dir(sys.argv[1], quiet=1)", str(b))
+    py.run(REMARSHAL, ".", cwd=str(b))
+    za, zb, tb = (str(tmp_path / n) for n in ("a.zip", "b.zip", "b.tar.gz"))
+    pack(str(a), za, "zip")
+    pack(str(b), zb, "zip")
+    pack(str(b), tb, "tgz")
+    r = pycache("diff", "--ignore-filename", "--json", za, zb)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = r.json()
+    assert sorted(o["path"] for o in rows) == ["pkg/__pycache__/m.%s.pyc" % py.tag,
+                                               "pkg/__pycache__/n.%s.pyc" % py.tag]
+    assert {o["result"] for o in rows} == {"ref-flags"}
+    assert all(o["a"] == za + "/" + o["path"] and o["b"] == zb + "/" + o["path"] for o in rows)
+    # Without --ignore-filename: the file names differ (code, exit 1), as
+    # between the two trees.
+    r = pycache("diff", za, zb)
+    assert r.returncode == 1 and "co_filename" in r.stdout
+    # The same answer as diff of the two trees.
+    rj = pycache("diff", "--json", za, zb)
+    rt = pycache("diff", "--json", str(a), str(b))
+    assert [(o["path"], o["result"], o["code_path"]) for o in rj.json()] == \
+        [(o["path"], o["result"], o["code_path"]) for o in rt.json()]
+    # tar vs zip of the same tree, and an archive against a tree: the same.
+    r = pycache("diff", "--json", tb, zb)
+    assert r.returncode == 0 and {o["result"] for o in r.json()} == {"same"}, r.stdout
+    r = pycache("diff", "--json", tb, str(b))
+    assert r.returncode == 0 and {o["result"] for o in r.json()} == {"same"}, r.stdout
+    # Edit beta only: the first difference is its constant.
+    (b / "pkg" / "m.py").write_text(EDIT_SRC.replace("beta says", "BETA SAYS"))
+    py.run("import compileall, sys; compileall.compile_dir(sys.argv[1], quiet=1, force=1)",
+           str(b))
+    zc = str(tmp_path / "c.zip")
+    pack(str(b), zc, "zip")
+    where = py.eval_json(FIRST_DIFF, cwd=str(b))
+    r = pycache("diff", "--ignore-filename", "--json", za, zc)
+    assert r.returncode == 1
+    rows = {o["path"]: o for o in r.json()}
+    m = rows["pkg/__pycache__/m.%s.pyc" % py.tag]
+    assert m["result"] == "code" and m["code_path"] == "co_consts[%d].co_consts[%d]" % tuple(where)
+    assert rows["pkg/__pycache__/n.%s.pyc" % py.tag]["result"] in ("same", "header", "ref-flags")
+    r = pycache("diff", "--ignore-filename", za, zc)
+    assert "at co_consts[%d].co_consts[%d]" % tuple(where) in r.stdout
+    # A cache on one side only.
+    os.unlink(str(b / "pkg" / "__pycache__" / ("n.%s.pyc" % py.tag)))
+    zd = str(tmp_path / "d.zip")
+    pack(str(b), zd, "zip")
+    r = pycache("diff", "--json", "--ignore-filename", zd, za)
+    assert r.returncode == 1
+    only = [o for o in r.json() if o["result"].startswith("only")]
+    assert [(o["result"], o["path"], o["a"], o["b"]) for o in only] == [
+        ("only-b", "pkg/__pycache__/n.%s.pyc" % py.tag, None,
+         za + "/pkg/__pycache__/n.%s.pyc" % py.tag)]
+    # An archive against a plain file: usage; a damaged archive: exit 3.
+    r = pycache("diff", za, str(a / "pkg" / "m.py"))
+    assert r.returncode == 2
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(open(za, "rb").read()[:200])
+    r = pycache("diff", str(bad), za)
+    assert r.returncode == 3 and str(bad) in r.stderr
