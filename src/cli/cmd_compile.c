@@ -1037,7 +1037,7 @@ static int on_item(const scan_item *it, void *ctx)
         return on_source(c, it);
     case SCAN_ERROR:
         progress_clear(c);
-        cli_error_path(it->error_op, it->path, it->error);
+        cli_error_detail(it->error_op, it->path, it->error, it->error_detail);
         c->status = cli_exit_merge(c->status, CLI_EXIT_IO);
         break;
     default:

@@ -186,7 +186,7 @@ static void convert_error(struct convert_cmd *c, const scan_item *it, const char
         snprintf(word, sizeof word, "%.*s", (int)(n - 7), op);
         cli_error_path(word, it->source_path, err);
     } else {
-        cli_error_path(op, it->path, err);
+        cli_error_detail(op, it->path, err, it->event == SCAN_ERROR ? it->error_detail : NULL);
     }
     c->errors++;
     c->status = cli_exit_merge(c->status, CLI_EXIT_IO);

@@ -529,7 +529,7 @@ static int on_item(const scan_item *it, void *ctx)
         break;
     }
     case SCAN_ERROR:
-        cli_error_path(it->error_op, it->path, it->error);
+        cli_error_detail(it->error_op, it->path, it->error, it->error_detail);
         a->status = cli_exit_merge(a->status, CLI_EXIT_IO);
         break;
     case SCAN_FOREIGN:

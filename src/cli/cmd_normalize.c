@@ -105,7 +105,8 @@ static int on_item(const scan_item *it, void *ctx)
 {
     struct normalize_cmd *c = ctx;
     if (it->event == SCAN_ERROR) {
-        cli_error_path(it->error_op ? it->error_op : "read", it->path, it->error);
+        cli_error_detail(it->error_op ? it->error_op : "read", it->path, it->error,
+                         it->error_detail);
         c->errors++;
         c->status = cli_exit_merge(c->status, CLI_EXIT_IO);
         return cli_stdout_failed() ? 1 : 0;

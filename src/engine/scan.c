@@ -1576,8 +1576,10 @@ static int scan_archive(struct scan *s, const char *path)
         scan_item item = {
             .event = SCAN_ERROR, .path = path, .path_len = strlen(path), .dirfd = AT_FDCWD,
             .name = path, .error = EOPNOTSUPP, .error_op = "work on archive",
-            .error_detail = "an archive is never changed in place (check, stats and inspect "
-                            "read one; convert, clean and prune -o OUT write a fixed copy)",
+            .error_detail = "check, stats, inspect and diff read an archive; convert, clean, "
+                            "prune and normalize (-o OUT or --in-place) and compile "
+                            "(--output OUT or --in-place) write a fixed one; the other "
+                            "commands, verify among them, do not read archives",
         };
         return emit(s, &item);
     }

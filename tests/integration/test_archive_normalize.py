@@ -289,9 +289,16 @@ def test_dry_run_damage_and_refusals(pycache, interpreters, tmp_path):
     assert r.returncode == 2 and "not an archive" in r.stderr
     r = pycache("normalize", z, "-o", str(tmp_path / "x.zip"), "--in-place")
     assert r.returncode == 2
-    # Without -o an archive operand is refused as before (a tree command).
-    r = pycache("normalize", z)
-    assert r.returncode == 3
+    # Without -o an archive operand is refused as before (a tree command),
+    # and so is any archive by verify, with a message that says who reads
+    # and who fixes archives.
+    after = open(z, "rb").read()
+    for cmd in ("normalize", "verify"):
+        r = pycache(cmd, z)
+        assert r.returncode == 3 and "cannot work on archive" in r.stderr, r.stderr
+        assert "normalize (-o OUT or --in-place)" in r.stderr
+        assert "verify among them, do not read archives" in r.stderr
+    assert open(z, "rb").read() == after
 
 
 def test_image_refused(pycache, tmp_path):
