@@ -353,7 +353,8 @@ static int scan_tree(const char *root, bool archive, const tree_options *t,
         }
         if (rc < 0)
             l->status = CLI_EXIT_IO;
-        qsort(l->v, l->n, sizeof *l->v, entry_cmp);
+        if (l->n) /* qsort of NULL: undefined even for 0 items */
+            qsort(l->v, l->n, sizeof *l->v, entry_cmp);
         return 0;
     }
     l->root = root;
@@ -364,7 +365,8 @@ static int scan_tree(const char *root, bool archive, const tree_options *t,
         cli_error("cannot scan '%s': %s", root, strerror(errno ? errno : ENOMEM));
         return -1;
     }
-    qsort(l->v, l->n, sizeof *l->v, entry_cmp);
+    if (l->n) /* qsort of NULL: undefined even for 0 items */
+        qsort(l->v, l->n, sizeof *l->v, entry_cmp);
     return 0;
 }
 
