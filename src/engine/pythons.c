@@ -221,7 +221,10 @@ static const pyc_magic *identify(const char *path, bool allow_run)
 
 typedef struct found {
     cli_python python;
-    char *real; /* realpath, for dropping duplicates */
+    char *path;     /* python.path, owned */
+    char *real;     /* realpath, for dropping duplicates */
+    dev_t dev;      /* and the file itself: pyenv's python3.6 and python3.6m */
+    ino_t ino;      /* are hard links of one program, not two interpreters */
 } found;
 
 static bool discovered;
@@ -245,7 +248,8 @@ static void add_python(const char *path, const pyc_magic *m)
 {
     char *real, *copy;
     size_t i;
-    if (m == NULL || !is_executable_file(path))
+    struct stat st;
+    if (m == NULL || !is_executable_file(path) || stat(path, &st) != 0)
         return;
     real = realpath(path, NULL);
     if (real == NULL)
@@ -255,7 +259,19 @@ static void add_python(const char *path, const pyc_magic *m)
         return;
     }
     for (i = 0; i < found_count; i++) {
-        if (strcmp(found_list[i].real, real) == 0) {
+        if (strcmp(found_list[i].real, real) == 0 ||
+            (found_list[i].dev == st.st_dev && found_list[i].ino == st.st_ino)) {
+            /* Of two names of one program, show the plain one (python3.6,
+             * not python3.6m), whatever order the directory lists them in. */
+            char *shorter;
+            if (strlen(base_name(path)) < strlen(base_name(found_list[i].python.path)) &&
+                strcmp(found_list[i].python.found_in ? found_list[i].python.found_in : "",
+                       finding_in ? finding_in : "") == 0 &&
+                (shorter = strdup(path)) != NULL) {
+                free(found_list[i].path);
+                found_list[i].path = shorter;
+                found_list[i].python.path = shorter;
+            }
             free(real);
             return;
         }
@@ -278,7 +294,10 @@ static void add_python(const char *path, const pyc_magic *m)
     found_list[found_count].python.path = copy;
     found_list[found_count].python.magic = m;
     found_list[found_count].python.found_in = finding_in;
+    found_list[found_count].path = copy;
     found_list[found_count].real = real;
+    found_list[found_count].dev = st.st_dev;
+    found_list[found_count].ino = st.st_ino;
     found_count++;
 }
 

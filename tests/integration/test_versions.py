@@ -121,3 +121,17 @@ def test_usage_errors(pycache):
     r = pycache("versions", "3.11")
     assert r.returncode == 2
     assert r.stdout == "" and "3.11" in r.stderr
+
+
+def test_installed_lists_each_program_once(pycache):
+    """Two names of one program (pyenv's hard-linked python3.6 and
+    python3.6m, python3.7 and python3.7m) are one interpreter: listed once,
+    under the plain name."""
+    import os
+    seen = {}
+    for r in rows(pycache("versions", "--installed", "--json")):
+        st = os.stat(r["path"])
+        key = (st.st_dev, st.st_ino)
+        assert key not in seen, (r["path"], seen.get(key))
+        seen[key] = r["path"]
+        assert not os.path.basename(r["path"]).endswith("m"), r["path"]
