@@ -109,10 +109,12 @@ static int collect(const scan_item *it, void *ctx)
 
 /* An archive's cache member (archive_read_caches): its name is its
  * relative path, as a tree's caches are paired by theirs. */
-static int collect_member(const char *member, const char *shown, const unsigned char *data,
-                          size_t len, void *ctx)
+static int collect_member(const archive_cache *ac, void *ctx)
 {
     struct list *l = ctx;
+    const char *member = ac->member, *shown = ac->shown;
+    const unsigned char *data = ac->data;
+    size_t len = ac->len;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 256;
         struct entry *v = realloc(l->v, cap * sizeof *v);
@@ -345,7 +347,7 @@ static int scan_tree(const char *root, bool archive, const tree_options *t,
     char *paths[1] = {(char *)(uintptr_t)root};
     memset(l, 0, sizeof *l);
     if (archive) {
-        int rc = archive_read_caches(root, &t->archive, &sopt->verdict, collect_member,
+        int rc = archive_read_caches(root, &t->archive, &sopt->verdict, false, collect_member,
                                      archive_problem, l);
         if (rc == 1) {
             cli_error("cannot read '%s': %s", root, strerror(ENOMEM));

@@ -36,6 +36,11 @@
  * result but does not decide it: a stale cache can hold the right code (a
  * touched source), a fresh one the wrong code (the cases above).
  *
+ * An ARCHIVE operand is read by archive_read_caches (cache members and
+ * their source members whole, nothing extracted); its sources go to the
+ * workers as the B request (compile from bytes, as `compile ARCHIVE`),
+ * whose answer is a whole pyc: its body is compared with the member's.
+ *
  * Results: verified, mismatch (with the first differing field, e.g.
  * co_consts[3].co_code), corrupt (the header or body cannot be loaded),
  * unverifiable (no source, no interpreter of that magic here, the source
@@ -54,6 +59,7 @@
 
 #include "cli/cli.h"
 #include "cli/treeopts.h"
+#include "engine/archive.h"
 #include "engine/convert.h"
 #include "engine/pythons.h"
 #include "engine/report.h"
@@ -131,6 +137,13 @@ struct entry {
     unsigned ntried;        /* interpreters of its magic tried so far */
     char *first_path;       /* the first interpreter's mismatch, kept while */
     const char *first_by;   /* others of the same magic are tried */
+    /* An archive's member (archive_read_caches): nothing is read again from
+     * disk, the source is compiled from its bytes (the B job of worker_py.h,
+     * as `compile ARCHIVE` does). */
+    char *archive, *member;
+    unsigned char *cache_bytes, *source_bytes;
+    size_t cache_len, source_len;
+    int source_error;
 };
 
 struct verify_cmd {
@@ -145,6 +158,7 @@ struct verify_cmd {
     size_t n, cap;
     int status;
     bool oom;
+    const char *archive_path; /* the archive being read (on_archive_cache) */
     uint64_t count[OUT_UNVERIFIABLE + 1];
 };
 
@@ -373,11 +387,17 @@ static void plan(struct verify_cmd *c, struct entry *e, const unsigned char *buf
         set_detail(c, &e->detail, "no source");
         return;
     }
+    if (e->archive && !e->source_bytes) {
+        e->result = OUT_UNVERIFIABLE;
+        set_detail(c, &e->detail, "the source member cannot be read: %s",
+                   strerror(e->source_error ? e->source_error : EIO));
+        return;
+    }
     /* The interpreter opens the source blocking: a FIFO or a device planted
      * as NAME.py must not hang its worker (the verdict stat'ed it through
      * symlinks, as the finder does, but keeps no file type). */
     struct stat st;
-    if (stat(e->source, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (!e->archive && (stat(e->source, &st) != 0 || !S_ISREG(st.st_mode))) {
         e->result = OUT_UNVERIFIABLE;
         set_detail(c, &e->detail, "the source is not a regular file");
         return;
@@ -436,6 +456,51 @@ static int on_item(const scan_item *it, void *ctx)
     return c->oom || cli_stdout_failed() ? 1 : 0;
 }
 
+/* An archive's cache member: an entry holding its bytes and its source's. */
+static int on_archive_cache(const archive_cache *ac, void *ctx)
+{
+    struct verify_cmd *c = ctx;
+    if (!ac->verdict)
+        return 0;
+    scan_item it = {.event = SCAN_CACHE, .path = ac->shown, .path_len = strlen(ac->shown),
+                    .name = ac->member, .source_path = ac->source_shown,
+                    .verdict = ac->verdict};
+    struct entry *e = new_entry(c, &it);
+    if (!e)
+        return 1;
+    e->archive = dup_or_oom(c, c->archive_path);
+    e->member = dup_or_oom(c, ac->member);
+    e->cache_bytes = malloc(ac->len ? ac->len : 1);
+    if (!e->cache_bytes)
+        c->oom = true;
+    else
+        memcpy(e->cache_bytes, ac->data, ac->len);
+    e->cache_len = ac->len;
+    if (ac->source) {
+        e->source_bytes = malloc(ac->source_len ? ac->source_len : 1);
+        if (!e->source_bytes)
+            c->oom = true;
+        else
+            memcpy(e->source_bytes, ac->source, ac->source_len);
+        e->source_len = ac->source_len;
+    }
+    e->source_error = ac->source_error;
+    if (c->oom)
+        return 1;
+    plan(c, e, ac->data, ac->len);
+    return c->oom || cli_stdout_failed() ? 1 : 0;
+}
+
+static int on_archive_error(const archive_item *it, void *ctx)
+{
+    struct verify_cmd *c = ctx;
+    if (it->event == ARCHIVE_ERROR) {
+        report_error_detail(it->error_op, it->path, it->error, it->error_detail);
+        c->status = cli_exit_merge(c->status, CLI_EXIT_IO);
+    }
+    return 0;
+}
+
 /* ---- the interpreters' answers ---------------------------------------------------------- */
 
 static bool field_is(const worker_field *f, const char *s)
@@ -453,7 +518,25 @@ static void compare(struct verify_cmd *c, struct entry *e, struct try *t,
     struct stat st;
     const char *op = NULL;
     pyc_marshal_tree *cache = NULL, *fresh = NULL;
-    if (read_whole_file(AT_FDCWD, e->path, false, &buf, &blen, &st, &op) != 0) {
+    if (e->archive) {
+        /* The member's bytes as read; the answer is a whole pyc (the B job
+         * writes py_compile's header): its body is what is compared. */
+        pyc_header fh;
+        if (pyc_header_parse(data, len, &fh) != PYC_HEADER_OK) {
+            t->result = OUT_UNVERIFIABLE;
+            set_detail(c, &t->detail, "cannot read the interpreter's answer");
+            return;
+        }
+        data += fh.length;
+        len -= fh.length;
+        buf = malloc(e->cache_len ? e->cache_len : 1);
+        if (!buf) {
+            c->oom = true;
+            return;
+        }
+        memcpy(buf, e->cache_bytes, e->cache_len);
+        blen = e->cache_len;
+    } else if (read_whole_file(AT_FDCWD, e->path, false, &buf, &blen, &st, &op) != 0) {
         int err = errno;
         cli_error_path(op ? op : "read", e->path, err);
         c->status = cli_exit_merge(c->status, CLI_EXIT_IO);
@@ -586,6 +669,23 @@ static int run_jobs(struct verify_cmd *c)
             }
             worker_msg m;
             worker_msg_init(&m);
+            if (e->archive) {
+                /* B id source dfile mode mtime size zipimport level: the
+                 * source member compiled from its bytes; the header's
+                 * fields do not matter (the body is compared). */
+                worker_msg_add_str(&m, "B");
+                worker_msg_add_int(&m, (long)(i * MAX_TRIES + k));
+                worker_msg_add(&m, e->source_bytes, e->source_len);
+                worker_msg_add_str(&m, e->source);
+                worker_msg_add_str(&m, "");
+                worker_msg_add_int(&m, 0);
+                worker_msg_add_int(&m, 0);
+                worker_msg_add_str(&m, "0");
+                worker_msg_add_int(&m, level);
+                if (worker_pool_submit(ip->pool[pi], i * MAX_TRIES + k, e->source, &m) != 0)
+                    return -1;
+                continue;
+            }
             worker_msg_add_str(&m, "V");
             worker_msg_add_int(&m, (long)(i * MAX_TRIES + k));
             worker_msg_add_str(&m, e->source);
@@ -727,6 +827,10 @@ static void report(struct verify_cmd *c, const struct entry *e)
         cli_json_str(&j, "verify", word);
         cli_json_str(&j, "code_path", has_path ? e->code_path : NULL);
         cli_json_str(&j, "detail", e->detail);
+        if (e->archive) {
+            cli_json_str(&j, "archive", e->archive);
+            cli_json_str(&j, "member", e->member);
+        }
         report_json_verdict_end(&j, e->path);
         break;
     }
@@ -791,6 +895,10 @@ static void free_entries(struct verify_cmd *c)
         free(e->detail);
         free(e->code_path);
         free(e->first_path);
+        free(e->archive);
+        free(e->member);
+        free(e->cache_bytes);
+        free(e->source_bytes);
         for (size_t k = 0; k < MAX_TRIES; k++) {
             free(e->tries[k].detail);
             free(e->tries[k].code_path);
@@ -803,7 +911,7 @@ int cmd_verify(int argc, char **argv)
 {
     cli_parser p = {
         .command = "verify",
-        .usage = "[OPTION]... [PATH]...",
+        .usage = "[OPTION]... [PATH|ARCHIVE]...",
         .description =
             "Recompile the source of every cache file under each PATH (default: the "
             "current directory) with that cache's own interpreter, at its optimization "
@@ -817,7 +925,9 @@ int cmd_verify(int argc, char **argv)
             "count. Results: verified, mismatch (with the first differing field, "
             "co_consts[3].co_code), corrupt (the header or body cannot be loaded), "
             "unverifiable (no source, no interpreter of that magic here, a source that "
-            "does not compile now, a marshal format not modelled).",
+            "does not compile now, a marshal format not modelled). An ARCHIVE (zip, "
+            "wheel, zipapp, tar in any compression) is read member by member, nothing "
+            "extracted: each cache member's source member is compiled from its bytes.",
         .options = options,
         .epilog = "Exit 0 when nothing mismatched, 1 when some cache file holds other code than\n"
                   "its source compiles to or cannot be loaded, 3 when some file could not be\n"
@@ -826,6 +936,7 @@ int cmd_verify(int argc, char **argv)
                   "verify (verified, mismatch, corrupt, unverifiable), code_path, detail.\n" CLI_PYTHONS_RULE_HELP
                   "Examples:\n"
                   "  pycache verify .                    recompile and compare every cache\n"
+                  "  pycache verify app.whl              the bytecode a wheel ships\n"
                   "  pycache verify --json site-packages | jq 'select(.verify == \"mismatch\")'\n",
     };
     tree_options t;
@@ -883,7 +994,34 @@ int cmd_verify(int argc, char **argv)
 
     scan_options sopt = t.scan;
     sopt.progress = !c.quiet && isatty(STDERR_FILENO);
-    if (scan_run(t.paths, t.npaths, &sopt, on_item, &c) < 0 || c.oom) {
+    /* Archives (by content) are read member by member; the other PATHs are
+     * walked. */
+    char **trees = t.npaths ? calloc(t.npaths, sizeof *trees) : NULL;
+    size_t ntrees = 0;
+    if (t.npaths && !trees) {
+        cli_error("out of memory");
+        rc = CLI_EXIT_IO;
+        goto out;
+    }
+    for (size_t i = 0; i < t.npaths && !c.oom; i++) {
+        struct stat ast;
+        if (stat(t.paths[i], &ast) == 0 && S_ISREG(ast.st_mode) &&
+            archive_sniff(t.paths[i]) == 1) {
+            c.archive_path = t.paths[i];
+            if (archive_read_caches(t.paths[i], &t.archive, &sopt.verdict, true,
+                                    on_archive_cache, on_archive_error, &c) < 0)
+                c.status = cli_exit_merge(c.status, CLI_EXIT_IO);
+        } else {
+            trees[ntrees++] = t.paths[i];
+        }
+    }
+    /* No PATH at all: scan_run's default (the current directory). */
+    int scanned = c.oom                          ? -1
+                  : !t.npaths                    ? scan_run(t.paths, 0, &sopt, on_item, &c)
+                  : ntrees                       ? scan_run(trees, ntrees, &sopt, on_item, &c)
+                                                 : 0;
+    free(trees);
+    if (scanned < 0 || c.oom) {
         cli_error("cannot scan: %s", strerror(c.oom ? ENOMEM : errno));
         rc = CLI_EXIT_IO;
         goto out;

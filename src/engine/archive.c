@@ -1481,10 +1481,28 @@ int archive_scan_memory(const void *data, size_t len, const char *shown,
     return scan_origin(&o, shown, aopt, vopt, NULL, NULL, 0, NULL, fn, ctx);
 }
 
-/* diff: every cache member's whole bytes, read as normalize's plan reads
- * them (pass 2's reader on members marked need_data), nothing extracted. */
+/* diff and verify: every cache member's whole bytes (verify: its verdict
+ * and its source member's bytes too), read as normalize's plan reads them
+ * (pass 2's reader on members marked need_data), nothing extracted. */
+/* The source member of the cache member NAME, into SRC (CAP bytes): the
+ * name mark_sources gives it. false when it has no such name. */
+static bool source_of(const char *name, char *src, size_t cap)
+{
+    bool in_pc;
+    size_t dl = source_dir_len(name, &in_pc), bl;
+    const char *base = base_of(name, &bl);
+    pyc_cache_name cn;
+    pyc_cache_kind kind = pyc_cache_name_parse(base, in_pc, false, &cn);
+    if (kind == PYC_KIND_NONE || kind == PYC_KIND_TEMP || dl + cn.stem_len + 4 > cap)
+        return false;
+    memcpy(src, name, dl);
+    memcpy(src + dl, base, cn.stem_len);
+    memcpy(src + dl + cn.stem_len, ".py", 4);
+    return true;
+}
+
 int archive_read_caches(const char *path, const archive_options *aopt,
-                        const pyc_verdict_options *vopt, archive_bytes_fn *bytes,
+                        const pyc_verdict_options *vopt, bool sources, archive_bytes_fn *bytes,
                         archive_fn *fn, void *ctx)
 {
     struct origin o = {path, NULL, 0};
@@ -1497,16 +1515,25 @@ int archive_read_caches(const char *path, const archive_options *aopt,
     rc = -1;
     if (r.image) {
         member_error(&r, NULL, EOPNOTSUPP, "read archive",
-                     "container images are not compared (diff reads zip and tar "
-                     "archives)");
+                     "container images are not read by this command (zip and tar "
+                     "archives are)");
         goto out;
     }
     struct archive_set *set = &r.set;
     bool any = false;
+    char src[PATH_MAX];
     for (size_t k = 0; k < set->n; k++) {
         struct member *m = &set->v[k];
-        if (m->cache && !m->superseded && m->head_ok && m->type == MEMBER_FILE && !m->data) {
+        if (!m->cache || m->superseded || !m->head_ok || m->type != MEMBER_FILE)
+            continue;
+        if (!m->data) {
             m->need_data = true;
+            any = true;
+        }
+        struct member *s = sources && source_of(m->name, src, sizeof src) ? lookup(set, src)
+                                                                           : NULL;
+        if (s && s->type == MEMBER_FILE && !s->superseded && !s->data) {
+            s->need_data = true;
             any = true;
         }
     }
@@ -1514,23 +1541,35 @@ int archive_read_caches(const char *path, const archive_options *aopt,
         goto out;
     for (size_t k = 0; k < set->n && !r.stopped; k++) {
         struct member *m = &set->v[k];
-        if (!m->cache || m->superseded || !m->head_ok || m->type != MEMBER_FILE)
+        if (!m->cache || m->superseded || !m->head_ok || m->type != MEMBER_FILE ||
+            !source_of(m->name, src, sizeof src))
             continue;
-        bool in_pc;
-        size_t bl;
-        source_dir_len(m->name, &in_pc);
-        pyc_cache_name cn;
-        pyc_cache_kind kind = pyc_cache_name_parse(base_of(m->name, &bl), in_pc, false, &cn);
-        if (kind == PYC_KIND_NONE || kind == PYC_KIND_TEMP)
+        archive_cache ac = {.member = m->name};
+        pyc_verdict v;
+        struct member_name nm;
+        int judged = sources ? judge_member(&r, m, &nm, &v) : 0;
+        if (judged < 0)
             continue;
-        const char *shown = display(&r, &r.pathbuf, &r.pathcap, m->name);
+        if (judged == 1)
+            ac.verdict = &v;
+        ac.shown = display(&r, &r.pathbuf, &r.pathcap, m->name);
         if (!m->data) {
             int e = m->data_error ? m->data_error : EIO;
             member_error(&r, m->name, e, "read member",
                          e == EFBIG ? "larger than 256 MiB" : strerror(e));
             continue;
         }
-        if (bytes(m->name, shown, m->data, m->data_len, ctx) != 0)
+        ac.data = m->data;
+        ac.len = m->data_len;
+        struct member *s = sources ? lookup(set, src) : NULL;
+        if (s && s->type == MEMBER_FILE && !s->superseded) {
+            ac.source_member = s->name;
+            ac.source_shown = display(&r, &r.srcbuf, &r.srccap, s->name);
+            ac.source = s->data;
+            ac.source_len = s->data_len;
+            ac.source_error = s->data ? 0 : s->data_error ? s->data_error : EIO;
+        }
+        if (bytes(&ac, ctx) != 0)
             r.stopped = 1;
     }
     rc = r.stopped ? 1 : 0;
@@ -3542,7 +3581,7 @@ int archive_fix(const char *path, const char *output, const archive_fix_options 
 }
 
 int archive_read_caches(const char *path, const archive_options *aopt,
-                        const pyc_verdict_options *vopt, archive_bytes_fn *bytes,
+                        const pyc_verdict_options *vopt, bool sources, archive_bytes_fn *bytes,
                         archive_fn *fn, void *ctx)
 {
     return unsupported(path, fn, ctx);

@@ -119,20 +119,34 @@ int archive_scan_memory(const void *data, size_t len, const char *shown,
                         const archive_options *aopt, const pyc_verdict_options *vopt,
                         archive_fn *fn, void *ctx);
 
-/* diff: each cache member of the archive PATH (a cache file name, in
- * __pycache__ or legacy; not a temporary file) with its whole bytes, in
- * archive order: MEMBER its name, SHOWN "ARCHIVE/member". Return non-zero
- * to stop. */
-typedef int archive_bytes_fn(const char *member, const char *shown, const unsigned char *data,
-                             size_t len, void *ctx);
+/* diff, verify: one cache member of an archive (a cache file name, in
+ * __pycache__ or legacy; not a temporary file) with its whole bytes. */
+typedef struct archive_cache {
+    const char *member;          /* its name */
+    const char *shown;           /* ARCHIVE/member */
+    const unsigned char *data;   /* all of its bytes */
+    size_t len;
+    /* With SOURCES: */
+    const pyc_verdict *verdict;  /* as check judges it, or NULL */
+    const char *source_member;   /* the source member, or NULL: none */
+    const char *source_shown;    /* ARCHIVE/source member */
+    const unsigned char *source; /* its bytes, or NULL (SOURCE_ERROR) */
+    size_t source_len;
+    int source_error;
+} archive_cache;
+
+/* Return non-zero to stop. Everything pointed to lives until it returns. */
+typedef int archive_bytes_fn(const archive_cache *cache, void *ctx);
 
 /* Reads the cache members of the archive PATH whole (nothing extracted;
- * reads capped as archive_scan's) and hands each to BYTES; problems (an
- * unsafe or unreadable member, a damaged archive, a container image: not
- * read here) go to FN as ARCHIVE_ERROR items. 0, 1 (stopped), -1 (the
- * archive could not be read: delivered first). */
+ * reads capped as archive_scan's) and hands each to BYTES in archive
+ * order; with SOURCES each is judged and its source member (NAME.py of
+ * its name) read whole too. Problems (an unsafe or unreadable member, a
+ * damaged archive, a container image: not read here) go to FN as
+ * ARCHIVE_ERROR items. 0, 1 (stopped), -1 (the archive could not be read:
+ * delivered first). */
 int archive_read_caches(const char *path, const archive_options *aopt,
-                        const pyc_verdict_options *vopt, archive_bytes_fn *bytes,
+                        const pyc_verdict_options *vopt, bool sources, archive_bytes_fn *bytes,
                         archive_fn *fn, void *ctx);
 
 /* ---- fixing: a new archive ------------------------------------------------------------

@@ -1576,10 +1576,9 @@ static int scan_archive(struct scan *s, const char *path)
         scan_item item = {
             .event = SCAN_ERROR, .path = path, .path_len = strlen(path), .dirfd = AT_FDCWD,
             .name = path, .error = EOPNOTSUPP, .error_op = "work on archive",
-            .error_detail = "check, stats, inspect and diff read an archive; convert, clean, "
-                            "prune and normalize (-o OUT or --in-place) and compile "
-                            "(--output OUT or --in-place) write a fixed one; the other "
-                            "commands, verify among them, do not read archives",
+            .error_detail = "check, stats, inspect, diff and verify read an archive; convert, "
+                            "clean, prune and normalize (-o OUT or --in-place) and compile "
+                            "(--output OUT or --in-place) write a fixed one",
         };
         return emit(s, &item);
     }

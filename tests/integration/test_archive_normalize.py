@@ -1,5 +1,5 @@
-"""normalize ARCHIVE -o OUT and diff of two archives against the real
-interpreters.
+"""normalize ARCHIVE -o OUT, diff of two archives and verify ARCHIVE against
+the real interpreters.
 
   - One tree compiled by `pycache compile -j1` and by py_compile in a
     long-lived process (other objects alive: other FLAG_REF bits), packed as
@@ -17,6 +17,10 @@ interpreters.
     difference is the edited function's constant; a tar.gz against a zip of
     one tree, and an archive against a tree, are the same; a cache on one
     side only is only-a/only-b (exit 1); a damaged archive exits 3.
+  - verify of a zip and a tar.gz compiled by 2.7 and the newest 3.x: every
+    member verified; a member whose body is swapped for another module's
+    (header kept) is the one mismatch (exit 1); a cache without its source
+    member is unverifiable.
 """
 
 import base64
@@ -290,14 +294,12 @@ def test_dry_run_damage_and_refusals(pycache, interpreters, tmp_path):
     r = pycache("normalize", z, "-o", str(tmp_path / "x.zip"), "--in-place")
     assert r.returncode == 2
     # Without -o an archive operand is refused as before (a tree command),
-    # and so is any archive by verify, with a message that says who reads
-    # and who fixes archives.
+    # with a message that says who reads and who fixes archives.
     after = open(z, "rb").read()
-    for cmd in ("normalize", "verify"):
-        r = pycache(cmd, z)
-        assert r.returncode == 3 and "cannot work on archive" in r.stderr, r.stderr
-        assert "normalize (-o OUT or --in-place)" in r.stderr
-        assert "verify among them, do not read archives" in r.stderr
+    r = pycache("normalize", z)
+    assert r.returncode == 3 and "cannot work on archive" in r.stderr, r.stderr
+    assert "diff and verify read an archive" in r.stderr
+    assert "normalize (-o OUT or --in-place)" in r.stderr
     assert open(z, "rb").read() == after
 
 
@@ -412,3 +414,48 @@ def test_diff_two_archives(pycache, interpreters, tmp_path):
     bad.write_bytes(open(za, "rb").read()[:200])
     r = pycache("diff", str(bad), za)
     assert r.returncode == 3 and str(bad) in r.stderr
+
+
+# ---- verify ARCHIVE -------------------------------------------------------------------
+
+
+def test_verify_archive(pycache, interpreters, tmp_path):
+    pys = [i for i in interpreters if i.major == 2][:1] + [newest3(interpreters)]
+    root = tmp_path / "t"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "m.py").write_text(EDIT_SRC)
+    (root / "pkg" / "n.py").write_text("X = 1\n")
+    (root / "pkg" / "gone.py").write_text("Y = 2\n")
+    for py in pys:
+        r = pycache("compile", "-q", "--python", py.path, ".", cwd=str(root))
+        assert r.returncode == 0, r.stderr
+    os.unlink(str(root / "pkg" / "gone.py"))
+    z, tz = str(tmp_path / "good.zip"), str(tmp_path / "good.tar.gz")
+    pack(str(root), z, "zip")
+    pack(str(root), tz, "tgz")
+    caches = sorted(os.path.relpath(os.path.join(d, f), str(root))
+                    for d, _, fs in os.walk(str(root)) for f in fs if f.endswith(".pyc"))
+    assert len(caches) == 3 * len(pys)
+    for arch in (z, tz):
+        r = pycache("verify", "--json", "-v", arch)
+        assert r.returncode == 0, r.stdout + r.stderr
+        rows = {o["member"]: o for o in r.json()}
+        assert sorted(rows) == caches
+        for member, o in rows.items():
+            want = "unverifiable" if "gone" in member else "verified"
+            assert o["verify"] == want and o["archive"] == arch, o
+            assert o["path"] == arch + "/" + member
+    # Swap m's body for n's under m's header, in the newest 3.x's cache.
+    py = pys[-1]
+    pc = root / "pkg" / "__pycache__"
+    m, n = pc / ("m.%s.pyc" % py.tag), pc / ("n.%s.pyc" % py.tag)
+    m.write_bytes(m.read_bytes()[:16] + n.read_bytes()[16:])
+    bad = str(tmp_path / "bad.zip")
+    pack(str(root), bad, "zip")
+    r = pycache("verify", "--json", bad)
+    assert r.returncode == 1, r.stdout + r.stderr
+    wrong = [o for o in r.json() if o["verify"] == "mismatch"]
+    assert [o["member"] for o in wrong] == ["pkg/__pycache__/m.%s.pyc" % py.tag]
+    # An archive and a tree in one run.
+    r = pycache("verify", "-q", z, str(root))
+    assert r.returncode == 1
