@@ -328,10 +328,12 @@ $(FUZZ_BUILD)/fuzz_options: $(FUZZ_CLI_SRC) $(wildcard src/cli/*.h src/engine/*.
 
 # fuzz_archive drives the archive front end (src/engine/archive.c, with
 # container images: src/engine/image.c) on archives held in memory.
+# (libarchive linked as well as loaded on demand: the stubs of archive_lib.c
+# find it already in the process.)
 $(FUZZ_BUILD)/fuzz_archive: FUZZ_EXTRA = src/engine/archive.c src/engine/image.c \
-    -larchive -lnettle -ljansson
+    src/engine/archive_lib.c -larchive -ldl -lnettle -ljansson
 $(FUZZ_BUILD)/fuzz_archive: src/engine/archive.c src/engine/archive.h src/engine/image.c \
-    src/engine/image.h
+    src/engine/image.h src/engine/archive_lib.c src/engine/archive_lib.h
 
 # The fuzz build probes with its own compiler (the fast paths as the Linux build).
 $(FUZZ_BUILD)/gen/config.h: $(PROBES) scripts/probe
