@@ -329,10 +329,13 @@ $(FUZZ_BUILD)/fuzz_options: $(FUZZ_CLI_SRC) $(wildcard src/cli/*.h src/engine/*.
 # fuzz_archive drives the archive front end (src/engine/archive.c, with
 # container images: src/engine/image.c; normalize's buffer rewrite:
 # src/engine/convert.c) on archives held in memory.
+# (libarchive linked as well as loaded on demand: the stubs of archive_lib.c
+# find it already in the process.)
 $(FUZZ_BUILD)/fuzz_archive: FUZZ_EXTRA = src/engine/archive.c src/engine/image.c \
-    src/engine/convert.c -larchive -lnettle -ljansson
+    src/engine/archive_lib.c src/engine/convert.c -larchive -ldl -lnettle -ljansson
 $(FUZZ_BUILD)/fuzz_archive: src/engine/archive.c src/engine/archive.h src/engine/image.c \
-    src/engine/image.h src/engine/convert.c src/engine/convert.h
+    src/engine/image.h src/engine/archive_lib.c src/engine/archive_lib.h \
+    src/engine/convert.c src/engine/convert.h
 
 # The fuzz build probes with its own compiler (the fast paths as the Linux build).
 $(FUZZ_BUILD)/gen/config.h: $(PROBES) scripts/probe

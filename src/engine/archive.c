@@ -45,6 +45,7 @@
 #endif
 
 #include "engine/archive.h"
+#include "engine/archive_lib.h"
 #include "engine/convert.h"
 #include "engine/image.h"
 #include "platform/noatime.h"
@@ -418,8 +419,12 @@ int archive_sniff(const char *path)
                (n >= 4 && memcmp(b, "\x28\xb5\x2f\xfd", 4) == 0)) {
         /* gzip, bzip2, xz, zstd: a tar inside, or a compressed plain file.
          * A stream that fails to decompress is a damaged archive; one that
-         * decompresses to something else (a gzip'd source) is no archive. */
-        struct archive *a = archive_read_new();
+         * decompresses to something else (a gzip'd source) is no archive.
+         * Without libarchive (archive_lib.h) it cannot be told: an archive,
+         * whose scan then says what is missing. */
+        struct archive *a = archive_lib_load(NULL, 0) == 0 ? archive_read_new() : NULL;
+        if (!a && archive_lib_load(NULL, 0) != 0)
+            result = 1;
         if (a) {
             archive_read_support_filter_all(a);
             archive_read_support_format_tar(a);
@@ -1439,11 +1444,29 @@ static int prepare(struct run *r, const struct origin *o, const char *shown, uin
     return pass_two(r, budget) != 0 ? -1 : 0;
 }
 
+/* Whether libarchive is there to read SHOWN (archive_lib.h: it is loaded
+ * on first use); if not, the archive's one error says why. */
+static bool library_ready(const char *shown, archive_fn *fn, void *ctx)
+{
+    char why[256], detail[400];
+    if (archive_lib_load(why, sizeof why) == 0)
+        return true;
+    snprintf(detail, sizeof detail, "pycache reads archives with libarchive, and %s", why);
+    archive_item item = {
+        .event = ARCHIVE_ERROR, .path = shown, .archive = shown, .size = -1,
+        .error = ENOTSUP, .error_op = "read", .error_detail = detail,
+    };
+    fn(&item, ctx);
+    return false;
+}
+
 static int scan_origin(const struct origin *o, const char *shown, const archive_options *aopt,
                        const pyc_verdict_options *vopt, const pyc_magic *const *expect,
                        const unsigned *expect_opts, size_t nexpect, const char *only,
                        archive_fn *fn, void *ctx)
 {
+    if (!library_ready(shown, fn, ctx))
+        return -1;
     struct run r;
     run_init(&r, o, shown, aopt, vopt, fn, ctx);
     r.only = only;
@@ -1505,6 +1528,8 @@ int archive_read_caches(const char *path, const archive_options *aopt,
                         const pyc_verdict_options *vopt, bool sources, archive_bytes_fn *bytes,
                         archive_fn *fn, void *ctx)
 {
+    if (!library_ready(path, fn, ctx))
+        return -1;
     struct origin o = {path, NULL, 0};
     struct run r;
     run_init(&r, &o, path, aopt, vopt, fn, ctx);
@@ -3457,6 +3482,8 @@ int archive_fix(const char *path, const char *output, const archive_fix_options 
                 const archive_options *aopt, const pyc_verdict_options *vopt,
                 archive_fn *fn, void *ctx)
 {
+    if (!library_ready(path, fn, ctx))
+        return -1;
     struct origin o = {path, NULL, 0};
     struct run r;
     run_init(&r, &o, path, aopt, vopt, fn, ctx);

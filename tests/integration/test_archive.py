@@ -698,3 +698,69 @@ def test_no_source_member_is_read_for_timestamp_pycs(pycache, interpreters, tmp_
     subprocess.run(["zip", "-q", "-r", archive2, "pkg/__pycache__"], cwd=str(tree), check=True)
     r = pycache("check", "-v", archive2)
     assert r.returncode == 3 and "unreadable" in r.stdout, (r.stdout, r.stderr)
+
+
+# ---- libarchive loaded on demand (src/engine/archive_lib.c) ----------------------
+
+def _config_h():
+    with open(os.path.join(os.environ["PYCACHE_BUILD"], "gen", "config.h")) as f:
+        return f.read()
+
+
+ondemand = pytest.mark.skipif(
+    "PYC_ONDEMAND_ARCHIVE" not in _config_h(),
+    reason="this build links libarchive (the probe found no soname: no objdump?)")
+
+
+@ondemand
+def test_libarchive_is_not_linked(pycache_bin):
+    """libarchive (and libxml2, ICU, libstdc++ behind it) is not loaded at
+    start: the program does not name it, only loads it when it meets an
+    archive."""
+    heads = subprocess.run(["objdump", "-p", pycache_bin], stdout=subprocess.PIPE,
+                           check=True).stdout.decode()
+    needed = re.findall(r"NEEDED\s+(\S+)", heads)
+    assert needed and not any(n.startswith(("libarchive", "libxml2", "libicu", "libstdc++"))
+                              for n in needed), needed
+
+
+@ondemand
+def test_without_libarchive_trees_work_and_archives_say_why(pycache_bin, tmp_path):
+    """In a root holding the program and the libraries it names, but not
+    libarchive: a tree is checked as anywhere, and an archive (a zip, a
+    gzip'd tar) is one clear error, exit 3."""
+    if os.geteuid() != 0 or os.environ.get("PYCACHE_SAN") == "1" or \
+            os.environ.get("PYCACHE_VALGRIND"):
+        pytest.skip("needs root for chroot, and a binary that runs without its tools")
+    root = tmp_path / "root"
+    pkg = root / "tree" / "pkg"
+    pkg.mkdir(parents=True)
+    (pkg / "m.py").write_text("A = 1\n")
+    subprocess.run(["/usr/bin/python3", "-m", "compileall", "-q", str(pkg)], check=True)
+    with zipfile.ZipFile(str(root / "a.zip"), "w") as z:
+        z.write(str(pkg / "m.py"), "pkg/m.py")
+    subprocess.run(["tar", "czf", str(root / "a.tgz"), "-C", str(root / "tree"), "pkg"],
+                   check=True)
+    shutil.copy(pycache_bin, str(root / "pycache"))
+    ldd = subprocess.run(["ldd", pycache_bin], stdout=subprocess.PIPE, check=True).stdout.decode()
+    for lib in re.findall(r"(/\S+\.so[.\d]*)", ldd):
+        assert "libarchive" not in lib
+        dest = root / lib.lstrip("/")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(lib, str(dest))
+    chroot = shutil.which("chroot") or shutil.which("chroot", path="/usr/sbin:/sbin")
+
+    def run(*args):
+        return subprocess.run([chroot, str(root), "/pycache"] + list(args),
+                              env={"PATH": "/", "NO_COLOR": "1"},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    r = run("check", "/tree")
+    assert r.returncode == 0, r.stderr
+    assert b"1 cache file: 1 fresh" in r.stdout
+    for archive in ("/a.zip", "/a.tgz"):
+        r = run("check", archive)
+        assert r.returncode == 3, (archive, r.stdout, r.stderr)
+        err = r.stderr.decode()
+        assert "pycache check: cannot read '%s'" % archive in err, err
+        assert "pycache reads archives with libarchive, and cannot load libarchive.so" in err

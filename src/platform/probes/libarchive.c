@@ -7,7 +7,10 @@
 // macOS and FreeBSD have as well, so it is probed in every build; where
 // one is missing (musl-gcc sees only musl's headers: the static binary),
 // archives are recognised and refused with a message.
+// libarchive itself is loaded on first use (src/engine/archive_lib.c): it
+// brings libxml2, ICU and libstdc++ along, too much for every start.
 // libs: -larchive -lnettle -ljansson
+// on-demand: -larchive
 #include <archive.h>
 #include <jansson.h>
 #include <nettle/sha2.h>
