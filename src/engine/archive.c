@@ -227,10 +227,11 @@ static void free_set(struct archive_set *set)
 /* Normalises a member name: drops leading "./" and "/." components and
  * repeated slashes, and a trailing slash. NULL (errno EPERM) for a name an
  * extractor could be led out of its directory by — absolute, or with a
- * ".." component — and for an empty one (EINVAL); ENOMEM. */
-static char *normalise(const char *raw)
+ * ".." component — and for an empty one (EINVAL); ENOMEM. (archive.h:
+ * image.c applies the same rule to the members of image layers.) */
+char *archive_member_name(const char *raw)
 {
-    if (raw[0] == '/' || raw[0] == '\\') {
+    if (raw[0] == '/') {
         errno = EPERM;
         return NULL;
     }
@@ -265,6 +266,17 @@ static char *normalise(const char *raw)
         return NULL;
     }
     return out;
+}
+
+/* A zip or tar member's name: archive_member_name, and a name starting
+ * with a backslash is absolute too (a zip made on Windows). */
+static char *normalise(const char *raw)
+{
+    if (raw[0] == '\\') {
+        errno = EPERM;
+        return NULL;
+    }
+    return archive_member_name(raw);
 }
 
 /* The last component of NAME and the length of its directory part
@@ -550,6 +562,24 @@ static uint32_t le32(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/* The zip end-of-central-directory record (APPNOTE.TXT 4.3.16) in TAIL,
+ * the last TAIL_LEN bytes of the file: the last "PK\5\6" whose 22 bytes
+ * and comment fit before the end. True with its offset in *AT. */
+static bool find_end_record(const unsigned char *tail, size_t tail_len, size_t *at)
+{
+    if (tail_len < 22)
+        return false;
+    for (size_t end = tail_len - 22 + 1; end-- > 0;) {
+        if (memcmp(tail + end, "PK\5\6", 4) == 0 &&
+            end + 22 + (size_t)le16(tail + end + 20) <= tail_len) {
+            *at = end;
+            return true;
+        }
+    }
+    return false;
+}
+
+
 /* Fills has_dos / dos_date / dos_time of every member from the central
  * directory, found as zipimport's _read_directory finds it: the end record
  * (searched in the last 64 KiB + 22 bytes, for a trailing comment), whose
@@ -580,14 +610,8 @@ static int read_zip_dostimes(const struct origin *o, struct archive_set *set)
     tail = malloc(tail_len);
     if (!tail || !origin_read(o, fd, size - tail_len, tail, tail_len))
         goto out;
-    size_t end = tail_len - 22 + 1;
-    bool found = false;
-    while (end-- > 0) {
-        if (memcmp(tail + end, "PK\5\6", 4) == 0) {
-            found = true;
-            break;
-        }
-    }
+    size_t end;
+    bool found = find_end_record(tail, tail_len, &end);
     if (!found)
         goto out;
     uint64_t eocd = size - tail_len + end;
@@ -2006,14 +2030,8 @@ static int zip_prefix_len(const char *path, uint64_t *len, const char **why)
     if (!tail || tail_len < 22 ||
         pread(fd, tail, tail_len, (off_t)(size - tail_len)) != (ssize_t)tail_len)
         goto bad;
-    size_t end = tail_len - 22 + 1;
-    bool found = false;
-    while (end-- > 0) {
-        if (memcmp(tail + end, "PK\5\6", 4) == 0) {
-            found = true;
-            break;
-        }
-    }
+    size_t end;
+    bool found = find_end_record(tail, tail_len, &end);
     if (!found)
         goto bad;
     uint64_t eocd = size - tail_len + end;
@@ -2073,14 +2091,8 @@ static int restore_dos_times(int fd, const struct archive_set *set, uint64_t bas
     if (!tail || tail_len < 22 || pread(fd, tail, tail_len, (off_t)(size - tail_len)) !=
                                       (ssize_t)tail_len)
         goto out;
-    size_t end = tail_len - 22 + 1;
-    bool found = false;
-    while (end-- > 0) {
-        if (memcmp(tail + end, "PK\5\6", 4) == 0) {
-            found = true;
-            break;
-        }
-    }
+    size_t end;
+    bool found = find_end_record(tail, tail_len, &end);
     if (!found) {
         errno = EINVAL;
         goto out;
@@ -2336,15 +2348,8 @@ static int read_zipdir(struct run *r, int fd, struct zipdir *z)
     if (!tail || tail_len < 22 || pread(fd, tail, tail_len, (off_t)(size - tail_len)) !=
                                       (ssize_t)tail_len)
         goto out;
-    size_t end = tail_len - 22 + 1;
-    bool found = false;
-    while (end-- > 0) {
-        if (memcmp(tail + end, "PK\5\6", 4) == 0 &&
-            end + 22 + (size_t)le16(tail + end + 20) <= tail_len) {
-            found = true;
-            break;
-        }
-    }
+    size_t end;
+    bool found = find_end_record(tail, tail_len, &end);
     if (!found || le16(tail + end + 4) != 0 || le16(tail + end + 6) != 0)
         goto out; /* no end record, or a split archive */
     uint64_t eocd = size - tail_len + end;

@@ -96,6 +96,13 @@ typedef struct archive_item {
 
 typedef int archive_fn(const archive_item *item, void *ctx);
 
+/* A member's name as extractors use it: leading "./" and "/." components,
+ * repeated slashes and a trailing slash dropped. NULL with errno EPERM for
+ * a name an extractor could be led out of its directory by (absolute, or
+ * a ".." component), EINVAL for an empty one (the top directory), ENOMEM.
+ * Built with libarchive only (image.c shares it). */
+char *archive_member_name(const char *raw);
+
 /* Whether the file at PATH is an archive this front end reads, by its
  * content: 1 yes, 0 no (a directory, a plain file, a compressed file that
  * holds no tar), -1 with errno when it cannot be opened. */

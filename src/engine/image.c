@@ -43,6 +43,7 @@
 #include <jansson.h>
 #include <nettle/sha2.h>
 
+#include "engine/archive.h"
 #include "engine/image.h"
 #include "platform/noatime.h"
 
@@ -126,46 +127,14 @@ static int fail(struct image_set *s, const char *member, int err, const char *de
 
 /* ---- names -------------------------------------------------------------------------- */
 
-/* As archive.c's normalise: no "./", no "//", no trailing slash; NULL with
- * errno EPERM for an absolute name or a ".." component, EINVAL for the
- * top directory itself ("./": *TOP set), ENOMEM. */
+/* archive_member_name (archive.h): no "./", no "//", no trailing slash;
+ * NULL with errno EPERM for an absolute name or a ".." component, EINVAL
+ * for the top directory itself ("./": *TOP set), ENOMEM. */
 static char *normalise(const char *raw, bool *top)
 {
-    *top = false;
-    if (raw[0] == '/') {
-        errno = EPERM;
-        return NULL;
-    }
-    size_t n = strlen(raw), k = 0;
-    char *out = malloc(n + 1);
-    if (!out)
-        return NULL;
-    for (const char *p = raw; *p;) {
-        const char *end = strchr(p, '/');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len == 2 && p[0] == '.' && p[1] == '.') {
-            free(out);
-            errno = EPERM;
-            return NULL;
-        }
-        if (len > 0 && !(len == 1 && p[0] == '.')) {
-            if (k)
-                out[k++] = '/';
-            memcpy(out + k, p, len);
-            k += len;
-        }
-        p += len;
-        if (*p == '/')
-            p++;
-    }
-    out[k] = '\0';
-    if (k == 0) {
-        free(out);
-        *top = true;
-        errno = EINVAL;
-        return NULL;
-    }
-    return out;
+    char *name = archive_member_name(raw);
+    *top = !name && errno == EINVAL;
+    return name;
 }
 
 static struct blob *find_blob(struct image_set *s, const char *name)
