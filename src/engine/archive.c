@@ -1103,6 +1103,28 @@ static int judge_member(struct run *r, const struct member *m, struct member_nam
     return 1;
 }
 
+/* The verdict on C, the member that has a cache's name (or NULL: none),
+ * if it is a file whose first bytes were read: true with *V. For --expect
+ * and compile's plan, where a cache that cannot be judged is no cache (the
+ * scan of the members reports it), never an error of its own. */
+static bool judge_named(struct run *r, const struct member *c, pyc_verdict *v)
+{
+    if (!c || c->type != MEMBER_FILE || !c->head_ok)
+        return false;
+    struct member_name n;
+    bool in_pc;
+    size_t bl;
+    n.dl = source_dir_len(c->name, &in_pc);
+    n.base = base_of(c->name, &bl);
+    pyc_cache_name_parse(n.base, in_pc, false, &n.cn);
+    struct view_ctx vc = {&r->set, c->name, n.dl};
+    pyc_source_view view = {member_stat, member_hash, &vc, r->set.zipimport};
+    if (pyc_verdict_judge_view(n.base, &n.cn, &view, r->vopt, c->head, c->head_len, v) != 0)
+        return false;
+    v->file_size = c->size;
+    return true;
+}
+
 static int judge_members(struct run *r)
 {
     struct archive_set *set = &r->set;
@@ -1188,21 +1210,7 @@ static int check_expect(struct run *r, const pyc_magic *const *expect, const uns
                 }
                 const struct member *c = lookup(set, cache);
                 pyc_verdict v;
-                bool have = false;
-                if (c && c->type == MEMBER_FILE && c->head_ok) {
-                    bool in_pc;
-                    size_t cdl = source_dir_len(c->name, &in_pc);
-                    size_t cbl;
-                    const char *cbase = base_of(c->name, &cbl);
-                    pyc_cache_name cn;
-                    pyc_cache_name_parse(cbase, in_pc, false, &cn);
-                    struct view_ctx vc = {set, c->name, cdl};
-                    pyc_source_view view = {member_stat, member_hash, &vc, set->zipimport};
-                    have = pyc_verdict_judge_view(cbase, &cn, &view, r->vopt, c->head,
-                                                  c->head_len, &v) == 0;
-                    if (have)
-                        v.file_size = c->size;
-                }
+                bool have = judge_named(r, c, &v);
                 bool fresh = have && v.status == PYC_FRESH && v.header_read &&
                              v.header.magic_word == expect[i]->word;
                 if (fresh)
@@ -3214,20 +3222,7 @@ static int plan_compiles(struct run *r, const archive_fix_options *fix, uint64_t
                 free(rel);
                 const struct member *c = lookup(set, cache);
                 pyc_verdict v;
-                bool have = false;
-                if (c && c->type == MEMBER_FILE && c->head_ok) {
-                    bool in_pc;
-                    size_t cdl = source_dir_len(c->name, &in_pc), cbl;
-                    const char *cbase = base_of(c->name, &cbl);
-                    pyc_cache_name cn;
-                    pyc_cache_name_parse(cbase, in_pc, false, &cn);
-                    struct view_ctx vc = {set, c->name, cdl};
-                    pyc_source_view view = {member_stat, member_hash, &vc, set->zipimport};
-                    have = pyc_verdict_judge_view(cbase, &cn, &view, r->vopt, c->head,
-                                                  c->head_len, &v) == 0;
-                    if (have)
-                        v.file_size = c->size;
-                }
+                bool have = judge_named(r, c, &v);
                 bool fresh = have && v.status == PYC_FRESH && v.header_read &&
                              v.header.magic_word == tg->python->word &&
                              (tg->python->layout != PYC_LAYOUT_FLAGS ||
