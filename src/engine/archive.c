@@ -529,6 +529,23 @@ static unsigned char *read_entry(struct archive *a, size_t cap, size_t *len, boo
     return buf;
 }
 
+/* The current entry whole, for a rewrite that replaces it (at most
+ * ARCHIVE_MAX_MEMBER_BYTES); NULL with *WHY set when it cannot be read or
+ * is larger. */
+static unsigned char *read_whole_member(struct archive *a, size_t *len, uint64_t *budget,
+                                        const char **why)
+{
+    bool too_big;
+    unsigned char *data =
+        read_entry(a, (size_t)ARCHIVE_MAX_MEMBER_BYTES, len, &too_big, budget, why);
+    if (data && too_big) {
+        *why = "member larger than 256 MiB";
+        free(data);
+        return NULL;
+    }
+    return data;
+}
+
 /* ---- the zip central directory (zipimport's DOS times) ------------------------------ */
 
 static bool origin_read(const struct origin *o, int fd, uint64_t off, void *buf, size_t n)
@@ -1912,15 +1929,9 @@ static int copy_entry(struct run *r, struct archive *a, struct archive *w,
         return 0;
     }
     size_t len;
-    bool too_big;
-    unsigned char *data = read_entry(a, (size_t)ARCHIVE_MAX_MEMBER_BYTES, &len, &too_big,
-                                     budget, why);
-    if (!data || too_big) {
-        if (data)
-            *why = "member larger than 256 MiB";
-        free(data);
+    unsigned char *data = read_whole_member(a, &len, budget, why);
+    if (!data)
         return -1;
-    }
     unsigned char *out = data;
     size_t out_len = len;
     char *record = NULL;
@@ -2736,13 +2747,8 @@ static int changed_bytes(struct run *r, uint64_t *budget, const char **why)
         if (m->plan != PLAN_HEAD && !rec)
             continue;
         size_t len;
-        bool too_big;
-        unsigned char *data = read_entry(a, (size_t)ARCHIVE_MAX_MEMBER_BYTES, &len, &too_big,
-                                         budget, why);
-        if (!data || too_big) {
-            if (data)
-                *why = "member larger than 256 MiB";
-            free(data);
+        unsigned char *data = read_whole_member(a, &len, budget, why);
+        if (!data) {
             rc = -1;
             break;
         }
