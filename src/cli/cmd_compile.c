@@ -36,6 +36,8 @@
 #include "cli/cli.h"
 #include "engine/archive.h"
 #include "engine/convert.h"
+#include "engine/headread.h"
+#include "engine/prefetch.h"
 #include "engine/pythons.h"
 #include "engine/report.h"
 #include "cli/treeopts.h"
@@ -587,6 +589,30 @@ struct judged {
     struct judged_level lv[MAX_PYTHONS][MAX_LEVELS];
 };
 
+/* The cache headers of a batch of sources (read_batch_heads), read together
+ * before judge_source judges the sources one by one. Slot (j * npy + i) *
+ * nlevels + k holds interpreter i's cache at level k of source j. */
+struct batch_heads {
+    headread *reader;     /* NULL: none (yet, or io_uring not here) */
+    bool tried;           /* headread_new was called */
+    bool broken;          /* the ring failed: kept (with scratch, which a
+                             read may still fill) until the state goes */
+    unsigned char (*scratch)[HEADREAD_LEN]; /* what headread_run fills */
+    bool cold;            /* the last batch was mostly not in the page cache */
+    const scan_item *items; /* the scan's batch (valid until the end call) */
+    size_t n;             /* sources in it; 0: no batch */
+    size_t next;          /* the first one judge_source has not met yet */
+    unsigned char (*heads)[HEADREAD_LEN];
+    int *res;             /* bytes read, -errno, or BATCH_NOT_READ */
+    size_t cap;           /* slots in heads and res */
+    size_t *slot, *offs;  /* the slots to read and their names' offsets */
+    char *names;          /* the cache names of the slots read, one after
+                             the other, NUL-terminated */
+    size_t names_cap;
+};
+
+#define BATCH_NOT_READ INT_MIN
+
 /* A walking thread's state (scan_options.prepare). */
 struct judge_state {
     /* The source directory whose __pycache__ is described below: it is
@@ -596,6 +622,8 @@ struct judge_state {
     size_t dir_len;
     int pycache_fd;       /* the __pycache__ opened, else -1 */
     bool pycache_link;    /* it is a symbolic link */
+    int pycache_error;    /* why it could not be opened, while no source
+                             has reported it yet (look_at_pycache) */
 
     /* The directory of a --prefix cache (opened by its path), cached while
      * consecutive sources share it. */
@@ -603,6 +631,7 @@ struct judge_state {
     int cdir_fd;
 
     struct judged judged; /* the current source's */
+    struct batch_heads batch;
 };
 
 static void judged_clear(struct compile *c, struct judged *jd)
@@ -626,13 +655,38 @@ static void judge_state_free(void *state, void *ctx)
         close(js->cdir_fd);
     free(js->dir);
     free(js->cdir_key);
+    /* The reader first: a broken batch may still write into heads. */
+    headread_free(js->batch.reader);
+    free(js->batch.scratch);
+    free(js->batch.heads);
+    free(js->batch.res);
+    free(js->batch.slot);
+    free(js->batch.offs);
+    free(js->batch.names);
     free(js);
 }
 
-/* Looks at the __pycache__ beside source IT, once per source directory:
+/* This thread's state, made on first use; NULL when out of memory. */
+static struct judge_state *judge_state_of(void **state)
+{
+    struct judge_state *js = *state;
+    if (!js) {
+        js = calloc(1, sizeof *js);
+        if (!js)
+            return NULL;
+        js->pycache_fd = -1;
+        js->cdir_fd = -1;
+        *state = js;
+    }
+    return js;
+}
+
+/* Opens the __pycache__ beside source IT, once per source directory:
  * opened as the walk opens a directory (O_NOFOLLOW), so a symbolic link is
- * never followed. Returns the errno to report, or 0. */
-static int look_at_pycache(struct compile *c, struct judge_state *js, const scan_item *it)
+ * never followed. Why it could not be opened, if that is to be reported, is
+ * left in js->pycache_error for the directory's first source. Returns
+ * ENOMEM when out of memory, else 0. */
+static int open_pycache(struct compile *c, struct judge_state *js, const scan_item *it)
 {
     size_t n = dir_len(it->path);
     if (js->dir && js->dir_len == n && memcmp(js->dir, it->path, n) == 0)
@@ -641,6 +695,7 @@ static int look_at_pycache(struct compile *c, struct judge_state *js, const scan
         close(js->pycache_fd);
     js->pycache_fd = -1;
     js->pycache_link = false;
+    js->pycache_error = 0;
     free(js->dir);
     js->dir = strndup(it->path, n);
     js->dir_len = n;
@@ -666,7 +721,19 @@ static int look_at_pycache(struct compile *c, struct judge_state *js, const scan
      * is reported here, the same way: for a directory the walk read (not
      * the directory of a file given as an operand), unless --ignore
      * __pycache__ said not to enter them. */
-    return it->depth > 0 && !c->pycache_ignored ? err : 0;
+    js->pycache_error = it->depth > 0 && !c->pycache_ignored ? err : 0;
+    return 0;
+}
+
+/* Looks at the __pycache__ beside source IT (open_pycache). Returns the
+ * errno to report with IT (once per directory), or 0. */
+static int look_at_pycache(struct compile *c, struct judge_state *js, const scan_item *it)
+{
+    if (open_pycache(c, js, it) != 0)
+        return ENOMEM;
+    int err = js->pycache_error;
+    js->pycache_error = 0;
+    return err;
 }
 
 /* An fd for the directory of --prefix cache path CPATH (display path),
@@ -709,10 +776,13 @@ static int cache_dir_fd(const struct compile *c, struct judge_state *js,
  * interpreter IP would. Sets OUT's decision and reason (why it must be
  * compiled); a fresh cache in the wrong mode is DO_REWRITE, with OUT->v. */
 static void judge(const struct compile *c, const struct interp *ip, int dirfd,
-                  const char *cpath, pyc_source *src, struct judged_level *out)
+                  const char *cpath, pyc_source *src, const unsigned char *head,
+                  struct judged_level *out)
 {
     out->reason = "";
     out->cache_dirfd = dirfd;
+    /* The slot is reused source after source (struct judge_state). */
+    out->mode_changes = false;
     if (c->force) {
         out->reason = "force";
         out->d = DO_COMPILE;
@@ -742,11 +812,16 @@ static void judge(const struct compile *c, const struct interp *ip, int dirfd,
      * and what CPython's get_data reads from a device it would use as
      * well. Only a cache that is not fresh is judged again with it, so
      * that its reason is the one it always was ("unreadable" for what is
-     * not a regular file): a syscall spared per fresh cache. */
+     * not a regular file): a syscall spared per fresh cache. HEAD: its
+     * first HEADREAD_LEN bytes, read with the rest of its batch
+     * (read_batch_heads); the same bytes the open + pread here would
+     * read, so the same verdict. */
     pyc_verdict_options fast = c->vopt;
     fast.skip_file_stat = true;
     pyc_verdict *v = &out->v;
-    if (pyc_verdict_judge(dirfd, base, &cn, src->dirfd, src, &fast, v) != 0) {
+    if ((head ? pyc_verdict_judge_head(base, &cn, src->dirfd, src, &fast, head,
+                                       HEADREAD_LEN, v)
+              : pyc_verdict_judge(dirfd, base, &cn, src->dirfd, src, &fast, v)) != 0) {
         out->reason = "unreadable";
         out->d = DO_COMPILE;
         return;
@@ -797,6 +872,189 @@ static void judge(const struct compile *c, const struct interp *ip, int dirfd,
     out->d = DO_REWRITE;
 }
 
+/* Whether -l, -r or -x leave source IT out. */
+static bool source_skipped(const struct compile *c, const scan_item *it)
+{
+    /* -l / -r: compileall's maxlevels counts directories below the root. */
+    return (c->maxlevels >= 0 && it->depth - 1 > c->maxlevels) ||
+           (c->have_rx && regexec(&c->rx, it->path, 0, NULL, 0) == 0);
+}
+
+/* ---- reading a directory's cache headers at once ---------------------------------------
+ *
+ * judge_source alone reads one cache header after another, and on a cold
+ * page cache waits for the disk on each. The scan hands the sources of a
+ * directory over first, in batches (scan_prepare_batch_fn), and the
+ * __pycache__ caches they need are read together as check reads its
+ * headers: one io_uring batch of open + read + close (headread.h), preceded
+ * by readahead hints for the whole batch when the previous one was mostly
+ * cold (prefetch.h), so that the disk reads of a directory wait together
+ * and the scan adds walks. headread never waits for the disk: a header it
+ * could not read in full (not in the page cache, an error, a short or
+ * special file, a symbolic link) is read by judge the ordinary way, which
+ * gives every verdict and every error as before. Legacy and --prefix caches
+ * are not batched (rare, and in other directories). */
+
+static bool batch_grow(struct batch_heads *b, size_t slots)
+{
+    if (slots <= b->cap)
+        return true;
+    unsigned char (*heads)[HEADREAD_LEN] = malloc(slots * sizeof *heads);
+    int *res = malloc(slots * sizeof *res);
+    size_t *slot = malloc(slots * sizeof *slot);
+    size_t *offs = malloc(slots * sizeof *offs);
+    if (!heads || !res || !slot || !offs) {
+        free(heads);
+        free(res);
+        free(slot);
+        free(offs);
+        return false;
+    }
+    free(b->heads);
+    free(b->res);
+    free(b->slot);
+    free(b->offs);
+    b->heads = heads;
+    b->res = res;
+    b->slot = slot;
+    b->offs = offs;
+    b->cap = slots;
+    return true;
+}
+
+/* Appends NAME to b->names; its offset, or (size_t)-1 out of memory. */
+static size_t batch_name(struct batch_heads *b, size_t *used, const char *name)
+{
+    size_t n = strlen(name) + 1;
+    if (*used + n > b->names_cap) {
+        size_t cap = b->names_cap ? b->names_cap : 8192;
+        while (cap < *used + n)
+            cap *= 2;
+        char *nb = realloc(b->names, cap);
+        if (!nb)
+            return (size_t)-1;
+        b->names = nb;
+        b->names_cap = cap;
+    }
+    memcpy(b->names + *used, name, n);
+    size_t off = *used;
+    *used += n;
+    return off;
+}
+
+/* Reads the heads of the M slots b->slot[] (names at b->offs[]) in
+ * directory DIRFD, HEADREAD_BATCH at a time. Returns how many it read, and
+ * adds to *NEED_WAIT those that were not in the page cache; stops (the rest
+ * not read) when the ring failed. */
+static size_t batch_read(struct batch_heads *b, int dirfd, size_t m, size_t *need_wait)
+{
+    size_t done = 0;
+    while (done < m && !b->broken) {
+        size_t k = m - done < HEADREAD_BATCH ? m - done : HEADREAD_BATCH;
+        const char *names[HEADREAD_BATCH];
+        for (size_t i = 0; i < k; i++)
+            names[i] = b->names + b->offs[done + i];
+        if (b->cold)
+            prefetch_heads(dirfd, names, k, HEADREAD_LEN);
+        int res[HEADREAD_BATCH];
+        if (headread_run(b->reader, dirfd, names, k, b->scratch, res) != 0) {
+            /* The ring failed: every later header the plain way. A read
+             * may still be in flight into scratch: both are kept until
+             * judge_state_free (headread.h). */
+            b->broken = true;
+            break;
+        }
+        for (size_t i = 0; i < k; i++) {
+            size_t s = b->slot[done + i];
+            b->res[s] = res[i];
+            memcpy(b->heads[s], b->scratch[i], HEADREAD_LEN);
+            *need_wait += res[i] == -EAGAIN;
+        }
+        done += k;
+    }
+    return done;
+}
+
+/* The scan's prepare_batch hook: reads the __pycache__ cache headers of the
+ * sources ITEMS (one directory's) for judge_source; N = 0: the batch is
+ * over. Returns whether the page cache looked cold. */
+static bool read_batch_heads(const scan_item *items, size_t n, void **state, void *ctx)
+{
+    struct compile *c = ctx;
+    struct judge_state *js = judge_state_of(state);
+    if (!js)
+        return false;
+    struct batch_heads *b = &js->batch;
+    b->n = 0;
+    b->items = NULL;
+    b->next = 0;
+    /* -f judges nothing; --deep reads whole files, not heads. */
+    if (n == 0 || c->force || c->vopt.deep)
+        return false;
+    if (!b->tried) {
+        /* In the walking thread: a reader belongs to the thread that made
+         * it. NULL (io_uring not here): every header the plain way. */
+        b->tried = true;
+        b->scratch = malloc(HEADREAD_BATCH * sizeof *b->scratch);
+        b->reader = b->scratch ? headread_new() : NULL;
+    }
+    if (!b->reader || b->broken || open_pycache(c, js, &items[0]) != 0 ||
+        js->pycache_fd < 0)
+        return false;
+    size_t per = c->npy * c->nlevels;
+    if (!batch_grow(b, n * per))
+        return false;
+    size_t m = 0, used = 0;
+    for (size_t j = 0; j < n; j++) {
+        for (size_t s = 0; s < per; s++)
+            b->res[j * per + s] = BATCH_NOT_READ;
+        if (source_skipped(c, &items[j]))
+            continue;
+        for (size_t i = 0; i < c->npy; i++) {
+            const struct interp *ip = &c->py[i];
+            if (!uses_pycache(c, ip))
+                continue;
+            for (size_t k = 0; k < c->nlevels; k++) {
+                /* "__pycache__/NAME.TAG[.opt-N].pyc": the name judge
+                 * gets (cache_path), in the __pycache__ opened. */
+                char *rel = pyc_cache_from_source(ip->magic, items[j].name, c->levels[k],
+                                                  NULL, NULL);
+                const char *base = rel ? strrchr(rel, '/') : NULL;
+                size_t off = base ? batch_name(b, &used, base + 1) : (size_t)-1;
+                free(rel);
+                if (off == (size_t)-1)
+                    continue;
+                b->slot[m] = (j * c->npy + i) * c->nlevels + k;
+                b->offs[m++] = off;
+            }
+        }
+    }
+    size_t need_wait = 0;
+    size_t read = batch_read(b, js->pycache_fd, m, &need_wait);
+    b->items = items;
+    b->n = n;
+    b->cold = prefetch_cold(read, need_wait);
+    return b->cold;
+}
+
+/* The head read for interpreter I's cache at level K of source IT, if
+ * read_batch_heads read all of it, else NULL. */
+static const unsigned char *batch_head(const struct compile *c, struct judge_state *js,
+                                       const scan_item *it, size_t i, size_t k)
+{
+    struct batch_heads *b = &js->batch;
+    /* The source, found by name among the rest of the batch (one may have
+     * dropped out; names are unique in a directory). */
+    size_t j = b->next;
+    while (j < b->n && strcmp(b->items[j].name, it->name) != 0)
+        j++;
+    if (j >= b->n || b->items[j].dirfd != it->dirfd)
+        return NULL;
+    b->next = j;
+    size_t s = (j * c->npy + i) * c->nlevels + k;
+    return b->res[s] == HEADREAD_LEN ? b->heads[s] : NULL;
+}
+
 /* The scan's prepare hook: judges every cache source IT needs, in the
  * walking thread, and leaves a struct judged in IT->prepared (NULL when out
  * of memory). Reads only the run's options. */
@@ -805,23 +1063,15 @@ static void judge_source(scan_item *it, void **state, void *ctx)
     struct compile *c = ctx;
     if (it->event != SCAN_SOURCE)
         return;
-    struct judge_state *js = *state;
-    if (!js) {
-        js = calloc(1, sizeof *js);
-        if (!js)
-            return;
-        js->pycache_fd = -1;
-        js->cdir_fd = -1;
-        *state = js;
-    }
+    struct judge_state *js = judge_state_of(state);
+    if (!js)
+        return;
     struct judged *jd = &js->judged;
     judged_clear(c, jd);
     jd->pycache_error = look_at_pycache(c, js, it);
     if (jd->pycache_error == ENOMEM && !js->dir)
         return;
-    /* -l / -r: compileall's maxlevels counts directories below the root. */
-    jd->skipped = (c->maxlevels >= 0 && it->depth - 1 > c->maxlevels) ||
-                  (c->have_rx && regexec(&c->rx, it->path, 0, NULL, 0) == 0);
+    jd->skipped = source_skipped(c, it);
     it->prepared = jd;
     if (jd->skipped)
         return;
@@ -841,7 +1091,10 @@ static void judge_source(scan_item *it, void **state, void *ctx)
             lv->map_errno = lv->cpath ? 0 : errno;
             if (!lv->cpath || jd->linked[i])
                 continue;
-            judge(c, ip, cache_dir_fd(c, js, ip, it, lv->cpath), lv->cpath, &jd->src, lv);
+            const unsigned char *head =
+                uses_pycache(c, ip) ? batch_head(c, js, it, i, k) : NULL;
+            judge(c, ip, cache_dir_fd(c, js, ip, it, lv->cpath), lv->cpath, &jd->src, head,
+                  lv);
         }
     }
 }
@@ -1906,6 +2159,7 @@ int cmd_compile(int argc, char **argv)
     sopt.sources_only = true; /* each source's caches are judged by judge_source */
     sopt.prepare = judge_source;
     sopt.prepare_free = judge_state_free;
+    sopt.prepare_batch = read_batch_heads;
     c->quiet = t.out.quiet;
     c->verbose = t.out.verbose;
 

@@ -149,6 +149,8 @@ struct pending {
 };
 
 struct batch {
+    bool sources;         /* a batch of sources for opt->prepare_batch
+                             (compile), not of cache files to read here */
     headread *reader;     /* NULL: none (yet, or not here) */
     bool tried;           /* headread_new was called */
     bool cold;            /* the last batch was mostly not in the page cache */
@@ -160,6 +162,9 @@ struct batch {
     unsigned char heads[HEADREAD_BATCH][HEADREAD_LEN];
     int res[HEADREAD_BATCH];
 };
+
+/* A batch of sources fits where a batch of cache files does. */
+_Static_assert(SCAN_SOURCE_BATCH <= HEADREAD_BATCH, "struct batch holds a source batch");
 
 /* ---- scan state -------------------------------------------------------------------------- */
 
@@ -785,14 +790,29 @@ static bool scan_batches(const scan_options *opt)
            !opt->sources_only;
 }
 
+/* Whether it batches sources for the command's prepare_batch hook instead:
+ * every source the walk finds is delivered (want_sources), and nothing else
+ * is delivered between them (no --expect, no prefix tree). */
+static bool scan_batches_sources(const scan_options *opt)
+{
+    return opt->prepare_batch && opt->sources_only && opt->want_sources &&
+           !opt->nexpect && !opt->prefix;
+}
+
 /* Whether E waits in the batch: a regular file (by d_type) named like a
  * cache file, in a directory (not a root given as a file). */
 static bool batchable(struct scan *s, const pyc_walk_entry *e)
 {
     struct batch *b = s->batch;
-    if (!b || (b->tried && !b->reader) || e->type != DT_REG || !e->parent)
+    if (!b || e->type != DT_REG || !e->parent)
         return false;
     size_t n = strlen(e->name);
+    /* A source batch: regular files NAME.py (a symbolic link is a source
+     * only if it leads to a regular file: on_file decides, unbatched). */
+    if (b->sources)
+        return n > 3 && memcmp(e->name + n - 3, ".py", 3) == 0;
+    if (b->tried && !b->reader)
+        return false;
     return n > 4 && (memcmp(e->name + n - 4, ".pyc", 4) == 0 ||
                      memcmp(e->name + n - 4, ".pyo", 4) == 0);
 }
@@ -802,7 +822,7 @@ static bool batchable(struct scan *s, const pyc_walk_entry *e)
 static bool batch_push(struct scan *s, const pyc_walk_entry *e)
 {
     struct batch *b = s->batch;
-    if (!b->tried) {
+    if (!b->sources && !b->tried) {
         /* In the walking thread: a reader belongs to the thread that made it. */
         b->tried = true;
         b->reader = headread_new();
@@ -830,6 +850,38 @@ static bool batch_push(struct scan *s, const pyc_walk_entry *e)
 /* Reads the headers of the pending entries and judges them, in order. Runs
  * while their directory's fd is open: on the directory's FILES_END, or when
  * the batch is full. */
+/* Hands the pending sources to the command's prepare_batch hook, then
+ * delivers them in order (on_file: prepare and the callback each). */
+static void batch_flush_sources(struct scan *s, size_t n)
+{
+    struct batch *b = s->batch;
+    scan_item items[SCAN_SOURCE_BATCH];
+    if (n == 0 || n > SCAN_SOURCE_BATCH)
+        return; /* never: batch_flush flushes 1..SCAN_SOURCE_BATCH */
+    int depth_off = s->job ? s->job->depth : 0; /* as emit counts depths */
+    for (size_t i = 0; i < n; i++) {
+        const struct pending *p = &b->items[i];
+        items[i] = (scan_item){
+            .event = SCAN_SOURCE, .path = b->arena + p->path_off,
+            .path_len = p->e.path_len, .dirfd = p->e.dirfd, .name = b->arena + p->name_off,
+            .type = p->e.type, .depth = p->e.depth + depth_off,
+        };
+    }
+    if (s->sh && __atomic_load_n(&s->sh->stopped, __ATOMIC_RELAXED))
+        s->stopped = 1;
+    if (!s->stopped && s->opt->prepare_batch(items, n, &s->prepared, s->ctx))
+        more_walks(s);
+    for (size_t i = 0; i < n && !s->stopped; i++) {
+        pyc_walk_entry e = b->items[i].e;
+        e.path = b->arena + b->items[i].path_off;
+        e.name = b->arena + b->items[i].name_off;
+        on_file(s, &e, NULL, -1);
+    }
+    if (!s->stopped)
+        s->opt->prepare_batch(NULL, 0, &s->prepared, s->ctx);
+    b->used = 0;
+}
+
 static void batch_flush(struct scan *s)
 {
     struct batch *b = s->batch;
@@ -837,6 +889,10 @@ static void batch_flush(struct scan *s)
         return;
     size_t n = b->n;
     b->n = 0;
+    if (b->sources) {
+        batch_flush_sources(s, n);
+        return;
+    }
     const char *names[HEADREAD_BATCH];
     for (size_t i = 0; i < n; i++)
         names[i] = b->arena + b->items[i].name_off;
@@ -896,7 +952,7 @@ static pyc_walk_action on_entry(const pyc_walk_entry *e, void *ctx)
         if (s->batch->n && s->batch->dir != e->parent)
             batch_flush(s); /* cannot happen: FILES_END came between */
         if (!s->stopped && batch_push(s, e)) {
-            if (s->batch->n == HEADREAD_BATCH)
+            if (s->batch->n == (s->batch->sources ? SCAN_SOURCE_BATCH : HEADREAD_BATCH))
                 batch_flush(s);
             return s->stopped ? PYC_WALK_STOP : PYC_WALK_CONTINUE;
         }
@@ -1253,8 +1309,11 @@ static void scan_init(struct scan *s, const scan_options *opt, scan_fn *fn, void
     s->root_parent_fd = -1;
     s->root_file_dirfd = -1;
     /* Without it (out of memory) every file is read on its own. */
-    if (scan_batches(opt))
+    if (scan_batches(opt) || scan_batches_sources(opt)) {
         s->batch = calloc(1, sizeof *s->batch);
+        if (s->batch)
+            s->batch->sources = !scan_batches(opt);
+    }
 }
 
 static void scan_release(struct scan *s)

@@ -84,6 +84,24 @@ typedef struct scan_item {
  * what it leaves must be freeable from STATE alone. */
 typedef void scan_prepare_fn(scan_item *item, void **state, void *ctx);
 
+/* A look ahead at the sources of one directory (scan_options.prepare_batch):
+ * ITEMS are up to SCAN_SOURCE_BATCH SCAN_SOURCE items of one directory, as
+ * prepare and the callback get them next, in that order (a source may still
+ * drop out: prepare must not count on it). The hook can start what their
+ * prepare will wait for, all at once: compile reads their caches' headers in
+ * one io_uring batch (headread.h), where prepare alone would wait for one
+ * file after another. Called in the walking thread with the same *STATE as
+ * prepare; ITEMS, their paths and names stay valid until the hook is called
+ * again with N = 0, which comes once the batch was delivered (not when the
+ * scan stopped midway: nothing more is delivered then). Returns true when
+ * most of what it read had to come from the device (the page cache is cold
+ * here): the scan then runs more walks, so that more reads wait at once. */
+typedef bool scan_prepare_batch_fn(const scan_item *items, size_t n, void **state,
+                                   void *ctx);
+
+/* Sources per prepare_batch call: a directory's worth for most packages. */
+#define SCAN_SOURCE_BATCH 64
+
 /* --expect X.Y[:opt,...]: every source needs a fresh cache for PYTHON at
  * each optimization level in OPTS (bit N set: level N). */
 typedef struct scan_expect {
@@ -142,6 +160,10 @@ typedef struct scan_options {
     scan_prepare_fn *prepare;   /* may be NULL (see scan_prepare_fn) */
     void (*prepare_free)(void *state, void *ctx); /* each thread's *STATE
                                    at the end of the scan, if not NULL */
+    scan_prepare_batch_fn *prepare_batch; /* may be NULL; only with
+                                   sources_only and want_sources, without
+                                   --expect or a prefix tree (see
+                                   scan_prepare_batch_fn) */
     bool waits_on_device;       /* the prepare hook's syscalls wait on the
                                    disk (unlinkat): run more walks than
                                    cores, so the waits overlap */

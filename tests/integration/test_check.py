@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from conftest import build_has, human_report, needs, run_unprivileged
+from conftest import build_has, evict, human_report, needs, run_unprivileged
 from oracle import batch_import, compile_source, make_module
 
 T_NS = 1_600_000_000_123_456_789
@@ -202,29 +202,6 @@ def test_batched_header_reads_change_no_verdict(pycache, pycache_bin, big_tree):
     assert r.returncode == 0, r.stderr
     with open(log) as f:
         assert "io_uring_enter(" in f.read()
-
-
-def evict(tree):
-    """Drops TREE's files from the page cache (POSIX_FADV_DONTNEED, which
-    needs no privilege once the pages are written back); False when one
-    stays cached (tmpfs keeps its pages: nothing to read them from)."""
-    os.sync()
-    files = [os.path.join(d, f) for d, _, fs in os.walk(tree) for f in fs]
-    for path in files:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
-    probe = next(f for f in files if f.endswith(".pyc"))
-    fd = os.open(probe, os.O_RDONLY)
-    try:
-        os.preadv(fd, [bytearray(16)], 0, os.RWF_NOWAIT)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
 
 
 @needs("io_uring")

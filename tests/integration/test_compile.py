@@ -13,12 +13,13 @@ import glob
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 
 import pytest
 
-from conftest import run_unprivileged
+from conftest import build_has, evict, needs, run_unprivileged
 from oracle import batch_import, compile_source
 
 def header_len(interp):
@@ -509,3 +510,135 @@ def test_exclude_refuses_patterns_that_explode(pycache, tmp_path, pattern):
     r = pycache("compile", "-n", "-x", pattern, str(tmp_path))
     assert r.returncode == 2
     assert r.stderr.splitlines()[0].startswith("pycache compile: -x: refusing")
+
+
+# ---- batched header reads (read_batch_heads in cmd_compile.c) --------------------------
+
+
+@pytest.fixture(scope="module")
+def damaged_tree(tmp_path_factory, interpreters, pycache_bin):
+    """(tree, argv): one directory of 80 sources (two batches of 64) and
+    four small packages, compiled by two 3.7+ interpreters at levels 0 and 1,
+    then damaged one module per kind: what a no-op compile judges from the
+    headers it reads. ARGV: the dry-run compile of it, for both."""
+    pys = [i for i in interpreters if (i.major, i.minor) >= (3, 7)]
+    tags = {}
+    for i in pys:
+        tags.setdefault(i.tag, i)
+    pys = sorted(tags.values(), key=lambda i: (i.major, i.minor))
+    pys = pys[:1] + pys[-1:] if len(pys) > 1 else pys
+    if not pys:
+        pytest.skip("no 3.7+ interpreter here")
+    tree = str(tmp_path_factory.mktemp("batched") / "tree")
+    dirs = [os.path.join(tree, "flat")] + [os.path.join(tree, "p%d" % k) for k in range(4)]
+    for n, d in zip([80, 10, 10, 10, 10], dirs):
+        os.makedirs(d)
+        for k in range(n):
+            with open(os.path.join(d, "m%02d.py" % k), "w") as f:
+                f.write("X = %d\n" % k)
+    os.symlink("m11.py", os.path.join(dirs[0], "link.py"))  # a source, unbatched
+    py_args = [a for i in pys for a in ("--python", i.path)]
+    env = dict(os.environ, NO_COLOR="1")
+    subprocess.run([pycache_bin, "compile", "-q", "-o", "0", "-o", "1"] + py_args + [tree],
+                   check=True, env=env)
+    flat = dirs[0]
+
+    def caches(name):
+        return sorted(glob.glob(os.path.join(flat, "__pycache__", name + ".*.pyc")))
+
+    def rewrite(name, fn):
+        for p in caches(name):
+            with open(p, "r+b") as f:
+                fn(f, p)
+
+    st = os.stat(os.path.join(flat, "m00.py"))
+    os.utime(os.path.join(flat, "m00.py"), ns=(st.st_atime_ns, st.st_mtime_ns + 2 * 10**9))
+    st = os.stat(os.path.join(flat, "m01.py"))
+    with open(os.path.join(flat, "m01.py"), "a") as f:
+        f.write("# grown\n")
+    os.utime(os.path.join(flat, "m01.py"), ns=(st.st_atime_ns, st.st_mtime_ns))
+    rewrite("m02", lambda f, p: f.truncate(7))               # a short header
+    rewrite("m03", lambda f, p: f.truncate(16))              # header only: no body
+    rewrite("m04", lambda f, p: f.write(b"\x00\x00\r\n"))    # a magic nobody has
+    for p in caches("m05"):                                  # missing
+        os.unlink(p)
+    for p in caches("m06"):                                  # a link (followed by the
+        os.unlink(p)                                         # plain read only)
+        os.symlink(os.path.basename(p).replace("m06", "m07"), p)
+    for p in caches("m08"):                                  # a FIFO: never waited on
+        os.unlink(p)
+        os.mkfifo(p)
+    for p in caches("m09"):                                  # a directory
+        os.unlink(p)
+        os.mkdir(p)
+    for p in caches("m10"):                                  # another file's header
+        shutil.copyfile(caches("m12")[0], p)
+    # m13: fresh, in another invalidation mode (rewritten header-only).
+    subprocess.run([pycache_bin, "compile", "-q", "-f", "--invalidation-mode", "checked-hash",
+                    "-o", "0", "-o", "1"] + py_args + [os.path.join(flat, "m13.py")],
+                   check=True, env=env)
+    argv = ["compile", "-n", "-v", "--json", "--invalidation-mode", "timestamp",
+            "-o", "0", "-o", "1"] + py_args + [tree]
+    return tree, argv
+
+
+def test_batched_header_reads_change_no_decision(pycache, pycache_bin, damaged_tree):
+    """compile reads the cache headers of a directory's sources in io_uring
+    batches; PYCACHE_IO_URING=0 reads each on its own. Every decision and
+    reason must be the same, and the batches must have run."""
+    tree, argv = damaged_tree
+    batched = pycache(*argv)
+    plain = pycache(*argv, env={"PYCACHE_IO_URING": "0"})
+    assert batched.returncode == plain.returncode == 1, (batched.stderr, plain.stderr)
+    assert batched.stderr == plain.stderr
+    assert batched.stdout == plain.stdout
+    actions = {}
+    for o in batched.json():
+        if "action" in o and os.path.dirname(o["source"]) == os.path.join(tree, "flat"):
+            name = os.path.basename(o["source"])
+            actions.setdefault(name, set()).add((o["action"], o.get("reason")))
+    # Each kind of damage was seen (so the comparison above covers it).
+    assert {a for a, _ in actions["m05.py"]} == {"would-compile"}
+    assert {a for a, _ in actions["m13.py"]} == {"would-rewrite"}
+    assert {a for a, _ in actions["m14.py"]} == {"fresh"}
+    assert len({r for k in ("m00", "m01", "m02", "m03", "m04", "m10")
+                for _, r in actions[k + ".py"]}) >= 3
+    # -v warns of m13's mode change only (a cache once in another mode
+    # left the warning set for the later sources judged in its slot).
+    warned = re.findall(r"warning: '([^']*)' is checked-hash", batched.stderr)
+    assert warned and {os.path.basename(p).split(".")[0] for p in warned} == {"m13"}
+    if os.environ.get("PYCACHE_VALGRIND") or not build_has("io_uring"):
+        return  # no strace under valgrind; no batches in a portable build
+    log = os.path.join(os.path.dirname(tree), "strace.log")
+    env = dict(os.environ, NO_COLOR="1")
+    env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
+    r = subprocess.run([shutil.which("strace"), "-f", "-qq", "-e", "trace=io_uring_enter",
+                        "-o", log, pycache_bin] + argv,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert r.returncode == 1, r.stderr
+    assert r.stdout == batched.stdout_bytes
+    with open(log) as f:
+        assert "io_uring_enter(" in f.read()
+
+
+@needs("io_uring")
+def test_cold_batches_change_no_decision(pycache, pycache_bin, damaged_tree):
+    """With the caches out of the page cache, a batch comes back mostly
+    -EAGAIN: the next batches are hinted first (prefetch.c) and read the
+    same. The decisions must be those of the plain reads."""
+    if os.environ.get("PYCACHE_VALGRIND"):
+        pytest.skip("valgrind runs the binary: no strace under it")
+    tree, argv = damaged_tree
+    plain = pycache(*argv, env={"PYCACHE_IO_URING": "0"})
+    if not evict(tree):
+        pytest.skip("the page cache of %s cannot be dropped (tmpfs?)" % tree)
+    log = os.path.join(os.path.dirname(tree), "strace-cold.log")
+    env = dict(os.environ, NO_COLOR="1", PYCACHE_THREADS="1")
+    env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
+    r = subprocess.run([shutil.which("strace"), "-f", "-qq", "-e", "trace=fadvise64",
+                        "-o", log, pycache_bin] + argv,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert r.returncode == plain.returncode == 1, r.stderr
+    assert r.stdout == plain.stdout_bytes
+    with open(log) as f:
+        assert "POSIX_FADV_WILLNEED" in f.read()
