@@ -735,7 +735,10 @@ bool pyc_verdict_racy(const pyc_verdict *v, const struct timespec *cache_mtime);
  * DIR_POST), then its DIR_POST; getdents order, never sorted. A DIR_PRE not
  * pruned always gets its DIR_POST (unless the walk stops). Directories the
  * options skip are not delivered at all; the options never apply to roots.
- * Entries that vanish during the walk are skipped silently.
+ * Entries that vanish during the walk are skipped silently. The walk reads
+ * a directory through its own fd, whose offset is its own (with skip_venvs
+ * it may have read the listing before the DIR_PRE): a callback that lists
+ * a directory opens it itself.
  * ====================================================================== */
 
 typedef enum pyc_walk_event {

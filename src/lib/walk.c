@@ -52,7 +52,10 @@
  * Syscalls per directory (strace -c of a walk of /usr): one openat, one
  * fstat, getdents64 until it returns 0 (two for most directories), one
  * close; none per entry, except fstatat where d_type is DT_UNKNOWN. With
- * skip_venvs, two fstatat more per directory (pyvenv.cfg, conda-meta).
+ * skip_venvs, a directory is read before its DIR_PRE (venv_marked), and the
+ * two fstatat that ask for pyvenv.cfg and conda-meta are made only where
+ * its listing cannot say they are absent: one that overflows the 64 KiB
+ * buffer, or has a name that a lookup of either may find.
  *
  * Decisions (the brief left them open):
  *   - Skipped directories are never opened (name rules: skip_vcs,
@@ -91,6 +94,7 @@
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -119,6 +123,7 @@ struct pyc_walk_dir {
      * other; cursor is the next one. */
     char *names;
     size_t names_len, names_cap, cursor;
+    bool read_ahead;    /* its entries are in walk->ahead (descend) */
 };
 
 struct walk {
@@ -139,6 +144,7 @@ struct walk {
     char *scratch;      /* pyc_walk_dir_path()'s answer */
     size_t scratch_cap;
     char *buf;          /* getdents64 batch */
+    psys_dir ahead;     /* the reading of the frame marked read_ahead */
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -398,7 +404,14 @@ static int read_dir(struct walk *w, struct pyc_walk_dir *dir)
     dir->cursor = 0;
 
     psys_dir rd;
-    int more = psys_dir_begin(&rd, dir->fd, w->buf);
+    int more = 0;
+    if (dir->read_ahead) {
+        /* descend began it (venv_marked): go on from there. */
+        rd = w->ahead;
+        dir->read_ahead = false;
+    } else {
+        more = psys_dir_begin(&rd, dir->fd, w->buf);
+    }
     for (;;) {
         const char *name;
         unsigned char type;
@@ -495,6 +508,54 @@ static int read_dir(struct walk *w, struct pyc_walk_dir *dir)
 
 /* ---- descending ---------------------------------------------------------- */
 
+/* Whether NAME may be what an fstatat of "pyvenv.cfg" or "conda-meta" finds:
+ * either in any case (a case-insensitive file system finds "PyVenv.cfg"),
+ * or any name that is not ASCII (casefolding compares those in ways a byte
+ * compare cannot tell; none is in a Python tree's usual directories). */
+static int maybe_venv_marker(const char *name)
+{
+    if (strcasecmp(name, "pyvenv.cfg") == 0 || strcasecmp(name, "conda-meta") == 0)
+        return 1;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p >= 0x80)
+            return 1;
+    return 0;
+}
+
+/* Whether the directory just opened on FD (frame CHILD) is a virtual
+ * environment, to be skipped: it holds a regular file pyvenv.cfg (followed,
+ * as site.venv() tests it with os.path.isfile; Lib/site.py, 3.3+), or a
+ * conda-meta directory (not followed: conda.core.envs_manager).
+ *
+ * Asking by name costs two path lookups of a missing name per directory:
+ * about 5% of the lookups of a check. So the directory's entries are read
+ * first, into the walk's buffer (read_dir then goes on from there): when
+ * they all fit and none could be either name, it is no venv and nothing
+ * more is asked. Only the names of the whole directory can say a name is
+ * absent, so a directory too large for the buffer (thousands of entries)
+ * is asked the old way, as is one that has a candidate name. */
+static bool venv_marked(struct walk *w, struct pyc_walk_dir *child, int fd)
+{
+    if (psys_dir_begin(&w->ahead, fd, w->buf) == 0) {
+        child->read_ahead = true;
+        if (psys_dir_read_ahead(&w->ahead) == 1 &&
+            !psys_dir_ahead_any(&w->ahead, maybe_venv_marker))
+            return false;
+    }
+    struct stat cfg;
+    return (fstatat(fd, "pyvenv.cfg", &cfg, 0) == 0 && S_ISREG(cfg.st_mode)) ||
+           (fstatat(fd, "conda-meta", &cfg, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISDIR(cfg.st_mode));
+}
+
+/* Forgets what venv_marked read of CHILD's entries (it is not entered). */
+static void forget_read_ahead(struct walk *w, struct pyc_walk_dir *child)
+{
+    if (child->read_ahead)
+        psys_dir_end(&w->ahead);
+    child->read_ahead = false;
+}
+
 enum { DESCEND_SKIP, DESCEND_ENTERED, DESCEND_STOP, DESCEND_NOMEM };
 
 /* Opens subdirectory NAME of the current directory DIR and, unless an
@@ -551,17 +612,11 @@ static int descend(struct walk *w, struct pyc_walk_dir *dir, const char *name)
                        : DESCEND_SKIP;
         }
     }
-    if (w->options->skip_venvs) {
-        /* site.venv(): os.path.isfile(join(prefix, "pyvenv.cfg")); a
-         * conda environment is marked by its conda-meta/ directory (what
-         * conda's own env listing looks for: conda.core.envs_manager). */
-        struct stat cfg;
-        if ((fstatat(fd, "pyvenv.cfg", &cfg, 0) == 0 && S_ISREG(cfg.st_mode)) ||
-            (fstatat(fd, "conda-meta", &cfg, AT_SYMLINK_NOFOLLOW) == 0 &&
-             S_ISDIR(cfg.st_mode))) {
-            close(fd);
-            return DESCEND_SKIP;
-        }
+    child->read_ahead = false;
+    if (w->options->skip_venvs && venv_marked(w, child, fd)) {
+        forget_read_ahead(w, child);
+        close(fd);
+        return DESCEND_SKIP;
     }
 
     child->parent = dir;
@@ -579,8 +634,10 @@ static int descend(struct walk *w, struct pyc_walk_dir *dir, const char *name)
     memcpy(w->path + dir->prefix_len, name, len + 1);
     switch (deliver_dir(w, child, dir->fd, PYC_WALK_DIR_PRE, 0, NULL)) {
     case PYC_WALK_STOP:
+        forget_read_ahead(w, child);
         return DESCEND_STOP;
     case PYC_WALK_PRUNE:
+        forget_read_ahead(w, child);
         dir_close(w, child);
         w->top = dir->depth;
         return DESCEND_SKIP;

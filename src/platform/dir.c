@@ -3,6 +3,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,6 +22,43 @@ int psys_dir_begin(psys_dir *d, int fd, char *buf)
     d->fd = fd;
     d->buf = buf;
     d->len = d->pos = 0;
+    d->at_end = 0;
+    return 0;
+}
+
+/* The room one more entry may need: struct linux_dirent64 with a name of
+ * NAME_MAX bytes and its NUL, 8-byte aligned (getdents64 fails with EINVAL
+ * when the next entry does not fit, and keeps its position). */
+#define DIRENT_MAX ((offsetof(struct psys_dirent64, d_name) + NAME_MAX + 1 + 7) & ~(size_t)7)
+
+int psys_dir_read_ahead(psys_dir *d)
+{
+    for (;;) {
+        long room = PSYS_DIR_BUFSIZE - d->len;
+        if (room < (long)DIRENT_MAX)
+            return 0;
+        long n = syscall(SYS_getdents64, d->fd, d->buf + d->len, (size_t)room);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return 0;
+        if (n == 0) {
+            d->at_end = 1;
+            return 1;
+        }
+        d->len += n;
+    }
+}
+
+int psys_dir_ahead_any(const psys_dir *d, int (*match)(const char *name))
+{
+    for (long pos = d->pos; pos < d->len;) {
+        const struct psys_dirent64 *e =
+            (const struct psys_dirent64 *)(const void *)(d->buf + pos);
+        if (match(e->d_name))
+            return 1;
+        pos += e->d_reclen;
+    }
     return 0;
 }
 
@@ -40,6 +79,7 @@ int psys_dir_fill(psys_dir *d)
 void psys_dir_end(psys_dir *d)
 {
     d->len = d->pos = 0;
+    d->at_end = 0;
 }
 
 #else /* readdir: POSIX.1-2008 */
@@ -88,6 +128,18 @@ int psys_dir_next(psys_dir *d, const char **name, unsigned char *type, ino_t *in
         *ino = e->d_ino;
         return 1;
     }
+}
+
+int psys_dir_read_ahead(psys_dir *d)
+{
+    (void)d;
+    return 0;
+}
+
+int psys_dir_ahead_any(const psys_dir *d, int (*match)(const char *name))
+{
+    (void)d, (void)match;
+    return 0;
 }
 
 void psys_dir_end(psys_dir *d)

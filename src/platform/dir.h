@@ -54,6 +54,7 @@ typedef struct psys_dir {
 #if PYC_HAVE_GETDENTS64
     char *buf;
     long len, pos;
+    int at_end;   /* psys_dir_read_ahead saw the end: no getdents64 more */
 #else
     DIR *dir;
 #endif
@@ -102,6 +103,8 @@ static inline int psys_dir_next(psys_dir *d, const char **name, unsigned char *t
             *ino = (ino_t)e->d_ino;
             return 1;
         }
+        if (d->at_end)
+            return 0;
         int r = psys_dir_fill(d);
         if (r <= 0)
             return r;
@@ -110,6 +113,19 @@ static inline int psys_dir_next(psys_dir *d, const char **name, unsigned char *t
 #else
 int psys_dir_next(psys_dir *d, const char **name, unsigned char *type, ino_t *ino);
 #endif
+
+/* Reads ahead, right after psys_dir_begin, as many entries as fit in the
+ * buffer, so that the caller can look at every name (psys_dir_ahead_any)
+ * before psys_dir_next hands out the first. Returns 1 when the buffer now
+ * holds every entry of the directory (getdents64 said the end, which
+ * psys_dir_next then does not ask again), 0 when more may follow: the
+ * buffer is full, a read failed (psys_dir_next reads again and reports
+ * it), or the portable reader, which reads one entry at a time. */
+int psys_dir_read_ahead(psys_dir *d);
+
+/* Whether MATCH is true of the name of an entry read ahead and not yet
+ * handed out ("." and ".." included). */
+int psys_dir_ahead_any(const psys_dir *d, int (*match)(const char *name));
 
 /* Ends the reading (the portable reader closes its own fd). */
 void psys_dir_end(psys_dir *d);

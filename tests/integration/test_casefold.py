@@ -130,3 +130,27 @@ def test_verdicts_match_import(pycache, interpreters, casefold, caseok):
         assert r.returncode in (0, 1), r.stderr  # 1: the sourceless leg.pyc kept
         for line in r.stdout.splitlines():
             assert not (line.startswith("would remove") and "leg.pyc" in line), r.stdout
+
+
+def test_venv_markers_in_any_case(tool, casefold):
+    """site.venv() asks for pyvenv.cfg by name: on a case-insensitive file
+    system PyVenv.cfg answers it, and a CONDA-META directory answers
+    conda-meta. The walk reads a directory's listing before it asks
+    (walk.c, venv_marked): such names must still be asked, and the
+    directories skipped by --skip-venvs, as a lookup would find them."""
+    backing, mnt = casefold
+    for name, make in (("Env", lambda d: open(os.path.join(d, "PyVenv.cfg"), "w").close()),
+                       ("Conda", lambda d: os.mkdir(os.path.join(d, "CONDA-META"))),
+                       ("Plain", lambda d: None)):
+        d = os.path.join(backing, name)
+        os.makedirs(os.path.join(d, "pkg"))
+        open(os.path.join(d, "pkg", "m.py"), "w").close()
+        make(d)
+    r = subprocess.run([tool("walk_probe"), "--skip-venvs", mnt],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    assert r.returncode == 0, r.stderr
+    paths = {rec.split(b" ", 2)[2] for rec in r.stdout.split(b"\0")[:-1]}
+    top = os.fsencode(mnt)
+    assert os.path.join(top, b"Plain", b"pkg", b"m.py") in paths
+    assert not any(p.startswith(os.path.join(top, b"Env")) or
+                   p.startswith(os.path.join(top, b"Conda")) for p in paths), paths

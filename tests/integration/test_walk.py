@@ -15,6 +15,8 @@ import tempfile
 
 import pytest
 
+from conftest import build_has
+
 
 def probe(tool, *args, **kw):
     """Runs walk_probe; returns the list of records as tuples of bytes."""
@@ -277,6 +279,75 @@ def test_skip_vcs_real_git_repository(tool, tmp_path):
     assert listed(records) == want
     assert not any(b"/.git" in r[2] for r in records)
     assert any(b"/.git/" in r[2] for r in probe(tool, root))
+
+
+def test_skip_venvs_decided_like_the_probes(tool, tmp_path):
+    """--skip-venvs skips a directory holding a regular file pyvenv.cfg
+    (followed) or a directory conda-meta (not followed). The walk decides
+    from the directory's listing where that is exact (no name that could be
+    either, the whole listing read) and asks by name otherwise: every case
+    here must come out as the rule says, including listings larger than
+    the walk's 64 KiB buffer and names only a case-insensitive lookup
+    would match."""
+    root = tmp_path / "t"
+    root.mkdir()
+    (root / "target.cfg").write_text("home = /usr\n")
+    (root / "metadir").mkdir()
+    cases = {
+        "venv": lambda d: (d / "pyvenv.cfg").write_text("home = /usr\n"),
+        "venv_link": lambda d: os.symlink("../target.cfg", str(d / "pyvenv.cfg")),
+        "cfg_dir": lambda d: (d / "pyvenv.cfg").mkdir(),
+        "cfg_dangling": lambda d: os.symlink("../nowhere", str(d / "pyvenv.cfg")),
+        "cfg_upper": lambda d: (d / "PYVENV.CFG").write_text(""),
+        "conda": lambda d: (d / "conda-meta").mkdir(),
+        "conda_file": lambda d: (d / "conda-meta").write_text(""),
+        "conda_link": lambda d: os.symlink("../metadir", str(d / "conda-meta")),
+        "non_ascii": lambda d: (d / "caf\u00e9.txt").write_text(""),
+        "plain": lambda d: None,
+    }
+    long = "x" * 120
+    for name, make in cases.items():
+        for big in (False, True):
+            d = root / (name + ("_big" if big else ""))
+            d.mkdir()
+            (d / "sub").mkdir()
+            (d / "sub" / "f.py").write_text("")
+            if big:  # ~800 entries of ~140 bytes: more than one getdents64 buffer
+                for k in range(800):
+                    (d / ("%s%04d" % (long, k))).write_text("")
+            make(d)
+
+    def is_venv(d):
+        return (os.path.isfile(os.path.join(d, b"pyvenv.cfg")) or
+                (os.path.isdir(os.path.join(d, b"conda-meta")) and
+                 not os.path.islink(os.path.join(d, b"conda-meta"))))
+
+    broot = os.fsencode(str(root))
+    venvs = {os.path.join(broot, n) for n in os.listdir(broot)
+             if os.path.isdir(os.path.join(broot, n)) and is_venv(os.path.join(broot, n))}
+    assert {os.path.basename(v) for v in venvs} == {
+        b"venv", b"venv_big", b"venv_link", b"venv_link_big", b"conda", b"conda_big"}
+    got = probe(tool, "--skip-venvs", root)
+    everything, _ = find("-P", broot)
+    want = {(t, p) for t, p in everything
+            if not any(p == v or p.startswith(v + b"/") for v in venvs)}
+    assert listed(got) == want
+    if os.environ.get("PYCACHE_VALGRIND") or not build_has("getdents64"):
+        return
+    # The listing decided where it could: no name asked of a directory
+    # whose whole listing fit and has no candidate name.
+    log = str(tmp_path / "strace.log")
+    r = subprocess.run(["strace", "-f", "-qq", "-e", "trace=newfstatat,fstatat64,statx",
+                        "-o", log, tool("walk_probe"), "--skip-venvs", str(root)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert r.returncode == 0, r.stderr
+    with open(log) as f:
+        asked = f.read().count('"pyvenv.cfg"')
+    # Asked: the ten _big directories (their listings overflow the buffer)
+    # and the nine others but plain (a candidate name: pyvenv.cfg or
+    # conda-meta in any case, or a name that is not ASCII); not plain,
+    # metadir, nor any sub/.
+    assert asked == 19, asked
 
 
 def test_skip_venvs_real_venv(tool, tmp_path, interp3):
