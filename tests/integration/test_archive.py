@@ -344,6 +344,31 @@ def test_zipimport_as_each_interpreter(pycache, interp, tmp_path, maker):
         "stale" if (interp.major, interp.minor) >= (3, 8) else "fresh")
 
 
+def test_zipimport_reads_dos_times_in_the_local_zone(pycache, interp, tmp_path):
+    """zipimport turns a member's DOS date and time into an mtime with
+    mktime (Lib/zipimport.py _parse_dostime, 3.8+; Modules/zipimport.c
+    parse_dostime, 2.7-3.7), so the zone of the importing process moves
+    every source: zipped in UTC and imported in New York, each timestamp
+    pyc meets a source hours away and the source is used instead. pycache
+    reads the DOS time the same way, under the same TZ."""
+    tree = zipimport_tree(tmp_path / "t", interp)
+    archive = str(tmp_path / "lib.zip")
+    subprocess.run(["zip", "-q", "-r", archive, "."], cwd=str(tree), check=True,
+                   env=dict(os.environ, TZ="UTC"))
+    tz = {"TZ": "America/New_York"}
+    r, verdicts = run_json(pycache, "check", "--json", "-v", "--zipimport", archive, env=tz)
+    assert r.returncode in (0, 1), r.stderr
+    by_member = {v["member"]: v for v in verdicts}
+    printed = interp.run(_ZIP_ORACLE, archive, *ZIP_CASES, env=tz).stdout.decode()
+    got = json.loads(printed.rsplit("\n@@", 1)[1])
+    for name in ZIP_CASES:
+        v = by_member[name + ".pyc"]
+        assert zipimport_outcome(got[name]) == ZIPIMPORT[v["status"]], (name, v, got[name])
+    # The shift is real: the module that is fresh in UTC is not here.
+    assert by_member["fresh_z.pyc"]["status"] == "stale"
+    assert zipimport_outcome(got["fresh_z"]) == "py"
+
+
 def test_zipapp_defaults_to_zipimport(pycache, interpreters, tmp_path):
     """A zipapp (python -m zipapp: a "#!" line in front of the zip) is
     judged as zipimport sees it, without being told."""
