@@ -12,6 +12,7 @@ import json
 import re
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import time
@@ -367,6 +368,86 @@ def test_zipimport_reads_dos_times_in_the_local_zone(pycache, interp, tmp_path):
     # The shift is real: the module that is fresh in UTC is not here.
     assert by_member["fresh_z.pyc"]["status"] == "stale"
     assert zipimport_outcome(got["fresh_z"]) == "py"
+
+
+_ZIP_OPENS = r"""
+import sys, zipimport
+try:
+    zipimport.zipimporter(sys.argv[1])
+    sys.stdout.write("\n@@opens")
+except Exception as e:
+    sys.stdout.write("\n@@%s: %s" % (type(e).__name__, e))
+"""
+
+
+def zip_variant(archive, variant, tree):
+    if variant == "comment":  # a trailing archive comment
+        subprocess.run(["zip", "-q", "-r", archive, "."], cwd=str(tree), check=True)
+        subprocess.run(["zip", "-q", "-z", archive], input=b"built by CI\n", check=True)
+    elif variant == "zip64":  # Info-ZIP's forced zip64: 0xFFFFFFFF in the 32-bit fields
+        subprocess.run(["zip", "-q", "-fz", "-r", archive, "."], cwd=str(tree), check=True)
+    elif variant == "zip64-entries":
+        # Entries whose 32-bit sizes say "in the zip64 extra" behind a plain
+        # end record (what pycache writes for zipimport, and streaming
+        # writers): every version opens it, but only 3.13 reads the sizes.
+        subprocess.run(["zip", "-q", "-fz", "-r", archive, "."], cwd=str(tree), check=True)
+        data = open(archive, "rb").read()
+        end = data.rfind(b"PK\5\6")
+        rec = data[end - 76:end - 20]
+        assert rec[:4] == b"PK\6\6"
+        count, size, offset = struct.unpack_from("<QQQ", rec, 32)
+        tail = b"PK\5\6" + struct.pack("<HHHHIIH", 0, 0, count, count, size, offset, 0)
+        open(archive, "wb").write(data[:end - 76] + tail)
+    elif variant == "count":  # an end record counting one entry more than there are
+        subprocess.run(["zip", "-q", "-r", archive, "."], cwd=str(tree), check=True)
+        data = bytearray(open(archive, "rb").read())
+        end = data.rfind(b"PK\5\6")
+        for off in (8, 10):
+            struct.pack_into("<H", data, end + off, struct.unpack_from("<H", data, end + off)[0] + 1)
+        open(archive, "wb").write(bytes(data))
+    else:  # "prefix": a zipapp's "#!" line in front, which every version reads
+        subprocess.run(["zip", "-q", "-r", archive, "."], cwd=str(tree), check=True)
+        data = open(archive, "rb").read()
+        open(archive, "wb").write(b"#!/usr/bin/env python3\n" + data)
+
+
+@pytest.mark.parametrize("variant", ["comment", "zip64", "zip64-entries", "count", "prefix"])
+def test_zip_zipimport_cannot_open(pycache, interp, tmp_path, variant):
+    """Whether zipimport of a version opens the archive at all: when it does
+    not, no module in it is imported and every cache of that version is
+    shadowed (zipimport-unreadable); when it does, the usual verdicts."""
+    tree = zipimport_tree(tmp_path / "t", interp)
+    archive = str(tmp_path / "lib.zip")
+    zip_variant(archive, variant, tree)
+    printed = interp.run(_ZIP_OPENS, archive).stdout.decode()
+    opens = printed.rsplit("\n@@", 1)[1] == "opens"
+    v = (interp.major, interp.minor)
+    # The rules as documented, each seen in the interpreters themselves.
+    assert opens == {"comment": v >= (3, 8), "zip64": v >= (3, 13), "count": v < (3, 13),
+                     "prefix": True, "zip64-entries": True}[variant], printed
+    r, verdicts = run_json(pycache, "check", "--json", "-v", "--zipimport", archive)
+    assert r.returncode in (0, 1), r.stderr
+    by_member = {x["member"]: x for x in verdicts}
+    # 3.13.0 imports struct while it reads a zip64 entry, which recurses when
+    # struct is not imported yet and the archive comes first on sys.path:
+    # programs have struct by then, so the oracle does too.
+    oracle = "import struct\n" + _ZIP_ORACLE
+    got = json.loads(interp.run(oracle, archive, *ZIP_CASES).stdout.decode()
+                     .rsplit("\n@@", 1)[1])
+    for name in ZIP_CASES:
+        x = by_member[name + ".pyc"]
+        if not opens:
+            assert got[name][0] == "notfound", (name, got[name])
+            if x["python"] is not None:  # a magic of no version stays what it is
+                assert (x["status"], x["reason"]) == ("shadowed", "zipimport-unreadable"), x
+        else:
+            assert x["reason"] != "zipimport-unreadable", x
+            assert zipimport_outcome(got[name]) == ZIPIMPORT[x["status"]], (name, x, got[name])
+    if variant == "zip64-entries":
+        # 3.8-3.12 compare the pyc's size with 0xFFFFFFFF: the cache fresh
+        # elsewhere is stale there.
+        assert by_member["fresh_z.pyc"]["status"] == (
+            "stale" if (3, 8) <= v < (3, 13) else "fresh"), by_member["fresh_z.pyc"]
 
 
 def test_zipapp_defaults_to_zipimport(pycache, interpreters, tmp_path):

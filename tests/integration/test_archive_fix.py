@@ -462,17 +462,31 @@ def test_compile_replaces_what_is_not_fresh_hash_mode(pycache, interpreters, tmp
     assert r.returncode == 0, r.stdout
 
 
-def test_compile_for_zipimport(pycache, interp, tmp_path):
+@pytest.mark.parametrize("shape", ["plain", "zip64", "comment"])
+def test_compile_for_zipimport(pycache, interp, tmp_path, shape):
     """A zipapp (.pyz: zipimport by default): NAME.pyc beside each source,
     stamped with the source's DOS time as zipimport reads it; on sys.path,
     every module is imported from it, and the code's file name is the one
-    zipimport gives a source it compiles (ARCHIVE/member)."""
+    zipimport gives a source it compiles (ARCHIVE/member). Info-ZIP's zip64
+    (zip -fz) is rewritten so that every version finds the directory and
+    compares sizes it can read; a trailing comment, which zipimport reads
+    only from 3.8, is refused for older targets (nothing written)."""
     tree = source_tree(str(tmp_path / "src"))
     archive = str(tmp_path / "app.pyz")
-    make_archive(tree, archive, "zip")
+    if shape == "zip64":
+        subprocess.run(["zip", "-q", "-fz", "-r", archive, "."], cwd=tree, check=True,
+                       env=dict(os.environ, TZ="UTC"))
+    else:
+        make_archive(tree, archive, "zip")
+    if shape == "comment":
+        subprocess.run(["zip", "-q", "-z", archive], input=b"release 1\n", check=True)
     out = "fixed.pyz"
     r = pycache("compile", "--python", interp.path, archive, "--output", out,
                 cwd=str(tmp_path), env={"TZ": "UTC"})
+    if shape == "comment" and (interp.major, interp.minor) < (3, 8):
+        assert r.returncode == 3 and "trailing comment" in r.stderr, (r.stdout, r.stderr)
+        assert not os.path.exists(str(tmp_path / out))
+        return
     assert r.returncode == 0, (r.stdout, r.stderr)
     with zipfile.ZipFile(str(tmp_path / out)) as z:
         assert "mod_a.pyc" in z.namelist() and "pkg/__init__.pyc" in z.namelist()
