@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import zipfile
+import zlib
 
 import pytest
 
@@ -599,6 +600,77 @@ def test_zip64(pycache, interpreters, tmp_path):
 
 def newest3(interpreters):
     return [i for i in interpreters if (i.major, i.minor) >= (3, 7)][-1]
+
+
+def zip_past_4gib(tree, out, hole=(4 << 30) + 4096):
+    """A zip whose first member, blob.bin, holds HOLE zero bytes (a hole in
+    a sparse file: no disk), so that every member of TREE after it lies past
+    4 GiB: zip64 offsets in the directory, a zip64 end record. Stored
+    members, DOS times in UTC, written by hand (APPNOTE.TXT 4.3-4.5)."""
+    records = []
+
+    def local(name, data_len, crc, mtime, write):
+        t = time.gmtime(mtime)
+        dostime = t.tm_hour << 11 | t.tm_min << 5 | t.tm_sec // 2
+        dosdate = (t.tm_year - 1980) << 9 | t.tm_mon << 5 | t.tm_mday
+        at = f.tell()
+        big = data_len >= 0xFFFFFFFF
+        extra = struct.pack("<HHQQ", 1, 16, data_len, data_len) if big else b""
+        size32 = 0xFFFFFFFF if big else data_len
+        f.write(struct.pack("<4sHHHHHIIIHH", b"PK\3\4", 45, 0, 0, dostime, dosdate, crc,
+                            size32, size32, len(name), len(extra)) + name + extra)
+        write()
+        cx = (struct.pack("<QQ", data_len, data_len) if big else b"") + \
+            (struct.pack("<Q", at) if at >= 0xFFFFFFFF else b"")
+        cextra = struct.pack("<HH", 1, len(cx)) + cx if cx else b""
+        records.append(struct.pack(
+            "<4sHHHHHHIIIHHHHHII", b"PK\1\2", 0x031E, 45, 0, 0, dostime, dosdate, crc,
+            size32, size32, len(name), len(cextra), 0, 0, 0, 0o100644 << 16,
+            0xFFFFFFFF if at >= 0xFFFFFFFF else at) + name + cextra)
+
+    crc, zeros = 0, bytes(64 << 20)
+    for _ in range(hole // len(zeros)):
+        crc = zlib.crc32(zeros, crc)
+    crc = zlib.crc32(bytes(hole % len(zeros)), crc)
+    with open(out, "wb") as f:
+        local(b"blob.bin", hole, crc, T_NS // 10**9, lambda: f.seek(hole, 1))
+        for m in all_members(tree):
+            path = os.path.join(str(tree), m)
+            data = open(path, "rb").read()
+            local(m.encode(), len(data), zlib.crc32(data), int(os.stat(path).st_mtime),
+                  lambda: f.write(data))
+        cd_at = f.tell()
+        for r in records:
+            f.write(r)
+        cd_len, end64 = f.tell() - cd_at, f.tell()
+        n = len(records)
+        f.write(struct.pack("<4sQHHIIQQQQ", b"PK\6\6", 44, 45, 45, 0, 0, n, n, cd_len, cd_at))
+        f.write(struct.pack("<4sIQI", b"PK\6\7", 0, end64, 1))
+        f.write(struct.pack("<4sHHHHIIH", b"PK\5\6", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF,
+                            0xFFFFFFFF, 0))
+
+
+def test_members_past_4gib(pycache, interpreters, tree, tmp_path):
+    """Offsets past 4 GiB (zip64 fields in the directory and a zip64 end
+    record) are followed without reading the 4 GiB member: the verdicts are
+    the imports of the tree unzip extracts, and --zipimport knows that only
+    3.13 reads such an archive."""
+    archive = str(tmp_path / "big.zip")
+    zip_past_4gib(tree, archive)
+    assert os.stat(archive).st_blocks * 512 < 64 << 20  # sparse: no disk
+    env = {"TZ": "UTC"}
+    r, verdicts = run_json(pycache, "check", "--json", "-v", archive, env=env)
+    assert r.returncode == 1, r.stderr  # stale, orphan...
+    assert {v["member"] for v in verdicts if v["kind"]} == \
+        {m for m in all_members(tree) if m.endswith(".pyc")}
+    out = tmp_path / "x"
+    subprocess.run(["unzip", "-q", archive, "-x", "blob.bin", "-d", str(out)], check=True,
+                   env=dict(os.environ, TZ="UTC"))
+    assert_matches_imports(interpreters, verdicts, out, archive)
+    r, verdicts = run_json(pycache, "check", "--json", "-v", "--zipimport", archive, env=env)
+    for v in verdicts:
+        if v["python"] and v["kind"] == "legacy":
+            assert (v["reason"] == "zipimport-unreadable") == (v["python"] != "3.13"), v
 
 
 def test_lambda_story(pycache, interpreters, tmp_path):
