@@ -122,6 +122,8 @@ struct lib_marshal_sink {
     pyc_object **strings;
     size_t nstrings;
     size_t end;
+    bool past_end;   /* 2.7 read a long past the end of the data as EOF
+                        bytes (r_long's rs_byte), and went on */
 };
 
 /* The walk: BODY as M's marshal.loads reads it, with every rule it applies

@@ -10,13 +10,25 @@
  * Python/marshal.c r_object() of interpreter M reads it, and accepts exactly
  * what that r_object() would turn into a code object.
  *
- * It builds no objects. Each object read is summarised by a `struct obj`
- * (its type and the few facts the readers of its enclosing objects look at:
- * a length, whether it is hashable, whether a tuple holds only exact str,
- * ...). The stream is walked with an explicit stack bounded by the
- * version's MAX_MARSHAL_STACK_DEPTH, so there is no recursion; the ref table
- * of 3.4+ (r_ref / r_ref_reserve / r_ref_insert) keeps one summary per slot.
- * Time is linear in the body and memory is O(number of refs).
+ * This is the one reader of the marshal stream in libpycache: every rule
+ * below is applied here and only here. The walk runs two ways:
+ *   - validation (pyc_marshal_validate, `check --deep`): no objects are
+ *     built. Each object read is summarised by a `struct obj` (its type and
+ *     the few facts the readers of its enclosing objects look at: a length,
+ *     whether it is hashable, whether a tuple holds only exact str, ...),
+ *     and nothing is allocated per object;
+ *   - with the model's sink (pyc_marshal_parse, marshal_tree.c): the same
+ *     walk also makes a node per object (type code, FLAG_REF, the slot it
+ *     fills or names, its bytes), so a tree exists only for a body that
+ *     passed every rule.
+ * The walk is one function instantiated twice with a constant `build`
+ * flag (walk_validate, walk_build), so the validating copy carries no
+ * trace of the sink. The stream is walked with an explicit stack bounded by
+ * the version's MAX_MARSHAL_STACK_DEPTH, so there is no recursion; the ref
+ * table of 3.4+ (r_ref / r_ref_reserve / r_ref_insert) keeps one summary
+ * per slot. Time is linear in the body; memory is O(number of refs)
+ * validating, O(body) building.
+ *
  *
  * What r_object() of each version checks, and this file mirrors:
  *   - type codes: 2.7 knows 0 N F T S . i I f g x y l s t R u ( [ { < > c,
@@ -41,10 +53,16 @@
  *     PySet_Add, which raise TypeError for lists, dicts, sets and tuples or
  *     code objects containing them.
  *   - refs (3.4+): TYPE_REF n must name a filled slot: a code object,
- *     frozenset or slice is only inserted once complete (r_ref_reserve), a
- *     tuple, list, dict or set is registered before its items (so a tuple
- *     can be referenced while still holding NULL items: any use that looks
- *     at its items crashes the real interpreter — counted as a failure).
+ *     non-empty frozenset or slice is only inserted once complete
+ *     (r_ref_reserve / r_ref_insert), a tuple, list, dict or set is
+ *     registered before its items (R_REF; so a tuple can be referenced
+ *     while still holding NULL items: any use that looks at its items
+ *     crashes the real interpreter — counted as a failure), a scalar after
+ *     it is read. Singletons, TYPE_NULL and TYPE_REF never take a slot,
+ *     whatever their FLAG_REF bit says. So slots are numbered in pre-order
+ *     of the flagged objects, which lets pyc_marshal_normalize renumber
+ *     them in one pass. 2.7 has TYPE_INTERNED 't', appended to p->strings,
+ *     and TYPE_STRINGREF 'R' naming one.
  *   - code objects: the fields of the version's TYPE_CODE reader, then the
  *     argument checks of PyCode_New (2.7: argcount, nlocals >= 0; 3.6-3.7:
  *     argcount, kwonlyargcount, nlocals >= 0 and "varnames is too small"),
@@ -62,10 +80,13 @@
  * differed, the interpreter won.
  *
  * Versions whose rules could not be checked against an interpreter are not
- * judged: CPython before 2.7 and 3.0-3.5 (other code-object layouts and
- * checks), PyPy and GraalPy give PYC_MARSHAL_UNCHECKED. 3.14 and later use
- * the 3.13 rules plus TYPE_SLICE, without the quickening check (their
- * opcode tables are not known here).
+ * judged: CPython before 2.7 and 3.0-3.5, PyPy and GraalPy give
+ * PYC_MARSHAL_UNCHECKED. 3.4 and 3.5 write marshal format 4, read by the
+ * same r_object() as 3.6 (v3.4.0, v3.6.0): the model parses them with
+ * r_object's rules above but without PyCode_New's (not compared with an
+ * interpreter), and pyc_marshal_validate does not judge them. 3.14 and
+ * later use the 3.13 rules plus TYPE_SLICE, without the quickening check
+ * (their opcode tables are not known here).
  */
 #include <errno.h>
 #include <limits.h>
@@ -101,21 +122,23 @@ enum kind {
                              was referenced while partial: it is part of a
                              cycle or holds NULLs; recursing into it never
                              ends well */
+/* Bytes are looked at only where a code object uses them (as co_code:
+ * _PyCode_Quicken; as co_localspluskinds: the local count), and what is
+ * found is kept in the ref slot, so bytes that several code objects share
+ * through TYPE_REF are scanned once: the work stays linear in the body. */
 #define O_BADCODE  0x10   /* bytes that would crash _PyCode_Quicken as
-                             co_code (3.12, 3.13); meaningful with
-                             O_SCANNED */
-#define O_SCANNED  0x20   /* bytes whose O_BADCODE and nlocals were worked
-                             out when read (those with FLAG_REF, which
-                             several code objects may share); the others are
-                             looked at once, by the code object that uses
-                             them, so a body is scanned at most once */
+                             co_code (3.12, 3.13), with O_QUICKENED */
+#define O_QUICKENED 0x20  /* O_BADCODE is known */
+#define O_COUNTED  0x40   /* nlocals is known */
 
 struct obj {
     uint8_t kind;
     uint8_t flags;
     uint32_t size;      /* tuple / bytes length */
-    uint32_t nlocals;   /* bytes with O_SCANNED: how many bytes have
+    uint32_t nlocals;   /* bytes with O_COUNTED: how many bytes have
                            CO_FAST_LOCAL (0x20), for 3.11+ co_localspluskinds */
+    uint32_t slot;      /* the ref slot holding this object, plus one; 0 if
+                           none */
     const unsigned char *data; /* bytes: the bytes themselves */
 };
 
@@ -244,23 +267,22 @@ static const uint8_t quicken_caches_313[256] = {
 };
 
 
+/* The two opcodes of each table that crash (0xFF): INSTRUMENTED_LINE and
+ * INSTRUMENTED_INSTRUCTION. */
+#define QUICKEN_CRASH_312_A 253
+#define QUICKEN_CRASH_312_B 254
+#define QUICKEN_CRASH_313_A 247
+#define QUICKEN_CRASH_313_B 254
+
 /* Whether co_code bytes S would crash _PyCode_Quicken (see above). Only
- * the two 0xFF opcodes crash, so a co_code where neither byte value occurs
- * at all (nearly every real one: memchr is vectorised) needs no walk. */
-static int quicken_crashes(const uint8_t *caches, const unsigned char *s,
-                           size_t n)
+ * the two crashing opcodes A and B matter, so a co_code where neither byte
+ * value occurs at all (nearly every real one; memchr is vectorised) needs
+ * no walk. */
+static int quicken_crashes(const uint8_t *caches, int a, int b,
+                           const unsigned char *s, size_t n)
 {
-    int a = -1, b = -1;
-    for (int op = 0; op < 256; op++) {
-        if (caches[op] != 0xFF)
-            continue;
-        if (a < 0)
-            a = op;
-        else
-            b = op;
-    }
     size_t units = n / 2;
-    if ((a < 0 || !memchr(s, a, 2 * units)) && (b < 0 || !memchr(s, b, 2 * units)))
+    if (!memchr(s, a, 2 * units) && !memchr(s, b, 2 * units))
         return 0;
     for (size_t i = 0; i < units; i++) {
         uint8_t c = caches[s[2 * i]];
@@ -333,6 +355,7 @@ struct rules {
     int minor;
     uint8_t name_kind;  /* what intern_strings accepts: 2.7 str, 3.x str */
     const uint8_t *quicken; /* _PyCode_Quicken cache table, or NULL */
+    int crash_a, crash_b;   /* its two crashing opcodes */
     enum lib_code_layout layout;
     const char *fields;
     const char *const *names;
@@ -361,9 +384,17 @@ struct reader {
                                  its container finds is reported there */
 };
 
+/* The hot helpers of the walk are forced inline: the walk is instantiated
+ * twice (see walk_validate), and each copy wants them in its loop. */
+#if defined(__GNUC__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE inline
+#endif
+
 /* ---- byte readers ------------------------------------------------------- */
 
-static int rd_byte(struct reader *rd, int *out)
+static ALWAYS_INLINE int rd_byte(struct reader *rd, int *out)
 {
     if (rd->pos >= rd->len)
         return -1;
@@ -374,7 +405,7 @@ static int rd_byte(struct reader *rd, int *out)
 /* r_long: a little-endian 32-bit signed value. 3.4+ raise EOFError at the
  * end of the data (r_string); 2.7 reads missing bytes as EOF (-1) through
  * rs_byte and goes on, which this mirrors (returns 0 then). */
-static int rd_long(struct reader *rd, int32_t *out)
+static ALWAYS_INLINE int rd_long(struct reader *rd, int32_t *out)
 {
     if (rd->len - rd->pos >= 4) {
         *out = (int32_t)lib_load_le32(rd->p + rd->pos);
@@ -386,7 +417,10 @@ static int rd_long(struct reader *rd, int32_t *out)
         return -1;
     }
     /* 2.7: x = b0 | b1 << 8 | b2 << 16 | b3 << 24 with EOF == -1 for each
-     * missing byte, as longs; then sign-extended from 32 bits. */
+     * missing byte, as longs; then sign-extended from 32 bits. (Only a
+     * non-code body can end so and be accepted: see past_end.) */
+    if (rd->sink)
+        rd->sink->past_end = true;
     long x = 0;
     for (int i = 0; i < 4; i++) {
         long b = rd->pos < rd->len ? (long)rd->p[rd->pos++] : -1L;
@@ -517,12 +551,6 @@ static int utf8_ok(const unsigned char *s, size_t n)
  * no trace of the sink, and the building copy adds a node per object to
  * exactly the checks the validator makes. */
 
-#if defined(__GNUC__)
-#define ALWAYS_INLINE inline __attribute__((always_inline))
-#else
-#define ALWAYS_INLINE inline
-#endif
-
 /* A node for the object whose type byte CODE was just read at START. */
 static pyc_object *node_new(struct reader *rd, int type, int flag)
 {
@@ -598,6 +626,7 @@ static int64_t slot_append(struct reader *rd, const struct obj *o, int state,
         }
     }
     rd->slots[rd->nslots].obj = *o;
+    rd->slots[rd->nslots].obj.slot = (uint32_t)rd->nslots + 1;
     rd->slots[rd->nslots].state = (uint8_t)state;
     if (rd->sink) {
         rd->sink->slots[rd->nslots] = state == SLOT_RESERVED ? NULL : node;
@@ -642,17 +671,6 @@ static struct frame *push(struct reader *rd, int kind, size_t start)
     f->ref = -1;
     f->start = start;
     return f;
-}
-
-/* Bytes with FLAG_REF may be shared by several code objects: their
- * _PyCode_Quicken verdict and local count are worked out once, now. */
-static void scan_bytes(const struct rules *r, struct obj *o)
-{
-    o->flags |= O_SCANNED;
-    if (r->layout == LIB_CODE_311)
-        o->nlocals = count_fast_locals(o->data, o->size);
-    if (r->quicken && quicken_crashes(r->quicken, o->data, o->size))
-        o->flags |= O_BADCODE;
 }
 
 /* Reads the code of one object; scalars come back in *out (STEP_VALUE),
@@ -862,10 +880,6 @@ static ALWAYS_INLINE enum step read_object(struct reader *rd, struct obj *out,
         out->flags = O_HASHABLE;
         out->size = len;
         out->data = s;
-        /* Bytes as co_code (_PyCode_Quicken) or co_localspluskinds: see
-         * O_SCANNED. */
-        if (!unicode && flag)
-            scan_bytes(r, out);
         if (build) {
             node->data = s;
             node->size = len;
@@ -886,7 +900,7 @@ static ALWAYS_INLINE enum step read_object(struct reader *rd, struct obj *out,
         if (n < 0 || (uint64_t)n >= rd->nstrings) /* "string ref out of range" */
             FAIL(rd, PYC_MARSHAL_BAD_REF, start);
         out->kind = K_BYTES;
-        out->flags = O_HASHABLE | O_SCANNED;
+        out->flags = O_HASHABLE;
         /* Its length is not tracked: a stringref as co_code is the only use
          * of the length in 2.7 and any length is accepted there. */
         if (build)
@@ -1061,6 +1075,7 @@ static ALWAYS_INLINE enum step read_object(struct reader *rd, struct obj *out,
         int64_t ref = slot_append(rd, out, SLOT_READY, node);
         if (ref < 0)
             goto nomem;
+        out->slot = (uint32_t)ref + 1;
         if (build)
             node->ref = (int32_t)ref;
     }
@@ -1077,22 +1092,43 @@ static int32_t wrap32(int64_t v)
     return (int32_t)(uint32_t)(uint64_t)v;
 }
 
-/* Bytes X as co_code would crash _PyCode_Quicken (3.12, 3.13). */
-static int bad_code_bytes(const struct rules *r, const struct obj *x)
+/* Bytes X as co_code would crash _PyCode_Quicken (3.12, 3.13). Kept in
+ * X's slot (see O_QUICKENED). */
+static int bad_code_bytes(struct reader *rd, const struct obj *x)
 {
+    const struct rules *r = rd->r;
     if (!r->quicken)
         return 0;
-    if (x->flags & O_SCANNED)
+    if (x->flags & O_QUICKENED)
         return (x->flags & O_BADCODE) != 0;
-    return quicken_crashes(r->quicken, x->data, x->size);
+    int bad = quicken_crashes(r->quicken, r->crash_a, r->crash_b, x->data, x->size);
+    if (x->slot)
+        rd->slots[x->slot - 1].obj.flags |= (uint8_t)(O_QUICKENED | (bad ? O_BADCODE : 0));
+    return bad;
+}
+
+/* How many bytes of X have CO_FAST_LOCAL set (see count_fast_locals); kept
+ * in X's slot (O_COUNTED). */
+static uint32_t fast_locals(struct reader *rd, const struct obj *x)
+{
+    if (x->flags & O_COUNTED)
+        return x->nlocals;
+    uint32_t n = count_fast_locals(x->data, x->size);
+    if (x->slot) {
+        struct obj *s = &rd->slots[x->slot - 1].obj;
+        s->flags |= O_COUNTED;
+        s->nlocals = n;
+    }
+    return n;
 }
 
 /* The code object is fully read: the checks of PyCode_New (2.7, 3.6, 3.7),
  * PyCode_NewWithPosOnlyArgs (3.8-3.10), _PyCode_Validate (3.11+), and
  * intern_strings / intern_string_constants on what they walk. Returns 0 if
  * a code object is built. */
-static int code_ok(const struct rules *r, const struct frame *f)
+static int code_ok(struct reader *rd, const struct frame *f)
 {
+    const struct rules *r = rd->r;
     const struct obj *o = f->fobj;
     size_t k = 0; /* index into the object fields */
     const int32_t *L = f->longs;
@@ -1200,7 +1236,7 @@ static int code_ok(const struct rules *r, const struct frame *f)
     if (r->layout == LIB_CODE_311 && codebytes->size % 2)
         return -1;
     /* _PyCode_Quicken crashes on an instrumented opcode (3.12, 3.13). */
-    if (bad_code_bytes(r, codebytes))
+    if (bad_code_bytes(rd, codebytes))
         return -1;
 
     /* consts: the items are looked at (3.6: all_name_chars on each;
@@ -1220,9 +1256,7 @@ static int code_ok(const struct rules *r, const struct frame *f)
         const struct obj *lpnames = &o[3], *lpkinds = &o[4];
         if (lpnames->size != lpkinds->size)
             return -1;
-        uint32_t kinds = (lpkinds->flags & O_SCANNED)
-                             ? lpkinds->nlocals
-                             : count_fast_locals(lpkinds->data, lpkinds->size);
+        uint32_t kinds = fast_locals(rd, lpkinds);
         int32_t nplain = wrap32((int64_t)(int32_t)kinds - argcount);
         nplain = wrap32((int64_t)nplain - kwonly);
         nplain = wrap32((int64_t)nplain - ((flags & CO_VARARGS) != 0));
@@ -1383,7 +1417,7 @@ static ALWAYS_INLINE enum step deliver(struct reader *rd, struct obj *v,
                 f->node->is_null = true;
             break;
         }
-        if (code_ok(r, f) < 0)
+        if (code_ok(rd, f) < 0)
             FAIL(rd, PYC_MARSHAL_BAD_VALUE, f->start);
         res.kind = K_CODE;
         /* code_hash hashes co_consts (and names, which are str). */
@@ -1492,10 +1526,15 @@ static int rules_for(const pyc_magic *m, struct rules *r)
         r->slice = min >= 14;
         r->recursive_consts = min >= 7;
         r->null_code_error = min >= 11;
-        if (min == 12)
+        if (min == 12) {
             r->quicken = quicken_caches_312;
-        else if (min == 13)
+            r->crash_a = QUICKEN_CRASH_312_A;
+            r->crash_b = QUICKEN_CRASH_312_B;
+        } else if (min == 13) {
             r->quicken = quicken_caches_313;
+            r->crash_a = QUICKEN_CRASH_313_A;
+            r->crash_b = QUICKEN_CRASH_313_B;
+        }
         if (min <= 7) {
             r->layout = LIB_CODE_36;
             r->fields = fields_36;

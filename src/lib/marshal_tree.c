@@ -3,42 +3,24 @@
  * a tree, write it back byte for byte, rewrite it into a canonical form,
  * compare two trees structurally (include/pycache.h, section 7b).
  *
- * marshal.c (the validator) answers "would marshal.loads accept this?"
- * without building anything; this module builds the objects, as nodes that
- * keep every detail of their encoding (the type code, FLAG_REF, a small
- * tuple's one-byte size, interned or not, the slot a back-reference
- * names), so pyc_marshal_write reproduces the stream exactly. The reading
- * rules are those of Python/marshal.c r_object() at the release tags
- * v2.7.18, v3.4.0, v3.6.0, v3.8.0, v3.11.0, v3.12.0 and v3.14.0 (the
- * TYPE_CODE field order changed at 3.8 and 3.11; TYPE_SLICE came with
- * marshal version 5 in 3.14):
- *   - 2.7 reads the whole type byte as the code and has no refs; TYPE_INTERNED
- *     't' appends the string to p->strings, TYPE_STRINGREF 'R' names one.
- *   - 3.4+ split FLAG_REF (0x80) off the code. Scalars are registered in
- *     p->refs after they are read (R_REF); a tuple, list, dict or set as
- *     soon as it exists, before its items (R_REF); a code object, a
- *     non-empty frozenset and a slice get a reserved slot first
- *     (r_ref_reserve) that is filled when they are complete (r_ref_insert).
- *     So a stream's slots are numbered in pre-order of the flagged objects,
- *     which is what lets pyc_marshal_normalize renumber them in one pass.
- *     TYPE_REF of a slot still reserved is "bad marshal data (invalid
- *     reference)"; of a tuple still being read, allowed.
- *   - singletons (None, True, False, Ellipsis, StopIteration), TYPE_NULL and
- *     TYPE_REF never take a slot, whatever their FLAG_REF bit says.
- *   - NULL (TYPE_NULL, or a code object / slice with a NULL part in
- *     2.7-3.10, which r_object returns without an exception): ends a dict
- *     as a key, and as a value (3.x; 2.7 drops the pair and goes on); an
- *     error in a tuple, list, set or at the top; a code field that is NULL
- *     is an error from 3.11.
- *   - MAX_MARSHAL_STACK_DEPTH is 2000 (POSIX, every version).
- * The value checks of marshal.loads (float text, UTF-8, long digits,
- * code-object arguments, hashability) are the validator's; this parser
- * checks structure only, and a caller wanting the interpreter's verdict
- * runs pyc_marshal_validate first (the commands do).
+ * The objects are read by marshal.c's walk, the one reader of the stream,
+ * through a sink (struct lib_marshal_sink, src/lib/internal.h): the walk
+ * applies every rule of the version's marshal.loads (r_object's and
+ * PyCode_New's: see marshal.c) and, for each object, hands this module a
+ * node that keeps every detail of its encoding (the type code, FLAG_REF, a
+ * small tuple's one-byte size, interned or not, the slot it fills or a
+ * back-reference names), so pyc_marshal_write reproduces the stream
+ * exactly. A tree therefore exists only for a body marshal.loads accepts
+ * (or, for 3.4 and 3.5, one r_object accepts). The slot numbering this
+ * module's normalize relies on (pre-order of the flagged objects) is
+ * described there.
  *
  * Nodes live in an arena owned by the tree; a body of N bytes has at most N
- * nodes (each takes at least its type byte), so memory is linear. Parsing
- * recurses at most 2000 deep, as r_object does.
+ * nodes (each takes at least its type byte), and item arrays grow with the
+ * items read, so memory is linear. A tree is at most 2000 levels deep
+ * (r_object's MAX_MARSHAL_STACK_DEPTH, which the walk enforces), which
+ * bounds the recursion of writing and normalizing; canonical keys and
+ * comparing follow refs, and carry their own bounds.
  */
 #include <errno.h>
 #include <limits.h>
@@ -76,6 +58,8 @@ struct pyc_marshal_tree {
     const char *fields;       /* marshal.c's layout: 'L' an r_long, any
                                  other character an object field */
     const char *const *field_names;
+    bool past_end;            /* 2.7 read EOF bytes as a long's last bytes:
+                                 the written stream is cut at len */
 };
 
 /* ---- arena ------------------------------------------------------------- */
@@ -181,6 +165,7 @@ pyc_marshal_tree *pyc_marshal_parse(const pyc_magic *m, const void *body,
     }
     t->root = sink.root;
     t->end = sink.end;
+    t->past_end = sink.past_end;
     if (status)
         *status = st;
     return t;
@@ -413,6 +398,12 @@ int pyc_marshal_write(const pyc_marshal_tree *t, unsigned char **out,
     write_object(t, t->root, &w);
     /* What followed the top object (marshal.loads ignores it). */
     put(&w, t->body + t->end, t->len - t->end);
+    /* A 2.7 body that ended inside a long (r_long reads EOF as bytes and
+     * goes on; only a non-code top object survives that): the long was
+     * written whole, the body did not have its last bytes. 2.7 trees are
+     * never rewritten (no normalize), so the cut gives the body back. */
+    if (t->past_end && !w.failed && w.len > t->len)
+        w.len = t->len;
     if (w.failed) {
         free(w.p);
         errno = ENOMEM;
