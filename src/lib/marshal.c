@@ -361,6 +361,7 @@ struct rules {
     const char *const *names;
     size_t nfields;
     size_t consts_index; /* co_consts among the object fields */
+    char objfields[MAX_CODE_OBJECTS + 1]; /* FIELDS without the longs */
 };
 
 struct reader {
@@ -607,8 +608,9 @@ static int string_append(struct reader *rd, pyc_object *o)
  * while reserved). Returns its index, or -1 on ENOMEM. (CPython's own
  * limit, "index list too large" at 0x7ffffffe slots, needs more objects
  * than a 32-bit-sized body can hold.) */
-static int64_t slot_append(struct reader *rd, const struct obj *o, int state,
-                           pyc_object *node)
+static ALWAYS_INLINE int64_t slot_append(struct reader *rd, const struct obj *o,
+                                          int state, pyc_object *node,
+                                          const bool build)
 {
     if (rd->nslots == rd->capslots) {
         size_t cap = rd->capslots ? rd->capslots * 2 : 64;
@@ -617,7 +619,7 @@ static int64_t slot_append(struct reader *rd, const struct obj *o, int state,
             return -1;
         rd->slots = s;
         rd->capslots = cap;
-        if (rd->sink) {
+        if (build) {
             pyc_object **n = realloc(rd->sink->slots, cap * sizeof *n);
             if (!n)
                 return -1;
@@ -628,7 +630,7 @@ static int64_t slot_append(struct reader *rd, const struct obj *o, int state,
     rd->slots[rd->nslots].obj = *o;
     rd->slots[rd->nslots].obj.slot = (uint32_t)rd->nslots + 1;
     rd->slots[rd->nslots].state = (uint8_t)state;
-    if (rd->sink) {
+    if (build) {
         rd->sink->slots[rd->nslots] = state == SLOT_RESERVED ? NULL : node;
         rd->sink->nslots = rd->nslots + 1;
     }
@@ -653,7 +655,7 @@ static int is_hashable(const struct obj *o)
 
 /* Pushes a frame; the stack grows on demand (depth is bounded by
  * MAX_DEPTH before any push). NULL on ENOMEM. */
-static struct frame *push(struct reader *rd, int kind, size_t start)
+static ALWAYS_INLINE struct frame *push(struct reader *rd, int kind, size_t start)
 {
     if (rd->depth == rd->capstack) {
         size_t cap = rd->capstack ? rd->capstack * 2 : 16;
@@ -842,29 +844,44 @@ static ALWAYS_INLINE enum step read_object(struct reader *rd, struct obj *out,
         break;
     }
 
+    case 'z': /* TYPE_SHORT_ASCII (3.4+) */
+    case 'Z': { /* TYPE_SHORT_ASCII_INTERNED (3.4+): the commonest objects
+                   of a 3.x pyc (names), so read on their own path: a
+                   one-byte length, Latin-1 text, nothing to check */
+        int len;
+        if (!r->refs)
+            FAIL(rd, PYC_MARSHAL_BAD_TYPE, start);
+        if (rd_byte(rd, &len) < 0)
+            FAIL(rd, PYC_MARSHAL_TRUNCATED, start);
+        if (rd->len - rd->pos < (size_t)len) {
+            rd->pos = rd->len;
+            FAIL(rd, PYC_MARSHAL_TRUNCATED, start);
+        }
+        out->kind = K_STR;
+        out->flags = O_HASHABLE;
+        out->size = (uint32_t)len;
+        if (build) {
+            node->data = rd->p + rd->pos;
+            node->size = (size_t)len;
+        }
+        rd->pos += (size_t)len;
+        break;
+    }
+
     case 's': /* TYPE_STRING: bytes (3.x), str (2.7) */
     case 't': /* TYPE_INTERNED: str (2.7, appended to the strings list);
                  interned unicode (3.x) */
     case 'u': /* TYPE_UNICODE */
     case 'a': /* TYPE_ASCII (3.4+) */
-    case 'A': /* TYPE_ASCII_INTERNED (3.4+) */
-    case 'z': /* TYPE_SHORT_ASCII (3.4+) */
-    case 'Z': { /* TYPE_SHORT_ASCII_INTERNED (3.4+) */
-        if (!r->refs && (type == 'a' || type == 'A' || type == 'z' || type == 'Z'))
+    case 'A': { /* TYPE_ASCII_INTERNED (3.4+) */
+        if (!r->refs && (type == 'a' || type == 'A'))
             FAIL(rd, PYC_MARSHAL_BAD_TYPE, start);
         uint32_t len;
-        if (type == 'z' || type == 'Z') {
-            int b;
-            if (rd_byte(rd, &b) < 0)
-                FAIL(rd, PYC_MARSHAL_TRUNCATED, start);
-            len = (uint32_t)b;
-        } else {
-            if (rd_long(rd, &n) < 0)
-                FAIL(rd, PYC_MARSHAL_TRUNCATED, start);
-            if (n < 0) /* "... size out of range" */
-                FAIL(rd, PYC_MARSHAL_BAD_VALUE, start);
-            len = (uint32_t)n;
-        }
+        if (rd_long(rd, &n) < 0)
+            FAIL(rd, PYC_MARSHAL_TRUNCATED, start);
+        if (n < 0) /* "... size out of range" */
+            FAIL(rd, PYC_MARSHAL_BAD_VALUE, start);
+        len = (uint32_t)n;
         if (rd->len - rd->pos < len) {
             rd->pos = rd->len;
             FAIL(rd, PYC_MARSHAL_TRUNCATED, start);
@@ -973,7 +990,7 @@ static ALWAYS_INLINE enum step read_object(struct reader *rd, struct obj *out,
                 state = SLOT_READY;
             if (state == SLOT_READY && fk == FR_FROZENSET)
                 self.flags = O_HASHABLE;
-            ref = slot_append(rd, &self, state, node);
+            ref = slot_append(rd, &self, state, node, build);
             if (ref < 0)
                 goto nomem;
             if (build)
@@ -1005,7 +1022,7 @@ static ALWAYS_INLINE enum step read_object(struct reader *rd, struct obj *out,
         memset(&self, 0, sizeof self);
         self.kind = K_DICT;
         int64_t ref = -1;
-        if (flag && (ref = slot_append(rd, &self, SLOT_READY, node)) < 0)
+        if (flag && (ref = slot_append(rd, &self, SLOT_READY, node, build)) < 0)
             goto nomem;
         if (build)
             node->ref = (int32_t)ref;
@@ -1022,7 +1039,7 @@ static ALWAYS_INLINE enum step read_object(struct reader *rd, struct obj *out,
         struct obj self;
         memset(&self, 0, sizeof self);
         self.kind = K_CODE;
-        if (flag && (ref = slot_append(rd, &self, SLOT_RESERVED, node)) < 0)
+        if (flag && (ref = slot_append(rd, &self, SLOT_RESERVED, node, build)) < 0)
             goto nomem;
         if (build)
             node->ref = (int32_t)ref;
@@ -1051,7 +1068,7 @@ static ALWAYS_INLINE enum step read_object(struct reader *rd, struct obj *out,
         struct obj self;
         memset(&self, 0, sizeof self);
         self.kind = K_SLICE;
-        if (flag && (ref = slot_append(rd, &self, SLOT_RESERVED, node)) < 0)
+        if (flag && (ref = slot_append(rd, &self, SLOT_RESERVED, node, build)) < 0)
             goto nomem;
         if (build)
             node->ref = (int32_t)ref;
@@ -1072,7 +1089,7 @@ static ALWAYS_INLINE enum step read_object(struct reader *rd, struct obj *out,
 
     /* Scalars read whole: R_REF after creation. */
     if (flag) {
-        int64_t ref = slot_append(rd, out, SLOT_READY, node);
+        int64_t ref = slot_append(rd, out, SLOT_READY, node, build);
         if (ref < 0)
             goto nomem;
         out->slot = (uint32_t)ref + 1;
@@ -1139,11 +1156,9 @@ static int code_ok(struct reader *rd, const struct frame *f)
         return 0;
 
     /* Types of the object fields: PyErr_BadInternalCall. */
-    for (size_t i = 0; i < r->nfields; i++) {
-        enum field fd = (enum field)r->fields[i];
-        if (fd == F_LONG)
-            continue;
-        const struct obj *x = &o[k++];
+    for (; k < MAX_CODE_OBJECTS; k++) {
+        enum field fd = (enum field)r->objfields[k];
+        const struct obj *x = &o[k];
         switch (fd) {
         case F_CODESTR:
             if (x->kind != K_BYTES && x->kind != K_STR)
@@ -1552,6 +1567,9 @@ static int rules_for(const pyc_magic *m, struct rules *r)
         return -1;
     }
     r->nfields = strlen(r->fields);
+    for (size_t i = 0, k = 0; i < r->nfields; i++)
+        if (r->fields[i] != F_LONG)
+            r->objfields[k++] = r->fields[i];
     for (size_t i = 0; r->fields[i] != F_TUPLE; i++)
         r->consts_index += r->fields[i] != F_LONG;
     return 0;
