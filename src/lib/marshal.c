@@ -564,6 +564,13 @@ static pyc_object *node_new(struct reader *rd, int type, int flag)
     return o;
 }
 
+/* Room made for a container's items before any is read: its claimed
+ * size up to this. A claim is only a promise (nested containers may each
+ * claim the rest of the body), so beyond it the array grows with what is
+ * read; below it the waste of the containers still open is at most
+ * MAX_DEPTH * ITEMS_AHEAD pointers. */
+#define ITEMS_AHEAD 256
+
 /* Appends CHILD to the items of frame F's node, growing the array in the
  * arena (doubling, up to the frame's size when it has one): memory stays
  * linear in what was read. */
@@ -1011,6 +1018,12 @@ static ALWAYS_INLINE enum step read_object(struct reader *rd, struct obj *out,
             goto nomem;
         f->remaining = (uint32_t)n;
         f->size = (uint32_t)n;
+        if (build) {
+            f->cap = n < ITEMS_AHEAD ? (size_t)n : ITEMS_AHEAD;
+            node->items = rd->sink->alloc(rd->sink->ctx, f->cap * sizeof *node->items);
+            if (!node->items)
+                goto nomem;
+        }
         f->ref = ref;
         f->flags = fk == FR_TUPLE ? (O_HASHABLE | O_NAMES) : 0;
         f->node = node;
