@@ -213,7 +213,6 @@ static const char *const names_311[] = {
     "co_qualname", "co_firstlineno", "co_linetable", "co_exceptiontable",
 };
 
-#define MAX_CODE_FIELDS 16
 #define MAX_CODE_OBJECTS 10 /* object fields: 10 in every layout */
 #define MAX_CODE_LONGS 8 /* 3.8-3.10: 6 leading longs + co_firstlineno */
 
@@ -552,7 +551,8 @@ static int utf8_ok(const unsigned char *s, size_t n)
  * no trace of the sink, and the building copy adds a node per object to
  * exactly the checks the validator makes. */
 
-/* A node for the object whose type byte CODE was just read at START. */
+/* A node for the object whose type code (FLAG_REF removed) and FLAG_REF
+ * bit were just read. */
 static pyc_object *node_new(struct reader *rd, int type, int flag)
 {
     pyc_object *o = rd->sink->alloc(rd->sink->ctx, sizeof *o);
@@ -1292,7 +1292,7 @@ static int code_ok(struct reader *rd, const struct frame *f)
         if (nplain < 0)
             return -1;
     } else {
-        /* "code: varnames is too small" (3.7-3.10; see rules_for for 3.6) */
+        /* "code: varnames is too small" (3.6-3.10) */
         const struct obj *varnames = &o[3];
         int64_t nvar = varnames->size;
         int64_t total = (int64_t)argcount + kwonly + ((flags & CO_VARARGS) != 0) +
