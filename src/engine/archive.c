@@ -780,6 +780,7 @@ struct run {
     image_hooks image_hooks;
     char *image_shown;      /* ARCHIVE@REF of the image judged (an index of
                                several) */
+    size_t image_index;     /* the image the set holds */
 };
 
 static const char *display(struct run *r, char **buf, size_t *cap, const char *member)
@@ -1040,9 +1041,13 @@ static int pass_two(struct run *r, uint64_t *budget)
     return mark_sources(r) ? read_needed(r, budget) : 0;
 }
 
+static int read_needed_image(struct run *r, uint64_t *budget);
+
 /* Reads the bytes of every member marked need_data and not read yet. */
 static int read_needed(struct run *r, uint64_t *budget)
 {
+    if (r->image)
+        return read_needed_image(r, budget);
     struct archive_set *set = &r->set;
     char msg[256];
     int afd;
@@ -1364,12 +1369,60 @@ static void got_source(void *ctx, size_t k, unsigned char *data, size_t len, int
     m->data_error = data ? 0 : err;
 }
 
+/* Makes R's set image I's final file system: the members are its paths,
+ * each with the mtime of the layer that last wrote it; a hash-based pyc's
+ * source is read from that layer. 0; -1 when the image could not be built
+ * (nothing to judge), -2 when sources could not be read (judged without
+ * them); reported. */
+static int load_image(struct run *r, size_t i, uint64_t *budget)
+{
+    free_set(&r->set);
+    r->set.v = NULL;
+    r->set.slots = NULL;
+    r->set.n = r->set.cap = r->set.nslots = 0;
+    r->image_index = i;
+    if (image_files(r->image, i, add_image_file, r) != 0 || add_parents(&r->set) != 0)
+        return -1;
+    return mark_sources(r) && read_needed(r, budget) != 0 ? -2 : 0;
+}
+
+/* read_needed for an image: the members marked need_data are read from
+ * the layers that hold them (image_read). */
+static int read_needed_image(struct run *r, uint64_t *budget)
+{
+    size_t n = 0, built = 0;
+    for (size_t k = 0; k < r->set.n; k++)
+        n += r->set.v[k].need_data && !r->set.v[k].data && !r->set.v[k].data_error;
+    if (!n)
+        return 0;
+    const char **names = malloc(n * sizeof *names);
+    size_t *index = malloc(n * sizeof *index);
+    if (!names || !index) {
+        free(names);
+        free(index);
+        member_error(r, NULL, ENOMEM, "read image", NULL);
+        return -1;
+    }
+    for (size_t k = 0; k < r->set.n; k++) {
+        const struct member *m = &r->set.v[k];
+        if (m->need_data && !m->data && !m->data_error) {
+            names[built] = m->name;
+            index[built++] = k;
+        }
+    }
+    /* The image the set was built from: image_read rebuilds nothing. */
+    struct image_reading ir = {&r->set, index};
+    int rc = image_read(r->image, r->image_index, names, n, (size_t)ARCHIVE_MAX_MEMBER_BYTES,
+                        budget, got_source, &ir);
+    free(names);
+    free(index);
+    return rc;
+}
+
 /* Judges each image of R's image archive on the file system its layers
- * make: the members are that file system's paths, each with the mtime of
- * the layer that last wrote it; a hash-based pyc's source is read from
- * that layer. One image is shown as SHOWN/path; each image of an index of
- * several as SHOWN@DIGEST/path. Returns 0, 1 (stopped), -1 (an image
- * could not be judged: reported). */
+ * make (load_image). One image is shown as SHOWN/path; each image of an
+ * index of several as SHOWN@DIGEST/path. Returns 0, 1 (stopped), -1 (an
+ * image could not be judged: reported). */
 static int scan_images(struct run *r, const char *shown, uint64_t *budget,
                        const pyc_magic *const *expect, const unsigned *expect_opts,
                        size_t nexpect)
@@ -1382,10 +1435,6 @@ static int scan_images(struct run *r, const char *shown, uint64_t *budget,
     size_t nimages = image_count(r->image);
     int rc = 0;
     for (size_t i = 0; i < nimages && !r->stopped; i++) {
-        free_set(&r->set);
-        r->set.v = NULL;
-        r->set.slots = NULL;
-        r->set.n = r->set.cap = r->set.nslots = 0;
         if (nimages > 1) {
             const char *ref = image_ref(r->image, i);
             free(r->image_shown);
@@ -1397,36 +1446,11 @@ static int scan_images(struct run *r, const char *shown, uint64_t *budget,
             sprintf(r->image_shown, "%s@%s", shown, ref);
             r->set.path = r->image_shown;
         }
-        if (image_files(r->image, i, add_image_file, r) != 0 || add_parents(&r->set) != 0) {
+        int lr = load_image(r, i, budget);
+        if (lr != 0)
             rc = -1;
+        if (lr == -1)
             continue;
-        }
-        if (mark_sources(r)) {
-            size_t n = 0;
-            for (size_t k = 0; k < r->set.n; k++)
-                n += r->set.v[k].need_data;
-            const char **names = malloc(n * sizeof *names);
-            size_t *index = malloc(n * sizeof *index);
-            if (!names || !index) {
-                free(names);
-                free(index);
-                member_error(r, NULL, ENOMEM, "read image", NULL);
-                return -1;
-            }
-            n = 0;
-            for (size_t k = 0; k < r->set.n; k++) {
-                if (r->set.v[k].need_data) {
-                    names[n] = r->set.v[k].name;
-                    index[n++] = k;
-                }
-            }
-            struct image_reading ir = {&r->set, index};
-            if (image_read(r->image, i, names, n, (size_t)ARCHIVE_MAX_MEMBER_BYTES, budget,
-                           got_source, &ir) != 0)
-                rc = -1;
-            free(names);
-            free(index);
-        }
         judge_members(r);
         if (!r->stopped && nexpect)
             check_expect(r, expect, expect_opts, nexpect);
@@ -3484,6 +3508,57 @@ static int plan_normalizes(struct run *r, uint64_t *budget)
     return r->stopped;
 }
 
+/* The plan of R (a container image's final file system) as image_fix's
+ * changes: each member's path with what becomes of it. */
+static int rewrite_image(struct run *r, const char *output, uint64_t *budget)
+{
+    struct archive_set *set = &r->set;
+    image_change *v = calloc(set->n ? set->n : 1, sizeof *v);
+    size_t n = 0;
+    if (!v) {
+        output_error(r, output, ENOMEM, "write new image", NULL);
+        return -1;
+    }
+    for (size_t k = 0; k < set->n; k++) {
+        const struct member *m = &set->v[k];
+        if (m->superseded)
+            continue;
+        image_change c = {.name = m->name};
+        if (m->added) {
+            c.kind = m->type == MEMBER_DIR ? IMAGE_CHANGE_ADD_DIR : IMAGE_CHANGE_ADD_FILE;
+            c.source = set->v[m->after].name;
+            c.data = m->new_data;
+            c.len = m->new_len;
+        } else if (m->plan == PLAN_HEAD) {
+            c.kind = IMAGE_CHANGE_HEAD;
+            c.data = m->new_head;
+            c.len = m->new_head_len;
+        } else if (m->plan == PLAN_REPLACE) {
+            c.kind = IMAGE_CHANGE_BYTES;
+            c.data = m->new_data;
+            c.len = m->new_len;
+        } else if (m->plan == PLAN_DROP) {
+            c.kind = IMAGE_CHANGE_DROP;
+        } else {
+            continue;
+        }
+        v[n++] = c;
+    }
+    const char *why = NULL;
+    int rc = 0;
+    if (n && image_fix(r->image, r->image_index, v, n, output, budget, &why) != 0) {
+        output_error(r, output, errno, "write new image", why && *why ? why : NULL);
+        rc = -1;
+    } else if (!n && strcmp(output, r->origin->path) != 0) {
+        /* Nothing to change: the copy is the image as it is. */
+        rc = image_fix(r->image, r->image_index, v, 0, output, budget, &why);
+        if (rc != 0)
+            output_error(r, output, errno, "write new image", why && *why ? why : NULL);
+    }
+    free(v);
+    return rc;
+}
+
 int archive_fix(const char *path, const char *output, const archive_fix_options *fix,
                 const archive_options *aopt, const pyc_verdict_options *vopt,
                 archive_fn *fn, void *ctx)
@@ -3504,10 +3579,24 @@ int archive_fix(const char *path, const char *output, const archive_fix_options 
         goto out;
     rc = -1;
     if (r.image) {
-        member_error(&r, NULL, EOPNOTSUPP, op,
-                     "a container image is read-only to pycache (check, stats and inspect "
-                     "judge it): fix the image's build instead");
-        goto out;
+        /* An image is fixed on its final file system, as check judges it;
+         * the changes land in its layers (image_fix). */
+        if (r.set.aopt->use == ARCHIVE_USE_ZIPIMPORT) {
+            member_error(&r, NULL, 0, op,
+                         "--zipimport needs a zip archive (zipimport reads no tar)");
+            goto out;
+        }
+        if (image_count(r.image) != 1) {
+            char detail[200];
+            snprintf(detail, sizeof detail,
+                     "an index of %zu images: pycache fixes an archive of one image (copy "
+                     "the one to fix out first, e.g. skopeo copy --override-arch)",
+                     image_count(r.image));
+            member_error(&r, NULL, 0, op, detail);
+            goto out;
+        }
+        if (load_image(&r, 0, &budget) == -1)
+            goto out;
     }
     if (r.set.zip && !r.set.zipimport && read_zip_dostimes(&o, &r.set) != 0) {
         member_error(&r, NULL, 0, "read archive", "no readable zip central directory");
@@ -3545,7 +3634,7 @@ int archive_fix(const char *path, const char *output, const archive_fix_options 
         goto out;
     }
     budget = max_bytes(aopt);
-    rc = rewrite(&r, output, &budget);
+    rc = r.image ? rewrite_image(&r, output, &budget) : rewrite(&r, output, &budget);
 out:
     run_free(&r);
     return rc;

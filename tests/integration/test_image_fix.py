@@ -1,0 +1,333 @@
+"""Fixing the bytecode inside a container image, into a new image.
+
+The image is test_image's (three layers: plain, gzip and zstd; whiteouts,
+an opaque directory, sources a later layer changes under their caches).
+Each fixing command writes a new image; the test then reads it as a
+registry client would, with hashlib: index.json -> manifest -> config and
+layers, every digest and size checked, each layer's uncompressed sha256
+against the config's rootfs.diff_ids. The layers are applied with the real
+`tar` (test_image.apply_layers), and the oracle is each interpreter's
+import system on that file system, as in test_image. umoci and skopeo
+(both used by test_image) load the new image too.
+"""
+
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+
+import pytest
+
+from oracle import batch_import, compile_source, make_module
+from test_image import (LAYER_TYPES, MODULES, OUTCOMES, apply_layers, by_member,
+                        docker_save, layer_tar, oci_layout, run_json, sha, stage, tar_of,
+                        tree_verdicts)
+
+HOW = {v: k for k, v in LAYER_TYPES.items()}
+
+
+def decompress(blob, how):
+    if how == "gzip":
+        return gzip.decompress(blob)
+    if how == "zstd":
+        return subprocess.run(["zstd", "-q", "-d", "-c"], input=blob, stdout=subprocess.PIPE,
+                              check=True).stdout
+    return blob
+
+
+def read_image(archive, dest):
+    """The OCI image archive ARCHIVE unpacked into DEST and read as a client
+    does, every digest checked: ([(layer tar, compression)], [layer
+    digests], the layout directory)."""
+    with tarfile.open(str(archive)) as t:
+        t.extractall(str(dest))
+    index = json.load(open(os.path.join(str(dest), "index.json")))
+    (desc,) = index["manifests"]
+
+    def blob(d):
+        data = open(os.path.join(str(dest), "blobs", "sha256", d["digest"][7:]), "rb").read()
+        assert sha(data) == d["digest"] and len(data) == d["size"], d
+        return data
+
+    manifest = json.loads(blob(desc))
+    config = json.loads(blob(manifest["config"]))
+    layers = []
+    for d, diff_id in zip(manifest["layers"], config["rootfs"]["diff_ids"]):
+        how = HOW[d["mediaType"]]
+        tar = decompress(blob(d), how)
+        assert sha(tar) == diff_id
+        layers.append((tar, how))
+    assert len(layers) == len(config["rootfs"]["diff_ids"])
+    # Nothing in blobs/ that the image does not name.
+    named = {desc["digest"], manifest["config"]["digest"]} | \
+        {d["digest"] for d in manifest["layers"]}
+    held = {"sha256:" + n for n in os.listdir(os.path.join(str(dest), "blobs", "sha256"))}
+    assert held == named
+    return layers, [d["digest"] for d in manifest["layers"]], str(dest)
+
+
+def judged_as_its_file_system(pycache, interpreters, archive, rootfs):
+    """pycache's verdicts on ARCHIVE equal the unpacked ROOTFS's, and each
+    interpreter imports from ROOTFS as they say. Returns them."""
+    r, verdicts = run_json(pycache, "check", "--json", "-v", str(archive))
+    assert r.returncode in (0, 1), r.stderr
+    got = by_member(verdicts)
+    assert got == tree_verdicts(pycache, rootfs)
+    for interp in interpreters:
+        where = os.path.join(str(rootfs), "app2" if interp.major == 2 else "app")
+        present = [m for m in MODULES if os.path.exists(os.path.join(where, m + ".py"))]
+        result = batch_import(interp, where, present)
+        for name in present:
+            member = ("app2/%s.pyc" % name if interp.major == 2 else
+                      "app/__pycache__/%s.%s.pyc" % (name, interp.tag))
+            if member not in got:
+                assert result[name]["outcome"] == "source", (interp.version, name)
+                continue
+            status = got[member][0]
+            assert result[name]["outcome"] in OUTCOMES[status], \
+                (interp.version, member, status, result[name]["log"][-400:])
+    return got
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory, interpreters):
+    """test_image's three layers, as an OCI archive with the zstd layer
+    gzip'd (Debian 12's umoci reads no zstd) and one as they are."""
+    tars = stage(interpreters, tmp_path_factory.mktemp("img"))
+    d = tmp_path_factory.mktemp("oci")
+    layers = list(zip(tars, ["", "gzip", "zstd"]))
+    oci_layout(d / "zstd", layers)
+    gz = [(t, "gzip" if h == "zstd" else h) for t, h in layers]
+    oci_layout(d / "gzip", gz)
+    return {"layers": layers, "zstd": tar_of(d / "zstd", d / "zstd.tar"),
+            "gzip_layers": gz, "gzip": tar_of(d / "gzip", d / "gzip.tar")}
+
+
+def test_convert_rewrites_only_the_layers_it_changes(pycache, interpreters, image, tmp_path):
+    before = judged_as_its_file_system(pycache, interpreters, image["zstd"],
+                                       _rootfs(image["layers"], tmp_path / "before"))
+    out = tmp_path / "fixed.tar"
+    r = pycache("convert", "--to", "unchecked-hash", image["zstd"], "-o", out)
+    assert r.returncode == 0, r.stderr
+    layers, digests, _ = read_image(out, tmp_path / "fixed")
+    old = [sha(_compress(t, h)) for t, h in image["layers"]]
+    # Layer 2 holds no fresh timestamp pyc (only opq/'s orphans): its blob
+    # is the same; layers 1 and 3 were rewritten, each in its compression.
+    assert digests[1] == old[1] and digests[0] != old[0] and digests[2] != old[2]
+    assert [h for _, h in layers] == ["", "gzip", "zstd"]
+    # Every other entry of a rewritten layer is kept: names, order, modes,
+    # owners, mtimes (pax fractions too), whiteouts.
+    for (new, _), (orig, _) in zip(layers, image["layers"]):
+        assert _entries(new) == _entries(orig)
+    rootfs = _rootfs(layers, tmp_path / "after")
+    got = judged_as_its_file_system(pycache, interpreters, out, rootfs)
+    # Every fresh timestamp pyc of 3.7+ is an unchecked-hash pyc now, and
+    # loads (judged_as_its_file_system asked each interpreter).
+    hashed = {i.tag for i in interpreters if (i.major, i.minor) >= (3, 7)}
+    converted = 0
+    for member, (status, _) in before.items():
+        pre = open(os.path.join(str(tmp_path / "before"), member), "rb").read()
+        if status != "fresh" or member.split(".")[-2] not in hashed or pre[4:8] != bytes(4):
+            continue
+        data = open(os.path.join(str(rootfs), member), "rb").read()
+        assert data[4:8] == b"\x01\x00\x00\x00" and data[16:] == pre[16:], member
+        assert got[member][0] == "fresh"
+        converted += 1
+    assert converted == len(hashed) * 2  # fresh_m, late_m
+
+
+def test_umoci_and_skopeo_load_the_fixed_image(pycache, interpreters, image, tmp_path):
+    if not shutil.which("umoci") or not shutil.which("skopeo"):
+        pytest.skip("umoci and skopeo are not installed (scripts/install-deps --test)")
+    out = tmp_path / "fixed.tar"
+    r = pycache("convert", "--to", "unchecked-hash", image["gzip"], "-o", out)
+    assert r.returncode == 0, r.stderr
+    # skopeo checks every digest it copies.
+    layout = tmp_path / "layout"
+    subprocess.run(["skopeo", "--insecure-policy", "copy", "-q", "oci-archive:%s" % out,
+                    "oci:%s:app:1" % layout], check=True)
+    subprocess.run(["skopeo", "--insecure-policy", "copy", "-q", "oci:%s:app:1" % layout,
+                    "docker-archive:%s:app:1" % (tmp_path / "docker.tar")], check=True)
+    bundle = tmp_path / "bundle"
+    subprocess.run(["umoci", "unpack", "--rootless", "--image", "%s:app:1" % layout,
+                    str(bundle)], check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    got = judged_as_its_file_system(pycache, interpreters, out, bundle / "rootfs")
+    _, again = run_json(pycache, "check", "--json", "-v", str(tmp_path / "docker.tar"))
+    assert by_member(again) == got
+
+
+def test_clean_shrinks_the_image(pycache, interpreters, image, tmp_path):
+    out = tmp_path / "clean.tar"
+    r = pycache("clean", image["zstd"], "-o", out)
+    assert r.returncode == 0, r.stderr
+    layers, _, _ = read_image(out, tmp_path / "clean")
+    # Each cache goes from the layer that provides it; layer 1's caches
+    # under opq/ and sub/, which layers 2 and 3 hide, stay where they are.
+    for (new, _), (orig, _) in zip(layers, image["layers"]):
+        assert len(new) < len(orig)
+        names = [n for n, _ in _entries(new)]
+        assert not [n for n in names if n.endswith(".pyc") and ".wh." not in n and
+                    "/opq/" not in n and "/sub/" not in n]
+    rootfs = _rootfs(layers, tmp_path / "rootfs")
+    got = judged_as_its_file_system(pycache, interpreters, out, rootfs)
+    assert got == {}
+    found = [os.path.join(d, f) for d, _, fs in os.walk(str(rootfs)) for f in fs
+             if f.endswith(".pyc") or d.endswith("__pycache__")]
+    assert found == []
+
+
+def test_compile_puts_caches_beside_their_sources(pycache, interpreters, image, tmp_path):
+    newest = interpreters[-1]
+    out = tmp_path / "compiled.tar"
+    r = pycache("compile", "--python", newest.short, image["zstd"], "--output", out)
+    assert r.returncode == 0, r.stderr
+    layers, _, _ = read_image(out, tmp_path / "compiled")
+    rootfs = _rootfs(layers, tmp_path / "rootfs")
+    got = judged_as_its_file_system(pycache, interpreters, out, rootfs)
+    where = os.path.join(str(rootfs), "app")
+    present = [m for m in MODULES if os.path.exists(os.path.join(where, m + ".py"))]
+    result = batch_import(newest, where, present)
+    assert all(result[m]["outcome"] == "cache" for m in present), result
+    # Layer 2 provides edited_m.py, checked_m.py and unchecked_m.py: app/'s
+    # stale caches of them (layer 1's) were recompiled where they are;
+    # app2/ has none for this version, so they are added beside the
+    # sources, in layer 2, as real_m's is. opq/inner_m.py is gone (opaque):
+    # nothing is added for it.
+    if newest.major == 3:
+        names2 = [n for n, _ in _entries(layers[1][0])]
+        added = sorted(n for n in names2 if n.endswith("%s.pyc" % newest.tag) and "opq" not in n)
+        assert added == ["app2/__pycache__/%s.%s.pyc" % (m, newest.tag)
+                         for m in ("checked_m", "edited_m", "unchecked_m")] + \
+            ["shared/real/__pycache__/real_m.%s.pyc" % newest.tag]
+        assert got["app/__pycache__/edited_m.%s.pyc" % newest.tag][0] == "fresh"
+
+
+def test_a_cache_added_beside_a_source_of_a_lower_layer(pycache, interpreters, tmp_path):
+    """A source without a cache, in layer 1, and a layer 2 that whites out
+    its __pycache__: the new cache goes in layer 2 (where nothing above
+    hides it); a cache under no whiteout goes beside its source in layer 1.
+    The dropped caches of clean become whiteouts where a lower layer holds
+    the same path."""
+    newest = interpreters[-1]
+    root = tmp_path / "src"
+    for sub in ("a", "b"):
+        os.makedirs(str(root / "l1" / sub))
+        make_module(str(root / "l1" / sub), "m", sub)
+    os.makedirs(str(root / "l2" / "a"))
+    make_module(str(root / "l2" / "a"), "other", "other")
+    compile_source(newest, str(root / "l2" / "a" / "other.py"))
+    l1 = layer_tar(root / "l1")
+    l2 = layer_tar(root / "l2", whiteouts=["a/.wh.__pycache__"])
+    d = tmp_path / "layout"
+    oci_layout(d, [(l1, "gzip"), (l2, "")])
+    archive = tar_of(d, tmp_path / "img.tar")
+    out = tmp_path / "out.tar"
+    r = pycache("compile", "--python", newest.short, archive, "--output", out)
+    assert r.returncode == 0, r.stderr
+    layers, digests, _ = read_image(out, tmp_path / "out")
+    n1 = [n for n, _ in _entries(layers[0][0])]
+    n2 = [n for n, _ in _entries(layers[1][0])]
+    cache_b = "b/__pycache__/m.%s.pyc" % newest.tag
+    cache_a = "a/__pycache__/m.%s.pyc" % newest.tag
+    assert cache_b in n1 and n1.index(cache_b) == n1.index("b/m.py") + 2  # dir, then file
+    assert cache_a in n2 and cache_a not in n1
+    rootfs = _rootfs(layers, tmp_path / "rootfs")
+    for sub in ("a", "b"):
+        result = batch_import(newest, os.path.join(str(rootfs), sub), ["m"])
+        assert result["m"]["outcome"] == "cache", result
+    # clean: a/__pycache__ is written by layer 2 only; the caches go.
+    out2 = tmp_path / "clean.tar"
+    r = pycache("clean", out, "-o", out2)
+    assert r.returncode == 0, r.stderr
+    layers2, _, _ = read_image(out2, tmp_path / "clean")
+    rootfs2 = _rootfs(layers2, tmp_path / "rootfs2")
+    assert [f for _, _, fs in os.walk(str(rootfs2)) for f in fs if f.endswith(".pyc")] == []
+    _, verdicts = run_json(pycache, "check", "--json", "-v", str(out2))
+    assert verdicts == []
+
+
+def test_docker_save_in_place(pycache, interpreters, image, tmp_path):
+    archive, config = docker_save(tmp_path / "saved.tar", image["layers"])
+    _, before = run_json(pycache, "check", "--json", "-v", archive)
+    os.chmod(archive, 0o640)
+    r = pycache("convert", "--to", "checked-hash", archive, "--in-place")
+    assert r.returncode == 0, r.stderr
+    assert os.stat(archive).st_mode & 0o777 == 0o640
+    assert [f for f in os.listdir(str(tmp_path)) if ".tmp." in f or ".layer." in f] == []
+    with tarfile.open(archive) as t:
+        names = t.getnames()
+        manifest = json.load(t.extractfile("manifest.json"))
+        (m,) = manifest
+        assert m["Config"] != config[7:] + ".json" and m["Config"] in names
+        cfg = t.extractfile(m["Config"]).read()
+        assert m["Config"] == hashlib.sha256(cfg).hexdigest() + ".json"
+        assert config[7:] + ".json" not in names
+        diff_ids = json.loads(cfg)["rootfs"]["diff_ids"]
+        for path, diff_id in zip(m["Layers"], diff_ids):
+            assert sha(t.extractfile(path).read()) == diff_id
+    r, verdicts = run_json(pycache, "check", "--json", "-v", archive)
+    after = by_member(verdicts)
+    newest = interpreters[-1]
+    member = "app/__pycache__/fresh_m.%s.pyc" % newest.tag
+    assert by_member(before)[member][0] == after[member][0] == "fresh"
+    if shutil.which("skopeo"):
+        subprocess.run(["skopeo", "--insecure-policy", "copy", "-q",
+                        "docker-archive:%s" % archive, "oci:%s:x" % (tmp_path / "l")],
+                       check=True)
+
+
+def test_refusals_write_nothing(pycache, interpreters, image, tmp_path):
+    # A layer whose blob does not match its digest.
+    d = tmp_path / "bad"
+    with tarfile.open(image["zstd"]) as t:
+        t.extractall(str(d))
+    index = json.load(open(str(d / "index.json")))
+    manifest = json.load(open(str(d / "blobs" / "sha256" / index["manifests"][0]["digest"][7:])))
+    p = str(d / "blobs" / "sha256" / manifest["layers"][0]["digest"][7:])
+    good = open(p, "rb").read()
+    data = bytearray(good)
+    data[600] ^= 1
+    open(p, "wb").write(bytes(data))
+    bad = tar_of(d, tmp_path / "bad.tar")
+    out = tmp_path / "out.tar"
+    r = pycache("convert", "--to", "unchecked-hash", bad, "-o", out)
+    assert r.returncode == 3 and "digest mismatch" in r.stderr, r.stderr
+    # An index of two images.
+    open(p, "wb").write(good)
+    mbytes = json.dumps(dict(manifest, annotations={"x": "y"})).encode()
+    open(str(d / "blobs" / "sha256" / hashlib.sha256(mbytes).hexdigest()), "wb").write(mbytes)
+    index["manifests"].append(dict(index["manifests"][0], digest=sha(mbytes), size=len(mbytes)))
+    json.dump(index, open(str(d / "index.json"), "w"))
+    two = tar_of(d, tmp_path / "two.tar")
+    r = pycache("clean", two, "-o", out)
+    assert r.returncode == 3 and "an index of 2 images" in r.stderr, r.stderr
+    assert not os.path.exists(str(out))
+    assert [f for f in os.listdir(str(tmp_path)) if ".tmp." in f or ".layer." in f] == []
+    r = pycache("convert", "--to", "unchecked-hash", "--zipimport", image["zstd"], "-o", out)
+    assert r.returncode in (2, 3) and not os.path.exists(str(out)), r.stderr
+
+
+def _compress(tar, how):
+    from test_image import compress
+    return compress(tar, how)
+
+
+def _rootfs(layers, target):
+    apply_layers(layers, target)
+    return target
+
+
+def _entries(tar):
+    """Each entry of a layer tar: (name, (type, mode, uid, gid, mtime, size
+    unless a cache, link target))."""
+    out = []
+    with tarfile.open(fileobj=__import__("io").BytesIO(tar)) as t:
+        for m in t.getmembers():
+            cache = m.name.endswith(".pyc")
+            out.append((m.name, (m.type, m.mode, m.uid, m.gid,
+                                 m.mtime,
+                                 None if cache else m.size, m.linkname)))
+    return out
