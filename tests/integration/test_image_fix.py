@@ -205,6 +205,29 @@ def test_compile_puts_caches_beside_their_sources(pycache, interpreters, image, 
         assert got["app/__pycache__/edited_m.%s.pyc" % newest.tag][0] == "fresh"
 
 
+def test_prune_and_normalize(pycache, interpreters, image, tmp_path):
+    _, before = run_json(pycache, "check", "--json", "-v", image["zstd"])
+    before = by_member(before)
+    pruned = tmp_path / "pruned.tar"
+    r = pycache("prune", image["zstd"], "-o", pruned)
+    # 1: sourceless pycs (2.x's gone_m.pyc) were kept, as on a tree.
+    sourceless = [v for v in before.values() if v[0] == "sourceless"]
+    assert r.returncode == (1 if sourceless else 0), r.stderr
+    layers, _, _ = read_image(pruned, tmp_path / "p")
+    got = judged_as_its_file_system(pycache, interpreters, pruned,
+                                    _rootfs(layers, tmp_path / "prootfs"))
+    assert got == {m: v for m, v in before.items() if v[0] in ("fresh", "sourceless")}
+    # normalize: the bodies in canonical marshal form, the headers and so
+    # the verdicts as they were.
+    normalized = tmp_path / "normalized.tar"
+    r = pycache("normalize", image["zstd"], "-o", normalized)
+    assert r.returncode in (0, 1), r.stderr
+    layers, _, _ = read_image(normalized, tmp_path / "n")
+    got = judged_as_its_file_system(pycache, interpreters, normalized,
+                                    _rootfs(layers, tmp_path / "nrootfs"))
+    assert got == before
+
+
 def test_a_cache_added_beside_a_source_of_a_lower_layer(pycache, interpreters, tmp_path):
     """A source without a cache, in layer 1, and a layer 2 that whites out
     its __pycache__: the new cache goes in layer 2 (where nothing above
