@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,30 @@ int archive_parse_mtime(const char *text, archive_options *out)
     out->mtime = ARCHIVE_MTIME_EPOCH;
     out->epoch = (int64_t)v;
     return 0;
+}
+
+/* Whether PATH is a directory holding an OCI image layout: recognised by
+ * content (image-spec image-layout.md), an "oci-layout" file that names an
+ * imageLayoutVersion, and an index.json. */
+static bool layout_dir(const char *path)
+{
+    int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return false;
+    struct stat st;
+    bool ok = fstatat(dfd, "index.json", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+    int fd = ok ? openat(dfd, "oci-layout", O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK) : -1;
+    char buf[4096];
+    ssize_t n = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)
+                    ? read(fd, buf, sizeof buf - 1)
+                    : -1;
+    if (fd >= 0)
+        close(fd);
+    close(dfd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    return strstr(buf, "\"imageLayoutVersion\"") != NULL;
 }
 
 #if PYC_HAVE_LIBARCHIVE
@@ -403,6 +428,8 @@ int archive_sniff(const char *path)
     struct stat st;
     if (stat(path, &st) != 0)
         return -1;
+    if (S_ISDIR(st.st_mode))
+        return layout_dir(path);
     if (!S_ISREG(st.st_mode))
         return 0;
     int fd = open_noatime(path, O_NONBLOCK);
@@ -1463,6 +1490,16 @@ static int scan_images(struct run *r, const char *shown, uint64_t *budget,
  * 0, or -1 after delivering why (1: the callback stopped). */
 static int prepare(struct run *r, const struct origin *o, const char *shown, uint64_t *budget)
 {
+    struct stat st;
+    if (o->path && stat(o->path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        /* An OCI layout directory (archive_sniff): image.c reads it as
+         * the tar it would be. */
+        r->image_hooks = (image_hooks){r, image_head_size, image_relevant, image_error};
+        int ir = image_open(o->path, NULL, 0, budget, &r->image_hooks, &r->image);
+        if (ir == 0)
+            member_error(r, NULL, EINVAL, "read archive", "not an OCI image layout");
+        return ir > 0 ? 0 : -1;
+    }
     char msg[256];
     int afd;
     struct archive *a = open_reader(o, &afd, msg, sizeof msg);
@@ -3652,6 +3689,8 @@ int archive_sniff(const char *path)
     struct stat st;
     if (stat(path, &st) != 0)
         return -1;
+    if (S_ISDIR(st.st_mode))
+        return layout_dir(path);
     if (!S_ISREG(st.st_mode))
         return 0;
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);

@@ -64,6 +64,10 @@
       (struct archive *a, void *data, archive_open_callback *o, archive_read_callback *r,    \
        archive_close_callback *c),                                                           \
       (a, data, o, r, c), ARCHIVE_FATAL)                                                     \
+    F(int, archive_read_open2,                                                               \
+      (struct archive *a, void *data, archive_open_callback *o, archive_read_callback *r,    \
+       archive_skip_callback *sk, archive_close_callback *c),                                \
+      (a, data, o, r, sk, c), ARCHIVE_FATAL)                                                 \
     F(int, archive_read_open_fd, (struct archive *a, int fd, size_t block), (a, fd, block),  \
       ARCHIVE_FATAL)                                                                         \
     F(int, archive_read_open_memory, (struct archive *a, const void *b, size_t n),           \

@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -123,6 +124,8 @@ struct image_set {
                                            indexes entered */
     size_t nchain;
     char why[600];           /* image_fix's message */
+    bool is_dir;             /* PATH is an OCI layout directory */
+    struct dirtar *dirtar;   /* its stream, while a reader is open */
     /* the file system of the image last built (image_files) */
     struct node *nodes;
     size_t nnodes, nodecap;
@@ -180,6 +183,257 @@ static void hex_digest(const uint8_t raw[SHA256_DIGEST_SIZE], char out[80])
     out[7 + 64] = '\0';
 }
 
+/* ---- an OCI layout directory, read as the tar it would be ---------------------------
+ *
+ * A directory holding an OCI image layout (what `skopeo copy ... oci:DIR`
+ * and umoci write) is read through the same passes as a layout tar: the
+ * outer reader is fed a ustar stream made on the fly from the directory's
+ * oci-layout, index.json and blobs/ALG/HEX files (dirtar_read), so every
+ * pass, every check and every cap is the tar's. The stream is never
+ * written anywhere; a blob the reader skips is skipped by seeking
+ * (dirtar_skip). Links and files other than regular ones are left out. */
+
+struct dirtar {
+    int dirfd;
+    char **names;            /* "oci-layout", "index.json", "blobs/ALG/HEX" */
+    int64_t *sizes, *mtimes;
+    size_t n, cur;
+    int state;               /* 0 header, 1 data, 2 padding, 3 end, 4 done */
+    int fd;                  /* the current file */
+    uint64_t off;            /* bytes of it (or of the padding) emitted */
+    unsigned char buf[64 * 1024];
+};
+
+static void octal(char *field, size_t width, uint64_t v)
+{
+    /* width - 1 digits and a NUL; larger sizes in GNU base-256, which
+     * libarchive reads. */
+    if (width - 1 < 22 && v >> (3 * (width - 1))) {
+        memset(field, 0, width);
+        field[0] = (char)0x80;
+        for (size_t i = width - 1; i > 0 && v; i--, v >>= 8)
+            field[i] = (char)(v & 0xff);
+        return;
+    }
+    snprintf(field, width, "%0*llo", (int)(width - 1), (unsigned long long)v);
+}
+
+static void dirtar_header(struct dirtar *d, unsigned char h[512])
+{
+    memset(h, 0, 512);
+    char *c = (char *)h;
+    snprintf(c, 100, "%s", d->names[d->cur]);
+    octal(c + 100, 8, 0644);
+    octal(c + 108, 8, 0);
+    octal(c + 116, 8, 0);
+    octal(c + 124, 12, (uint64_t)d->sizes[d->cur]);
+    octal(c + 136, 12, d->mtimes[d->cur] < 0 ? 0 : (uint64_t)d->mtimes[d->cur]);
+    c[156] = '0';
+    memcpy(c + 257, "ustar", 6);
+    memcpy(c + 263, "00", 2);
+    memset(c + 148, ' ', 8);
+    unsigned sum = 0;
+    for (int i = 0; i < 512; i++)
+        sum += h[i];
+    snprintf(c + 148, 8, "%06o", sum);
+    c[155] = ' ';
+}
+
+static la_ssize_t dirtar_read(struct archive *a, void *ctx, const void **out)
+{
+    (void)a;
+    struct dirtar *d = ctx;
+    *out = d->buf;
+    for (;;) {
+        switch (d->state) {
+        case 0:
+            if (d->cur == d->n) {
+                d->state = 3;
+                continue;
+            }
+            d->fd = psys_openat_read(d->dirfd, d->names[d->cur],
+                                     O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+            if (d->fd < 0)
+                return ARCHIVE_FATAL;
+            dirtar_header(d, d->buf);
+            d->state = 1;
+            d->off = 0;
+            return 512;
+        case 1: {
+            uint64_t size = (uint64_t)d->sizes[d->cur];
+            if (d->off == size) {
+                close(d->fd);
+                d->fd = -1;
+                d->state = 2;
+                continue;
+            }
+            size_t want = size - d->off < sizeof d->buf ? (size_t)(size - d->off) : sizeof d->buf;
+            ssize_t r = pread(d->fd, d->buf, want, (off_t)d->off);
+            if (r <= 0)
+                return ARCHIVE_FATAL; /* an error, or the file shrank */
+            d->off += (uint64_t)r;
+            return r;
+        }
+        case 2: {
+            size_t pad = (size_t)((512 - (uint64_t)d->sizes[d->cur] % 512) % 512);
+            d->cur++;
+            d->state = 0;
+            if (!pad)
+                continue;
+            memset(d->buf, 0, pad);
+            return (la_ssize_t)pad;
+        }
+        case 3:
+            memset(d->buf, 0, 1024);
+            d->state = 4;
+            return 1024;
+        default:
+            return 0;
+        }
+    }
+}
+
+static la_int64_t dirtar_skip(struct archive *a, void *ctx, la_int64_t request)
+{
+    (void)a;
+    struct dirtar *d = ctx;
+    if (d->state != 1 || request <= 0)
+        return 0;
+    uint64_t left = (uint64_t)d->sizes[d->cur] - d->off;
+    uint64_t n = (uint64_t)request < left ? (uint64_t)request : left;
+    d->off += n;
+    return (la_int64_t)n;
+}
+
+static void dirtar_free(struct dirtar *d)
+{
+    if (!d)
+        return;
+    for (size_t k = 0; k < d->n; k++)
+        free(d->names[k]);
+    free(d->names);
+    free(d->sizes);
+    free(d->mtimes);
+    if (d->fd >= 0)
+        close(d->fd);
+    if (d->dirfd >= 0)
+        close(d->dirfd);
+    free(d);
+}
+
+static int dirtar_close(struct archive *a, void *ctx)
+{
+    (void)a;
+    struct dirtar *d = ctx;
+    if (d->fd >= 0)
+        close(d->fd);
+    d->fd = -1;
+    return ARCHIVE_OK; /* freed by its set (image_free, or the next open) */
+}
+
+static int dirtar_add(struct dirtar *d, char *name, const struct stat *st)
+{
+    if (!(d->n & (d->n - 1)) || !d->n) {
+        size_t cap = d->n ? d->n * 2 : 16;
+        char **nv = realloc(d->names, cap * sizeof *nv);
+        if (nv)
+            d->names = nv;
+        int64_t *sv = nv ? realloc(d->sizes, cap * sizeof *sv) : NULL;
+        if (sv)
+            d->sizes = sv;
+        int64_t *mv = sv ? realloc(d->mtimes, cap * sizeof *mv) : NULL;
+        if (!mv) {
+            free(name);
+            return -1;
+        }
+        d->mtimes = mv;
+    }
+    d->names[d->n] = name;
+    d->sizes[d->n] = (int64_t)st->st_size;
+    d->mtimes[d->n++] = (int64_t)st->st_mtim.tv_sec;
+    return 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The layout directory PATH's files, as the stream will hold them. */
+static struct dirtar *dirtar_open(const char *path)
+{
+    struct dirtar *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    d->fd = -1;
+    d->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d->dirfd < 0)
+        goto fail;
+    struct stat st;
+    static const char *const top[] = {"oci-layout", "index.json"};
+    for (size_t i = 0; i < 2; i++) {
+        if (fstatat(d->dirfd, top[i], &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        char *name = strdup(top[i]);
+        if (!name || dirtar_add(d, name, &st) != 0)
+            goto fail;
+    }
+    size_t first_blob = d->n;
+    int bfd = openat(d->dirfd, "blobs", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    DIR *blobs = bfd >= 0 ? fdopendir(bfd) : NULL;
+    if (bfd >= 0 && !blobs)
+        close(bfd);
+    struct dirent *alg;
+    while (blobs && (alg = readdir(blobs))) {
+        if (alg->d_name[0] == '.')
+            continue;
+        int afd = openat(bfd, alg->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        DIR *ad = afd >= 0 ? fdopendir(afd) : NULL;
+        if (afd >= 0 && !ad)
+            close(afd);
+        struct dirent *b;
+        while (ad && (b = readdir(ad))) {
+            if (b->d_name[0] == '.' ||
+                fstatat(afd, b->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+                continue;
+            size_t len = 6 + strlen(alg->d_name) + 1 + strlen(b->d_name) + 1;
+            if (len > 100)
+                continue; /* no digest name: not a blob of the layout */
+            char *name = malloc(len);
+            if (!name) {
+                closedir(ad);
+                closedir(blobs);
+                goto fail;
+            }
+            memcpy(name, "blobs/", 6);
+            strcpy(name + 6, alg->d_name);
+            strcat(name, "/");
+            strcat(name, b->d_name);
+            if (dirtar_add(d, name, &st) != 0) {
+                closedir(ad);
+                closedir(blobs);
+                goto fail;
+            }
+        }
+        if (ad)
+            closedir(ad);
+    }
+    if (blobs)
+        closedir(blobs);
+    qsort(d->names + first_blob, d->n - first_blob, sizeof *d->names, cmp_names);
+    /* (sizes and mtimes follow their names: re-read after the sort) */
+    for (size_t k = first_blob; k < d->n; k++) {
+        if (fstatat(d->dirfd, d->names[k], &st, AT_SYMLINK_NOFOLLOW) != 0)
+            goto fail;
+        d->sizes[k] = (int64_t)st.st_size;
+        d->mtimes[k] = (int64_t)st.st_mtim.tv_sec;
+    }
+    return d;
+fail:
+    dirtar_free(d);
+    return NULL;
+}
+
 /* ---- the outer tar ----------------------------------------------------------------- */
 
 static struct archive *open_outer(struct image_set *s, int *fd)
@@ -191,7 +445,17 @@ static struct archive *open_outer(struct image_set *s, int *fd)
     archive_read_support_filter_all(a);
     archive_read_support_format_tar(a);
     int rc;
-    if (s->path) {
+    if (s->is_dir) {
+        dirtar_free(s->dirtar);
+        s->dirtar = dirtar_open(s->path);
+        if (!s->dirtar) {
+            int e = errno;
+            archive_read_free(a);
+            errno = e ? e : EIO;
+            return NULL;
+        }
+        rc = archive_read_open2(a, s->dirtar, NULL, dirtar_read, dirtar_skip, dirtar_close);
+    } else if (s->path) {
         *fd = psys_openat_read(AT_FDCWD, s->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (*fd < 0) {
             archive_read_free(a);
@@ -2592,7 +2856,9 @@ static int write_archive(struct fix_state *f, const char *output, uint64_t *budg
     if (archive_write_close(w) != ARCHIVE_OK)
         goto werr;
     struct stat st;
-    if ((stat(s->path, &st) == 0 && fchmod(fd, st.st_mode & 07777) != 0) || fsync(fd) != 0) {
+    /* The image's permissions (from a layout directory: a file's 0644). */
+    if ((stat(s->path, &st) == 0 && fchmod(fd, s->is_dir ? 0644 : st.st_mode & 07777) != 0) ||
+        fsync(fd) != 0) {
         fix_fail(s, errno, "cannot write '%.*s'", PATH_MAX, tmp);
         goto out;
     }
@@ -2619,6 +2885,100 @@ out:
     if (a)
         close_outer(a, afd);
     free(tmp);
+    return rc;
+}
+
+/* Writes the bytes of R to a new file PATH (a temporary name beside it,
+ * renamed over it once complete and synced). */
+static int write_file_atomically(struct fix_state *f, const char *path, struct replacement *r)
+{
+    size_t len = strlen(path);
+    char *tmp = malloc(len + 16);
+    if (!tmp)
+        return fix_fail(f->s, ENOMEM, "out of memory");
+    memcpy(tmp, path, len);
+    memcpy(tmp + len, ".tmp.XXXXXX", 12);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        fix_fail(f->s, errno, "cannot create '%.*s'", PATH_MAX, tmp);
+        free(tmp);
+        return -1;
+    }
+    int rc = 0;
+    uint64_t size = r->fd >= 0 ? r->fd_size : r->len, at = 0;
+    unsigned char buf[65536];
+    while (rc == 0 && at < size) {
+        const unsigned char *p;
+        size_t n = size - at < sizeof buf ? (size_t)(size - at) : sizeof buf;
+        if (r->fd >= 0) {
+            ssize_t got = pread(r->fd, buf, n, (off_t)at);
+            if (got <= 0) {
+                rc = fix_fail(f->s, got < 0 ? errno : EIO, "cannot read a temporary file");
+                break;
+            }
+            n = (size_t)got;
+            p = buf;
+        } else {
+            p = (const unsigned char *)r->data + at;
+        }
+        for (size_t done = 0; rc == 0 && done < n;) {
+            ssize_t w = write(fd, p + done, n - done);
+            if (w < 0 && errno != EINTR)
+                rc = fix_fail(f->s, errno, "cannot write '%.*s'", PATH_MAX, tmp);
+            else if (w > 0)
+                done += (size_t)w;
+        }
+        at += n;
+    }
+    if (rc == 0 && (fchmod(fd, 0644) != 0 || fsync(fd) != 0))
+        rc = fix_fail(f->s, errno, "cannot write '%.*s'", PATH_MAX, tmp);
+    close(fd);
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = fix_fail(f->s, errno, "cannot rename '%.*s' to '%.*s'", PATH_MAX, tmp, PATH_MAX,
+                      path);
+    if (rc != 0)
+        unlink(tmp);
+    free(tmp);
+    r->written = rc == 0;
+    return rc;
+}
+
+/* --in-place on a layout directory: the new blobs are added to it, then
+ * index.json is replaced (atomically, last: until then the layout is the
+ * old image, with some blobs it does not name yet). The blobs replaced stay
+ * until the user's garbage collection (umoci gc, or skopeo copy to a new
+ * layout): another index in the same directory may name them. */
+static int write_layout(struct fix_state *f)
+{
+    const char *dir = f->s->path;
+    struct replacement *index = NULL;
+    for (size_t k = 0; k < f->n; k++) {
+        struct replacement *r = &f->v[k];
+        if (strcmp(r->old_name, "index.json") == 0) {
+            index = r;
+            continue;
+        }
+        if (strcmp(r->old_name, "manifest.json") == 0)
+            continue; /* not read from a directory */
+        size_t len = strlen(dir) + strlen(r->new_name) + 2;
+        char *path = malloc(len);
+        if (!path)
+            return fix_fail(f->s, ENOMEM, "out of memory");
+        snprintf(path, len, "%s/%s", dir, r->new_name);
+        int rc = write_file_atomically(f, path, r);
+        free(path);
+        if (rc != 0)
+            return -1;
+    }
+    if (!index)
+        return 0;
+    size_t len = strlen(dir) + sizeof "/index.json";
+    char *path = malloc(len);
+    if (!path)
+        return fix_fail(f->s, ENOMEM, "out of memory");
+    snprintf(path, len, "%s/index.json", dir);
+    int rc = write_file_atomically(f, path, index);
+    free(path);
     return rc;
 }
 
@@ -2733,7 +3093,10 @@ int image_fix(struct image_set *s, size_t i, const image_change *changes, size_t
     }
     if (todo == 0 && f.n && rewrite_json(&f, nl) != 0)
         goto out;
-    rc = write_archive(&f, output, budget);
+    if (s->is_dir && strcmp(output, s->path) == 0)
+        rc = write_layout(&f);
+    else
+        rc = write_archive(&f, output, budget);
 out:
     if (a)
         close_outer(a, afd);
@@ -2793,6 +3156,7 @@ void image_free(struct image_set *s)
     free(s->images);
     free(s->nodes);
     free(s->slots);
+    dirtar_free(s->dirtar);
     free(s);
 }
 
@@ -2809,6 +3173,8 @@ int image_open(const char *path, const void *mem, size_t len, uint64_t *budget,
     s->mem = mem;
     s->mem_len = len;
     s->h = hooks;
+    struct stat st;
+    s->is_dir = path && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
     int rc = -1;
     if (pass_a(s, budget) != 0)
         goto out;

@@ -333,6 +333,53 @@ def test_refusals_write_nothing(pycache, interpreters, image, tmp_path):
     assert r.returncode in (2, 3) and not os.path.exists(str(out)), r.stderr
 
 
+def test_a_layout_directory(pycache, interpreters, image, tmp_path):
+    """A directory holding an OCI layout (recognised by its oci-layout file)
+    is the image its tar is: judged the same; -o OUT writes an image tar;
+    --in-place adds the new blobs and replaces index.json, the old blobs
+    staying for the user's gc. skopeo and umoci read the result."""
+    layout = tmp_path / "layout"
+    with tarfile.open(image["gzip"]) as t:
+        t.extractall(str(layout))
+    _, want = run_json(pycache, "check", "--json", "-v", image["gzip"])
+    r, got = run_json(pycache, "check", "--json", "-v", str(layout))
+    assert r.returncode == 1, r.stderr
+    assert by_member(got) == by_member(want)
+    assert all(v["archive"] == str(layout) for v in got)
+    r = pycache("stats", str(layout))
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "out.tar"
+    r = pycache("convert", "--to", "unchecked-hash", str(layout), "-o", out)
+    assert r.returncode == 0, r.stderr
+    layers, _, _ = read_image(out, tmp_path / "out")
+    _, from_tar = run_json(pycache, "check", "--json", "-v", str(out))
+    old_blobs = set(os.listdir(str(layout / "blobs" / "sha256")))
+    r = pycache("convert", "--to", "unchecked-hash", str(layout), "--in-place")
+    assert r.returncode == 0, r.stderr
+    blobs = set(os.listdir(str(layout / "blobs" / "sha256")))
+    assert old_blobs < blobs and len(blobs) == len(old_blobs) + 4  # 2 layers, config, manifest
+    assert not [f for f in os.listdir(str(layout)) if ".tmp." in f]
+    _, in_place = run_json(pycache, "check", "--json", "-v", str(layout))
+    assert by_member(in_place) == by_member(from_tar)
+    if shutil.which("skopeo") and shutil.which("umoci"):
+        subprocess.run(["umoci", "unpack", "--rootless", "--image", "%s:app:1" % layout,
+                        str(tmp_path / "bundle")], check=True, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+        assert by_member(in_place) == tree_verdicts(pycache, tmp_path / "bundle" / "rootfs")
+        subprocess.run(["skopeo", "--insecure-policy", "copy", "-q", "oci:%s:app:1" % layout,
+                        "oci:%s:app:1" % (tmp_path / "copy")], check=True)
+    # A file called oci-layout that is not one: a tree like any other.
+    plain = tmp_path / "plain"
+    os.makedirs(str(plain))
+    open(str(plain / "oci-layout"), "w").write("not json")
+    open(str(plain / "index.json"), "w").write("{}")
+    make_module(str(plain), "m", "m")
+    compile_source(interpreters[-1], str(plain / "m.py"))
+    r, verdicts = run_json(pycache, "check", "--json", "-v", str(plain))
+    assert r.returncode == 0 and [v["status"] for v in verdicts] == ["fresh"], r.stderr
+    assert "archive" not in verdicts[0]
+
+
 def _compress(tar, how):
     from test_image import compress
     return compress(tar, how)
