@@ -1634,27 +1634,12 @@ static bool source_of(const char *name, char *src, size_t cap)
     return true;
 }
 
-int archive_read_caches(const char *path, const archive_options *aopt,
-                        const pyc_verdict_options *vopt, bool sources, archive_bytes_fn *bytes,
-                        archive_fn *fn, void *ctx)
+/* archive_read_caches on R's member table (an archive's members, or an
+ * image's final file system). */
+static int read_caches(struct run *r, bool sources, archive_bytes_fn *bytes, void *ctx,
+                       uint64_t *budget)
 {
-    if (!library_ready(path, fn, ctx))
-        return -1;
-    struct origin o = {path, NULL, 0};
-    struct run r;
-    run_init(&r, &o, path, aopt, vopt, fn, ctx);
-    uint64_t budget = max_bytes(aopt);
-    int rc = prepare(&r, &o, path, &budget);
-    if (rc != 0)
-        goto out;
-    rc = -1;
-    if (r.image) {
-        member_error(&r, NULL, EOPNOTSUPP, "read archive",
-                     "container images are not read by this command (zip and tar "
-                     "archives are)");
-        goto out;
-    }
-    struct archive_set *set = &r.set;
+    struct archive_set *set = &r->set;
     bool any = false;
     char src[PATH_MAX];
     for (size_t k = 0; k < set->n; k++) {
@@ -1672,9 +1657,9 @@ int archive_read_caches(const char *path, const archive_options *aopt,
             any = true;
         }
     }
-    if (any && read_needed(&r, &budget) != 0)
-        goto out;
-    for (size_t k = 0; k < set->n && !r.stopped; k++) {
+    if (any && read_needed(r, budget) != 0)
+        return -1;
+    for (size_t k = 0; k < set->n && !r->stopped; k++) {
         struct member *m = &set->v[k];
         if (!m->cache || m->superseded || !m->head_ok || m->type != MEMBER_FILE ||
             !source_of(m->name, src, sizeof src))
@@ -1682,15 +1667,15 @@ int archive_read_caches(const char *path, const archive_options *aopt,
         archive_cache ac = {.member = m->name};
         pyc_verdict v;
         struct member_name nm;
-        int judged = sources ? judge_member(&r, m, &nm, &v) : 0;
+        int judged = sources ? judge_member(r, m, &nm, &v) : 0;
         if (judged < 0)
             continue;
         if (judged == 1)
             ac.verdict = &v;
-        ac.shown = display(&r, &r.pathbuf, &r.pathcap, m->name);
+        ac.shown = display(r, &r->pathbuf, &r->pathcap, m->name);
         if (!m->data) {
             int e = m->data_error ? m->data_error : EIO;
-            member_error(&r, m->name, e, "read member",
+            member_error(r, m->name, e, "read member",
                          e == EFBIG ? "larger than 256 MiB" : strerror(e));
             continue;
         }
@@ -1699,15 +1684,48 @@ int archive_read_caches(const char *path, const archive_options *aopt,
         struct member *s = sources ? lookup(set, src) : NULL;
         if (s && s->type == MEMBER_FILE && !s->superseded) {
             ac.source_member = s->name;
-            ac.source_shown = display(&r, &r.srcbuf, &r.srccap, s->name);
+            ac.source_shown = display(r, &r->srcbuf, &r->srccap, s->name);
             ac.source = s->data;
             ac.source_len = s->data_len;
             ac.source_error = s->data ? 0 : s->data_error ? s->data_error : EIO;
         }
         if (bytes(&ac, ctx) != 0)
-            r.stopped = 1;
+            r->stopped = 1;
     }
-    rc = r.stopped ? 1 : 0;
+    return r->stopped ? 1 : 0;
+}
+
+int archive_read_caches(const char *path, const archive_options *aopt,
+                        const pyc_verdict_options *vopt, bool sources, archive_bytes_fn *bytes,
+                        archive_fn *fn, void *ctx)
+{
+    if (!library_ready(path, fn, ctx))
+        return -1;
+    struct origin o = {path, NULL, 0};
+    struct run r;
+    run_init(&r, &o, path, aopt, vopt, fn, ctx);
+    uint64_t budget = max_bytes(aopt);
+    int rc = prepare(&r, &o, path, &budget);
+    if (rc != 0)
+        goto out;
+    rc = -1;
+    if (r.image) {
+        /* An image's caches are the paths of its final file system (as
+         * check judges them), their bytes and their sources' read from the
+         * layers that provide them. One image: the paths pair with
+         * another archive's or tree's by name. */
+        if (image_count(r.image) != 1) {
+            char detail[160];
+            snprintf(detail, sizeof detail, "an index of %zu images: diff and verify read an "
+                                            "archive of one image",
+                     image_count(r.image));
+            member_error(&r, NULL, 0, "read archive", detail);
+            goto out;
+        }
+        if (load_image(&r, 0, &budget) == -1)
+            goto out;
+    }
+    rc = read_caches(&r, sources, bytes, ctx, &budget);
 out:
     run_free(&r);
     return rc;

@@ -380,6 +380,42 @@ def test_a_layout_directory(pycache, interpreters, image, tmp_path):
     assert "archive" not in verdicts[0]
 
 
+def test_diff_and_verify_an_image(pycache, interpreters, image, tmp_path):
+    """diff pairs an image's caches with another image's (or a tree's) by
+    their path in the final file system; verify recompiles each from its
+    source there. Both equal the unpacked file system's answers."""
+    rootfs = _rootfs(image["layers"], tmp_path / "rootfs")
+    fixed = tmp_path / "fixed.tar"
+    r = pycache("convert", "--to", "unchecked-hash", image["zstd"], "-o", fixed)
+    assert r.returncode == 0, r.stderr
+    r = pycache("diff", "--json", image["zstd"], str(fixed))
+    assert r.returncode == 0, r.stderr
+    result = {v["path"]: v["result"] for v in r.json()}
+    converted = [l.split()[1] for l in pycache("convert", "--to", "unchecked-hash", "-n", "-v",
+                                                 image["zstd"], "-o", str(tmp_path / "x.tar")
+                                                 ).stdout.splitlines()
+                 if l.startswith("would-convert") or l.startswith("converted")]
+    assert sorted(p for p, v in result.items() if v != "same") == \
+        sorted(c[len(image["zstd"]) + 1:] for c in converted)
+    assert set(result.values()) == {"same", "header"}
+    # Against the unpacked file system: the same caches, the same bytes.
+    r = pycache("diff", "--json", image["zstd"], str(rootfs))
+    assert r.returncode == 0, r.stderr
+    assert {v["result"] for v in r.json()} == {"same"}
+    assert sorted(v["path"] for v in r.json()) == sorted(result)
+    # verify: the image's answers are the unpacked tree's.
+    r = pycache("verify", "--json", "-v", image["zstd"])
+    tree = pycache("verify", "--json", "-v", str(rootfs))
+    assert r.returncode == tree.returncode, (r.stderr, tree.stderr)
+    mine = {v["member"]: (v["status"], v["verify"], v["code_path"]) for v in r.json()}
+    theirs = {os.path.relpath(v["path"], str(rootfs)): (v["status"], v["verify"], v["code_path"])
+              for v in tree.json()}
+    assert mine == theirs
+    newest = interpreters[-1]
+    assert mine["app/__pycache__/fresh_m.%s.pyc" % newest.tag][1] == "verified"
+    assert mine["app/__pycache__/edited_m.%s.pyc" % newest.tag][1] == "mismatch"
+
+
 def _compress(tar, how):
     from test_image import compress
     return compress(tar, how)
