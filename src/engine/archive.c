@@ -3601,14 +3601,17 @@ static int rewrite_image(struct run *r, const char *output, uint64_t *budget)
     }
     const char *why = NULL;
     int rc = 0;
-    if (n && image_fix(r->image, r->image_index, v, n, output, budget, &why) != 0) {
-        output_error(r, output, errno, "write new image", why && *why ? why : NULL);
+    /* Nothing to change and --in-place: nothing to write. Else the copy,
+     * changed or not. */
+    if ((n || strcmp(output, r->origin->path) != 0) &&
+        image_fix(r->image, r->image_index, v, n, output, budget, &why) != 0) {
+        int err = errno;
+        char detail[800];
+        if (err && why && *why)
+            snprintf(detail, sizeof detail, "%s: %s", why, strerror(err));
+        output_error(r, output, err, "write new image",
+                     err && why && *why ? detail : why && *why ? why : NULL);
         rc = -1;
-    } else if (!n && strcmp(output, r->origin->path) != 0) {
-        /* Nothing to change: the copy is the image as it is. */
-        rc = image_fix(r->image, r->image_index, v, 0, output, budget, &why);
-        if (rc != 0)
-            output_error(r, output, errno, "write new image", why && *why ? why : NULL);
     }
     free(v);
     return rc;

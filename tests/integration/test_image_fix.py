@@ -11,6 +11,7 @@ import system on that file system, as in test_image. umoci and skopeo
 (both used by test_image) load the new image too.
 """
 
+import errno
 import gzip
 import hashlib
 import json
@@ -414,6 +415,44 @@ def test_diff_and_verify_an_image(pycache, interpreters, image, tmp_path):
     newest = interpreters[-1]
     assert mine["app/__pycache__/fresh_m.%s.pyc" % newest.tag][1] == "verified"
     assert mine["app/__pycache__/edited_m.%s.pyc" % newest.tag][1] == "mismatch"
+
+
+@pytest.mark.parametrize("op,errno_name,match", [
+    ("write", "ENOSPC", ".layer."),
+    ("write", "ENOSPC", ".tmp."),
+    ("rename", "EIO", "o.tar"),
+])
+def test_faults_leave_nothing(image, tmp_path, op, errno_name, match, pycache_bin):
+    """A full disk while a layer or the image is written, a failed rename:
+    exit status 3, the error's words, nothing left beside the output, the
+    image as it was."""
+    shim = os.path.join(os.path.dirname(pycache_bin), "faultshim.so")
+    if not os.path.exists(shim) or os.environ.get("PYCACHE_VALGRIND"):
+        pytest.skip("fault shim not built or not preloadable")
+    preload = [shim]
+    ldd = subprocess.run(["ldd", pycache_bin], stdout=subprocess.PIPE).stdout.decode()
+    for line in ldd.splitlines():
+        if "libasan.so" in line and "=>" in line:
+            preload.insert(0, line.split("=>")[1].split()[0])
+    archive = str(tmp_path / "a.tar")
+    shutil.copy(image["zstd"], archive)
+    before = open(archive, "rb").read()
+    log = str(tmp_path / "faults.log")
+    env = dict(os.environ, LD_PRELOAD=":".join(preload), FAULTSHIM_OP=op,
+               FAULTSHIM_ERRNO=errno_name, FAULTSHIM_MATCH=match, FAULTSHIM_LOG=log,
+               NO_COLOR="1")
+    for target in ("o.tar", None):
+        if target is None and match == "o.tar":
+            env["FAULTSHIM_MATCH"] = "a.tar"
+        args = [pycache_bin, "convert", "--to", "unchecked-hash", archive] + \
+            (["-o", str(tmp_path / target)] if target else ["--in-place"])
+        r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        assert os.path.getsize(log) > 0, "the fault never happened"
+        os.unlink(log)
+        assert r.returncode == 3 and os.strerror(getattr(errno, errno_name)) \
+            in r.stderr.decode(), r.stderr
+        assert sorted(os.listdir(str(tmp_path))) == ["a.tar"], os.listdir(str(tmp_path))
+        assert open(archive, "rb").read() == before
 
 
 def _compress(tar, how):
