@@ -556,6 +556,11 @@ typedef enum pyc_reason {
                                 (a dot in NAME: import never asks for it) */
     PYC_REASON_ZIPIMPORT,    /* a __pycache__ entry of a zip archive on
                                 sys.path: zipimport never reads one */
+    PYC_REASON_ZIPIMPORT_UNREADABLE, /* a cache in a zip archive whose
+                                zipimport of that version cannot open the
+                                archive at all (a trailing comment before
+                                3.8, zip64 before 3.13): nothing in it is
+                                ever imported */
     PYC_REASON_COUNT
 } pyc_reason;
 

@@ -79,6 +79,7 @@ static const char *const reason_names[PYC_REASON_COUNT] = {
     [PYC_REASON_NO_CACHE] = "no-cache",
     [PYC_REASON_NAME] = "name",
     [PYC_REASON_ZIPIMPORT] = "zipimport",
+    [PYC_REASON_ZIPIMPORT_UNREADABLE] = "zipimport-unreadable",
 };
 
 const char *pyc_status_name(pyc_status status)

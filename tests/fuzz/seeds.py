@@ -188,6 +188,17 @@ def archive_seeds():
                     full = os.path.join(d, f)
                     z.write(full, os.path.relpath(full, tree))
         put("fuzz_archive", b"#!/usr/bin/env python3\n" + buf.getvalue())
+        # A trailing comment (zipimport reads it from 3.8), and zip64 sizes
+        # behind a plain end record (only 3.13's zipimport reads them).
+        with zipfile.ZipFile(buf, "a") as z:
+            z.comment = b"release"
+        put("fuzz_archive", buf.getvalue())
+        with open(os.path.join(tmp, "z64.zip"), "rb") as f:
+            z64 = f.read()
+        end = z64.rfind(b"PK\5\6")
+        count, size, offset = struct.unpack_from("<QQQ", z64, end - 76 + 32)
+        put("fuzz_archive", z64[:end - 76] + b"PK\5\6" +
+            struct.pack("<HHHHIIH", 0, 0, count, count, size, offset, 0))
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as t:
             for n in ("../x.pyc", "/etc/y.pyc", "a/__pycache__/m.cpython-312.pyc",

@@ -12,10 +12,12 @@ import json
 import re
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import time
 import zipfile
+import zlib
 
 import pytest
 
@@ -344,6 +346,111 @@ def test_zipimport_as_each_interpreter(pycache, interp, tmp_path, maker):
         "stale" if (interp.major, interp.minor) >= (3, 8) else "fresh")
 
 
+def test_zipimport_reads_dos_times_in_the_local_zone(pycache, interp, tmp_path):
+    """zipimport turns a member's DOS date and time into an mtime with
+    mktime (Lib/zipimport.py _parse_dostime, 3.8+; Modules/zipimport.c
+    parse_dostime, 2.7-3.7), so the zone of the importing process moves
+    every source: zipped in UTC and imported in New York, each timestamp
+    pyc meets a source hours away and the source is used instead. pycache
+    reads the DOS time the same way, under the same TZ."""
+    tree = zipimport_tree(tmp_path / "t", interp)
+    archive = str(tmp_path / "lib.zip")
+    subprocess.run(["zip", "-q", "-r", archive, "."], cwd=str(tree), check=True,
+                   env=dict(os.environ, TZ="UTC"))
+    tz = {"TZ": "America/New_York"}
+    r, verdicts = run_json(pycache, "check", "--json", "-v", "--zipimport", archive, env=tz)
+    assert r.returncode in (0, 1), r.stderr
+    by_member = {v["member"]: v for v in verdicts}
+    printed = interp.run(_ZIP_ORACLE, archive, *ZIP_CASES, env=tz).stdout.decode()
+    got = json.loads(printed.rsplit("\n@@", 1)[1])
+    for name in ZIP_CASES:
+        v = by_member[name + ".pyc"]
+        assert zipimport_outcome(got[name]) == ZIPIMPORT[v["status"]], (name, v, got[name])
+    # The shift is real: the module that is fresh in UTC is not here.
+    assert by_member["fresh_z.pyc"]["status"] == "stale"
+    assert zipimport_outcome(got["fresh_z"]) == "py"
+
+
+_ZIP_OPENS = r"""
+import sys, zipimport
+try:
+    zipimport.zipimporter(sys.argv[1])
+    sys.stdout.write("\n@@opens")
+except Exception as e:
+    sys.stdout.write("\n@@%s: %s" % (type(e).__name__, e))
+"""
+
+
+def zip_variant(archive, variant, tree):
+    if variant == "comment":  # a trailing archive comment
+        subprocess.run(["zip", "-q", "-r", archive, "."], cwd=str(tree), check=True)
+        subprocess.run(["zip", "-q", "-z", archive], input=b"built by CI\n", check=True)
+    elif variant == "zip64":  # Info-ZIP's forced zip64: 0xFFFFFFFF in the 32-bit fields
+        subprocess.run(["zip", "-q", "-fz", "-r", archive, "."], cwd=str(tree), check=True)
+    elif variant == "zip64-entries":
+        # Entries whose 32-bit sizes say "in the zip64 extra" behind a plain
+        # end record (what pycache writes for zipimport, and streaming
+        # writers): every version opens it, but only 3.13 reads the sizes.
+        subprocess.run(["zip", "-q", "-fz", "-r", archive, "."], cwd=str(tree), check=True)
+        data = open(archive, "rb").read()
+        end = data.rfind(b"PK\5\6")
+        rec = data[end - 76:end - 20]
+        assert rec[:4] == b"PK\6\6"
+        count, size, offset = struct.unpack_from("<QQQ", rec, 32)
+        tail = b"PK\5\6" + struct.pack("<HHHHIIH", 0, 0, count, count, size, offset, 0)
+        open(archive, "wb").write(data[:end - 76] + tail)
+    elif variant == "count":  # an end record counting one entry more than there are
+        subprocess.run(["zip", "-q", "-r", archive, "."], cwd=str(tree), check=True)
+        data = bytearray(open(archive, "rb").read())
+        end = data.rfind(b"PK\5\6")
+        for off in (8, 10):
+            struct.pack_into("<H", data, end + off, struct.unpack_from("<H", data, end + off)[0] + 1)
+        open(archive, "wb").write(bytes(data))
+    else:  # "prefix": a zipapp's "#!" line in front, which every version reads
+        subprocess.run(["zip", "-q", "-r", archive, "."], cwd=str(tree), check=True)
+        data = open(archive, "rb").read()
+        open(archive, "wb").write(b"#!/usr/bin/env python3\n" + data)
+
+
+@pytest.mark.parametrize("variant", ["comment", "zip64", "zip64-entries", "count", "prefix"])
+def test_zip_zipimport_cannot_open(pycache, interp, tmp_path, variant):
+    """Whether zipimport of a version opens the archive at all: when it does
+    not, no module in it is imported and every cache of that version is
+    shadowed (zipimport-unreadable); when it does, the usual verdicts."""
+    tree = zipimport_tree(tmp_path / "t", interp)
+    archive = str(tmp_path / "lib.zip")
+    zip_variant(archive, variant, tree)
+    printed = interp.run(_ZIP_OPENS, archive).stdout.decode()
+    opens = printed.rsplit("\n@@", 1)[1] == "opens"
+    v = (interp.major, interp.minor)
+    # The rules as documented, each seen in the interpreters themselves.
+    assert opens == {"comment": v >= (3, 8), "zip64": v >= (3, 13), "count": v < (3, 13),
+                     "prefix": True, "zip64-entries": True}[variant], printed
+    r, verdicts = run_json(pycache, "check", "--json", "-v", "--zipimport", archive)
+    assert r.returncode in (0, 1), r.stderr
+    by_member = {x["member"]: x for x in verdicts}
+    # 3.13.0 imports struct while it reads a zip64 entry, which recurses when
+    # struct is not imported yet and the archive comes first on sys.path:
+    # programs have struct by then, so the oracle does too.
+    oracle = "import struct\n" + _ZIP_ORACLE
+    got = json.loads(interp.run(oracle, archive, *ZIP_CASES).stdout.decode()
+                     .rsplit("\n@@", 1)[1])
+    for name in ZIP_CASES:
+        x = by_member[name + ".pyc"]
+        if not opens:
+            assert got[name][0] == "notfound", (name, got[name])
+            if x["python"] is not None:  # a magic of no version stays what it is
+                assert (x["status"], x["reason"]) == ("shadowed", "zipimport-unreadable"), x
+        else:
+            assert x["reason"] != "zipimport-unreadable", x
+            assert zipimport_outcome(got[name]) == ZIPIMPORT[x["status"]], (name, x, got[name])
+    if variant == "zip64-entries":
+        # 3.8-3.12 compare the pyc's size with 0xFFFFFFFF: the cache fresh
+        # elsewhere is stale there.
+        assert by_member["fresh_z.pyc"]["status"] == (
+            "stale" if (3, 8) <= v < (3, 13) else "fresh"), by_member["fresh_z.pyc"]
+
+
 def test_zipapp_defaults_to_zipimport(pycache, interpreters, tmp_path):
     """A zipapp (python -m zipapp: a "#!" line in front of the zip) is
     judged as zipimport sees it, without being told."""
@@ -493,6 +600,77 @@ def test_zip64(pycache, interpreters, tmp_path):
 
 def newest3(interpreters):
     return [i for i in interpreters if (i.major, i.minor) >= (3, 7)][-1]
+
+
+def zip_past_4gib(tree, out, hole=(4 << 30) + 4096):
+    """A zip whose first member, blob.bin, holds HOLE zero bytes (a hole in
+    a sparse file: no disk), so that every member of TREE after it lies past
+    4 GiB: zip64 offsets in the directory, a zip64 end record. Stored
+    members, DOS times in UTC, written by hand (APPNOTE.TXT 4.3-4.5)."""
+    records = []
+
+    def local(name, data_len, crc, mtime, write):
+        t = time.gmtime(mtime)
+        dostime = t.tm_hour << 11 | t.tm_min << 5 | t.tm_sec // 2
+        dosdate = (t.tm_year - 1980) << 9 | t.tm_mon << 5 | t.tm_mday
+        at = f.tell()
+        big = data_len >= 0xFFFFFFFF
+        extra = struct.pack("<HHQQ", 1, 16, data_len, data_len) if big else b""
+        size32 = 0xFFFFFFFF if big else data_len
+        f.write(struct.pack("<4sHHHHHIIIHH", b"PK\3\4", 45, 0, 0, dostime, dosdate, crc,
+                            size32, size32, len(name), len(extra)) + name + extra)
+        write()
+        cx = (struct.pack("<QQ", data_len, data_len) if big else b"") + \
+            (struct.pack("<Q", at) if at >= 0xFFFFFFFF else b"")
+        cextra = struct.pack("<HH", 1, len(cx)) + cx if cx else b""
+        records.append(struct.pack(
+            "<4sHHHHHHIIIHHHHHII", b"PK\1\2", 0x031E, 45, 0, 0, dostime, dosdate, crc,
+            size32, size32, len(name), len(cextra), 0, 0, 0, 0o100644 << 16,
+            0xFFFFFFFF if at >= 0xFFFFFFFF else at) + name + cextra)
+
+    crc, zeros = 0, bytes(64 << 20)
+    for _ in range(hole // len(zeros)):
+        crc = zlib.crc32(zeros, crc)
+    crc = zlib.crc32(bytes(hole % len(zeros)), crc)
+    with open(out, "wb") as f:
+        local(b"blob.bin", hole, crc, T_NS // 10**9, lambda: f.seek(hole, 1))
+        for m in all_members(tree):
+            path = os.path.join(str(tree), m)
+            data = open(path, "rb").read()
+            local(m.encode(), len(data), zlib.crc32(data), int(os.stat(path).st_mtime),
+                  lambda: f.write(data))
+        cd_at = f.tell()
+        for r in records:
+            f.write(r)
+        cd_len, end64 = f.tell() - cd_at, f.tell()
+        n = len(records)
+        f.write(struct.pack("<4sQHHIIQQQQ", b"PK\6\6", 44, 45, 45, 0, 0, n, n, cd_len, cd_at))
+        f.write(struct.pack("<4sIQI", b"PK\6\7", 0, end64, 1))
+        f.write(struct.pack("<4sHHHHIIH", b"PK\5\6", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF,
+                            0xFFFFFFFF, 0))
+
+
+def test_members_past_4gib(pycache, interpreters, tree, tmp_path):
+    """Offsets past 4 GiB (zip64 fields in the directory and a zip64 end
+    record) are followed without reading the 4 GiB member: the verdicts are
+    the imports of the tree unzip extracts, and --zipimport knows that only
+    3.13 reads such an archive."""
+    archive = str(tmp_path / "big.zip")
+    zip_past_4gib(tree, archive)
+    assert os.stat(archive).st_blocks * 512 < 64 << 20  # sparse: no disk
+    env = {"TZ": "UTC"}
+    r, verdicts = run_json(pycache, "check", "--json", "-v", archive, env=env)
+    assert r.returncode == 1, r.stderr  # stale, orphan...
+    assert {v["member"] for v in verdicts if v["kind"]} == \
+        {m for m in all_members(tree) if m.endswith(".pyc")}
+    out = tmp_path / "x"
+    subprocess.run(["unzip", "-q", archive, "-x", "blob.bin", "-d", str(out)], check=True,
+                   env=dict(os.environ, TZ="UTC"))
+    assert_matches_imports(interpreters, verdicts, out, archive)
+    r, verdicts = run_json(pycache, "check", "--json", "-v", "--zipimport", archive, env=env)
+    for v in verdicts:
+        if v["python"] and v["kind"] == "legacy":
+            assert (v["reason"] == "zipimport-unreadable") == (v["python"] != "3.13"), v
 
 
 def test_lambda_story(pycache, interpreters, tmp_path):

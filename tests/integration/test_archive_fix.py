@@ -119,14 +119,21 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("kind", ["zip", "tgz"])
+# A zip is rewritten by copying its members' raw bytes; one the raw copy
+# cannot lay out (a split archive, a member on another disk, overlapping
+# members) goes through libarchive's writer, which PYCACHE_ZIP_WRITER
+# chooses for any zip: the same promises hold for both, byte identity aside.
+WRITERS = [("zip", "raw"), ("zip", "libarchive"), ("tgz", "libarchive")]
+
+
+@pytest.mark.parametrize("kind,writer", WRITERS, ids=["zip", "zip-libarchive-writer", "tgz"])
 @pytest.mark.parametrize("command,opts", CASES, ids=["prune", "prune-sourceless", "clean"])
 def test_fix_equals_the_command_on_the_extracted_tree(pycache, interpreters, tree, tmp_path,
-                                                      kind, command, opts):
+                                                      kind, writer, command, opts):
     archive = str(tmp_path / ("a." + kind))
     make_archive(tree, archive, kind)
     before = open(archive, "rb").read()
-    env = {"TZ": "UTC"}
+    env = {"TZ": "UTC", "PYCACHE_ZIP_WRITER": writer}
     # The oracle: the command on the extracted tree.
     extract(archive, kind, str(tmp_path / "x"))
     r = pycache(command, *opts + [str(tmp_path / "x")], env=env)
@@ -152,6 +159,11 @@ def test_fix_equals_the_command_on_the_extracted_tree(pycache, interpreters, tre
     got = members(out, kind)
     assert kept == got
     assert any(d.rstrip("/").endswith("sub/__pycache__") for d in dropped), dropped
+    if kind == "zip":  # the writer asked for is the one that wrote: raw
+        # copies keep every kept member's bytes, libarchive's writer does not
+        old, new = raw_spans(archive), raw_spans(out)
+        same = all(old[n] == new[n] for n in new)
+        assert same == (writer == "raw"), writer
     # Nothing the command removes is left: a second pass finds nothing.
     r = pycache(command, "-n", *opts + [out, "-o", str(tmp_path / "again")], env=env)
     assert r.returncode in (0, 1) and "nothing to remove" in r.stdout, r.stdout
@@ -180,9 +192,11 @@ def digest(data):
         b"=").decode()
 
 
-def test_wheel_record_and_pip_install(pycache, interpreters, tmp_path):
+@pytest.mark.parametrize("writer", ["raw", "libarchive"])
+def test_wheel_record_and_pip_install(pycache, interpreters, tmp_path, writer):
     """A wheel shipping stale and fresh pycs (RECORD lists them): prune -o
-    drops the stale ones and their RECORD lines; pip installs the result."""
+    drops the stale ones and their RECORD lines; pip installs the result,
+    whichever writer wrote it (WRITERS above)."""
     py = newest3(interpreters)
     src = tmp_path / "src" / "tinypkg"
     src.mkdir(parents=True)
@@ -219,7 +233,7 @@ def test_wheel_record_and_pip_install(pycache, interpreters, tmp_path):
     out_dir = tmp_path / "fixed"
     out_dir.mkdir()
     fixed = str(out_dir / os.path.basename(whl))
-    r = pycache("prune", whl, "-o", fixed, env={"TZ": "UTC"})
+    r = pycache("prune", whl, "-o", fixed, env={"TZ": "UTC", "PYCACHE_ZIP_WRITER": writer})
     assert r.returncode == 0 and "1 stale" in r.stdout, (r.stdout, r.stderr)
     stale = "tinypkg/__pycache__/b.%s.pyc" % py.tag
     with zipfile.ZipFile(fixed) as z:
@@ -448,17 +462,31 @@ def test_compile_replaces_what_is_not_fresh_hash_mode(pycache, interpreters, tmp
     assert r.returncode == 0, r.stdout
 
 
-def test_compile_for_zipimport(pycache, interp, tmp_path):
+@pytest.mark.parametrize("shape", ["plain", "zip64", "comment"])
+def test_compile_for_zipimport(pycache, interp, tmp_path, shape):
     """A zipapp (.pyz: zipimport by default): NAME.pyc beside each source,
     stamped with the source's DOS time as zipimport reads it; on sys.path,
     every module is imported from it, and the code's file name is the one
-    zipimport gives a source it compiles (ARCHIVE/member)."""
+    zipimport gives a source it compiles (ARCHIVE/member). Info-ZIP's zip64
+    (zip -fz) is rewritten so that every version finds the directory and
+    compares sizes it can read; a trailing comment, which zipimport reads
+    only from 3.8, is refused for older targets (nothing written)."""
     tree = source_tree(str(tmp_path / "src"))
     archive = str(tmp_path / "app.pyz")
-    make_archive(tree, archive, "zip")
+    if shape == "zip64":
+        subprocess.run(["zip", "-q", "-fz", "-r", archive, "."], cwd=tree, check=True,
+                       env=dict(os.environ, TZ="UTC"))
+    else:
+        make_archive(tree, archive, "zip")
+    if shape == "comment":
+        subprocess.run(["zip", "-q", "-z", archive], input=b"release 1\n", check=True)
     out = "fixed.pyz"
     r = pycache("compile", "--python", interp.path, archive, "--output", out,
                 cwd=str(tmp_path), env={"TZ": "UTC"})
+    if shape == "comment" and (interp.major, interp.minor) < (3, 8):
+        assert r.returncode == 3 and "trailing comment" in r.stderr, (r.stdout, r.stderr)
+        assert not os.path.exists(str(tmp_path / out))
+        return
     assert r.returncode == 0, (r.stdout, r.stderr)
     with zipfile.ZipFile(str(tmp_path / out)) as z:
         assert "mod_a.pyc" in z.namelist() and "pkg/__init__.pyc" in z.namelist()
