@@ -2470,24 +2470,17 @@ static const struct replacement *replacement_of(const struct fix_state *f, const
     return NULL;
 }
 
-/* The new name of the blob OLD whose new digest is DIGEST: a blob of the
- * layout (blobs/sha256/HEX), or a docker-save config (HEX.json), is named
- * by its digest; any other name (a legacy ID/layer.tar) stays. */
-static char *new_blob_name(const char *old, const char *digest)
+/* The new name of the blob OLD, whose digest goes from OLD_DIGEST to
+ * DIGEST: a name that is the old digest's hex (blobs/sha256/HEX, a
+ * docker-save HEX.json config, skopeo's HEX.tar layers) gets the new hex;
+ * any other name (a legacy ID/layer.tar, named by a v1 ID) stays. */
+static char *new_blob_name(const char *old, const char *old_digest, const char *digest)
 {
     const char *slash = strrchr(old, '/');
     const char *base = slash ? slash + 1 : old;
-    size_t dl = (size_t)(base - old);
-    char *out = malloc(dl + 64 + 6);
-    if (!out)
-        return NULL;
-    memcpy(out, old, dl);
-    if (strncmp(old, "blobs/sha256/", 13) == 0 && strlen(old) == 13 + 64)
-        snprintf(out + dl, 65, "%s", digest + 7);
-    else if (strlen(base) == 64 + 5 && has_suffix(base, ".json"))
-        snprintf(out + dl, 70, "%s.json", digest + 7);
-    else
-        strcpy(out + dl, base);
+    char *out = strdup(old);
+    if (out && strncmp(base, old_digest + 7, 64) == 0 && strlen(old_digest) == 7 + 64)
+        memcpy(out + (base - old), digest + 7, 64);
     return out;
 }
 
@@ -2638,7 +2631,7 @@ static int replace_json(struct fix_state *f, const char *name, json_t *j, bool d
         sha256_update(&c, r->len, (const uint8_t *)text);
         sha256_digest(&c, sizeof raw, raw);
         hex_digest(raw, r->new_digest);
-        r->new_name = new_blob_name(name, r->new_digest);
+        r->new_name = new_blob_name(name, r->old_digest, r->new_digest);
     } else {
         r->new_name = strdup(name);
     }
@@ -3085,7 +3078,7 @@ int image_fix(struct image_set *s, size_t i, const image_change *changes, size_t
         r->new_size = (int64_t)nl[p].size;
         r->fd = nl[p].fd;
         r->fd_size = nl[p].size;
-        r->new_name = new_blob_name(r->old_name, r->new_digest);
+        r->new_name = new_blob_name(r->old_name, r->old_digest, r->new_digest);
         if (!r->new_name) {
             fix_fail(s, ENOMEM, "out of memory");
             goto out;

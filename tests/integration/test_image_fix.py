@@ -158,6 +158,20 @@ def test_umoci_and_skopeo_load_the_fixed_image(pycache, interpreters, image, tmp
     got = judged_as_its_file_system(pycache, interpreters, out, bundle / "rootfs")
     _, again = run_json(pycache, "check", "--json", "-v", str(tmp_path / "docker.tar"))
     assert by_member(again) == got
+    # skopeo's docker-archive (HEX.tar layers, HEX.json config) fixed in
+    # turn: the names follow the new digests, and skopeo reads it back.
+    docker = tmp_path / "docker.tar"
+    r = pycache("convert", "--to", "checked-hash", docker, "--in-place")
+    assert r.returncode == 0, r.stderr
+    with tarfile.open(str(docker)) as t:
+        (m,) = json.load(t.extractfile("manifest.json"))
+        cfg = t.extractfile(m["Config"]).read()
+        assert m["Config"] == hashlib.sha256(cfg).hexdigest() + ".json"
+        for path, diff_id in zip(m["Layers"], json.loads(cfg)["rootfs"]["diff_ids"]):
+            data = t.extractfile(path).read()
+            assert sha(data) == diff_id and path == diff_id[7:] + ".tar"
+    subprocess.run(["skopeo", "--insecure-policy", "copy", "-q", "docker-archive:%s" % docker,
+                    "oci:%s:app:1" % (tmp_path / "back")], check=True)
 
 
 def test_clean_shrinks_the_image(pycache, interpreters, image, tmp_path):
