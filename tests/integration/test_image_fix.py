@@ -140,6 +140,39 @@ def test_convert_rewrites_only_the_layers_it_changes(pycache, interpreters, imag
     assert converted == len(hashed) * 2  # fresh_m, late_m
 
 
+def test_an_image_with_1980_dates(pycache, interpreters, tmp_path):
+    """The Lambda story in an image: a build pipeline normalised every
+    source's mtime to 1980-01-01, so every timestamp pyc is stale in every
+    container; convert --to unchecked-hash --ignore-mtime, and each
+    interpreter loads every module from its cache."""
+    interps = [i for i in interpreters if (i.major, i.minor) >= (3, 7)]
+    root = tmp_path / "l1"
+    os.makedirs(str(root / "app"))
+    mods = ["m1", "m2", "m3"]
+    for name in mods:
+        path = make_module(str(root / "app"), name, name)
+        for interp in interps:
+            compile_source(interp, path)
+        os.utime(path, (315532800, 315532800))
+    d = tmp_path / "layout"
+    oci_layout(d, [(layer_tar(root), "gzip")])
+    archive = tar_of(d, tmp_path / "img.tar")
+    r, verdicts = run_json(pycache, "check", "--json", archive)
+    assert {(v["status"], v["reason"]) for v in verdicts} == {("stale", "mtime")}, r.stderr
+    assert len(verdicts) == len(mods) * len({i.tag for i in interps})
+    out = tmp_path / "fixed.tar"
+    r = pycache("convert", "--to", "unchecked-hash", "--ignore-mtime", archive, "-o", out)
+    assert r.returncode == 0, r.stderr
+    layers, _, _ = read_image(out, tmp_path / "fixed")
+    rootfs = _rootfs(layers, tmp_path / "rootfs")
+    assert os.stat(str(rootfs / "app" / "m1.py")).st_mtime == 315532800
+    for interp in interps:
+        result = batch_import(interp, str(rootfs / "app"), mods)
+        assert all(result[m]["outcome"] == "cache" for m in mods), (interp.version, result)
+    r = pycache("check", "--expect", interps[-1].short, str(out))
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def test_umoci_and_skopeo_load_the_fixed_image(pycache, interpreters, image, tmp_path):
     if not shutil.which("umoci") or not shutil.which("skopeo"):
         pytest.skip("umoci and skopeo are not installed (scripts/install-deps --test)")
