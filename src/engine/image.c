@@ -1871,6 +1871,8 @@ struct op {
     bool add;
     bool whiteout;           /* a drop that a lower layer would show again:
                                 a whiteout in its place (layer.md) */
+    bool dir;                /* a drop of a directory */
+    size_t order;            /* its index in the changes */
 };
 
 /* A layer written anew: an unlinked temporary file holding the blob. */
@@ -2009,6 +2011,9 @@ struct layer_job {
     struct op *ops;          /* this layer's, in change order */
     size_t nops;
     struct name_map byname;  /* file and drop ops by path: op index */
+    size_t *adds;            /* the add ops, by the entry they follow (the
+                                layer's end last), in change order */
+    size_t nadds, next_add;
     struct new_layer *out;
     const char *output;
     uint64_t *budget;
@@ -2025,10 +2030,9 @@ static const struct op *op_named(const struct layer_job *j, const char *name)
 static int write_adds(struct layer_job *j, struct archive *w, size_t seq,
                       struct archive_entry *src, const char *raw)
 {
-    for (size_t k = 0; k < j->nops; k++) {
-        const struct op *o = &j->ops[k];
-        if (!o->add || o->seq != seq)
-            continue;
+    /* The entries come in order: the adds are walked once. */
+    for (; j->next_add < j->nadds && j->ops[j->adds[j->next_add]].seq == seq; j->next_add++) {
+        const struct op *o = &j->ops[j->adds[j->next_add]];
         const char *name = o->c->name;
         int rc;
         if (src) {
@@ -2046,6 +2050,17 @@ static int write_adds(struct layer_job *j, struct archive *w, size_t seq,
             return -1;
     }
     return 0;
+}
+
+/* cmp_adds' operand: qsort has no context argument (one sort at a time). */
+static const struct op *sort_ops;
+
+static int cmp_adds(const void *a, const void *b)
+{
+    const struct op *x = &sort_ops[*(const size_t *)a], *y = &sort_ops[*(const size_t *)b];
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
 }
 
 /* One entry of the layer being rewritten: kept, replaced or dropped. */
@@ -2276,6 +2291,11 @@ static int rewrite_layer(struct layer_job *j, struct archive *outer)
     }
     if (write_adds(j, w, SIZE_MAX, NULL, NULL) != 0 || archive_write_close(w) != ARCHIVE_OK)
         goto werr;
+    if (j->next_add != j->nadds) {
+        fix_fail(s, 0, "layer %.71s changed since it was read (an entry is missing): nothing "
+                 "written", l->digest);
+        goto out;
+    }
     char got[80];
     if (!finish_blob(n, l, got)) {
         fix_fail(s, 0, "layer %.71s changed since it was read (its blob is now %s): "
@@ -2364,6 +2384,7 @@ static int place_changes(struct image_set *s, const struct image *im, const imag
         o->add = add;
         if (c[k].kind == IMAGE_CHANGE_DROP) {
             o->whiteout = name_get(&lower, c[k].name, strlen(c[k].name)) < pos;
+            o->dir = nd->e->kind == E_DIR;
             continue;
         }
         if (!add)
@@ -2402,21 +2423,22 @@ static int place_changes(struct image_set *s, const struct image *im, const imag
         }
     }
     /* A whiteout of a directory removes all below it: no whiteouts for the
-     * paths below it in the same layer. */
-    for (size_t k = 0; k < n; k++) {
-        struct op *o = &ops[k];
-        if (!o->whiteout)
-            continue;
-        for (size_t i = 0; i < n; i++) {
-            const struct op *d = &ops[i];
-            size_t dl = strlen(d->c->name);
-            if (i != k && d->whiteout && d->pos == o->pos &&
-                strncmp(o->c->name, d->c->name, dl) == 0 && o->c->name[dl] == '/') {
-                o->whiteout = false;
-                break;
-            }
+     * paths below it in the same layer (a map of the directories whited
+     * out, by layer; one lookup per directory above each whiteout). */
+    struct name_map dirs = {0};
+    for (size_t k = 0; k < n; k++)
+        if (ops[k].whiteout && ops[k].dir &&
+            name_put(&dirs, ops[k].c->name, strlen(ops[k].c->name), ops[k].pos, false) != 0) {
+            free(dirs.slots);
+            goto nomem;
         }
+    for (size_t k = 0; k < n && dirs.n; k++) {
+        struct op *o = &ops[k];
+        for (size_t i = strlen(o->c->name); o->whiteout && i-- > 0;)
+            if (o->c->name[i] == '/' && name_get(&dirs, o->c->name, i) == o->pos)
+                o->whiteout = false;
     }
+    free(dirs.slots);
     rc = 0;
     goto out;
 nomem:
@@ -3019,12 +3041,35 @@ int image_fix(struct image_set *s, size_t i, const image_change *changes, size_t
             fix_fail(s, ENOMEM, "out of memory");
             goto out;
         }
+        ops[k].order = k;
         j->ops[j->nops++] = ops[k];
+    }
+    for (size_t p = 0; p < im->n; p++) {
+        struct layer_job *j = &jobs[p];
+        size_t na = 0;
+        for (size_t k = 0; k < j->nops; k++)
+            na += j->ops[k].add;
+        if (!na)
+            continue;
+        j->adds = malloc(na * sizeof *j->adds);
+        if (!j->adds) {
+            fix_fail(s, ENOMEM, "out of memory");
+            goto out;
+        }
+        for (size_t k = 0; k < j->nops; k++)
+            if (j->ops[k].add)
+                j->adds[j->nadds++] = k;
+        sort_ops = j->ops; /* qsort has no context argument */
+        qsort(j->adds, j->nadds, sizeof *j->adds, cmp_adds);
     }
     size_t todo = 0;
     for (size_t p = 0; p < im->n; p++) {
-        jobs[p] = (struct layer_job){s, im, p, jobs[p].ops, jobs[p].nops, jobs[p].byname,
-                                     &nl[p], output, budget};
+        jobs[p].s = s;
+        jobs[p].im = im;
+        jobs[p].pos = p;
+        jobs[p].out = &nl[p];
+        jobs[p].output = output;
+        jobs[p].budget = budget;
         nl[p].changed = jobs[p].nops > 0;
         todo += nl[p].changed;
     }
@@ -3103,6 +3148,7 @@ out:
     free(f.drops);
     for (size_t p = 0; jobs && p < im->n; p++) {
         free(jobs[p].ops);
+        free(jobs[p].adds);
         free(jobs[p].byname.slots);
     }
     for (size_t p = 0; nl && p < im->n; p++)
