@@ -2151,7 +2151,8 @@ static int rewrite_entry(struct layer_job *j, struct archive *in, struct archive
 /* Compresses the uncompressed layer tar in FD with IN's filters into a new
  * scratch file (libarchive's "raw" format: the filters alone). The bytes
  * differ from what the original compressor wrote (another gzip or zstd
- * implementation, level and header), which is no harm: a layer is named by
+ * implementation and header; libarchive's default level: gzip 6, as Docker
+ * and containerd compress, zstd 3), which is no harm: a layer is named by
  * the digest of its blob as it is, the uncompressed tar's digest (the
  * diff_id) is what identifies its content, and both are recomputed here
  * and written where the image names them. */
