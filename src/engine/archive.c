@@ -1626,6 +1626,21 @@ static int load_image(struct run *r, size_t i, uint64_t *budget)
     return mark_sources(r) && read_needed(r, budget) != 0 ? -2 : 0;
 }
 
+/* How many different images R's index names: the same manifest under two
+ * tags (two descriptors of one digest) is one image, fixed once, and every
+ * descriptor of it rewritten. */
+static size_t distinct_images(const struct image_set *set)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < image_count(set); i++) {
+        size_t k = 0;
+        while (k < i && strcmp(image_ref(set, k), image_ref(set, i)) != 0)
+            k++;
+        n += k == i;
+    }
+    return n;
+}
+
 /* read_needed for an image: the members marked need_data are read from
  * the layers that hold them (image_read). */
 static int read_needed_image(struct run *r, uint64_t *budget)
@@ -1928,11 +1943,11 @@ int archive_read_caches(const char *path, const archive_options *aopt,
          * check judges them), their bytes and their sources' read from the
          * layers that provide them. One image: the paths pair with
          * another archive's or tree's by name. */
-        if (image_count(r.image) != 1) {
+        if (distinct_images(r.image) != 1) {
             char detail[160];
             snprintf(detail, sizeof detail, "an index of %zu images: diff and verify read an "
                                             "archive of one image",
-                     image_count(r.image));
+                     distinct_images(r.image));
             member_error(&r, NULL, 0, "read archive", detail);
             goto out;
         }
@@ -3898,12 +3913,12 @@ int archive_fix(const char *path, const char *output, const archive_fix_options 
                          "--zipimport needs a zip archive (zipimport reads no tar)");
             goto out;
         }
-        if (image_count(r.image) != 1) {
+        if (distinct_images(r.image) != 1) {
             char detail[200];
             snprintf(detail, sizeof detail,
                      "an index of %zu images: pycache fixes an archive of one image (copy "
                      "the one to fix out first, e.g. skopeo copy --override-arch)",
-                     image_count(r.image));
+                     distinct_images(r.image));
             member_error(&r, NULL, 0, op, detail);
             goto out;
         }

@@ -320,6 +320,25 @@ def test_a_cache_added_beside_a_source_of_a_lower_layer(pycache, interpreters, t
     assert verdicts == []
 
 
+def test_one_image_under_two_tags(pycache, image, tmp_path):
+    d = tmp_path / "tags"
+    with tarfile.open(image["gzip"]) as t:
+        t.extractall(str(d))
+    index = json.load(open(str(d / "index.json")))
+    second = dict(index["manifests"][0], annotations={"org.opencontainers.image.ref.name": "b"})
+    index["manifests"].append(second)
+    json.dump(index, open(str(d / "index.json"), "w"))
+    r = pycache("convert", "--to", "unchecked-hash", str(d), "--in-place")
+    assert r.returncode == 0, r.stderr
+    index = json.load(open(str(d / "index.json")))
+    digests = {m["digest"] for m in index["manifests"]}
+    assert len(index["manifests"]) == 2 and len(digests) == 1 and second["digest"] not in digests
+    if shutil.which("skopeo"):
+        for tag in ("app:1", "b"):
+            subprocess.run(["skopeo", "--insecure-policy", "copy", "-q", "oci:%s:%s" % (d, tag),
+                            "oci:%s:x" % (tmp_path / tag.replace(":", "_"))], check=True)
+
+
 def test_docker_save_in_place(pycache, interpreters, image, tmp_path):
     archive, config = docker_save(tmp_path / "saved.tar", image["layers"])
     _, before = run_json(pycache, "check", "--json", "-v", archive)
@@ -374,6 +393,8 @@ def test_refusals_write_nothing(pycache, interpreters, image, tmp_path):
     json.dump(index, open(str(d / "index.json"), "w"))
     two = tar_of(d, tmp_path / "two.tar")
     r = pycache("clean", two, "-o", out)
+    assert r.returncode == 3 and "an index of 2 images" in r.stderr, r.stderr
+    r = pycache("diff", two, image["zstd"])
     assert r.returncode == 3 and "an index of 2 images" in r.stderr, r.stderr
     assert not os.path.exists(str(out))
     assert [f for f in os.listdir(str(tmp_path)) if ".tmp." in f or ".layer." in f] == []
