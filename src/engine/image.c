@@ -2544,6 +2544,14 @@ static int add_drop(struct fix_state *f, const char *digest)
 {
     if (!valid_digest(digest))
         return 0;
+    /* A blob the fixed image still names (an attestation may share one
+     * with it) stays. */
+    for (size_t p = 0; p < f->im->n; p++)
+        if (strcmp(f->s->layers[f->im->layers[p]].digest, digest) == 0)
+            return 0;
+    for (size_t k = 0; k < f->n; k++)
+        if (strcmp(f->v[k].new_digest, digest) == 0)
+            return 0;
     char **v = realloc(f->drops, (f->ndrops + 1) * sizeof *v);
     if (!v)
         return -1;

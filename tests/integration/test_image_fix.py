@@ -320,6 +320,63 @@ def test_a_cache_added_beside_a_source_of_a_lower_layer(pycache, interpreters, t
     assert verdicts == []
 
 
+def test_a_nested_index_and_its_attestation(pycache, image, tmp_path):
+    """index.json -> a nested index -> the manifest and BuildKit's
+    attestation manifest of it: the nested index is rewritten with the new
+    manifest's digest, index.json with the nested index's; the attestation
+    (of an image no longer there) goes with its blobs."""
+    d = tmp_path / "nested"
+    with tarfile.open(image["gzip"]) as t:
+        t.extractall(str(d))
+    blobs = d / "blobs" / "sha256"
+
+    def put(data):
+        open(str(blobs / hashlib.sha256(data).hexdigest()), "wb").write(data)
+        return {"digest": sha(data), "size": len(data)}
+    index = json.load(open(str(d / "index.json")))
+    mdesc = index["manifests"][0]
+    statement = put(json.dumps({"_type": "https://in-toto.io/Statement/v0.1",
+                                "subject": [{"digest": {"sha256": mdesc["digest"][7:]}}]}
+                               ).encode())
+    aconfig = put(b'{"architecture":"unknown","os":"unknown"}')
+    att = put(json.dumps({"schemaVersion": 2,
+                          "config": dict(aconfig, mediaType="application/vnd.oci.image.config.v1+json"),
+                          "layers": [dict(statement, mediaType="application/vnd.in-toto+json")]}
+                         ).encode())
+    nested = put(json.dumps({"schemaVersion": 2,
+                             "mediaType": "application/vnd.oci.image.index.v1+json",
+                             "manifests": [
+                                 {k: mdesc[k] for k in ("mediaType", "digest", "size")},
+                                 dict(att, mediaType="application/vnd.oci.image.manifest.v1+json",
+                                      annotations={
+                                          "vnd.docker.reference.type": "attestation-manifest",
+                                          "vnd.docker.reference.digest": mdesc["digest"]})]}
+                            ).encode())
+    index["manifests"] = [dict(nested, mediaType="application/vnd.oci.image.index.v1+json",
+                               annotations=mdesc["annotations"])]
+    json.dump(index, open(str(d / "index.json"), "w"))
+    archive = tar_of(d, tmp_path / "nested.tar")
+    out = tmp_path / "out.tar"
+    r = pycache("convert", "--to", "unchecked-hash", archive, "-o", out)
+    assert r.returncode == 0, r.stderr
+    o = tmp_path / "out"
+    with tarfile.open(str(out)) as t:
+        t.extractall(str(o))
+    (desc,) = json.load(open(str(o / "index.json")))["manifests"]
+    assert desc["digest"] != nested["digest"]
+    data = open(str(o / "blobs" / "sha256" / desc["digest"][7:]), "rb").read()
+    assert sha(data) == desc["digest"] and len(data) == desc["size"]
+    (m,) = json.loads(data)["manifests"]
+    assert m["digest"] != mdesc["digest"]
+    held = set(os.listdir(str(o / "blobs" / "sha256")))
+    for gone in (att, statement, aconfig, nested):
+        assert gone["digest"][7:] not in held
+    if shutil.which("skopeo"):
+        subprocess.run(["skopeo", "--insecure-policy", "copy", "-q",
+                        "oci-archive:%s:app:1" % out, "oci:%s:x" % (tmp_path / "copy")],
+                       check=True)
+
+
 def test_one_image_under_two_tags(pycache, image, tmp_path):
     d = tmp_path / "tags"
     with tarfile.open(image["gzip"]) as t:
