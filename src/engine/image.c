@@ -2079,17 +2079,16 @@ static int rewrite_entry(struct layer_job *j, struct archive *in, struct archive
          * would otherwise be what extraction leaves); the last one becomes
          * a whiteout when a lower layer holds the path. */
         if (o->whiteout && seq == o->seq) {
-            const char *rs = strrchr(raw, '/');
-            size_t rl = strlen(raw);
+            /* DIR/.wh.BASE in the entry's own spelling (a directory's
+             * trailing slash dropped), with its owner and mtime. */
+            size_t rl = strlen(raw), rdl = 0;
             while (rl && raw[rl - 1] == '/')
                 rl--;
-            rs = NULL;
             for (size_t k = rl; k-- > 0;)
                 if (raw[k] == '/') {
-                    rs = raw + k;
+                    rdl = k + 1;
                     break;
                 }
-            size_t rdl = rs ? (size_t)(rs - raw) + 1 : 0;
             char *wh = malloc(rl + 8);
             struct archive_entry *e = wh ? archive_entry_clone(ae) : NULL;
             if (!e) {

@@ -396,6 +396,36 @@ def test_one_image_under_two_tags(pycache, image, tmp_path):
                             "oci:%s:x" % (tmp_path / tag.replace(":", "_"))], check=True)
 
 
+def test_a_drop_over_a_lower_copy_is_a_whiteout(pycache, interpreters, tmp_path):
+    """A cache layer 2 writes over layer 1's: clean drops it from layer 2,
+    where a whiteout takes its place (else layer 1's would show again);
+    layer 1, which provides nothing of it any more, is left as it is."""
+    newest = interpreters[-1]
+    root = tmp_path / "src"
+    os.makedirs(str(root / "l1" / "a"))
+    path = make_module(str(root / "l1" / "a"), "m", "m")
+    cache = os.path.relpath(compile_source(newest, path), str(root / "l1"))
+    assert cache == "a/__pycache__/m.%s.pyc" % newest.tag
+    os.makedirs(os.path.dirname(str(root / "l2" / cache)))
+    shutil.copy(str(root / "l1" / cache), str(root / "l2" / cache))
+    l1, l2 = layer_tar(root / "l1"), layer_tar(root / "l2")
+    oci_layout(tmp_path / "layout", [(l1, "gzip"), (l2, "gzip")])
+    archive = tar_of(tmp_path / "layout", tmp_path / "img.tar")
+    out = tmp_path / "out.tar"
+    r = pycache("clean", archive, "-o", out)
+    assert r.returncode == 0, r.stderr
+    layers, digests, _ = read_image(out, tmp_path / "out")
+    assert digests[0] == sha(_compress(l1, "gzip"))
+    # The cache and its __pycache__ (left empty) go from layer 2; one
+    # whiteout of the directory hides layer 1's (none for the file below it).
+    names = [n for n, _ in _entries(layers[1][0])]
+    assert "a/.wh.__pycache__" in names and not [n for n in names if "/__pycache__/" in n]
+    rootfs = _rootfs(layers, tmp_path / "rootfs")
+    assert [f for _, _, fs in os.walk(str(rootfs)) for f in fs if f.endswith(".pyc")] == []
+    _, verdicts = run_json(pycache, "check", "--json", "-v", str(out))
+    assert verdicts == []
+
+
 def test_docker_save_in_place(pycache, interpreters, image, tmp_path):
     archive, config = docker_save(tmp_path / "saved.tar", image["layers"])
     _, before = run_json(pycache, "check", "--json", "-v", archive)
