@@ -22,6 +22,12 @@
  * decompressed at most twice, and every byte decompressed counts against
  * archive_options.max_bytes.
  *
+ * image_fix writes a changed image: the layers that change streamed once
+ * more and rewritten, the JSON that names them rewritten, the outer tar
+ * copied with those members replaced (see its section below). An OCI
+ * layout directory goes through all of this as a tar made on the fly
+ * (dirtar_read).
+ *
  * The layer rules are the OCI image-spec's layer.md (opencontainers/
  * image-spec, "Applying Changesets", "Changeset over existing files",
  * "Whiteouts", "Opaque Whiteout"), summarised in image.h.

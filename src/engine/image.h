@@ -1,6 +1,8 @@
 /*
  * image.h — container images (an OCI image layout or a `docker save`
- * archive, as one tar file) seen as the file system they unpack to.
+ * archive, as one tar file; or an OCI layout directory, read as the tar it
+ * would be) seen as the file system they unpack to, and fixed in place of
+ * it (image_fix).
  *
  * The archive front end (engine/archive.c) hands an image here when a tar
  * holds `oci-layout` (an OCI image layout: index.json, blobs/sha256/...)
