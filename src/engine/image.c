@@ -1927,6 +1927,17 @@ static void sink_digest(struct sink *k, char out[80])
     hex_digest(raw, out);
 }
 
+/* Frees the writer W, closed first: libarchive 3.6's archive_write_free
+ * skips the close of a writer in the FATAL state (a write failed in a
+ * header), and its client filter's buffer, freed only by that close, would
+ * be lost. A close after a failure may write again; what it writes is
+ * discarded with the file. */
+static void free_writer(struct archive *w)
+{
+    archive_write_close(w);
+    archive_write_free(w);
+}
+
 /* A temporary file in OUTPUT's directory, unlinked at once: a layer being
  * rewritten takes space where the result will be, and nothing is left
  * behind whatever happens. */
@@ -2230,7 +2241,7 @@ out:
         *out_fd = -1;
     }
     if (w)
-        archive_write_free(w);
+        free_writer(w);
     if (e)
         archive_entry_free(e);
     return rc;
@@ -2335,7 +2346,7 @@ werr:
                                                 ? archive_error_string(w) : "write error");
 out:
     if (w)
-        archive_write_free(w);
+        free_writer(w);
     if (in)
         archive_read_free(in);
     free(n);
@@ -2908,7 +2919,7 @@ out:
     if (rc != 0 && fd >= 0)
         unlink(tmp);
     if (w)
-        archive_write_free(w);
+        free_writer(w);
     if (fd >= 0)
         close(fd);
     if (a)
