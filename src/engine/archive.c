@@ -3377,8 +3377,14 @@ fail:
 cleanup:
     unlink(tmp);
 out:
-    if (w)
+    if (w) {
+        /* Closed first: libarchive 3.6's archive_write_free skips the close
+         * of a writer in the FATAL state (a failed header write), which
+         * alone frees its client buffer (image.c free_writer). What a late
+         * close writes goes to the unlinked temporary file. */
+        archive_write_close(w);
         archive_write_free(w);
+    }
     if (fd >= 0)
         close(fd);
     close_reader(a, afd);
