@@ -306,8 +306,11 @@ pyc_cache_kind pyc_cache_name_parse(const char *name, bool in_pycache,
  *
  * Validates the marshalled code object after the header the way
  * marshal.loads of interpreter M would accept or reject it (Python/marshal.c
- * r_object): type codes that version knows, lengths within the data, refs
- * to objects already read, nesting depth, a code object at the top.
+ * r_object and the code-object checks it calls): type codes that version
+ * knows, lengths within the data, float text, UTF-8, long digits,
+ * hashability, refs to objects already read, nesting depth, a code object
+ * at the top. The same reader parses the object model (7b): validation is
+ * that reader building nothing.
  * ====================================================================== */
 
 typedef enum pyc_marshal_status {
@@ -344,12 +347,14 @@ const char *pyc_marshal_status_message(pyc_marshal_status status);
  * cache's interpreter reads it: code objects with their fields, every
  * marshal type, and back-references kept as REF nodes (never followed), so
  * pyc_marshal_write gives back the very bytes that were parsed. Formats:
- * CPython 2.7 (marshal version 2) and 3.4-3.14 (versions 3-5). The parser
- * checks the structure (type codes the version knows, lengths inside the
- * data, refs to slots already filled, nesting depth); the value checks of
- * marshal.loads (UTF-8, float text, code-object arguments) stay with
- * pyc_marshal_validate, which a caller wanting the interpreter's answer
- * runs first.
+ * CPython 2.7 (marshal version 2) and 3.4-3.14 (versions 3-5). Parsing is
+ * pyc_marshal_validate's own walk with a node made per object, so it
+ * applies every rule validation does: a tree is returned only for a body
+ * marshal.loads of M accepts, and a refusal carries the status and offset
+ * pyc_marshal_validate gives; there is no need to validate first. 3.4
+ * and 3.5, which pyc_marshal_validate does not judge, are parsed with
+ * r_object's rules (marshal format 4, the same reader as 3.6) but not
+ * PyCode_New's.
  * ---------------------------------------------------------------------- */
 
 /* Node types: the marshal type code itself, FLAG_REF (0x80) removed. */
@@ -413,12 +418,15 @@ struct pyc_object {
 typedef struct pyc_marshal_tree pyc_marshal_tree;
 
 /* Parses BODY (LEN bytes after the header) as written by interpreter M.
- * Returns the tree (a private copy of BODY inside), or NULL with errno:
- * EINVAL when the data is not well-formed marshal data of M (*STATUS and
- * *OFFSET, each if not NULL, say what and where, as pyc_marshal_validate
- * does), ENOTSUP for a format not modelled (CPython before 2.7, 3.0-3.3,
- * PyPy, GraalPy), ENOMEM. Trailing bytes after the top object are kept and
- * written back (marshal.loads ignores them). */
+ * Returns the tree (a private copy of BODY inside) when marshal.loads of M
+ * accepts BODY: *STATUS (if not NULL) is then PYC_MARSHAL_OK, or
+ * PYC_MARSHAL_NOT_CODE when the top object is not a code object (loads
+ * accepts it, import would not). Otherwise NULL with errno: EINVAL when
+ * marshal.loads rejects the data (*STATUS and *OFFSET, each if not NULL,
+ * are exactly what pyc_marshal_validate gives), ENOTSUP for a format not
+ * modelled (CPython before 2.7, 3.0-3.3, PyPy, GraalPy; *STATUS
+ * PYC_MARSHAL_UNCHECKED), ENOMEM. Trailing bytes after the top object are
+ * kept and written back (marshal.loads ignores them). */
 pyc_marshal_tree *pyc_marshal_parse(const pyc_magic *m, const void *body,
                                     size_t len, pyc_marshal_status *status,
                                     size_t *offset);

@@ -537,7 +537,7 @@ int cmd_check(int argc, char **argv)
             "wheel, zipapp, egg, tar in any compression) is judged member by member "
             "without extracting it, as its extracted files or, with --zipimport (the "
             "default for zipapps), as zipimport sees it on sys.path. A container image "
-            "(an OCI layout or docker save tar) is judged on the file system its "
+            "(an OCI layout, as a tar or a directory, or a docker save tar) is judged on the file system its "
             "layers make, whiteouts applied, each layer's digest checked.",
         .options = options,
         .epilog = "Examples:\n"

@@ -662,7 +662,8 @@ int cmd_clean(int argc, char **argv)
             "reported (foreign). Links are removed as links, never followed. "
             "Version-control metadata, node_modules and virtual environments are "
             "skipped unless asked for. Prints a summary (-v: every file; -n lists "
-            "what would go). An ARCHIVE (zip, wheel, tar in any compression) is never "
+            "what would go). An ARCHIVE (zip, wheel, tar in any compression, container "
+            "image) is never "
             "changed in place: a copy without the cache members selected and the "
             "__pycache__ directory members left empty is written to -o OUT (or over "
             "it: --in-place), a wheel's RECORD rewritten.",

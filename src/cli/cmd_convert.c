@@ -512,16 +512,20 @@ int cmd_convert(int argc, char **argv)
             "beside it, with the same permissions, then renamed over it. A pyc that is "
             "not fresh is left alone (`pycache compile` it first); so are pycs of Python "
             "before 3.7 (no flags field), of other implementations, and symlinks. An "
-            "ARCHIVE (zip, wheel, tar in any compression) is never changed in place: its "
+            "ARCHIVE (zip, wheel, tar in any compression, container image) is never "
+            "changed in place: its "
             "fresh pycs are converted into a new archive, -o OUT (or --in-place: a "
             "temporary file renamed over it), every other member kept as it was and a "
-            "wheel's RECORD rewritten.",
+            "wheel's RECORD rewritten; an image's pycs are converted in the layers that "
+            "provide them, only those layers written anew and the digests that name "
+            "them rewritten.",
         .options = options,
         .epilog = "Examples:\n"
                   "  pycache convert --to checked-hash .        reproducible pycs\n"
                   "  pycache convert --to unchecked-hash -n /app   what would change\n"
                   "  pycache convert --to timestamp --json src | jq .action\n"
-                  "  pycache convert --to unchecked-hash function.zip -o fixed.zip\n",
+                  "  pycache convert --to unchecked-hash function.zip -o fixed.zip\n"
+                  "  pycache convert --to unchecked-hash image.tar -o fixed.tar\n",
     };
     tree_options t;
     tree_options_init(&t);

@@ -434,8 +434,8 @@ int cmd_diff(int argc, char **argv)
         } else if (stat(B, &sb) != 0) {
             cli_error_path("stat", B, errno);
             early = CLI_EXIT_IO;
-        } else if ((arch_a = !S_ISDIR(sa.st_mode) && archive_sniff(A) == 1),
-                   (arch_b = !S_ISDIR(sb.st_mode) && archive_sniff(B) == 1),
+        } else if ((arch_a = archive_sniff(A) == 1), /* a layout directory too */
+                   (arch_b = archive_sniff(B) == 1),
                    (S_ISDIR(sa.st_mode) || arch_a) != (S_ISDIR(sb.st_mode) || arch_b)) {
             early = cli_usage_error(p.command, "A and B must be two files, or two directories "
                                                "or archives");

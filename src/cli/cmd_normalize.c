@@ -217,7 +217,8 @@ int cmd_normalize(int argc, char **argv)
             "temporary file beside it, with the same permissions, then renamed over it. "
             "Files whose body their interpreter would not load, of a format not modelled "
             "(before 2.7, 3.0-3.3, PyPy, GraalPy) and symlinks are left alone. An "
-            "ARCHIVE (zip, wheel, zipapp, tar in any compression) is never changed in "
+            "ARCHIVE (zip, wheel, zipapp, tar in any compression, container image) is "
+            "never changed in "
             "place: its cache members are normalized into a new archive, -o OUT (or "
             "--in-place: a temporary file renamed over it), every other member kept as "
             "it was and a wheel's RECORD rewritten.",

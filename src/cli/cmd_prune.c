@@ -148,7 +148,8 @@ int cmd_prune(int argc, char **argv)
             "are kept, so it is cheap to run before every test run. Sourceless pycs "
             "are reported and kept unless --sourceless. Each file is judged by the "
             "interpreter it belongs to, as `pycache check` does. An ARCHIVE (zip, "
-            "wheel, tar in any compression) is never changed in place: a copy without "
+            "wheel, tar in any compression, container image) is never changed in place: "
+            "a copy without "
             "what prune removes from a tree, judged as the archive's user sees it "
             "(--zipimport, --extract-mtime), is written to -o OUT (or over it: "
             "--in-place), a wheel's RECORD rewritten.",

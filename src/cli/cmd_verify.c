@@ -1005,8 +1005,8 @@ int cmd_verify(int argc, char **argv)
     }
     for (size_t i = 0; i < t.npaths && !c.oom; i++) {
         struct stat ast;
-        if (stat(t.paths[i], &ast) == 0 && S_ISREG(ast.st_mode) &&
-            archive_sniff(t.paths[i]) == 1) {
+        if (stat(t.paths[i], &ast) == 0 && (S_ISREG(ast.st_mode) || S_ISDIR(ast.st_mode)) &&
+            archive_sniff(t.paths[i]) == 1) { /* an archive, image or layout directory */
             c.archive_path = t.paths[i];
             if (archive_read_caches(t.paths[i], &t.archive, &sopt.verdict, true,
                                     on_archive_cache, on_archive_error, &c) < 0)

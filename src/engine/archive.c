@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,30 @@ int archive_parse_mtime(const char *text, archive_options *out)
     out->mtime = ARCHIVE_MTIME_EPOCH;
     out->epoch = (int64_t)v;
     return 0;
+}
+
+/* Whether PATH is a directory holding an OCI image layout: recognised by
+ * content (image-spec image-layout.md), an "oci-layout" file that names an
+ * imageLayoutVersion, and an index.json. */
+static bool layout_dir(const char *path)
+{
+    int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return false;
+    struct stat st;
+    bool ok = fstatat(dfd, "index.json", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+    int fd = ok ? openat(dfd, "oci-layout", O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK) : -1;
+    char buf[4096];
+    ssize_t n = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)
+                    ? read(fd, buf, sizeof buf - 1)
+                    : -1;
+    if (fd >= 0)
+        close(fd);
+    close(dfd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    return strstr(buf, "\"imageLayoutVersion\"") != NULL;
 }
 
 #if PYC_HAVE_LIBARCHIVE
@@ -408,6 +433,8 @@ int archive_sniff(const char *path)
     struct stat st;
     if (stat(path, &st) != 0)
         return -1;
+    if (S_ISDIR(st.st_mode))
+        return layout_dir(path);
     if (!S_ISREG(st.st_mode))
         return 0;
     int fd = open_noatime(path, O_NONBLOCK);
@@ -982,6 +1009,7 @@ struct run {
     image_hooks image_hooks;
     char *image_shown;      /* ARCHIVE@REF of the image judged (an index of
                                several) */
+    size_t image_index;     /* the image the set holds */
 };
 
 static const char *display(struct run *r, char **buf, size_t *cap, const char *member)
@@ -1242,9 +1270,13 @@ static int pass_two(struct run *r, uint64_t *budget)
     return mark_sources(r) ? read_needed(r, budget) : 0;
 }
 
+static int read_needed_image(struct run *r, uint64_t *budget);
+
 /* Reads the bytes of every member marked need_data and not read yet. */
 static int read_needed(struct run *r, uint64_t *budget)
 {
+    if (r->image)
+        return read_needed_image(r, budget);
     struct archive_set *set = &r->set;
     char msg[256];
     int afd;
@@ -1577,12 +1609,75 @@ static void got_source(void *ctx, size_t k, unsigned char *data, size_t len, int
     m->data_error = data ? 0 : err;
 }
 
+/* Makes R's set image I's final file system: the members are its paths,
+ * each with the mtime of the layer that last wrote it; a hash-based pyc's
+ * source is read from that layer. 0; -1 when the image could not be built
+ * (nothing to judge), -2 when sources could not be read (judged without
+ * them); reported. */
+static int load_image(struct run *r, size_t i, uint64_t *budget)
+{
+    free_set(&r->set);
+    r->set.v = NULL;
+    r->set.slots = NULL;
+    r->set.n = r->set.cap = r->set.nslots = 0;
+    r->image_index = i;
+    if (image_files(r->image, i, add_image_file, r) != 0 || add_parents(&r->set) != 0)
+        return -1;
+    return mark_sources(r) && read_needed(r, budget) != 0 ? -2 : 0;
+}
+
+/* How many different images R's index names: the same manifest under two
+ * tags (two descriptors of one digest) is one image, fixed once, and every
+ * descriptor of it rewritten. */
+static size_t distinct_images(const struct image_set *set)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < image_count(set); i++) {
+        size_t k = 0;
+        while (k < i && strcmp(image_ref(set, k), image_ref(set, i)) != 0)
+            k++;
+        n += k == i;
+    }
+    return n;
+}
+
+/* read_needed for an image: the members marked need_data are read from
+ * the layers that hold them (image_read). */
+static int read_needed_image(struct run *r, uint64_t *budget)
+{
+    size_t n = 0, built = 0;
+    for (size_t k = 0; k < r->set.n; k++)
+        n += r->set.v[k].need_data && !r->set.v[k].data && !r->set.v[k].data_error;
+    if (!n)
+        return 0;
+    const char **names = malloc(n * sizeof *names);
+    size_t *index = malloc(n * sizeof *index);
+    if (!names || !index) {
+        free(names);
+        free(index);
+        member_error(r, NULL, ENOMEM, "read image", NULL);
+        return -1;
+    }
+    for (size_t k = 0; k < r->set.n; k++) {
+        const struct member *m = &r->set.v[k];
+        if (m->need_data && !m->data && !m->data_error) {
+            names[built] = m->name;
+            index[built++] = k;
+        }
+    }
+    /* The image the set was built from: image_read rebuilds nothing. */
+    struct image_reading ir = {&r->set, index};
+    int rc = image_read(r->image, r->image_index, names, n, (size_t)ARCHIVE_MAX_MEMBER_BYTES,
+                        budget, got_source, &ir);
+    free(names);
+    free(index);
+    return rc;
+}
+
 /* Judges each image of R's image archive on the file system its layers
- * make: the members are that file system's paths, each with the mtime of
- * the layer that last wrote it; a hash-based pyc's source is read from
- * that layer. One image is shown as SHOWN/path; each image of an index of
- * several as SHOWN@DIGEST/path. Returns 0, 1 (stopped), -1 (an image
- * could not be judged: reported). */
+ * make (load_image). One image is shown as SHOWN/path; each image of an
+ * index of several as SHOWN@DIGEST/path. Returns 0, 1 (stopped), -1 (an
+ * image could not be judged: reported). */
 static int scan_images(struct run *r, const char *shown, uint64_t *budget,
                        const pyc_magic *const *expect, const unsigned *expect_opts,
                        size_t nexpect)
@@ -1595,10 +1690,6 @@ static int scan_images(struct run *r, const char *shown, uint64_t *budget,
     size_t nimages = image_count(r->image);
     int rc = 0;
     for (size_t i = 0; i < nimages && !r->stopped; i++) {
-        free_set(&r->set);
-        r->set.v = NULL;
-        r->set.slots = NULL;
-        r->set.n = r->set.cap = r->set.nslots = 0;
         if (nimages > 1) {
             const char *ref = image_ref(r->image, i);
             free(r->image_shown);
@@ -1610,36 +1701,11 @@ static int scan_images(struct run *r, const char *shown, uint64_t *budget,
             sprintf(r->image_shown, "%s@%s", shown, ref);
             r->set.path = r->image_shown;
         }
-        if (image_files(r->image, i, add_image_file, r) != 0 || add_parents(&r->set) != 0) {
+        int lr = load_image(r, i, budget);
+        if (lr != 0)
             rc = -1;
+        if (lr == -1)
             continue;
-        }
-        if (mark_sources(r)) {
-            size_t n = 0;
-            for (size_t k = 0; k < r->set.n; k++)
-                n += r->set.v[k].need_data;
-            const char **names = malloc(n * sizeof *names);
-            size_t *index = malloc(n * sizeof *index);
-            if (!names || !index) {
-                free(names);
-                free(index);
-                member_error(r, NULL, ENOMEM, "read image", NULL);
-                return -1;
-            }
-            n = 0;
-            for (size_t k = 0; k < r->set.n; k++) {
-                if (r->set.v[k].need_data) {
-                    names[n] = r->set.v[k].name;
-                    index[n++] = k;
-                }
-            }
-            struct image_reading ir = {&r->set, index};
-            if (image_read(r->image, i, names, n, (size_t)ARCHIVE_MAX_MEMBER_BYTES, budget,
-                           got_source, &ir) != 0)
-                rc = -1;
-            free(names);
-            free(index);
-        }
         judge_members(r);
         if (!r->stopped && nexpect)
             check_expect(r, expect, expect_opts, nexpect);
@@ -1652,6 +1718,16 @@ static int scan_images(struct run *r, const char *shown, uint64_t *budget,
  * 0, or -1 after delivering why (1: the callback stopped). */
 static int prepare(struct run *r, const struct origin *o, const char *shown, uint64_t *budget)
 {
+    struct stat st;
+    if (o->path && stat(o->path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        /* An OCI layout directory (archive_sniff): image.c reads it as
+         * the tar it would be. */
+        r->image_hooks = (image_hooks){r, image_head_size, image_relevant, image_error};
+        int ir = image_open(o->path, NULL, 0, budget, &r->image_hooks, &r->image);
+        if (ir == 0)
+            member_error(r, NULL, EINVAL, "read archive", "not an OCI image layout");
+        return ir > 0 ? 0 : -1;
+    }
     char msg[256];
     int afd;
     struct archive *a = open_reader(o, &afd, msg, sizeof msg);
@@ -1787,27 +1863,12 @@ static bool source_of(const char *name, char *src, size_t cap)
     return true;
 }
 
-int archive_read_caches(const char *path, const archive_options *aopt,
-                        const pyc_verdict_options *vopt, bool sources, archive_bytes_fn *bytes,
-                        archive_fn *fn, void *ctx)
+/* archive_read_caches on R's member table (an archive's members, or an
+ * image's final file system). */
+static int read_caches(struct run *r, bool sources, archive_bytes_fn *bytes, void *ctx,
+                       uint64_t *budget)
 {
-    if (!library_ready(path, fn, ctx))
-        return -1;
-    struct origin o = {path, NULL, 0};
-    struct run r;
-    run_init(&r, &o, path, aopt, vopt, fn, ctx);
-    uint64_t budget = max_bytes(aopt);
-    int rc = prepare(&r, &o, path, &budget);
-    if (rc != 0)
-        goto out;
-    rc = -1;
-    if (r.image) {
-        member_error(&r, NULL, EOPNOTSUPP, "read archive",
-                     "container images are not read by this command (zip and tar "
-                     "archives are)");
-        goto out;
-    }
-    struct archive_set *set = &r.set;
+    struct archive_set *set = &r->set;
     bool any = false;
     char src[PATH_MAX];
     for (size_t k = 0; k < set->n; k++) {
@@ -1825,9 +1886,9 @@ int archive_read_caches(const char *path, const archive_options *aopt,
             any = true;
         }
     }
-    if (any && read_needed(&r, &budget) != 0)
-        goto out;
-    for (size_t k = 0; k < set->n && !r.stopped; k++) {
+    if (any && read_needed(r, budget) != 0)
+        return -1;
+    for (size_t k = 0; k < set->n && !r->stopped; k++) {
         struct member *m = &set->v[k];
         if (!m->cache || m->superseded || !m->head_ok || m->type != MEMBER_FILE ||
             !source_of(m->name, src, sizeof src))
@@ -1835,15 +1896,15 @@ int archive_read_caches(const char *path, const archive_options *aopt,
         archive_cache ac = {.member = m->name};
         pyc_verdict v;
         struct member_name nm;
-        int judged = sources ? judge_member(&r, m, &nm, &v) : 0;
+        int judged = sources ? judge_member(r, m, &nm, &v) : 0;
         if (judged < 0)
             continue;
         if (judged == 1)
             ac.verdict = &v;
-        ac.shown = display(&r, &r.pathbuf, &r.pathcap, m->name);
+        ac.shown = display(r, &r->pathbuf, &r->pathcap, m->name);
         if (!m->data) {
             int e = m->data_error ? m->data_error : EIO;
-            member_error(&r, m->name, e, "read member",
+            member_error(r, m->name, e, "read member",
                          e == EFBIG ? "larger than 256 MiB" : strerror(e));
             continue;
         }
@@ -1852,15 +1913,48 @@ int archive_read_caches(const char *path, const archive_options *aopt,
         struct member *s = sources ? lookup(set, src) : NULL;
         if (s && s->type == MEMBER_FILE && !s->superseded) {
             ac.source_member = s->name;
-            ac.source_shown = display(&r, &r.srcbuf, &r.srccap, s->name);
+            ac.source_shown = display(r, &r->srcbuf, &r->srccap, s->name);
             ac.source = s->data;
             ac.source_len = s->data_len;
             ac.source_error = s->data ? 0 : s->data_error ? s->data_error : EIO;
         }
         if (bytes(&ac, ctx) != 0)
-            r.stopped = 1;
+            r->stopped = 1;
     }
-    rc = r.stopped ? 1 : 0;
+    return r->stopped ? 1 : 0;
+}
+
+int archive_read_caches(const char *path, const archive_options *aopt,
+                        const pyc_verdict_options *vopt, bool sources, archive_bytes_fn *bytes,
+                        archive_fn *fn, void *ctx)
+{
+    if (!library_ready(path, fn, ctx))
+        return -1;
+    struct origin o = {path, NULL, 0};
+    struct run r;
+    run_init(&r, &o, path, aopt, vopt, fn, ctx);
+    uint64_t budget = max_bytes(aopt);
+    int rc = prepare(&r, &o, path, &budget);
+    if (rc != 0)
+        goto out;
+    rc = -1;
+    if (r.image) {
+        /* An image's caches are the paths of its final file system (as
+         * check judges them), their bytes and their sources' read from the
+         * layers that provide them. One image: the paths pair with
+         * another archive's or tree's by name. */
+        if (distinct_images(r.image) != 1) {
+            char detail[160];
+            snprintf(detail, sizeof detail, "an index of %zu images: diff and verify read an "
+                                            "archive of one image",
+                     distinct_images(r.image));
+            member_error(&r, NULL, 0, "read archive", detail);
+            goto out;
+        }
+        if (load_image(&r, 0, &budget) == -1)
+            goto out;
+    }
+    rc = read_caches(&r, sources, bytes, ctx, &budget);
 out:
     run_free(&r);
     return rc;
@@ -3283,8 +3377,14 @@ fail:
 cleanup:
     unlink(tmp);
 out:
-    if (w)
+    if (w) {
+        /* Closed first: libarchive 3.6's archive_write_free skips the close
+         * of a writer in the FATAL state (a failed header write), which
+         * alone frees its client buffer (image.c free_writer). What a late
+         * close writes goes to the unlinked temporary file. */
+        archive_write_close(w);
         archive_write_free(w);
+    }
     if (fd >= 0)
         close(fd);
     close_reader(a, afd);
@@ -3738,6 +3838,60 @@ static int plan_normalizes(struct run *r, uint64_t *budget)
     return r->stopped;
 }
 
+/* The plan of R (a container image's final file system) as image_fix's
+ * changes: each member's path with what becomes of it. */
+static int rewrite_image(struct run *r, const char *output, uint64_t *budget)
+{
+    struct archive_set *set = &r->set;
+    image_change *v = calloc(set->n ? set->n : 1, sizeof *v);
+    size_t n = 0;
+    if (!v) {
+        output_error(r, output, ENOMEM, "write new image", NULL);
+        return -1;
+    }
+    for (size_t k = 0; k < set->n; k++) {
+        const struct member *m = &set->v[k];
+        if (m->superseded)
+            continue;
+        image_change c = {.name = m->name};
+        if (m->added) {
+            c.kind = m->type == MEMBER_DIR ? IMAGE_CHANGE_ADD_DIR : IMAGE_CHANGE_ADD_FILE;
+            c.source = set->v[m->after].name;
+            c.data = m->new_data;
+            c.len = m->new_len;
+        } else if (m->plan == PLAN_HEAD) {
+            c.kind = IMAGE_CHANGE_HEAD;
+            c.data = m->new_head;
+            c.len = m->new_head_len;
+        } else if (m->plan == PLAN_REPLACE) {
+            c.kind = IMAGE_CHANGE_BYTES;
+            c.data = m->new_data;
+            c.len = m->new_len;
+        } else if (m->plan == PLAN_DROP) {
+            c.kind = IMAGE_CHANGE_DROP;
+        } else {
+            continue;
+        }
+        v[n++] = c;
+    }
+    const char *why = NULL;
+    int rc = 0;
+    /* Nothing to change and --in-place: nothing to write. Else the copy,
+     * changed or not. */
+    if ((n || strcmp(output, r->origin->path) != 0) &&
+        image_fix(r->image, r->image_index, v, n, output, budget, &why) != 0) {
+        int err = errno;
+        char detail[800];
+        if (err && why && *why)
+            snprintf(detail, sizeof detail, "%s: %s", why, strerror(err));
+        output_error(r, output, err, "write new image",
+                     err && why && *why ? detail : why && *why ? why : NULL);
+        rc = -1;
+    }
+    free(v);
+    return rc;
+}
+
 int archive_fix(const char *path, const char *output, const archive_fix_options *fix,
                 const archive_options *aopt, const pyc_verdict_options *vopt,
                 archive_fn *fn, void *ctx)
@@ -3758,10 +3912,24 @@ int archive_fix(const char *path, const char *output, const archive_fix_options 
         goto out;
     rc = -1;
     if (r.image) {
-        member_error(&r, NULL, EOPNOTSUPP, op,
-                     "a container image is read-only to pycache (check, stats and inspect "
-                     "judge it): fix the image's build instead");
-        goto out;
+        /* An image is fixed on its final file system, as check judges it;
+         * the changes land in its layers (image_fix). */
+        if (r.set.aopt->use == ARCHIVE_USE_ZIPIMPORT) {
+            member_error(&r, NULL, 0, op,
+                         "--zipimport needs a zip archive (zipimport reads no tar)");
+            goto out;
+        }
+        if (distinct_images(r.image) != 1) {
+            char detail[200];
+            snprintf(detail, sizeof detail,
+                     "an index of %zu images: pycache fixes an archive of one image (copy "
+                     "the one to fix out first, e.g. skopeo copy --override-arch)",
+                     distinct_images(r.image));
+            member_error(&r, NULL, 0, op, detail);
+            goto out;
+        }
+        if (load_image(&r, 0, &budget) == -1)
+            goto out;
     }
     if (r.set.zip && !r.set.zipimport && read_zip_dostimes(&o, &r.set) != 0) {
         member_error(&r, NULL, 0, "read archive", "no readable zip central directory");
@@ -3799,7 +3967,7 @@ int archive_fix(const char *path, const char *output, const archive_fix_options 
         goto out;
     }
     budget = max_bytes(aopt);
-    rc = rewrite(&r, output, &budget);
+    rc = r.image ? rewrite_image(&r, output, &budget) : rewrite(&r, output, &budget);
 out:
     run_free(&r);
     return rc;
@@ -3817,6 +3985,8 @@ int archive_sniff(const char *path)
     struct stat st;
     if (stat(path, &st) != 0)
         return -1;
+    if (S_ISDIR(st.st_mode))
+        return layout_dir(path);
     if (!S_ISREG(st.st_mode))
         return 0;
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);

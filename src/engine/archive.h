@@ -104,8 +104,9 @@ typedef int archive_fn(const archive_item *item, void *ctx);
 char *archive_member_name(const char *raw);
 
 /* Whether the file at PATH is an archive this front end reads, by its
- * content: 1 yes, 0 no (a directory, a plain file, a compressed file that
- * holds no tar), -1 with errno when it cannot be opened. */
+ * content: 1 yes (a directory holding an OCI image layout too), 0 no (any
+ * other directory, a plain file, a compressed file that holds no tar), -1
+ * with errno when it cannot be opened. */
 int archive_sniff(const char *path);
 
 /* Judges the cache members of the archive PATH. EXPECT (NEXPECT entries,
@@ -148,9 +149,10 @@ typedef int archive_bytes_fn(const archive_cache *cache, void *ctx);
 /* Reads the cache members of the archive PATH whole (nothing extracted;
  * reads capped as archive_scan's) and hands each to BYTES in archive
  * order; with SOURCES each is judged and its source member (NAME.py of
- * its name) read whole too. Problems (an unsafe or unreadable member, a
- * damaged archive, a container image: not read here) go to FN as
- * ARCHIVE_ERROR items. 0, 1 (stopped), -1 (the archive could not be read:
+ * its name) read whole too; a container image's members are the paths
+ * of its final file system, read from the layers that provide them (an
+ * index of several images is refused). Problems (an unsafe or unreadable
+ * member, a damaged archive) go to FN as ARCHIVE_ERROR items. 0, 1 (stopped), -1 (the archive could not be read:
  * delivered first). */
 int archive_read_caches(const char *path, const archive_options *aopt,
                         const pyc_verdict_options *vopt, bool sources, archive_bytes_fn *bytes,
@@ -159,7 +161,9 @@ int archive_read_caches(const char *path, const archive_options *aopt,
 /* ---- fixing: a new archive ------------------------------------------------------------
  *
  * Every fixing command (convert, clean, prune, compile, normalize) goes
- * through one rewrite:
+ * through one rewrite (a container image: planned on its final file system
+ * and written by image_fix, engine/image.h, into the layers that provide
+ * each path; an index of several images is refused):
  * a plan decides, member by member, keep / replace its bytes / drop, and
  * one pass copies the archive into a temporary file beside OUTPUT with that
  * plan, renamed over OUTPUT once complete (OUTPUT may be PATH: --in-place).

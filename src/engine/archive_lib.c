@@ -39,9 +39,12 @@
     F(struct archive_entry *, archive_entry_new, (void), (), NULL)                           \
     F(const char *, archive_entry_pathname, (struct archive_entry *e), (e), NULL)            \
     V(archive_entry_set_filetype, (struct archive_entry *e, unsigned int t), (e, t))         \
+    V(archive_entry_set_hardlink, (struct archive_entry *e, const char *p), (e, p))          \
+    V(archive_entry_set_mtime, (struct archive_entry *e, time_t t, long ns), (e, t, ns))     \
     V(archive_entry_set_pathname, (struct archive_entry *e, const char *p), (e, p))          \
     V(archive_entry_set_perm, (struct archive_entry *e, mode_t m), (e, m))                   \
     V(archive_entry_set_size, (struct archive_entry *e, la_int64_t s), (e, s))               \
+    V(archive_entry_set_symlink, (struct archive_entry *e, const char *p), (e, p))           \
     F(la_int64_t, archive_entry_size, (struct archive_entry *e), (e), 0)                     \
     F(int, archive_entry_size_is_set, (struct archive_entry *e), (e), 0)                     \
     F(const char *, archive_entry_symlink, (struct archive_entry *e), (e), NULL)             \
@@ -61,6 +64,10 @@
       (struct archive *a, void *data, archive_open_callback *o, archive_read_callback *r,    \
        archive_close_callback *c),                                                           \
       (a, data, o, r, c), ARCHIVE_FATAL)                                                     \
+    F(int, archive_read_open2,                                                               \
+      (struct archive *a, void *data, archive_open_callback *o, archive_read_callback *r,    \
+       archive_skip_callback *sk, archive_close_callback *c),                                \
+      (a, data, o, r, sk, c), ARCHIVE_FATAL)                                                 \
     F(int, archive_read_open_fd, (struct archive *a, int fd, size_t block), (a, fd, block),  \
       ARCHIVE_FATAL)                                                                         \
     F(int, archive_read_open_memory, (struct archive *a, const void *b, size_t n),           \
@@ -77,11 +84,21 @@
     F(int, archive_write_header, (struct archive *a, struct archive_entry *e), (a, e),       \
       ARCHIVE_FATAL)                                                                         \
     F(struct archive *, archive_write_new, (void), (), NULL)                                 \
+    F(int, archive_write_open,                                                               \
+      (struct archive *a, void *data, archive_open_callback *o, archive_write_callback *w,   \
+       archive_close_callback *c),                                                           \
+      (a, data, o, w, c), ARCHIVE_FATAL)                                                     \
     F(int, archive_write_open_fd, (struct archive *a, int fd), (a, fd), ARCHIVE_FATAL)       \
     F(int, archive_write_open_memory, (struct archive *a, void *b, size_t n, size_t *used),  \
       (a, b, n, used), ARCHIVE_FATAL)                                                        \
+    F(int, archive_write_set_bytes_in_last_block, (struct archive *a, int n), (a, n),        \
+      ARCHIVE_FATAL)                                                                         \
+    F(int, archive_write_set_filter_option,                                                  \
+      (struct archive *a, const char *m, const char *o, const char *v), (a, m, o, v),        \
+      ARCHIVE_FATAL)                                                                         \
     F(int, archive_write_set_format, (struct archive *a, int code), (a, code),               \
       ARCHIVE_FATAL)                                                                         \
+    F(int, archive_write_set_format_raw, (struct archive *a), (a), ARCHIVE_FATAL)            \
     F(int, archive_write_set_format_zip, (struct archive *a), (a), ARCHIVE_FATAL)
 
 #define POINTER(ret, name, params, args, missing) static ret(*real_##name) params;

@@ -432,8 +432,9 @@ out:
  * safety rules are convert_pyc's: the file is read through an O_NOFOLLOW
  * descriptor, the new bytes go to a temporary file beside it, renamed over
  * it only if it is still the file read. Only bodies the cache's own
- * interpreter would load (pyc_marshal_validate) are rewritten: a damaged
- * file is reported, never "repaired" into something else. */
+ * interpreter would load are rewritten (pyc_marshal_parse applies every
+ * rule of pyc_marshal_validate): a damaged file is reported, never
+ * "repaired" into something else. */
 
 int read_whole_file(int dirfd, const char *name, bool nofollow,
                     unsigned char **buf, size_t *len, struct stat *st,
@@ -485,19 +486,27 @@ normalize_result normalize_buffer(const unsigned char *buf, size_t len,
     }
     const unsigned char *body = buf + h.length;
     size_t blen = len - h.length;
-    pyc_marshal_status st = pyc_marshal_validate(h.magic, body, blen, NULL);
-    if (st == PYC_MARSHAL_UNCHECKED && errno == ENOMEM)
-        return NORMALIZE_FAILED;
-    if (st != PYC_MARSHAL_OK) {
+    /* Versions the validator does not judge (3.4, 3.5: parsed, but what
+     * their interpreters accept was never confirmed) are left alone; it
+     * answers that before looking at any byte. */
+    if (pyc_marshal_validate(h.magic, NULL, 0, NULL) == PYC_MARSHAL_UNCHECKED) {
+        *why = "marshal format of this interpreter not modelled";
+        return NORMALIZE_SKIPPED;
+    }
+    /* Parsing applies every rule of the validator (one reader): a tree
+     * comes back only for a body marshal.loads accepts. */
+    pyc_marshal_status st = PYC_MARSHAL_UNCHECKED;
+    pyc_marshal_tree *t = pyc_marshal_parse(h.magic, body, blen, &st, NULL);
+    if (!t) {
+        if (errno == ENOMEM)
+            return NORMALIZE_FAILED;
         *why = st == PYC_MARSHAL_UNCHECKED ? "marshal format of this interpreter not modelled"
                                            : pyc_marshal_status_message(st);
         return NORMALIZE_SKIPPED;
     }
-    pyc_marshal_tree *t = pyc_marshal_parse(h.magic, body, blen, NULL, NULL);
-    if (!t) {
-        if (errno == ENOMEM)
-            return NORMALIZE_FAILED;
-        *why = "marshal format of this interpreter not modelled";
+    if (st != PYC_MARSHAL_OK) {
+        *why = pyc_marshal_status_message(st);
+        pyc_marshal_tree_free(t);
         return NORMALIZE_SKIPPED;
     }
     int changed = pyc_marshal_normalize(t);

@@ -1,6 +1,8 @@
 /*
  * image.h — container images (an OCI image layout or a `docker save`
- * archive, as one tar file) seen as the file system they unpack to.
+ * archive, as one tar file; or an OCI layout directory, read as the tar it
+ * would be) seen as the file system they unpack to, and fixed in place of
+ * it (image_fix).
  *
  * The archive front end (engine/archive.c) hands an image here when a tar
  * holds `oci-layout` (an OCI image layout: index.json, blobs/sha256/...)
@@ -109,6 +111,48 @@ int image_read(struct image_set *set, size_t i, const char *const *names, size_t
                size_t max_bytes, uint64_t *budget,
                void (*got)(void *ctx, size_t k, unsigned char *data, size_t len, int err),
                void *ctx);
+
+/* ---- fixing: a new image ------------------------------------------------------------
+ *
+ * archive_fix (engine/archive.c) plans its changes on image I's final file
+ * system, as it does on an archive's members, and hands them here. Each
+ * change lands in the layer that provides its path in the final file
+ * system (an added cache: the layer that provides its source, beside it;
+ * or, when a layer above touches the cache's path, the highest such
+ * layer); a dropped path that a lower layer also holds becomes a whiteout.
+ * Each changed layer is written anew (a tar of the same dialect with every
+ * other entry kept, compressed with its original compression), and every
+ * blob that names it is rewritten with the new digests: the config's
+ * rootfs.diff_ids, the config's and the layers' descriptors in the
+ * manifest, the manifest's in each index up to index.json, and a
+ * docker-save manifest.json's Config and Layers paths. Every other member
+ * of the image archive is copied as it is; the blobs replaced (and the
+ * attestation manifests of the image replaced, which attest an image that
+ * is no longer there) are not written. */
+
+typedef enum image_change_kind {
+    IMAGE_CHANGE_HEAD = 1,  /* the file's first LEN bytes become DATA */
+    IMAGE_CHANGE_BYTES,     /* the file's content becomes DATA */
+    IMAGE_CHANGE_DROP,      /* the path goes (a directory: with all below) */
+    IMAGE_CHANGE_ADD_FILE,  /* a new regular file NAME beside SOURCE */
+    IMAGE_CHANGE_ADD_DIR,   /* a new directory NAME beside SOURCE */
+} image_change_kind;
+
+typedef struct image_change {
+    image_change_kind kind;
+    const char *name;             /* a path of the final file system */
+    const char *source;           /* ADD_*: the source path it goes with */
+    const unsigned char *data;
+    size_t len;
+} image_change;
+
+/* Writes OUTPUT (a temporary file beside it, renamed over it once
+ * complete; OUTPUT may be the archive read) holding the image archive with
+ * image I changed as CHANGES[0..N) say. Returns 0, or -1 with *WHY (a
+ * static string) and errno (0 when WHY says it all): nothing is left at
+ * OUTPUT's temporary name, and OUTPUT is untouched. */
+int image_fix(struct image_set *set, size_t i, const image_change *changes, size_t n,
+              const char *output, uint64_t *budget, const char **why);
 
 void image_free(struct image_set *set);
 

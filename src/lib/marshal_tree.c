@@ -3,42 +3,24 @@
  * a tree, write it back byte for byte, rewrite it into a canonical form,
  * compare two trees structurally (include/pycache.h, section 7b).
  *
- * marshal.c (the validator) answers "would marshal.loads accept this?"
- * without building anything; this module builds the objects, as nodes that
- * keep every detail of their encoding (the type code, FLAG_REF, a small
- * tuple's one-byte size, interned or not, the slot a back-reference
- * names), so pyc_marshal_write reproduces the stream exactly. The reading
- * rules are those of Python/marshal.c r_object() at the release tags
- * v2.7.18, v3.4.0, v3.6.0, v3.8.0, v3.11.0, v3.12.0 and v3.14.0 (the
- * TYPE_CODE field order changed at 3.8 and 3.11; TYPE_SLICE came with
- * marshal version 5 in 3.14):
- *   - 2.7 reads the whole type byte as the code and has no refs; TYPE_INTERNED
- *     't' appends the string to p->strings, TYPE_STRINGREF 'R' names one.
- *   - 3.4+ split FLAG_REF (0x80) off the code. Scalars are registered in
- *     p->refs after they are read (R_REF); a tuple, list, dict or set as
- *     soon as it exists, before its items (R_REF); a code object, a
- *     non-empty frozenset and a slice get a reserved slot first
- *     (r_ref_reserve) that is filled when they are complete (r_ref_insert).
- *     So a stream's slots are numbered in pre-order of the flagged objects,
- *     which is what lets pyc_marshal_normalize renumber them in one pass.
- *     TYPE_REF of a slot still reserved is "bad marshal data (invalid
- *     reference)"; of a tuple still being read, allowed.
- *   - singletons (None, True, False, Ellipsis, StopIteration), TYPE_NULL and
- *     TYPE_REF never take a slot, whatever their FLAG_REF bit says.
- *   - NULL (TYPE_NULL, or a code object / slice with a NULL part in
- *     2.7-3.10, which r_object returns without an exception): ends a dict
- *     as a key, and as a value (3.x; 2.7 drops the pair and goes on); an
- *     error in a tuple, list, set or at the top; a code field that is NULL
- *     is an error from 3.11.
- *   - MAX_MARSHAL_STACK_DEPTH is 2000 (POSIX, every version).
- * The value checks of marshal.loads (float text, UTF-8, long digits,
- * code-object arguments, hashability) are the validator's; this parser
- * checks structure only, and a caller wanting the interpreter's verdict
- * runs pyc_marshal_validate first (the commands do).
+ * The objects are read by marshal.c's walk, the one reader of the stream,
+ * through a sink (struct lib_marshal_sink, src/lib/internal.h): the walk
+ * applies every rule of the version's marshal.loads (r_object's and
+ * PyCode_New's: see marshal.c) and, for each object, hands this module a
+ * node that keeps every detail of its encoding (the type code, FLAG_REF, a
+ * small tuple's one-byte size, interned or not, the slot it fills or a
+ * back-reference names), so pyc_marshal_write reproduces the stream
+ * exactly. A tree therefore exists only for a body marshal.loads accepts
+ * (or, for 3.4 and 3.5, one r_object accepts). The slot numbering this
+ * module's normalize relies on (pre-order of the flagged objects) is
+ * described there.
  *
  * Nodes live in an arena owned by the tree; a body of N bytes has at most N
- * nodes (each takes at least its type byte), so memory is linear. Parsing
- * recurses at most 2000 deep, as r_object does.
+ * nodes (each takes at least its type byte), and item arrays grow with the
+ * items read, so memory is linear. A tree is at most 2000 levels deep
+ * (r_object's MAX_MARSHAL_STACK_DEPTH, which the walk enforces), which
+ * bounds the recursion of writing and normalizing; canonical keys and
+ * comparing follow refs, and carry their own bounds.
  */
 #include <errno.h>
 #include <limits.h>
@@ -52,45 +34,6 @@
 
 #define MAX_DEPTH 2000
 #define FLAG_REF 0x80
-
-/* The TYPE_CODE layouts (see marshal.c's fields_* for the same). 'L' an
- * r_long, 'O' an r_object. */
-enum layout { LAYOUT_27, LAYOUT_30, LAYOUT_38, LAYOUT_311 };
-
-static const char layout_27[] = "LLLLOOOOOOOOLO";
-static const char layout_30[] = "LLLLLOOOOOOOOLO";
-static const char layout_38[] = "LLLLLLOOOOOOOOLO";
-static const char layout_311[] = "LLLLLOOOOOOOOLOO";
-
-static const char *const names_27[] = {
-    "co_argcount", "co_nlocals", "co_stacksize", "co_flags", "co_code",
-    "co_consts", "co_names", "co_varnames", "co_freevars", "co_cellvars",
-    "co_filename", "co_name", "co_firstlineno", "co_lnotab",
-};
-static const char *const names_30[] = {
-    "co_argcount", "co_kwonlyargcount", "co_nlocals", "co_stacksize",
-    "co_flags", "co_code", "co_consts", "co_names", "co_varnames",
-    "co_freevars", "co_cellvars", "co_filename", "co_name",
-    "co_firstlineno", "co_lnotab",
-};
-static const char *const names_38[] = {
-    "co_argcount", "co_posonlyargcount", "co_kwonlyargcount", "co_nlocals",
-    "co_stacksize", "co_flags", "co_code", "co_consts", "co_names",
-    "co_varnames", "co_freevars", "co_cellvars", "co_filename", "co_name",
-    "co_firstlineno", "co_lnotab",
-};
-static const char *const names_310[] = {
-    "co_argcount", "co_posonlyargcount", "co_kwonlyargcount", "co_nlocals",
-    "co_stacksize", "co_flags", "co_code", "co_consts", "co_names",
-    "co_varnames", "co_freevars", "co_cellvars", "co_filename", "co_name",
-    "co_firstlineno", "co_linetable",
-};
-static const char *const names_311[] = {
-    "co_argcount", "co_posonlyargcount", "co_kwonlyargcount",
-    "co_stacksize", "co_flags", "co_code", "co_consts", "co_names",
-    "co_localsplusnames", "co_localspluskinds", "co_filename", "co_name",
-    "co_qualname", "co_firstlineno", "co_linetable", "co_exceptiontable",
-};
 
 struct block {
     struct block *next;
@@ -106,14 +49,17 @@ struct pyc_marshal_tree {
     pyc_object **slots;       /* 3.4+: p->refs; NULL while reserved */
     size_t nslots, capslots;
     pyc_object **strings;     /* 2.7: p->strings */
-    size_t nstrings, capstrings;
+    size_t nstrings;
     struct block *blocks;
-    bool py2, refs, slice;
+    bool py2, refs;
     int minor;
     const pyc_magic *magic;
-    enum layout layout;
-    const char *fields;       /* layout_* */
+    enum lib_code_layout layout;
+    const char *fields;       /* marshal.c's layout: 'L' an r_long, any
+                                 other character an object field */
     const char *const *field_names;
+    bool past_end;            /* 2.7 read EOF bytes as a long's last bytes:
+                                 the written stream is cut at len */
 };
 
 /* ---- arena ------------------------------------------------------------- */
@@ -138,405 +84,11 @@ static void *arena_alloc(pyc_marshal_tree *t, size_t size)
     return p;
 }
 
-static int grow(void *arr, size_t *cap, size_t n, size_t elem)
+/* ---- parse: the walk of marshal.c with this module's sink ------------------ */
+
+static void *tree_alloc(void *ctx, size_t size)
 {
-    if (n < *cap)
-        return 0;
-    size_t c = *cap ? *cap * 2 : 64;
-    void *p = realloc(*(void **)arr, c * elem);
-    if (!p)
-        return -1;
-    *(void **)arr = p;
-    *cap = c;
-    return 0;
-}
-
-/* ---- parser ------------------------------------------------------------ */
-
-struct parser {
-    pyc_marshal_tree *t;
-    size_t pos;
-    pyc_marshal_status status;
-    size_t err_at;
-    bool nomem;
-};
-
-#define PFAIL(p, st, at)                                                        \
-    do {                                                                        \
-        (p)->status = (st);                                                     \
-        (p)->err_at = (at);                                                     \
-        return NULL;                                                            \
-    } while (0)
-
-static bool has(const struct parser *p, size_t n)
-{
-    return p->t->len - p->pos >= n;
-}
-
-static int32_t take_long(struct parser *p)
-{
-    int32_t v = (int32_t)lib_load_le32(p->t->body + p->pos);
-    p->pos += 4;
-    return v;
-}
-
-static int32_t slot_add(struct parser *p, pyc_object *o)
-{
-    pyc_marshal_tree *t = p->t;
-    if (grow(&t->slots, &t->capslots, t->nslots, sizeof *t->slots) < 0) {
-        p->nomem = true;
-        return -1;
-    }
-    t->slots[t->nslots] = o;
-    return (int32_t)t->nslots++;
-}
-
-static pyc_object *parse_object(struct parser *p, int depth);
-
-/* Reads COUNT items into O->items (an arena array). */
-static int parse_items(struct parser *p, pyc_object *o, size_t count,
-                       int depth)
-{
-    o->items = arena_alloc(p->t, count * sizeof *o->items + 1);
-    if (!o->items) {
-        p->nomem = true;
-        return -1;
-    }
-    for (size_t i = 0; i < count; i++) {
-        size_t at = p->pos;
-        pyc_object *x = parse_object(p, depth);
-        if (!x)
-            return -1;
-        o->items[o->count++] = x;
-        /* "NULL object in marshal data for tuple/list/set" */
-        if (x->is_null) {
-            p->status = PYC_MARSHAL_BAD_VALUE;
-            p->err_at = at;
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static pyc_object *parse_object(struct parser *p, int depth)
-{
-    pyc_marshal_tree *t = p->t;
-    size_t start = p->pos;
-    if (!has(p, 1))
-        PFAIL(p, start == 0 ? PYC_MARSHAL_EMPTY : PYC_MARSHAL_TRUNCATED, start);
-    /* r_object: p->depth++ > MAX_MARSHAL_STACK_DEPTH */
-    if (depth + 1 > MAX_DEPTH)
-        PFAIL(p, PYC_MARSHAL_TOO_DEEP, start);
-    int code = t->body[p->pos++];
-    int flag = 0, type = code;
-    if (t->refs) {
-        flag = code & FLAG_REF;
-        type = code & ~FLAG_REF;
-    }
-    pyc_object *o = arena_alloc(t, sizeof *o);
-    if (!o) {
-        p->nomem = true;
-        return NULL;
-    }
-    o->type = (uint8_t)type;
-    o->flag_ref = flag != 0;
-    o->ref = -1;
-
-    int32_t n;
-    size_t need;
-    switch (type) {
-    case '0':
-        o->is_null = true;
-        return o;
-    case 'N': case 'F': case 'T': case 'S': case '.':
-        return o;
-
-    case 'i':
-        if (!has(p, 4))
-            PFAIL(p, PYC_MARSHAL_TRUNCATED, start);
-        o->value = take_long(p);
-        break;
-    case 'I': /* r_long64: low word, then high word */
-        if (!has(p, 8))
-            PFAIL(p, PYC_MARSHAL_TRUNCATED, start);
-        o->value = (int64_t)lib_load_le64(t->body + p->pos);
-        p->pos += 8;
-        break;
-    case 'l': /* r_PyLong: a signed digit count, then |n| 15-bit digits */
-        if (!has(p, 4))
-            PFAIL(p, PYC_MARSHAL_TRUNCATED, start);
-        n = take_long(p);
-        if (n == INT32_MIN) /* "long size out of range" */
-            PFAIL(p, PYC_MARSHAL_BAD_VALUE, start);
-        need = 2 * (size_t)(n < 0 ? -(int64_t)n : n);
-        if (!has(p, need))
-            PFAIL(p, PYC_MARSHAL_TRUNCATED, start);
-        o->value = n;
-        o->data = t->body + p->pos;
-        o->size = need;
-        p->pos += need;
-        break;
-    case 'f': /* r_float_str: a one-byte length and the text */
-        if (!has(p, 1) || !has(p, 1 + (size_t)t->body[p->pos]))
-            PFAIL(p, PYC_MARSHAL_TRUNCATED, start);
-        o->size = t->body[p->pos++];
-        o->data = t->body + p->pos;
-        p->pos += o->size;
-        break;
-    case 'x': { /* two of them; data keeps both length bytes */
-        size_t at = p->pos;
-        for (int k = 0; k < 2; k++) {
-            if (!has(p, 1) || !has(p, 1 + (size_t)t->body[p->pos]))
-                PFAIL(p, PYC_MARSHAL_TRUNCATED, start);
-            p->pos += 1 + (size_t)t->body[p->pos];
-        }
-        o->data = t->body + at;
-        o->size = p->pos - at;
-        break;
-    }
-    case 'g':
-    case 'y':
-        need = type == 'g' ? 8 : 16;
-        if (!has(p, need))
-            PFAIL(p, PYC_MARSHAL_TRUNCATED, start);
-        o->data = t->body + p->pos;
-        o->size = need;
-        p->pos += need;
-        break;
-
-    case 'a': case 'A': case 'z': case 'Z':
-        if (!t->refs)
-            PFAIL(p, PYC_MARSHAL_BAD_TYPE, start);
-        /* fall through */
-    case 's': case 't': case 'u':
-        if (type == 'z' || type == 'Z') {
-            if (!has(p, 1))
-                PFAIL(p, PYC_MARSHAL_TRUNCATED, start);
-            o->size = t->body[p->pos++];
-        } else {
-            if (!has(p, 4))
-                PFAIL(p, PYC_MARSHAL_TRUNCATED, start);
-            n = take_long(p);
-            if (n < 0) /* "bad marshal data (bytes object size out of range)" */
-                PFAIL(p, PYC_MARSHAL_BAD_VALUE, start);
-            o->size = (size_t)n;
-        }
-        if (!has(p, o->size))
-            PFAIL(p, PYC_MARSHAL_TRUNCATED, start);
-        o->data = t->body + p->pos;
-        p->pos += o->size;
-        if (t->py2 && type == 't') {
-            /* 2.7: PyList_Append(p->strings, v) */
-            if (grow(&t->strings, &t->capstrings, t->nstrings,
-                     sizeof *t->strings) < 0) {
-                p->nomem = true;
-                return NULL;
-            }
-            t->strings[t->nstrings++] = o;
-        }
-        break;
-
-    case 'R': /* 2.7 TYPE_STRINGREF */
-        if (!t->py2)
-            PFAIL(p, PYC_MARSHAL_BAD_TYPE, start);
-        if (!has(p, 4))
-            PFAIL(p, PYC_MARSHAL_TRUNCATED, start);
-        n = take_long(p);
-        if (n < 0 || (size_t)n >= t->nstrings)
-            PFAIL(p, PYC_MARSHAL_BAD_REF, start);
-        o->ref = n;
-        return o;
-
-    case 'r': /* TYPE_REF */
-        if (!t->refs)
-            PFAIL(p, PYC_MARSHAL_BAD_TYPE, start);
-        if (!has(p, 4))
-            PFAIL(p, PYC_MARSHAL_TRUNCATED, start);
-        n = take_long(p);
-        if (n < 0 || (size_t)n >= t->nslots || !t->slots[n])
-            PFAIL(p, PYC_MARSHAL_BAD_REF, start);
-        o->ref = n;
-        return o;
-
-    case ')':
-        if (!t->refs)
-            PFAIL(p, PYC_MARSHAL_BAD_TYPE, start);
-        /* fall through */
-    case '(': case '[': case '<': case '>': {
-        size_t count;
-        if (type == ')') {
-            if (!has(p, 1))
-                PFAIL(p, PYC_MARSHAL_TRUNCATED, start);
-            count = t->body[p->pos++];
-        } else {
-            if (!has(p, 4))
-                PFAIL(p, PYC_MARSHAL_TRUNCATED, start);
-            n = take_long(p);
-            if (n < 0) /* "... size out of range" */
-                PFAIL(p, PYC_MARSHAL_BAD_VALUE, start);
-            count = (size_t)n;
-        }
-        /* Each item takes at least a byte. */
-        if (!has(p, count))
-            PFAIL(p, PYC_MARSHAL_TRUNCATED, start);
-        /* R_REF before the items, but r_ref_reserve for a non-empty
-         * frozenset (R_REF after, for an empty one: same number). */
-        if (flag) {
-            o->ref = slot_add(p, type == '>' && count ? NULL : o);
-            if (o->ref < 0)
-                return NULL;
-        }
-        if (parse_items(p, o, count, depth + 1) < 0)
-            return NULL;
-        if (flag && type == '>')
-            t->slots[o->ref] = o;
-        return o;
-    }
-
-    case '{': {
-        if (flag && (o->ref = slot_add(p, o)) < 0)
-            return NULL;
-        /* Key, value, ... until a NULL key, or (3.x) a NULL value; 2.7
-         * drops a pair whose value is NULL and goes on. The items are
-         * gathered in a heap array, then moved to the arena. */
-        size_t cap = 0;
-        pyc_object **items = NULL;
-        for (;;) {
-            pyc_object *key = parse_object(p, depth + 1);
-            if (!key)
-                goto dict_fail;
-            if (grow(&items, &cap, o->count + 1, sizeof *items) < 0)
-                goto dict_nomem;
-            items[o->count++] = key;
-            if (key->is_null)
-                break;
-            pyc_object *val = parse_object(p, depth + 1);
-            if (!val)
-                goto dict_fail;
-            if (grow(&items, &cap, o->count + 1, sizeof *items) < 0)
-                goto dict_nomem;
-            items[o->count++] = val;
-            if (val->is_null && !t->py2)
-                break;
-        }
-        o->items = arena_alloc(t, o->count * sizeof *items);
-        if (!o->items)
-            goto dict_nomem;
-        memcpy(o->items, items, o->count * sizeof *items);
-        free(items);
-        return o;
-    dict_nomem:
-        p->nomem = true;
-    dict_fail:
-        free(items);
-        return NULL;
-    }
-
-    case 'c': {
-        if (flag && (o->ref = slot_add(p, NULL)) < 0)
-            return NULL;
-        const char *f = t->fields;
-        size_t nobj = 0;
-        for (const char *c = f; *c; c++)
-            nobj += *c == 'O';
-        o->items = arena_alloc(t, nobj * sizeof *o->items);
-        if (!o->items) {
-            p->nomem = true;
-            return NULL;
-        }
-        for (; *f; f++) {
-            if (*f == 'L') {
-                if (!has(p, 4))
-                    PFAIL(p, PYC_MARSHAL_TRUNCATED, p->pos);
-                o->longs[o->nlongs++] = take_long(p);
-                continue;
-            }
-            size_t at = p->pos;
-            pyc_object *x = parse_object(p, depth + 1);
-            if (!x)
-                return NULL;
-            o->items[o->count++] = x;
-            if (x->is_null) {
-                /* "NULL object in marshal data for code object" from
-                 * 3.11; before, a silent NULL. */
-                if (t->layout == LAYOUT_311)
-                    PFAIL(p, PYC_MARSHAL_BAD_VALUE, at);
-                o->is_null = true;
-                return o;
-            }
-        }
-        if (flag)
-            t->slots[o->ref] = o;
-        return o;
-    }
-
-    case ':': /* TYPE_SLICE (3.14+): r_ref_reserve, start, stop, step */
-        if (!t->slice)
-            PFAIL(p, PYC_MARSHAL_BAD_TYPE, start);
-        if (flag && (o->ref = slot_add(p, NULL)) < 0)
-            return NULL;
-        o->items = arena_alloc(t, 3 * sizeof *o->items);
-        if (!o->items) {
-            p->nomem = true;
-            return NULL;
-        }
-        for (int k = 0; k < 3; k++) {
-            pyc_object *x = parse_object(p, depth + 1);
-            if (!x)
-                return NULL;
-            o->items[o->count++] = x;
-            if (x->is_null) {
-                o->is_null = true;
-                return o;
-            }
-        }
-        if (flag)
-            t->slots[o->ref] = o;
-        return o;
-
-    default:
-        /* "bad marshal data (unknown type code)" */
-        PFAIL(p, PYC_MARSHAL_BAD_TYPE, start);
-    }
-
-    /* Scalars: R_REF once read. */
-    if (flag && (o->ref = slot_add(p, o)) < 0)
-        return NULL;
-    return o;
-}
-
-static int set_rules(pyc_marshal_tree *t, const pyc_magic *m)
-{
-    if (!m || m->implementation != PYC_IMPL_CPYTHON)
-        return -1;
-    t->minor = m->minor;
-    t->magic = m;
-    if (m->major == 2 && m->minor == 7) {
-        t->py2 = true;
-        t->layout = LAYOUT_27;
-        t->fields = layout_27;
-        t->field_names = names_27;
-        return 0;
-    }
-    /* 3.0-3.3 (marshal version 2 in 3.x) are not modelled. */
-    if (m->major != 3 || m->minor < 4)
-        return -1;
-    t->refs = true;
-    t->slice = m->minor >= 14;
-    if (m->minor <= 7) {
-        t->layout = LAYOUT_30;
-        t->fields = layout_30;
-        t->field_names = names_30;
-    } else if (m->minor <= 10) {
-        t->layout = LAYOUT_38;
-        t->fields = layout_38;
-        t->field_names = m->minor == 10 ? names_310 : names_38;
-    } else {
-        t->layout = LAYOUT_311;
-        t->fields = layout_311;
-        t->field_names = names_311;
-    }
-    return 0;
+    return arena_alloc(ctx, size);
 }
 
 void pyc_marshal_tree_free(pyc_marshal_tree *t)
@@ -570,11 +122,19 @@ pyc_marshal_tree *pyc_marshal_parse(const pyc_magic *m, const void *body,
     pyc_marshal_tree *t = calloc(1, sizeof *t);
     if (!t)
         return NULL;
-    if (set_rules(t, m) < 0) {
+    struct lib_marshal_format fmt;
+    if (lib_marshal_format(m, &fmt) < 0) {
         free(t);
         errno = m ? ENOTSUP : EINVAL;
         return NULL;
     }
+    t->py2 = fmt.py2;
+    t->refs = fmt.refs;
+    t->minor = fmt.minor;
+    t->magic = m;
+    t->layout = fmt.layout;
+    t->fields = fmt.fields;
+    t->field_names = fmt.names;
     t->body = malloc(len ? len : 1);
     if (!t->body) {
         free(t);
@@ -584,27 +144,30 @@ pyc_marshal_tree *pyc_marshal_parse(const pyc_magic *m, const void *body,
         memcpy(t->body, body, len);
     t->len = len;
 
-    struct parser p = {.t = t, .status = PYC_MARSHAL_OK};
-    t->root = parse_object(&p, 0);
-    if (t->root && t->root->is_null) {
-        /* read_object: "NULL object in marshal data for object" */
-        p.status = PYC_MARSHAL_BAD_VALUE;
-        p.err_at = 0;
-        t->root = NULL;
-    }
-    if (!t->root) {
-        int err = p.nomem ? ENOMEM : EINVAL;
+    /* The walk reads the private copy, so the nodes point into it. */
+    struct lib_marshal_sink sink = {.alloc = tree_alloc, .ctx = t};
+    size_t at = 0;
+    pyc_marshal_status st = lib_marshal_walk(m, t->body, len, &sink, &at);
+    t->slots = sink.slots;
+    t->nslots = sink.nslots;
+    t->capslots = sink.capslots;
+    t->strings = sink.strings;
+    t->nstrings = sink.nstrings;
+    if (st != PYC_MARSHAL_OK && st != PYC_MARSHAL_NOT_CODE) {
+        int err = st == PYC_MARSHAL_UNCHECKED ? errno : EINVAL;
         if (status)
-            *status = p.nomem ? PYC_MARSHAL_UNCHECKED : p.status;
-        if (offset && !p.nomem)
-            *offset = p.err_at;
+            *status = st;
+        if (offset && st != PYC_MARSHAL_UNCHECKED)
+            *offset = at;
         pyc_marshal_tree_free(t);
         errno = err;
         return NULL;
     }
-    t->end = p.pos;
+    t->root = sink.root;
+    t->end = sink.end;
+    t->past_end = sink.past_end;
     if (status)
-        *status = PYC_MARSHAL_OK;
+        *status = st;
     return t;
 }
 
@@ -652,7 +215,7 @@ int pyc_marshal_code(const pyc_marshal_tree *t, const pyc_object *o,
     const int32_t *L = o->longs;
 #define R(i) pyc_marshal_resolve(t, it[i])
     switch (t->layout) {
-    case LAYOUT_27:
+    case LIB_CODE_27:
         out->argcount = L[0];
         out->nlocals = L[1];
         out->stacksize = L[2];
@@ -660,7 +223,7 @@ int pyc_marshal_code(const pyc_marshal_tree *t, const pyc_object *o,
         out->firstlineno = L[4];
         out->has_nlocals = true;
         break;
-    case LAYOUT_30:
+    case LIB_CODE_36:
         out->argcount = L[0];
         out->kwonlyargcount = L[1];
         out->nlocals = L[2];
@@ -669,7 +232,7 @@ int pyc_marshal_code(const pyc_marshal_tree *t, const pyc_object *o,
         out->firstlineno = L[5];
         out->has_nlocals = true;
         break;
-    case LAYOUT_38:
+    case LIB_CODE_38:
         out->argcount = L[0];
         out->posonlyargcount = L[1];
         out->kwonlyargcount = L[2];
@@ -680,7 +243,7 @@ int pyc_marshal_code(const pyc_marshal_tree *t, const pyc_object *o,
         out->has_nlocals = true;
         out->has_posonlyargcount = true;
         break;
-    case LAYOUT_311:
+    case LIB_CODE_311:
         out->argcount = L[0];
         out->posonlyargcount = L[1];
         out->kwonlyargcount = L[2];
@@ -835,6 +398,12 @@ int pyc_marshal_write(const pyc_marshal_tree *t, unsigned char **out,
     write_object(t, t->root, &w);
     /* What followed the top object (marshal.loads ignores it). */
     put(&w, t->body + t->end, t->len - t->end);
+    /* A 2.7 body that ended inside a long (r_long reads EOF as bytes and
+     * goes on; only a non-code top object survives that): the long was
+     * written whole, the body did not have its last bytes. 2.7 trees are
+     * never rewritten (no normalize), so the cut gives the body back. */
+    if (t->past_end && !w.failed && w.len > t->len)
+        w.len = t->len;
     if (w.failed) {
         free(w.p);
         errno = ENOMEM;
@@ -891,7 +460,7 @@ static void key_object(const pyc_marshal_tree *t, const pyc_object *o,
         for (const char *f = t->fields; *f; f++) {
             if (*f == 'L' && li < o->nlongs)
                 put_long(w, (uint32_t)o->longs[li++]);
-            else if (*f == 'O' && oi < o->count)
+            else if (*f != 'L' && oi < o->count)
                 key_object(t, o->items[oi++], w, depth + 1);
         }
         return;

@@ -6,7 +6,10 @@
  * recursion, it checks the contract:
  *   - a failed parse says why (errno EINVAL with a status, or ENOMEM) and
  *     where (an offset inside the input);
- *   - a body pyc_marshal_validate accepts parses;
+ *   - one reader, two ways (differential): parsing is the validator's walk
+ *     with a tree sink, so for every version pyc_marshal_validate judges,
+ *     the parse gives exactly its status (a tree for OK and NOT_CODE,
+ *     none otherwise) and, on a refusal, its offset;
  *   - parse -> write gives the input back byte for byte;
  *   - the normal form parses, compares equal to the original, is a fixed
  *     point (normalizing it again changes nothing), and is accepted by the
@@ -44,19 +47,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t len = size - 1;
 
     pyc_marshal_status st;
-    size_t off = (size_t)-1;
-    pyc_marshal_status valid = pyc_marshal_validate(m, body, len, NULL);
+    size_t off = (size_t)-1, valid_off = (size_t)-1;
+    pyc_marshal_status valid = pyc_marshal_validate(m, body, len, &valid_off);
+    int judged = valid != PYC_MARSHAL_UNCHECKED;
     pyc_marshal_tree *t = pyc_marshal_parse(m, body, len, &st, &off);
     if (!t) {
         if (errno == ENOMEM)
             return 0;
-        if (errno != EINVAL || st == PYC_MARSHAL_OK || off > len)
+        if (errno != EINVAL || st == PYC_MARSHAL_OK || st == PYC_MARSHAL_NOT_CODE ||
+            off > len)
             abort();
-        if (valid == PYC_MARSHAL_OK)
+        if (judged && (st != valid || off != valid_off))
             abort();
         return 0;
     }
-    if (st != PYC_MARSHAL_OK || off != 0)
+    if ((st != PYC_MARSHAL_OK && st != PYC_MARSHAL_NOT_CODE) || off != 0)
+        abort();
+    if (judged && st != valid)
         abort();
 
     unsigned char *out = NULL, *norm = NULL;

@@ -265,6 +265,31 @@ def image_seeds(tree):
             member(t, "blobs/sha256/" + d[7:], b)
     put("fuzz_archive", tar_bytes(oci))
 
+    # The same image behind a nested index, under two tags, with a BuildKit
+    # attestation manifest beside it (image.c's index chain, as image_fix
+    # rewrites it).
+    att = json.dumps({"schemaVersion": 2, "config": {
+        "mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(config),
+        "size": len(config)}, "layers": []}).encode()
+    nested = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                         "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha(manifest),
+         "size": len(manifest)},
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha(att),
+         "size": len(att), "annotations": {"vnd.docker.reference.type": "attestation-manifest",
+                                           "vnd.docker.reference.digest": sha(manifest)}}]}).encode()
+    outer = json.dumps({"schemaVersion": 2, "manifests": [
+        {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": sha(nested),
+         "size": len(nested), "annotations": {"org.opencontainers.image.ref.name": tag}}
+        for tag in ("a", "b")]}).encode()
+
+    def oci_nested(t):
+        member(t, "oci-layout", b'{"imageLayoutVersion": "1.0.0"}')
+        member(t, "index.json", outer)
+        for d, b in sorted(list(blobs.items()) + [(sha(nested), nested), (sha(att), att)]):
+            member(t, "blobs/sha256/" + d[7:], b)
+    put("fuzz_archive", tar_bytes(oci_nested))
+
     def saved(t):
         member(t, "l1/layer.tar", l1)
         member(t, "l2/layer.tar", l2)

@@ -9,7 +9,9 @@ real interpreters.
   - `diff` of two compiles of one tree finds no code difference (exit 0);
     after an edit it names the changed function's constant (exit 1).
   - `inspect --code --json` shows what the interpreter's own marshal.loads
-    sees: names, filename, first line, flags, counts, constants, bytecode.
+    sees: names, filename, first line, flags, counts, constants, bytecode;
+    and no tree for a body marshal.loads refuses (invalid UTF-8 in a str
+    constant: the model is the validator's walk).
 """
 
 import json
@@ -268,3 +270,27 @@ def test_inspect_code_on_a_damaged_body(pycache, tmp_path, interpreters):
     assert o["code"] is None and o["code_error"] == "marshal data truncated"
     r = pycache("inspect", "--code", str(pyc))
     assert "not shown: marshal data truncated" in r.stdout
+
+
+def test_inspect_code_refuses_what_marshal_loads_refuses(interp, pycache, tmp_path):
+    """One reader: the model is built by the validator's own walk, so a body
+    whose only damage is one the structure does not show (invalid UTF-8 in
+    a str constant) gets no tree, as the interpreter's marshal.loads gets no
+    object."""
+    src = tmp_path / "m.py"
+    src.write_text('x = u"caf\\xe9"\n')
+    pyc = tmp_path / "m.pyc"
+    interp.run("import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)",
+               str(src), str(pyc))
+    data = bytearray(pyc.read_bytes())
+    at = data.find(b"caf\xc3\xa9")
+    assert at > 0
+    data[at + 3] = 0xFF                  # not UTF-8 any more, same length
+    pyc.write_bytes(bytes(data))
+    r = interp.run("import marshal, sys\n"
+                   "d = open(sys.argv[1], 'rb').read()\n"
+                   "h = 8 if sys.version_info < (3, 3) else 12 if sys.version_info < (3, 7) else 16\n"
+                   "marshal.loads(d[h:])", str(pyc), check=False)
+    assert r.returncode != 0             # the interpreter refuses it
+    o = pycache("inspect", "--code", "--json", str(pyc)).json()[0]
+    assert o["code"] is None and o["code_error"] == "bad marshal data"

@@ -1,6 +1,7 @@
 /*
  * test_marshal.c — pyc_marshal_validate on hand-made bodies: each type code,
- * each failure status, every truncation of real bodies. The bodies below
+ * each failure status, every truncation of real bodies. Every body checked
+ * through V() is parsed too, which must agree (one reader, two ways). The bodies below
  * follow Python/marshal.c's format; the integration test
  * (tests/integration/test_marshal.py) compares with the real interpreters.
  */
@@ -15,9 +16,31 @@ static const pyc_magic *M(int major, int minor)
     return m;
 }
 
+/* Validates B, and checks the other way of the one reader on it: parsing
+ * (the same walk with the tree sink) gives the same status and offset, a
+ * tree exactly for OK and NOT_CODE, which writes B back byte for byte. */
 static pyc_marshal_status V(int major, int minor, const void *b, size_t n)
 {
-    return pyc_marshal_validate(M(major, minor), b, n, NULL);
+    size_t off = 99, poff = 99;
+    pyc_marshal_status st = pyc_marshal_validate(M(major, minor), b, n, &off);
+    pyc_marshal_status pst = PYC_MARSHAL_OK;
+    pyc_marshal_tree *t = pyc_marshal_parse(M(major, minor), b, n, &pst, &poff);
+    assert_int_equal(pst, st);
+    assert_int_equal(poff, off);
+    if (st == PYC_MARSHAL_OK || st == PYC_MARSHAL_NOT_CODE) {
+        assert_non_null(t);
+        unsigned char *out;
+        size_t len;
+        assert_int_equal(pyc_marshal_write(t, &out, &len), 0);
+        assert_int_equal(len, n);
+        assert_memory_equal(out, b, n);
+        free(out);
+        pyc_marshal_tree_free(t);
+    } else {
+        assert_null(t);
+        assert_int_equal(errno, EINVAL);
+    }
+    return st;
 }
 
 #define VS(maj, min, lit) V(maj, min, lit, sizeof(lit) - 1)
@@ -491,6 +514,20 @@ static void test_foreign_layouts(void **state)
             pyc_marshal_status st = pyc_marshal_validate(m, body, (size_t)n, &off);
             assert_true(off <= (size_t)n);
             assert_true(st <= PYC_MARSHAL_UNCHECKED);
+            /* The model reads it with the same walk (3.4 and 3.5 too,
+             * which validation does not judge). */
+            pyc_marshal_status pst;
+            size_t poff = 99;
+            errno = 0;
+            pyc_marshal_tree *t = pyc_marshal_parse(m, body, (size_t)n, &pst, &poff);
+            if (st != PYC_MARSHAL_UNCHECKED) {
+                assert_int_equal(pst, st);
+                assert_int_equal(t != NULL,
+                                 st == PYC_MARSHAL_OK || st == PYC_MARSHAL_NOT_CODE);
+            } else if (t) {
+                assert_true(m->major == 3 && (m->minor == 4 || m->minor == 5));
+            }
+            pyc_marshal_tree_free(t);
         }
     }
     unsigned char body[1024];

@@ -65,6 +65,38 @@ static void test_refused(void **state)
         deep[2 * i + 1] = 1;
     }
     expect_refused(3, 12, deep, sizeof deep, PYC_MARSHAL_TOO_DEEP, 4000);
+    /* The value rules of marshal.loads are the model's too (one reader):
+     * bad UTF-8, float text, an unnormalized long, an unhashable key. */
+    REFUSED(3, 12, "u\x01\x00\x00\x00\xff", PYC_MARSHAL_BAD_VALUE, 0);
+    REFUSED(3, 12, "f\x02" "1e", PYC_MARSHAL_BAD_VALUE, 1);
+    REFUSED(3, 12, "l\x01\x00\x00\x00\x00\x00", PYC_MARSHAL_BAD_VALUE, 5);
+    REFUSED(3, 12, "{[\x00\x00\x00\x00N0", PYC_MARSHAL_BAD_VALUE, 6);
+    /* 3.4/3.5: r_object's rules (the same reader as 3.6's) ... */
+    REFUSED(3, 4, "u\x01\x00\x00\x00\xff", PYC_MARSHAL_BAD_VALUE, 0);
+    REFUSED(3, 5, "{[\x00\x00\x00\x00N0", PYC_MARSHAL_BAD_VALUE, 6);
+    /* ... but not PyCode_New's, which no interpreter here could confirm:
+     * argcount -1 is refused by 3.6, parsed for 3.4 and 3.5. */
+    static const char code_neg[] =
+        "c\xff\xff\xff\xff\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+        "s\2\0\0\0d\0" ")\0" ")\0" ")\0" ")\0" ")\0" "z\1f" "z\1n"
+        "\1\0\0\0" "s\0\0\0\0";
+    expect_refused(3, 6, code_neg, sizeof code_neg - 1, PYC_MARSHAL_BAD_VALUE, 0);
+    for (int minor = 4; minor <= 5; minor++) {
+        pyc_marshal_status st = PYC_MARSHAL_UNCHECKED;
+        pyc_marshal_tree *t = P(3, minor, code_neg, sizeof code_neg - 1, &st, NULL);
+        assert_non_null(t);
+        assert_int_equal(st, PYC_MARSHAL_OK);
+        pyc_code c;
+        assert_int_equal(pyc_marshal_code(t, pyc_marshal_root(t), &c), 0);
+        assert_int_equal(c.argcount, -1);
+        pyc_marshal_tree_free(t);
+    }
+    /* A non-code top object: marshal.loads accepts it, import would not. */
+    pyc_marshal_status st = PYC_MARSHAL_OK;
+    pyc_marshal_tree *nc = PS(3, 12, "N", &st, NULL);
+    assert_non_null(nc);
+    assert_int_equal(st, PYC_MARSHAL_NOT_CODE);
+    pyc_marshal_tree_free(nc);
     /* Unknown formats. */
     errno = 0;
     assert_null(pyc_marshal_parse(pyc_magic_final(PYC_IMPL_CPYTHON, 3, 2), "N", 1, NULL, NULL));
