@@ -1361,71 +1361,84 @@ static int set_node(struct image_set *s, const struct entry *e, size_t layer)
     return 0;
 }
 
-/* What one layer removes from the lower ones: paths with all below them
- * (whiteouts: SELF) or only what is below (opaque whiteouts, and
- * directories a non-directory of this layer replaces). */
-struct removal {
+/* A map from (pointer, length) names to a number (a layer position, or, for
+ * what one layer removes, whether the path itself goes), open addressing. */
+struct name_slot {
     const char *name;
     size_t len;
-    bool self;
+    size_t pos;
 };
 
-struct removals {
-    struct removal *slots;
+struct name_map {
+    struct name_slot *slots;
     size_t nslots, n;
 };
 
-static struct removal *removal_slot(const struct removals *r, const char *name, size_t len)
+static struct name_slot *name_slot(const struct name_map *m, const char *name, size_t len)
 {
     size_t h = 1469598103934665603u;
     for (size_t i = 0; i < len; i++)
         h = (h ^ (unsigned char)name[i]) * 1099511628211u;
-    size_t mask = r->nslots - 1;
+    size_t mask = m->nslots - 1;
     for (size_t i = h & mask;; i = (i + 1) & mask) {
-        struct removal *x = &r->slots[i];
+        struct name_slot *x = &m->slots[i];
         if (!x->name || (x->len == len && memcmp(x->name, name, len) == 0))
             return x;
     }
 }
 
-static int add_removal(struct removals *r, const char *name, bool self)
+/* Records POS for NAME[0..LEN): the lowest of those recorded (LOWEST), or
+ * the highest. 0, or -1 on ENOMEM. */
+static int name_put(struct name_map *m, const char *name, size_t len, size_t pos, bool lowest)
 {
-    if ((r->n + 1) * 2 > r->nslots) {
-        size_t ns = r->nslots ? r->nslots * 2 : 64;
-        struct removals g = {calloc(ns, sizeof *g.slots), ns, 0};
+    if ((m->n + 1) * 2 > m->nslots) {
+        size_t ns = m->nslots ? m->nslots * 2 : 1024;
+        struct name_map g = {calloc(ns, sizeof *g.slots), ns, 0};
         if (!g.slots)
             return -1;
-        for (size_t i = 0; i < r->nslots; i++)
-            if (r->slots[i].name) {
-                *removal_slot(&g, r->slots[i].name, r->slots[i].len) = r->slots[i];
+        for (size_t i = 0; i < m->nslots; i++)
+            if (m->slots[i].name) {
+                *name_slot(&g, m->slots[i].name, m->slots[i].len) = m->slots[i];
                 g.n++;
             }
-        free(r->slots);
-        *r = g;
+        free(m->slots);
+        *m = g;
     }
-    size_t len = strlen(name);
-    struct removal *x = removal_slot(r, name, len);
+    struct name_slot *x = name_slot(m, name, len);
     if (!x->name) {
-        *x = (struct removal){name, len, self};
-        r->n++;
-    } else {
-        x->self |= self;
+        *x = (struct name_slot){name, len, pos};
+        m->n++;
+    } else if (lowest ? pos < x->pos : pos > x->pos) {
+        x->pos = pos;
     }
     return 0;
 }
 
-/* Whether the lower layers' path NAME goes: NAME itself or one of its
+/* NAME's recorded position, or SIZE_MAX. */
+static size_t name_get(const struct name_map *m, const char *name, size_t len)
+{
+    if (!m->nslots)
+        return SIZE_MAX;
+    const struct name_slot *x = name_slot(m, name, len);
+    return x->name ? x->pos : SIZE_MAX;
+}
+
+/* What one layer removes from the lower ones, in a name map: paths with
+ * all below them (whiteouts: 1) or only what is below (0: opaque whiteouts,
+ * and directories a non-directory of this layer replaces); a path named
+ * both ways keeps 1 (name_put's highest).
+ *
+ * Whether the lower layers' path NAME goes: NAME itself or one of its
  * directories is removed ("" is the top directory: an opaque whiteout at
  * the top hides everything below it). */
-static bool removed(const struct removals *r, const char *name)
+static bool removed(const struct name_map *r, const char *name)
 {
-    const struct removal *x = removal_slot(r, "", 0);
-    if (x->name)
+    if (name_get(r, "", 0) != SIZE_MAX)
         return true;
     for (const char *p = name;; p++) {
         if (*p == '/' || !*p) {
-            x = removal_slot(r, name, (size_t)(p - name));
-            if (x->name && (*p || x->self))
+            size_t self = name_get(r, name, (size_t)(p - name));
+            if (self != SIZE_MAX && (*p || self))
                 return true;
         }
         if (!*p)
@@ -1443,16 +1456,16 @@ static bool removed(const struct removals *r, const char *name)
 static int apply_layer(struct image_set *s, size_t li)
 {
     const struct layer *l = &s->layers[li];
-    struct removals r = {0};
+    struct name_map r = {0};
     int rc = -1;
     for (size_t k = 0; k < l->n; k++) {
         const struct entry *e = &l->v[k];
         if (e->kind == E_WHITEOUT || e->kind == E_OPAQUE) {
-            if (add_removal(&r, e->name, e->kind == E_WHITEOUT) != 0)
+            if (name_put(&r, e->name, strlen(e->name), e->kind == E_WHITEOUT, false) != 0)
                 goto out;
         } else if (e->kind != E_DIR) {
             const struct node *nd = find_node(s, e->name);
-            if (nd && nd->e->kind == E_DIR && add_removal(&r, e->name, false) != 0)
+            if (nd && nd->e->kind == E_DIR && name_put(&r, e->name, strlen(e->name), 0, false) != 0)
                 goto out;
         }
     }
@@ -1804,67 +1817,6 @@ static int fix_fail(struct image_set *s, int err, const char *fmt, ...)
     va_end(ap);
     errno = err;
     return -1;
-}
-
-/* A map from (pointer, length) names to a layer position, open addressing. */
-struct name_slot {
-    const char *name;
-    size_t len;
-    size_t pos;
-};
-
-struct name_map {
-    struct name_slot *slots;
-    size_t nslots, n;
-};
-
-static struct name_slot *name_slot(const struct name_map *m, const char *name, size_t len)
-{
-    size_t h = 1469598103934665603u;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)name[i]) * 1099511628211u;
-    size_t mask = m->nslots - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-        struct name_slot *x = &m->slots[i];
-        if (!x->name || (x->len == len && memcmp(x->name, name, len) == 0))
-            return x;
-    }
-}
-
-/* Records POS for NAME[0..LEN): the lowest of those recorded (LOWEST), or
- * the highest. 0, or -1 on ENOMEM. */
-static int name_put(struct name_map *m, const char *name, size_t len, size_t pos, bool lowest)
-{
-    if ((m->n + 1) * 2 > m->nslots) {
-        size_t ns = m->nslots ? m->nslots * 2 : 1024;
-        struct name_map g = {calloc(ns, sizeof *g.slots), ns, 0};
-        if (!g.slots)
-            return -1;
-        for (size_t i = 0; i < m->nslots; i++)
-            if (m->slots[i].name) {
-                *name_slot(&g, m->slots[i].name, m->slots[i].len) = m->slots[i];
-                g.n++;
-            }
-        free(m->slots);
-        *m = g;
-    }
-    struct name_slot *x = name_slot(m, name, len);
-    if (!x->name) {
-        *x = (struct name_slot){name, len, pos};
-        m->n++;
-    } else if (lowest ? pos < x->pos : pos > x->pos) {
-        x->pos = pos;
-    }
-    return 0;
-}
-
-/* NAME's recorded position, or SIZE_MAX. */
-static size_t name_get(const struct name_map *m, const char *name, size_t len)
-{
-    if (!m->nslots)
-        return SIZE_MAX;
-    const struct name_slot *x = name_slot(m, name, len);
-    return x->name ? x->pos : SIZE_MAX;
 }
 
 /* One change as it lands in a layer. */
