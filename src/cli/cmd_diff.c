@@ -69,6 +69,20 @@ struct diff_cmd {
     uint64_t same, header, refs, code, only, errors;
 };
 
+/* Makes room for one more entry in L: 0, or -1 when out of memory. */
+static int room_for_one(struct list *l)
+{
+    if (l->n < l->cap)
+        return 0;
+    size_t cap = l->cap ? l->cap * 2 : 256;
+    struct entry *v = realloc(l->v, cap * sizeof *v);
+    if (!v)
+        return -1;
+    l->v = v;
+    l->cap = cap;
+    return 0;
+}
+
 static int collect(const scan_item *it, void *ctx)
 {
     struct list *l = ctx;
@@ -79,14 +93,8 @@ static int collect(const scan_item *it, void *ctx)
     }
     if (it->event != SCAN_CACHE || it->verdict->name.kind == PYC_KIND_TEMP)
         return 0;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 256;
-        struct entry *v = realloc(l->v, cap * sizeof *v);
-        if (!v)
-            return 1;
-        l->v = v;
-        l->cap = cap;
-    }
+    if (room_for_one(l) != 0)
+        return 1;
     const char *rel = it->path;
     if (strncmp(rel, l->root, l->root_len) == 0) {
         rel += l->root_len;
@@ -115,14 +123,8 @@ static int collect_member(const archive_cache *ac, void *ctx)
     const char *member = ac->member, *shown = ac->shown;
     const unsigned char *data = ac->data;
     size_t len = ac->len;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 256;
-        struct entry *v = realloc(l->v, cap * sizeof *v);
-        if (!v)
-            return 1;
-        l->v = v;
-        l->cap = cap;
-    }
+    if (room_for_one(l) != 0)
+        return 1;
     struct entry *e = &l->v[l->n];
     e->rel = strdup(member);
     e->path = strdup(shown);
