@@ -242,7 +242,10 @@ class Bench:
             argvs = row.argv_for(target)
             if row.cold:
                 drop_caches()
+            dev = block_device(target) if row.cold else None
+            before = disk_counters(dev)
             r = run_sequence(argvs, self.env)
+            r["disk"] = disk_delta(before, disk_counters(dev), r["wall"])
             if not warm:
                 row.runs.append(r)
             if row.copy and not warm and row.source == self.manifest["root"]:
@@ -341,8 +344,31 @@ class Bench:
                           "sys": mid["sys"], "peak_rss_kb": rss, "exit_statuses": rcs,
                           "after": row.after or None, "note": row.note})
             group["rows"].append(entry)
+        if cold and any(row.runs for row in rows):
+            self.disk_table(rows, group)
         self.results["groups"].append(group)
         return {r.name: r for r in rows}
+
+    def disk_table(self, rows, group):
+        """What the device did during each cold row's median run (from
+        /proc/diskstats): whether a row waited on the device or on itself.
+        busy is the share of the wall time with a request in flight; in
+        flight is the mean number of requests outstanding (read time / wall)."""
+        log("  device (%s), median run:  %8s %8s %9s %6s %9s"
+            % (self.disk_name or "?", "reads", "merged", "MiB read", "busy", "in flight"))
+        for row, entry in zip(rows, group["rows"]):
+            if not row.runs:
+                continue
+            med = row.median()
+            mid = min(row.runs, key=lambda r: abs(r["wall"] - med))
+            d = mid.get("disk")
+            entry["disk"] = d
+            if not d:
+                log("  %-34s device statistics unavailable" % row.name)
+                continue
+            log("  %-34s %8d %8d %9.1f %5.0f%% %9.1f"
+                % (row.name, d["reads"], d["reads_merged"], d["sectors_read"] / 2048.0,
+                   100.0 * d["busy"], d["in_flight"]))
 
     def target(self, label, row, ref, limit):
         if not (row and ref and row.runs and ref.runs):
@@ -877,6 +903,7 @@ class Bench:
         log("%d timed runs per row (15 in compile-noop) after one warm-up; times are "
             "wall-clock medians" % a.n)
         self.cold_ok = can_drop_caches()
+        self.disk_name = block_device(root)
         self.scratch = Scratch(a.dir)
         if not build_spawn(self.scratch.root):
             log("note: no C compiler for bench/spawn.c: peak RSS includes the "
@@ -924,6 +951,49 @@ class Bench:
             with open(a.json, "w") as f:
                 json.dump(self.results, f, indent=1, sort_keys=True)
             log("\nfigures written to %s" % a.json)
+
+
+def block_device(path):
+    """The /proc/diskstats name of the block device PATH is on, or None (a
+    file system with no device of its own: tmpfs, overlay, btrfs subvolumes)."""
+    try:
+        st = os.stat(path)
+        want = (os.major(st.st_dev), os.minor(st.st_dev))
+        with open("/proc/diskstats") as f:
+            for line in f:
+                fields = line.split()
+                if (int(fields[0]), int(fields[1])) == want:
+                    return fields[2]
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def disk_counters(dev):
+    """Read counters of DEV (Documentation/admin-guide/iostats.rst): reads
+    completed, reads merged, sectors read, ms spent reading, ms with I/O in
+    flight (io_ticks). None when DEV is None or gone."""
+    if not dev:
+        return None
+    try:
+        with open("/proc/diskstats") as f:
+            for line in f:
+                fields = line.split()
+                if fields[2] == dev:
+                    return [int(fields[i]) for i in (3, 4, 5, 6, 12)]
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def disk_delta(before, after, wall):
+    if not before or not after or wall <= 0:
+        return None
+    reads, merged, sectors, read_ms, ticks = [a - b for a, b in zip(after, before)]
+    return {"reads": reads, "reads_merged": merged, "sectors_read": sectors,
+            "read_ms": read_ms, "io_ticks_ms": ticks,
+            "busy": min(1.0, ticks / 1000.0 / wall),
+            "in_flight": read_ms / 1000.0 / wall}
 
 
 def can_drop_caches():
