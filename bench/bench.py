@@ -134,6 +134,22 @@ def build_spawn(scratch_dir):
     return None
 
 
+def build_floor(scratch_dir):
+    """Compiles bench/floor.c (with its io_uring mode where liburing is
+    there) into the scratch directory; None if it cannot be built."""
+    exe = os.path.join(scratch_dir, "floor")
+    src = os.path.join(HERE, "floor.c")
+    for cc in ("cc", "gcc", "clang"):
+        if not shutil.which(cc):
+            continue
+        for extra in (["-DFLOOR_URING", src, "-luring"], [src]):
+            r = subprocess.run([cc, "-O2", "-o", exe] + extra,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if r.returncode == 0:
+                return exe
+    return None
+
+
 def run_once(argv, env, stdout_path=None):
     """Runs ARGV (stdout to STDOUT_PATH or /dev/null); returns wall seconds,
     CPU times, peak RSS (kB), exit status and the start of its stderr.
@@ -462,6 +478,82 @@ class Bench:
         self.target("check --deep", r["pycache check -q --deep"], r["pycache check -q"],
                     DEEP_TARGET)
         self.compare_counts(root)
+
+    def group_floor(self, root):
+        """The kernel's share of a check, with no program around it
+        (bench/floor.c): a stat per pyc (find's work) against the open +
+        17-byte read + close a check needs, one thread, warm.  From them, the
+        floor of a header-reading check on this machine: find's bare walk, a
+        header read per pyc and a stat per source, split over the walks with
+        no overhead at all, against the find stat walk, the check target's
+        yardstick."""
+        log("")
+        log("== floor: the kernel's cost per file, one thread, warm (bench/floor.c)")
+        exe = build_floor(self.scratch.root)
+        if not exe:
+            log("  skipped: bench/floor.c did not build (no C compiler)")
+            return
+        listing = os.path.join(self.scratch.root, "floor.list")
+        npyc = nsrc = 0
+        with open(listing, "wb") as f:
+            for dirpath, _, filenames in os.walk(root):
+                d = os.fsencode(dirpath)
+                for name in filenames:
+                    if not os.path.isfile(os.path.join(dirpath, name)) or \
+                            os.path.islink(os.path.join(dirpath, name)):
+                        continue
+                    if name.endswith((".pyc", ".pyo")):
+                        f.write(d + b"\0" + os.fsencode(name) + b"\0")
+                        npyc += 1
+                    elif name.endswith(".py"):
+                        nsrc += 1
+        per = {}
+        for mode in ("stat", "read", "uring"):
+            with open(listing, "rb") as inp:
+                p = subprocess.run([exe, mode, str(max(self.args.n, 3) + 1)], stdin=inp,
+                                   capture_output=True, text=True)
+            if p.returncode != 0:
+                log("  %-44s %s" % (mode, (p.stderr.strip() or "failed")[:100]))
+                continue
+            cpus = [float(line.split()[1]) for line in p.stdout.splitlines()]
+            per[mode] = min(cpus) / npyc
+        env = self.env
+        bare = [run_once(["find", root, "-printf", ""], env) for _ in range(5)]
+        walk = [run_once(["find", root, "-name", "*.pyc", "-printf", "%s\n"], env)
+                for _ in range(5)]
+        bare_cpu = statistics.median(r["user"] + r["sys"] for r in bare)
+        find_wall = statistics.median(r["wall"] for r in walk)
+        labels = {"stat": "fstatat per pyc (find's work)",
+                  "read": "openat + pread 17 B + close per pyc",
+                  "uring": "the same in io_uring, 64 a submission"}
+        for mode, us in per.items():
+            log("  %-44s %6.2f us%s" % (labels[mode], us * 1e6,
+                "  (%.2fx fstatat)" % (us / per["stat"]) if mode != "stat" and
+                "stat" in per else ""))
+        result = {"pycs": npyc, "sources": nsrc, "per_file_s": per,
+                  "find_bare_walk_cpu_s": bare_cpu, "find_stat_walk_s": find_wall}
+        read_cost = per.get("uring", per.get("read"))
+        if read_cost and "stat" in per:
+            walks = min(os.cpu_count() or 1, 4)
+            floor_cpu = bare_cpu + npyc * read_cost + nsrc * per["stat"]
+            floor_wall = floor_cpu / walks
+            result.update({"walks": walks, "floor_cpu_s": floor_cpu,
+                           "floor_wall_s": floor_wall,
+                           "floor_ratio": floor_wall / find_wall})
+            log("  floor of a check: find's bare walk %.3f s CPU + %d pycs x %.2f us"
+                " + %d sources x %.2f us = %.3f s CPU"
+                % (bare_cpu, npyc, read_cost * 1e6, nsrc, per["stat"] * 1e6, floor_cpu))
+            log("  over %d walks with no overhead: %.3f s = %.2fx the find stat walk "
+                "(%.3f s); the check target is %.2fx"
+                % (walks, floor_wall, floor_wall / find_wall, find_wall, CHECK_TARGET))
+            if self.pycache and self.have("check"):
+                runs = [run_once([self.pycache, "check", "-q", root], env)
+                        for _ in range(5)]
+                cpu = statistics.median(r["user"] + r["sys"] for r in runs)
+                result["pycache_check_cpu_s"] = cpu
+                log("  pycache check -q: %.3f s CPU, %.2fx the floor's"
+                    % (cpu, cpu / floor_cpu))
+        self.results["floor"] = result
 
     def group_check_cold(self, root):
         pc = self.pycache
@@ -918,6 +1010,8 @@ class Bench:
             ct = m.get("compile_tree")
             if want("check"):
                 self.group_check(root)
+            if want("floor"):
+                self.group_floor(root)
             if want("cold-check"):
                 self.group_check_cold(root)
             if want("scale"):
@@ -1096,7 +1190,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small corpus (~10k files)")
     ap.add_argument("--regen", action="store_true", help="regenerate the corpus")
     ap.add_argument("-n", type=int, default=3, help="timed repetitions (default 3)")
-    ap.add_argument("--only", help="comma-separated groups: check,cold-check,scale,"
+    ap.add_argument("--only", help="comma-separated groups: check,floor,cold-check,scale,"
                                    "clean,cold-clean,prune,compile,cold-compile,"
                                    "convert,normalize,api,archive,image,callgrind")
     ap.add_argument("--wheel", help="the pycache wheel whose Python API the api group "
