@@ -369,9 +369,12 @@ class Bench:
         """What the device did during each cold row's median run (from
         /proc/diskstats): whether a row waited on the device or on itself.
         busy is the share of the wall time with a request in flight; in
-        flight is the mean number of requests outstanding (read time / wall)."""
-        log("  device (%s), median run:  %8s %8s %9s %6s %9s"
-            % (self.disk_name or "?", "reads", "merged", "MiB read", "busy", "in flight"))
+        flight is the mean number of reads outstanding (read time / wall);
+        discards, with the mean number outstanding, where the file system
+        discards freed blocks (mounted -o discard: each removal waits on one)."""
+        log("  device (%s), median run:  %8s %8s %9s %6s %9s %9s"
+            % (self.disk_name or "?", "reads", "merged", "MiB read", "busy", "in flight",
+               "discards"))
         for row, entry in zip(rows, group["rows"]):
             if not row.runs:
                 continue
@@ -382,9 +385,11 @@ class Bench:
             if not d:
                 log("  %-34s device statistics unavailable" % row.name)
                 continue
-            log("  %-34s %8d %8d %9.1f %5.0f%% %9.1f"
+            log("  %-34s %8d %8d %9.1f %5.0f%% %9.1f %9s"
                 % (row.name, d["reads"], d["reads_merged"], d["sectors_read"] / 2048.0,
-                   100.0 * d["busy"], d["in_flight"]))
+                   100.0 * d["busy"], d["in_flight"],
+                   "%d (%.1f)" % (d["discards"], d["discards_in_flight"])
+                   if d["discards"] else "-"))
 
     def target(self, label, row, ref, limit):
         if not (row and ref and row.runs and ref.runs):
@@ -1074,7 +1079,9 @@ def disk_counters(dev):
             for line in f:
                 fields = line.split()
                 if fields[2] == dev:
-                    return [int(fields[i]) for i in (3, 4, 5, 6, 12)]
+                    # discards (fields 15 and 18) since Linux 4.18
+                    extra = [int(fields[i]) for i in (14, 17)] if len(fields) > 17 else [0, 0]
+                    return [int(fields[i]) for i in (3, 4, 5, 6, 12)] + extra
     except (OSError, ValueError, IndexError):
         pass
     return None
@@ -1083,9 +1090,11 @@ def disk_counters(dev):
 def disk_delta(before, after, wall):
     if not before or not after or wall <= 0:
         return None
-    reads, merged, sectors, read_ms, ticks = [a - b for a, b in zip(after, before)]
+    reads, merged, sectors, read_ms, ticks, discards, discard_ms = \
+        [a - b for a, b in zip(after, before)]
     return {"reads": reads, "reads_merged": merged, "sectors_read": sectors,
-            "read_ms": read_ms, "io_ticks_ms": ticks,
+            "read_ms": read_ms, "io_ticks_ms": ticks, "discards": discards,
+            "discard_ms": discard_ms, "discards_in_flight": discard_ms / 1000.0 / wall,
             "busy": min(1.0, ticks / 1000.0 / wall),
             "in_flight": read_ms / 1000.0 / wall}
 

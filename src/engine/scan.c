@@ -1520,12 +1520,17 @@ static void more_walks(struct scan *s)
  * PYCACHE_THREADS says otherwise or the fd limit is low):
  *   - one per core, at most 4: the scan is bound by the kernel's directory
  *     and inode caches beyond that;
- *   - twice that, at most SCAN_MAX_WALKS, when the command's prepare hook
- *     waits on the device (opt->waits_on_device): clean's and prune's
+ *   - SCAN_MAX_WALKS whatever the core count when the command's prepare
+ *     hook waits on the device (opt->waits_on_device): clean's and prune's
  *     unlinkat sleeps until ext4 has discarded the file's blocks on a disk
- *     mounted -o discard, and those waits overlap. Measured on this 2-core
- *     machine (fresh copy of the bench corpus, 3 alternating rounds):
- *     clean took 5.7 s with 2 walks, 4.1 s with 4; the find pair 7.6 s;
+ *     mounted -o discard, the walks mostly sleep, and those waits overlap.
+ *     Measured on this 2-core machine (fresh copy of the bench corpus, page
+ *     cache dropped, alternating rounds): clean took 5.7 s with 2 walks,
+ *     4.1 s with 4 (2026-12-05); then, on a faster disk, 1.76-2.08 s with
+ *     4 walks and 1.68-1.70 s with 8, the discards in flight 2.8 -> 5.4
+ *     (/proc/diskstats; beyond that the device's ~52k discards/s is the
+ *     limit: 16 walks gave 1.54-1.65 s). On a tmpfs, where unlinkat never
+ *     waits, 8 walks cost 2-3% (0.205 s against 0.201 s);
  *   - what PYCACHE_THREADS says, at most SCAN_MAX_WALKS;
  *   - fewer when the fd limit is low: each walk may keep up to 64 directory
  *     fds, and gets 256 of the limit;
@@ -1541,7 +1546,7 @@ static int scan_threads(const scan_options *opt, int *most)
         if (n > 4)
             n = 4;
         if (opt->waits_on_device)
-            n *= 2;
+            n = SCAN_MAX_WALKS;
     }
     *most = 1;
     if (n < 1 || opt->prefix)
