@@ -120,34 +120,34 @@ class Scratch:
 SPAWN = None  # the compiled bench/spawn.c, when a C compiler is at hand
 
 
+def build_helper(scratch_dir, name, variants=((),)):
+    """Compiles bench/NAME.c into the scratch directory with the first C
+    compiler and the first of VARIANTS (extra arguments: flags and
+    libraries) that work; the executable's path, or None."""
+    exe = os.path.join(scratch_dir, name)
+    src = os.path.join(HERE, name + ".c")
+    for cc in ("cc", "gcc", "clang"):
+        if not shutil.which(cc):
+            continue
+        for extra in variants:
+            r = subprocess.run([cc, "-O2", "-o", exe, src] + list(extra),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if r.returncode == 0:
+                return exe
+    return None
+
+
 def build_spawn(scratch_dir):
     """Compiles bench/spawn.c into the scratch directory; None if no cc."""
     global SPAWN
-    exe = os.path.join(scratch_dir, "spawn")
-    for cc in ("cc", "gcc", "clang"):
-        if shutil.which(cc):
-            r = subprocess.run([cc, "-O2", "-o", exe, os.path.join(HERE, "spawn.c")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            if r.returncode == 0:
-                SPAWN = exe
-                return exe
-    return None
+    SPAWN = build_helper(scratch_dir, "spawn")
+    return SPAWN
 
 
 def build_floor(scratch_dir):
     """Compiles bench/floor.c (with its io_uring mode where liburing is
     there) into the scratch directory; None if it cannot be built."""
-    exe = os.path.join(scratch_dir, "floor")
-    src = os.path.join(HERE, "floor.c")
-    for cc in ("cc", "gcc", "clang"):
-        if not shutil.which(cc):
-            continue
-        for extra in (["-DFLOOR_URING", src, "-luring"], [src]):
-            r = subprocess.run([cc, "-O2", "-o", exe] + extra,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            if r.returncode == 0:
-                return exe
-    return None
+    return build_helper(scratch_dir, "floor", (("-DFLOOR_URING", "-luring"), ()))
 
 
 def run_once(argv, env, stdout_path=None):
@@ -1052,38 +1052,37 @@ class Bench:
             log("\nfigures written to %s" % a.json)
 
 
+def diskstats():
+    """The lines of /proc/diskstats, split (empty where there is none)."""
+    try:
+        with open("/proc/diskstats") as f:
+            return [line.split() for line in f]
+    except OSError:
+        return []
+
+
 def block_device(path):
     """The /proc/diskstats name of the block device PATH is on, or None (a
     file system with no device of its own: tmpfs, overlay, btrfs subvolumes)."""
     try:
         st = os.stat(path)
-        want = (os.major(st.st_dev), os.minor(st.st_dev))
-        with open("/proc/diskstats") as f:
-            for line in f:
-                fields = line.split()
-                if (int(fields[0]), int(fields[1])) == want:
-                    return fields[2]
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+    except OSError:
+        return None
+    want = "%d %d" % (os.major(st.st_dev), os.minor(st.st_dev))
+    return next((f[2] for f in diskstats() if len(f) > 2 and " ".join(f[:2]) == want),
+                None)
 
 
 def disk_counters(dev):
     """Read counters of DEV (Documentation/admin-guide/iostats.rst): reads
     completed, reads merged, sectors read, ms spent reading, ms with I/O in
-    flight (io_ticks). None when DEV is None or gone."""
-    if not dev:
-        return None
-    try:
-        with open("/proc/diskstats") as f:
-            for line in f:
-                fields = line.split()
-                if fields[2] == dev:
-                    # discards (fields 15 and 18) since Linux 4.18
-                    extra = [int(fields[i]) for i in (14, 17)] if len(fields) > 17 else [0, 0]
-                    return [int(fields[i]) for i in (3, 4, 5, 6, 12)] + extra
-    except (OSError, ValueError, IndexError):
-        pass
+    flight (io_ticks), then discards completed and ms spent discarding
+    (fields 15 and 18, since Linux 4.18; 0 before). None when DEV is None
+    or gone."""
+    for f in diskstats() if dev else []:
+        if len(f) > 12 and f[2] == dev:
+            extra = [int(f[i]) for i in (14, 17)] if len(f) > 17 else [0, 0]
+            return [int(f[i]) for i in (3, 4, 5, 6, 12)] + extra
     return None
 
 
