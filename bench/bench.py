@@ -512,6 +512,9 @@ class Bench:
                         npyc += 1
                     elif name.endswith(".py"):
                         nsrc += 1
+        if not npyc:
+            log("  skipped: no pyc in %s" % root)
+            return
         per = {}
         for mode in ("stat", "read", "uring"):
             with open(listing, "rb") as inp:
